@@ -1,0 +1,3 @@
+from orsync.cli import main
+
+main()
