@@ -1,0 +1,247 @@
+"""Configuration: find the TOML file, validate it, and read the password (SPEC §3).
+
+Validation is done by pydantic models with ``extra="forbid"`` so that a typo in a key is an
+error naming that key rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tomllib
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from orsync.errors import ConfigError
+
+DEFAULT_BASEURL = "https://api2.openreview.net"
+SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))
+CREDENTIAL_NAME = "openreview-password"
+PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenReviewConfig(_Section):
+    baseurl: str = DEFAULT_BASEURL
+    venue_id: Annotated[str, Field(min_length=1)]
+    username: str | None = None
+    password_file: Path | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30
+
+    @field_validator("baseurl")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// for a local emulator)")
+        return value.rstrip("/")
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///orsync.db"
+
+
+class SyncConfig(_Section):
+    interval_s: Annotated[float, Field(gt=0)] = 300
+    jitter_s: Annotated[float, Field(ge=0)] = 30
+    full_every: Annotated[int, Field(ge=1)] = 12
+    max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class WebsiteConfig(_Section):
+    output_dir: Path
+    formats: tuple[Literal["json", "yaml", "csv"], ...] = ("json", "yaml", "csv")
+    on_change: tuple[str, ...] | None = None
+
+    @field_validator("on_change", mode="before")
+    @classmethod
+    def _argv(cls, value: Any) -> Any:
+        # A string is split like a shell would, but never run through one.
+        if isinstance(value, str):
+            return tuple(shlex.split(value))
+        return value
+
+    @field_validator("on_change")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("must name a program to run")
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one of json, yaml, csv")
+        return tuple(sorted(set(value)))
+
+
+class PosterSessionConfig(_Section):
+    id: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PosterSessionConfig:
+        if self.end <= self.start:
+            raise ValueError(f"session {self.id!r} ends before it starts")
+        return self
+
+
+class PostersConfig(_Section):
+    boards_per_session: Annotated[int, Field(ge=1)] | None = None
+    sessions: tuple[PosterSessionConfig, ...] = ()
+
+    @field_validator("sessions")
+    @classmethod
+    def _unique_ids(
+        cls, value: tuple[PosterSessionConfig, ...]
+    ) -> tuple[PosterSessionConfig, ...]:
+        ids = [s.id for s in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate session id {dupes[0]!r}")
+        return value
+
+
+class TalkConfig(_Section):
+    # A slot without a paper is allowed: chairs write the programme before picking the talks.
+    paper: int | str | None = None
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TalkConfig:
+        if self.end <= self.start:
+            raise ValueError("talk ends before it starts")
+        return self
+
+
+class Config(_Section):
+    openreview: OpenReviewConfig
+    store: StoreConfig = StoreConfig()
+    sync: SyncConfig = SyncConfig()
+    website: WebsiteConfig | None = None
+    posters: PostersConfig = PostersConfig()
+    talks: tuple[TalkConfig, ...] = ()
+    source: Path | None = Field(default=None, exclude=True)
+
+    def talks_by_paper(self) -> dict[str, list[tuple[datetime, datetime]]]:
+        """Talk slots keyed by the paper reference as written (number as text, or forum id)."""
+        out: dict[str, list[tuple[datetime, datetime]]] = {}
+        for talk in self.talks:
+            if talk.paper is not None:
+                out.setdefault(str(talk.paper), []).append((talk.start, talk.end))
+        return out
+
+
+def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The config file per SPEC §3: --config, $ORSYNC_CONFIG, ./orsync.toml, /etc/orsync."""
+    if explicit is not None:
+        return explicit
+    env = environ.get("ORSYNC_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in SEARCH_PATH:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "no configuration found: pass --config FILE, set ORSYNC_CONFIG, or create ./orsync.toml "
+        "(config.example.toml is a complete example)"
+    )
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(item)
+    return ".".join(parts)
+
+
+def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
+    where = f"{source}: " if source else ""
+    try:
+        config = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _location(first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}unknown key {key!r}; check its spelling") from None
+        if first["type"] == "missing":
+            raise ConfigError(f"{where}missing required key {key!r}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{where}invalid value for {key!r}: {message}") from None
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    config = parse_config(data, path)
+    if config.source is not None and config.openreview.password_file is not None:
+        # A relative password file is relative to the config, not to wherever orsync was started.
+        pw = config.openreview.password_file
+        if not pw.is_absolute():
+            fixed = config.openreview.model_copy(update={"password_file": path.parent / pw})
+            config = config.model_copy(update={"openreview": fixed})
+    return config
+
+
+def read_password(config: Config, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The account's password, from the first source that has one (SPEC §3), or None for guests.
+
+    Order: the systemd credential, ``openreview.password_file``, ``$ORSYNC_OPENREVIEW_PASSWORD``.
+    """
+    if config.openreview.username is None:
+        return None
+    sources: list[tuple[str, Path | None]] = []
+    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        sources.append(("systemd credential", Path(cred_dir) / CREDENTIAL_NAME))
+    if config.openreview.password_file is not None:
+        sources.append(("openreview.password_file", config.openreview.password_file))
+    for label, path in sources:
+        if path is None or not path.exists():
+            if label == "openreview.password_file":
+                raise ConfigError(f"openreview.password_file: {path} does not exist")
+            continue
+        try:
+            password = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{label}: cannot read {path}: {exc.__class__.__name__}") from None
+        if not password:
+            raise ConfigError(f"{label}: {path} is empty")
+        return password
+    password = environ.get(PASSWORD_ENV)
+    if password:
+        return password
+    raise ConfigError(
+        f"openreview.username is set but no password was found: set openreview.password_file, "
+        f"${PASSWORD_ENV}, or a systemd credential named {CREDENTIAL_NAME}"
+    )

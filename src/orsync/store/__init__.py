@@ -1,0 +1,156 @@
+"""The local store: open it, migrate it, and keep SQLite honest about transactions.
+
+SQLite runs in WAL mode so that readers (the website build, ``orsync status``) are never blocked
+by a sync cycle and always see the state before or after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from orsync.errors import StoreError
+
+MIGRATIONS = str(Path(__file__).with_name("migrations"))
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    # pysqlite opens transactions lazily and commits behind our back on DDL; hand transaction
+    # control to SQLAlchemy so a whole cycle is one BEGIN ... COMMIT (SQLAlchemy's own recipe).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode is safe against process kills; only an OS crash may lose the
+        # last commits, which the next cycle fetches again.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+@dataclass
+class Store:
+    """An opened, migrated store."""
+
+    url: str
+    engine: Engine
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return _sqlite_path(self.url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def describe(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction; store failures become ``StoreError`` (exit 5)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {self.describe()}: {_reason(exc)}") from exc
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {self.describe()}: {_reason(exc)}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url``, creating and migrating it as needed (SPEC §5)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"store.url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///orsync.db)"
+        ) from None
+    path = _sqlite_path(url)
+    if path is not None:
+        parent = path.parent if str(path.parent) else Path()
+        if not parent.is_dir():
+            raise StoreError(f"store {path}: folder {parent} does not exist; create it first")
+    try:
+        # NullPool for SQLite: each use gets a fresh connection, so a forked or long-lived
+        # process never shares one across threads.
+        kwargs: dict[str, Any] = {"poolclass": NullPool} if path is not None else {}
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+        raise StoreError(f"store {parsed.render_as_string()}: cannot open: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    store = Store(url=url, engine=engine)
+    if migrate:
+        _migrate(store)
+    return store
+
+
+def _migrate(store: Store) -> None:
+    script = ScriptDirectory.from_config(_alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    head = script.get_current_head()
+    try:
+        with store.engine.begin() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"store {store.describe()} was written by a newer orsync (schema {current}); "
+                    "upgrade orsync to use it"
+                )
+            if current != head:
+                from alembic import command
+
+                command.upgrade(_alembic_config(conn), "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"store {store.describe()}: {_reason(exc)}") from exc

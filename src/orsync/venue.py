@@ -1,0 +1,183 @@
+"""What a venue's notes mean: settings from the venue group, note kinds, statuses, scores.
+
+Everything here is pure: it turns OpenReview JSON into orsync's typed values (SPEC §4) and is
+shared by the sync core and the tests' expectations of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Note = dict[str, Any]
+
+STATUSES = ("active", "accepted", "rejected", "withdrawn", "desk_rejected")
+
+# Reply kinds orsync names, keyed by the default invitation suffix. The venue group may rename
+# reviews, meta-reviews and decisions; the others have fixed names in API v2 venues.
+_FIXED_KINDS = {
+    "Official_Comment": "comment",
+    "Public_Comment": "comment",
+    "Withdrawal": "withdrawal",
+    "Desk_Rejection": "desk_rejection",
+    "Camera_Ready_Revision": "camera_ready",
+    "Rebuttal": "comment",
+}
+
+
+@dataclass(frozen=True)
+class VenueSettings:
+    """The venue group's settings, read defensively with OpenReview's defaults."""
+
+    venue_id: str
+    submission_name: str = "Submission"
+    submission_venue_id: str = ""
+    withdrawn_venue_id: str = ""
+    desk_rejected_venue_id: str = ""
+    rejected_venue_id: str = ""
+    review_name: str = "Official_Review"
+    review_rating: str = "rating"
+    review_confidence: str = "confidence"
+    meta_review_name: str = "Meta_Review"
+    decision_name: str = "Decision"
+    decision_field_name: str = "decision"
+    accept_decision_options: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_group(cls, group: Mapping[str, Any]) -> VenueSettings:
+        venue_id = str(group["id"])
+        content = group.get("content") or {}
+
+        def value(key: str, default: str) -> str:
+            entry = content.get(key)
+            raw = entry.get("value") if isinstance(entry, Mapping) else None
+            return raw if isinstance(raw, str) and raw else default
+
+        options_entry = content.get("accept_decision_options")
+        options_raw = options_entry.get("value") if isinstance(options_entry, Mapping) else None
+        options = (
+            tuple(str(o) for o in options_raw)
+            if isinstance(options_raw, list) and options_raw
+            else None
+        )
+        return cls(
+            venue_id=venue_id,
+            submission_name=value("submission_name", "Submission"),
+            submission_venue_id=value("submission_venue_id", f"{venue_id}/Submission"),
+            withdrawn_venue_id=value("withdrawn_venue_id", f"{venue_id}/Withdrawn_Submission"),
+            desk_rejected_venue_id=value(
+                "desk_rejected_venue_id", f"{venue_id}/Desk_Rejected_Submission"
+            ),
+            rejected_venue_id=value("rejected_venue_id", f"{venue_id}/Rejected_Submission"),
+            review_name=value("review_name", "Official_Review"),
+            review_rating=value("review_rating", "rating"),
+            review_confidence=value("review_confidence", "confidence"),
+            meta_review_name=value("meta_review_name", "Meta_Review"),
+            decision_name=value("decision_name", "Decision"),
+            decision_field_name=value("decision_field_name", "decision"),
+            accept_decision_options=options,
+        )
+
+    @property
+    def submission_invitation(self) -> str:
+        return f"{self.venue_id}/-/{self.submission_name}"
+
+    def is_submission(self, note: Note) -> bool:
+        return not note.get("replyto") and note.get("forum", note.get("id")) == note.get("id")
+
+    def reply_kind(self, note: Note) -> str:
+        """The kind of a reply from its invitations (``.../-/<name>``), or ``other``."""
+        names = {
+            self.review_name: "review",
+            self.meta_review_name: "meta_review",
+            self.decision_name: "decision",
+        }
+        for invitation in note.get("invitations") or []:
+            suffix = str(invitation).rsplit("/-/", 1)[-1]
+            if suffix in names:
+                return names[suffix]
+            if suffix in _FIXED_KINDS:
+                return _FIXED_KINDS[suffix]
+        return "other"
+
+    def is_accepting(self, decision: str) -> bool:
+        if self.accept_decision_options is not None:
+            return decision in self.accept_decision_options
+        return "accept" in decision.lower()
+
+    def status(self, venueid: str | None, decision: str | None) -> str:
+        """Submission status from ``content.venueid``; a decision settles an active one."""
+        if venueid == self.venue_id:
+            return "accepted"
+        if venueid == self.withdrawn_venue_id:
+            return "withdrawn"
+        if venueid == self.desk_rejected_venue_id:
+            return "desk_rejected"
+        if venueid == self.rejected_venue_id:
+            return "rejected"
+        # Decisions are often posted before the chairs run the stage that moves venueid.
+        if decision:
+            return "accepted" if self.is_accepting(decision) else "rejected"
+        return "active"
+
+
+def presentation(decision: str | None, venue_text: str | None) -> str:
+    """``oral`` or ``poster`` from the decision text; the free-text venue only as a fallback."""
+    text = decision or venue_text or ""
+    return "oral" if "oral" in text.lower() else "poster"
+
+
+_LEADING_NUMBER = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)")
+
+
+def parse_score(value: Any) -> float | None:
+    """A rating or confidence as a number: ``6``, ``6.5`` or ``"6: marginally above ..."``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _LEADING_NUMBER.match(value)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def content_value(note: Note, field: str) -> Any:
+    """``content[field].value``, or None when the field is absent (unreadable or not filled)."""
+    entry = (note.get("content") or {}).get(field)
+    if isinstance(entry, Mapping):
+        return entry.get("value")
+    return None
+
+
+def as_list(value: Any) -> list[str] | None:
+    """Keywords and authors as a list: some forms send one comma-separated string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            if isinstance(item, Mapping):
+                # Newer forms: authors as {fullname, username, institutions}.
+                name = item.get("fullname") or item.get("username")
+                if name:
+                    out.append(str(name))
+            elif item is not None:
+                out.append(str(item))
+        return out
+    return [str(value)]
+
+
+def author_ids(note: Note) -> list[str] | None:
+    ids = as_list(content_value(note, "authorids"))
+    if ids is not None:
+        return ids
+    authors = content_value(note, "authors")
+    if isinstance(authors, list) and authors and all(isinstance(a, Mapping) for a in authors):
+        return [str(a.get("username") or "") for a in authors]
+    return None
