@@ -1,0 +1,509 @@
+"""Logging for orsync: structlog events, one pipeline for everything, secrets redacted.
+
+Every event, whether it comes from orsync (structlog) or from a library through the stdlib
+``logging`` module (urllib3, alembic, openreview-py, ``warnings``), goes through the same
+``logging`` handler and the same processors, so under ``orsync run`` the journal receives one
+format only: JSON lines with ``event``, ``level``, ``timestamp`` (ISO 8601, UTC), ``logger`` and
+whatever is bound (``venue``, ``cycle_id``, ...). On a terminal the same events render as console
+lines.
+
+Redaction is the last step before rendering, and the rendered line is masked once more, so a
+secret cannot leak through a value the processors do not understand (an object whose ``repr``
+contains it). Tracebacks are rendered without frame locals everywhere: locals are where
+passwords and tokens live.
+
+Stray writes to ``sys.stdout``/``sys.stderr`` (openreview-py ``print``s its retry messages) are
+turned into log events by :func:`redirect_prints_to_log`, which the service loop wraps around
+its work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "REDACTED",
+    "LogFormat",
+    "add_secret",
+    "bind_cycle",
+    "configure_logging",
+    "get_logger",
+    "redact",
+    "redirect_prints_to_log",
+]
+
+LogFormat = Literal["json", "console", "auto"]
+
+REDACTED = "[REDACTED]"
+
+get_logger = structlog.get_logger
+
+# Keys whose values are credentials by name. Matched anywhere in the key, case-insensitively,
+# so "openreview_password", "X-Auth-Token", "Set-Cookie" and "credentials" all count.
+_SENSITIVE_KEY = re.compile(
+    r"passw(?:or)?d|passphrase|token|secret|authori[sz]ation|cookie|credential|api[_-]?key",
+    re.IGNORECASE,
+)
+# ...except keys that name where a secret is kept rather than the secret itself
+# ("password_file", "credentials_directory"): hiding those only hinders debugging.
+_LOCATION_KEY = re.compile(r"(?:_file|_path|_dir|_directory)$", re.IGNORECASE)
+# Keys the pipeline itself owns; a user value can never land in them by name.
+_STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception", "stack"})
+
+# Credentials inside free text, where no key name helps: "Authorization: Bearer eyJ...",
+# "password=hunter2", "'token': 'abc'" (openreview-py prints response bodies on retries).
+_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+_INLINE_ASSIGNMENT = re.compile(
+    r"""(?ix)
+    (["']?\b(?:passw(?:or)?d|passphrase|access[_-]?token|refresh[_-]?token|token|secret
+        |api[_-]?key|cookie)["']?\s*[:=]\s*)       # key, then ':' or '='
+    (?!\s*\[REDACTED\])                             # already masked
+    (?:"[^"]*"|'[^']*'|[^\s,;&}\])]+)               # quoted or bare value
+    """
+)
+
+_MAX_DEPTH = 32
+
+# The registry is process-wide on purpose: a secret is registered where it is read (config
+# loading, login) and must be masked in every later event, whichever module logs it.
+_secrets_lock = threading.Lock()
+_secret_values: set[str] = set()
+_secret_pattern: re.Pattern[str] | None = None
+
+
+def _variants(secret: str) -> set[str]:
+    """The forms a secret takes once escaped by a renderer, a URL or a repr()."""
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+    }
+    return {f for f in forms if f}
+
+
+def add_secret(value: str) -> None:
+    """Register *value* (a password once read, a session token) to be masked from now on.
+
+    Any non-blank value is registered, however short: masking too much beats leaking a password.
+    Safe to call from any thread and more than once with the same value.
+    """
+    global _secret_pattern
+    if not value or value.isspace():
+        return
+    with _secrets_lock:
+        if value in _secret_values:
+            return
+        _secret_values.add(value)
+        forms: set[str] = set()
+        for secret in _secret_values:
+            forms |= _variants(secret)
+        # Longest first so that a secret containing another one is masked as a whole.
+        ordered = sorted(forms, key=lambda s: (-len(s), s))
+        _secret_pattern = re.compile("|".join(re.escape(f) for f in ordered))
+
+
+def _clear_secrets() -> None:
+    """Forget every registered secret (tests only)."""
+    global _secret_pattern
+    with _secrets_lock:
+        _secret_values.clear()
+        _secret_pattern = None
+
+
+def _mask_text(text: str) -> str:
+    pattern = _secret_pattern
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    if any(c in text for c in ":="):
+        text = _INLINE_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+    if " " in text:
+        text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return text
+
+
+def _is_sensitive_key(key: object) -> bool:
+    return (
+        isinstance(key, str)
+        and key not in _STRUCTURAL_KEYS
+        and _SENSITIVE_KEY.search(key) is not None
+        and _LOCATION_KEY.search(key) is None
+    )
+
+
+def _is_blank(value: object) -> bool:
+    # No masking of an absent value: "token=None" tells the reader something without leaking.
+    return value is None or (isinstance(value, str) and not value)
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _mask_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH:
+        return _mask_text(repr(value))
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            key = _mask_text(k) if isinstance(k, str) else k
+            if _is_sensitive_key(k) and not _is_blank(v):
+                out[key] = REDACTED
+            else:
+                out[key] = _scrub(v, depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return _mask_text(bytes(value).decode("utf-8", "backslashreplace"))
+    if isinstance(value, BaseException):
+        # Renderers would repr() it; do it here so the message is masked like any text.
+        return _mask_text(f"{type(value).__name__}: {value}")
+    # Other objects are rendered via repr()/__structlog__ later; the rendered line is masked
+    # again by _MaskRendered, which covers them.
+    return value
+
+
+_LEADING_KEYS = ("timestamp", "level", "event", "logger", "venue", "cycle_id")
+_KEY_ORDER = {k: i for i, k in enumerate(_LEADING_KEYS)} | {
+    "stack": len(_LEADING_KEYS) + 1,
+    "exception": len(_LEADING_KEYS) + 2,
+}
+
+
+def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Processor: mask registered secrets everywhere and credential-named keys' values.
+
+    Also puts the keys a reader scans for first (and the bulky exception last), so a journal
+    line starts with what happened rather than with whatever was bound.
+    """
+    ordered = sorted(event_dict, key=lambda k: _KEY_ORDER.get(k, len(_LEADING_KEYS)))
+    return {
+        key: (
+            REDACTED
+            if _is_sensitive_key(key) and not _is_blank(event_dict[key])
+            else _scrub(event_dict[key])
+        )
+        for key in ordered
+    }
+
+
+class _MaskRendered:
+    """Wraps the renderer: masks registered secrets in the final line as a last resort."""
+
+    def __init__(self, renderer: Processor) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+        rendered = self._renderer(logger, name, event_dict)
+        if not isinstance(rendered, str):  # pragma: no cover - our renderers return str
+            rendered = str(rendered)
+        pattern = _secret_pattern
+        return pattern.sub(REDACTED, rendered) if pattern is not None else rendered
+
+
+def bind_cycle(venue: str, cycle_id: str | int) -> AbstractContextManager[None]:
+    """Every event inside the block (this thread/task) carries ``venue`` and ``cycle_id``.
+
+    Context variables do not flow into threads started inside the block (e.g. a thread pool);
+    run such work with ``contextvars.copy_context().run`` to keep the ids.
+    """
+    return structlog.contextvars.bound_contextvars(venue=venue, cycle_id=cycle_id)
+
+
+def _level_for(verbosity: int) -> int:
+    if verbosity < 0:
+        return logging.WARNING
+    if verbosity == 0:
+        return logging.INFO
+    return logging.DEBUG
+
+
+# Libraries whose DEBUG output is a line per HTTP request: shown only from -vv on, so that -v is
+# about orsync's own decisions.
+_CHATTY_LIBRARIES = ("urllib3", "requests", "openreview")
+
+# Marks the handler we install so that reconfiguring replaces it instead of stacking another.
+_HANDLER_NAME = "orsync"
+
+
+def _real_stream(stream: TextIO) -> TextIO:
+    # If prints are being redirected into the log, the log itself must still go to the real
+    # stream, or every event would loop back into the logger.
+    while isinstance(stream, _LogWriter):
+        stream = stream.original
+    return stream
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def configure_logging(
+    fmt: LogFormat = "auto",
+    verbosity: int = 0,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Configure structlog and the stdlib ``logging`` root logger for the whole process.
+
+    *fmt* ``auto`` renders JSON lines unless *stream* is a terminal. *verbosity* ``-1`` shows
+    warnings and errors only, ``0`` info, ``1`` debug for orsync (libraries stay at info), ``2``
+    debug for everything. *stream* defaults to ``sys.stderr`` (resolved at call time) so that
+    commands writing data to stdout (``export``, ``--json``) keep it clean; under systemd both
+    streams go to the journal. Calling it again (e.g. after SIGHUP) replaces the configuration.
+
+    Also installs ``sys.excepthook``/``threading.excepthook`` so that an uncaught exception is
+    logged like any other event (JSON, redacted) instead of a raw traceback on stderr, and routes
+    ``warnings`` through ``logging``.
+    """
+    for secret in secrets:
+        add_secret(secret)
+
+    out = _real_stream(stream if stream is not None else sys.stderr)
+    use_json = fmt == "json" or (fmt == "auto" and not _is_terminal(out))
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+    exceptions: Processor
+    renderer: Processor
+    if use_json:
+        # Structured traceback (frames as dicts) that journald/jq can query; never any locals.
+        exceptions = ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        # Formatted to plain text *before* redaction, so the masking sees the exception text;
+        # rich/better-exceptions are bypassed on purpose (they print locals by default).
+        exceptions = structlog.processors.format_exc_info
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_is_terminal(out),
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.StackInfoRenderer(),
+            exceptions,
+            redact,
+            _MaskRendered(renderer),
+        ],
+    )
+    handler = _Handler(out)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    # We own the root logger: a handler added earlier (a library's basicConfig) would print the
+    # same records a second time in another format.
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:
+            old.close()
+    root.addHandler(handler)
+    level = _level_for(verbosity)
+    root.setLevel(level)
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if verbosity >= 2 else max(level, logging.INFO)
+        )
+    logging.captureWarnings(True)
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Safe to cache: everything that depends on fmt/verbosity lives in the handler and the
+        # stdlib levels, which a later configure_logging() replaces in place.
+        cache_logger_on_first_use=True,
+    )
+
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler whose failure report cannot leak a secret.
+
+    The stdlib's ``handleError`` prints the record's raw message and arguments to stderr, i.e.
+    the event *before* redaction. A failed write (journald restarting, a closed pipe) or a failing
+    processor must neither crash the service nor print that, so we report only the error type.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        del record  # deliberately unused: it holds the unredacted event
+        exc = sys.exc_info()[1]
+        try:
+            notice = json.dumps(
+                {"level": "error", "event": "log write failed", "error": type(exc).__name__}
+            )
+            err = sys.__stderr__
+            if err is not None and err is not self.stream:
+                err.write(notice + "\n")
+                err.flush()
+        except Exception:  # noqa: S110 - nowhere left to report to
+            pass
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    structlog.get_logger("orsync").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    structlog.get_logger("orsync").critical(
+        "uncaught exception in thread",
+        thread=args.thread.name if args.thread is not None else None,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+# Shared by the stdout and the stderr writer: a write made while either is emitting (the logging
+# machinery printing, a failing handler reporting to sys.stderr) must bypass both.
+_emitting = threading.local()
+
+
+class _LogWriter(io.TextIOBase):
+    """A text stream that turns each written line into a log event.
+
+    The event's ``logger`` is the module that wrote (the caller of ``print``), so the journal says
+    ``openreview.api.client`` rather than an anonymous "stdout".
+    """
+
+    def __init__(self, original: TextIO, stream_name: str, level: int) -> None:
+        super().__init__()
+        self.original = original
+        self._stream_name = stream_name
+        self._level = level
+        self._lock = threading.Lock()
+        # Per thread, so that two threads printing at once do not splice their lines.
+        self._pending: dict[int, tuple[str, str]] = {}
+
+    # io.TextIOBase exposes these as read-only C descriptors, which typeshed declares as plain
+    # attributes; properties are the only way to give them values.
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        # C-level writers (faulthandler, a child given sys.stdout) get the real descriptor:
+        # better unstructured output than a crash.
+        return self.original.fileno()
+
+    def write(self, s: str) -> int:
+        if getattr(_emitting, "active", False):
+            # Something inside the logging machinery printed (or a handler reported its own
+            # failure to sys.stderr): send it straight out instead of recursing.
+            return self.original.write(s)
+        caller = sys._getframe(1).f_globals.get("__name__", "?")
+        ident = threading.get_ident()
+        with self._lock:
+            _, buffered = self._pending.pop(ident, (caller, ""))
+            text = buffered + s
+            *lines, rest = text.split("\n")
+            if rest:
+                self._pending[ident] = (caller, rest)
+        for line in lines:
+            self._emit(caller, line)
+        if len(rest) > 65536:  # a newline-less flood must not grow without bound
+            self._flush_thread(ident)
+        return len(s)
+
+    def _flush_thread(self, ident: int) -> None:
+        with self._lock:
+            caller, rest = self._pending.pop(ident, ("?", ""))
+        self._emit(caller, rest)
+
+    def close_pending(self) -> None:
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for caller, rest in pending:
+            self._emit(caller, rest)
+
+    def _emit(self, caller: str, line: str) -> None:
+        line = line.rstrip("\r")
+        if not line.strip():
+            return
+        _emitting.active = True
+        try:
+            structlog.get_logger(caller).log(self._level, line, stream=self._stream_name)
+        finally:
+            _emitting.active = False
+
+
+@contextlib.contextmanager
+def redirect_prints_to_log(*, stdout: bool = True, stderr: bool = True) -> Iterator[None]:
+    """Within the block, lines written to ``sys.stdout``/``sys.stderr`` become log events.
+
+    For ``orsync run``, where everything the process prints must be a JSON line: openreview-py
+    ``print``s its retry messages, and any library may. Each line becomes an event whose
+    ``event`` is the text, ``logger`` the printing module, ``stream`` ``stdout`` (level info) or
+    ``stderr`` (level warning); the usual redaction applies. Call :func:`configure_logging`
+    first. Only Python-level writes are caught: output a C extension writes to file descriptor 1
+    or 2 bypasses ``sys.stdout``. Not for commands that write data to stdout (``export``).
+    """
+    saved_out, saved_err = sys.stdout, sys.stderr
+    writers: list[_LogWriter] = []
+    if stdout:
+        w = _LogWriter(saved_out, "stdout", logging.INFO)
+        writers.append(w)
+        sys.stdout = w
+    if stderr:
+        w = _LogWriter(saved_err, "stderr", logging.WARNING)
+        writers.append(w)
+        sys.stderr = w
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved_out, saved_err
+        for w in writers:
+            w.close_pending()
