@@ -29,7 +29,7 @@ from orsync.errors import ConfigError
 DEFAULT_BASEURL = "https://api2.openreview.net"
 SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))
 CREDENTIAL_NAME = "openreview-password"
-PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"
+PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"  # noqa: S105 (a variable name)
 
 
 class _Section(BaseModel):
@@ -109,9 +109,7 @@ class PostersConfig(_Section):
 
     @field_validator("sessions")
     @classmethod
-    def _unique_ids(
-        cls, value: tuple[PosterSessionConfig, ...]
-    ) -> tuple[PosterSessionConfig, ...]:
+    def _unique_ids(cls, value: tuple[PosterSessionConfig, ...]) -> tuple[PosterSessionConfig, ...]:
         ids = [s.id for s in value]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -238,9 +236,9 @@ def read_password(config: Config, environ: Mapping[str, str] = os.environ) -> st
         if not password:
             raise ConfigError(f"{label}: {path} is empty")
         return password
-    password = environ.get(PASSWORD_ENV)
-    if password:
-        return password
+    from_env = environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
     raise ConfigError(
         f"openreview.username is set but no password was found: set openreview.password_file, "
         f"${PASSWORD_ENV}, or a systemd credential named {CREDENTIAL_NAME}"

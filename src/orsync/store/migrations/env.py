@@ -1,8 +1,9 @@
 """Alembic environment: orsync runs migrations itself, on the connection it opened."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from orsync.store.models import SQLModel
+import orsync.store.models  # noqa: F401  (registers the tables)
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,8 +19,6 @@ if connection is None:
         with context.begin_transaction():
             context.run_migrations()
 else:
-    context.configure(
-        connection=connection, target_metadata=target_metadata, render_as_batch=True
-    )
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

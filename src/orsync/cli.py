@@ -1,0 +1,413 @@
+"""The ``orsync`` command line: a thin layer over ``orsync.ops`` and friends (SPEC §2).
+
+Every error a user can cause or meet ends here as one line on stderr and the documented exit
+code; the traceback only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orsync import __version__
+from orsync.config import Config, find_config, load_config
+from orsync.errors import OrsyncError
+
+app = typer.Typer(
+    name="orsync",
+    help=(
+        "Mirror an OpenReview venue into a local store and publish what its website needs.\n\n"
+        "Start with `orsync demo` (no account, no config: it runs against a bundled emulator), "
+        "then copy config.example.toml to orsync.toml and run `orsync check` and `orsync pull`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+@dataclass
+class Globals:
+    config_path: Path | None
+    log_format: str
+    verbosity: int
+
+    def config(self) -> Config:
+        return load_config(find_config(self.config_path))
+
+
+def _globals(ctx: typer.Context) -> Globals:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Globals)
+    return obj
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"orsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (else $ORSYNC_CONFIG, ./orsync.toml, /etc/orsync/orsync.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="Log lines as json or console (default: console on a terminal, json otherwise).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks on errors.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    from orsync.logs import configure_logging
+
+    verbosity = -1 if quiet else verbose
+    fmt = log_format.value if log_format else "auto"
+    ctx.obj = Globals(config, fmt, verbosity)
+    configure_logging(fmt, verbosity)  # type: ignore[arg-type]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Walk the whole venue (catches deletions and notes that became unreadable).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply even if the cycle would delete more than sync.max_delete_fraction of the submissions.",
+        ),
+    ] = False,
+    no_push: Annotated[
+        bool, typer.Option("--no-push", help="Skip the website push after the pull.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit 75 at once if another sync holds the lock.")
+    ] = False,
+    wait_s: Annotated[
+        float, typer.Option("--wait-s", help="How long to wait for the lock.")
+    ] = 600.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the cycle summary as one JSON object.")
+    ] = False,
+) -> None:
+    """Run one sync cycle now, then push the website data if [website] is configured."""
+    from orsync import ops
+
+    g = _globals(ctx)
+    config = g.config()
+    wait = 0.0 if no_wait else wait_s
+    show_bar = sys.stderr.isatty() and not as_json and g.verbosity >= 0
+    if show_bar:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("submissions", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = ops.pull(config, full=full, force=force, wait_s=wait, progress=progress)
+    else:
+        summary = ops.pull(config, full=full, force=force, wait_s=wait)
+    pushed: list[str] | None = None
+    if not no_push and config.website is not None:
+        from orsync import publish
+
+        pushed = publish.push(config).changed
+    if as_json:
+        data = summary.as_dict()
+        if pushed is not None:
+            data["pushed"] = pushed
+        _print_json(data)
+        return
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items())) or "none"
+    out.print(
+        f"{summary.mode} cycle {summary.cycle_id}: {summary.created} created, {summary.updated} "
+        f"updated, {summary.deleted} deleted in {summary.duration_s:.1f}s "
+        f"({summary.requests} requests). Submissions: {counts}."
+    )
+    if summary.fallback:
+        out.print(f"note: {summary.fallback}")
+    if pushed:
+        out.print(f"website: wrote {', '.join(pushed)}")
+
+
+# -- status / changes / export ------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    cycles: Annotated[int, typer.Option("--cycles", help="How many recent cycles to show.")] = 10,
+) -> None:
+    """Last cycles, what the store holds, the lock holder and the time since the last success."""
+    from orsync import ops
+
+    info = ops.status(_globals(ctx).config(), cycles=cycles)
+    if as_json:
+        _print_json(info)
+        return
+    out.print(f"venue {info['venue_id']}  store {info['store']}")
+    subs = info["submissions"]
+    out.print(
+        "submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(subs.items())) or "none yet")
+    )
+    out.print(
+        "notes: " + (", ".join(f"{n} {k}" for k, n in sorted(info["notes"].items())) or "none")
+    )
+    if info["last_success"]:
+        out.print(
+            f"last successful cycle: {info['last_success']} ({info['seconds_since_success']:.0f}s ago)"
+        )
+    else:
+        out.print("no successful cycle yet: run `orsync pull`")
+    holder = info["lock_holder"]
+    out.print(
+        f"lock: held by pid {holder.get('pid')} ({holder.get('command')}) since {holder.get('since')}"
+        if holder
+        else "lock: free"
+    )
+    if info["cycles"]:
+        table = Table(
+            "cycle", "started", "mode", "outcome", "req", "seen", "+", "~", "-", "s", "error"
+        )
+        for c in info["cycles"]:
+            table.add_row(
+                str(c["id"]),
+                c["started_at"] or "",
+                c["mode"],
+                c["outcome"],
+                str(c["requests"]),
+                str(c["notes_seen"]),
+                str(c["created"]),
+                str(c["updated"]),
+                str(c["deleted"]),
+                f"{c['duration_s']:.1f}" if c["duration_s"] is not None else "",
+                (c["error"] or "")[:60],
+            )
+        out.print(table)
+
+
+@app.command()
+def changes(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="An ISO date/time, or a span back from now like 12h or 7d."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many, newest first.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """What changed in the venue: created / updated (which fields) / deleted notes, newest first."""
+    from orsync import ops
+
+    when = ops.parse_since(since) if since else None
+    rows = ops.changes(_globals(ctx).config(), since=when, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no changes recorded" + (f" since {since}" if since else ""))
+        return
+    table = Table("when", "op", "kind", "paper", "note", "fields", "title")
+    for r in rows:
+        table.add_row(
+            r["at"] or "",
+            r["op"],
+            r["kind"],
+            f"#{r['number']}" if r["kind"] == "submission" and r["number"] else r["forum"],
+            r["note_id"],
+            ", ".join(r["fields"]),
+            (r["title"] or "")[:50],
+        )
+    out.print(table)
+
+
+class What(StrEnum):
+    papers = "papers"
+    submissions = "submissions"
+    reviews = "reviews"
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    yaml = "yaml"
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    what: Annotated[
+        What, typer.Option("--what", help="accepted papers, all submissions, or reviews")
+    ] = What.papers,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.json,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Dump papers, submissions or reviews from the store (no network)."""
+    from orsync.export import export as run_export
+
+    text = run_export(_globals(ctx).config(), what.value, fmt.value)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            out_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise OrsyncError(f"cannot write {out_file}: {exc.strerror}") from None
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Validate the config, reach the API, log in, read the venue, and test the store and output folder."""
+    from orsync.check import run_checks
+
+    results = run_checks(_globals(ctx).config_path)
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            mark = "ok  " if r.ok else "FAIL"
+            out.print(f"{mark} {r.name}: {r.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise typer.Exit(failed[0].exit_code)
+
+
+# -- emulator / demo ---------------------------------------------------------------------------
+
+
+@app.command()
+def emulator(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback only is sensible).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8765,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="bgpt (a workshop) or iclr (main-conference scale).")
+    ] = "bgpt",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for the synthetic venue.")] = 1,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Number of submissions (overrides the dataset's).")
+    ] = None,
+    phase: Annotated[
+        str, typer.Option("--phase", help="submission, review, decision or camera_ready.")
+    ] = "camera_ready",
+    faults: Annotated[
+        str | None,
+        typer.Option("--faults", help="Faults to inject, e.g. '429x3@retry_after=1,500x5,drop'."),
+    ] = None,
+) -> None:
+    """Serve a synthetic OpenReview API v2 venue over HTTP, for rehearsals and tests."""
+    from orsync.emulator import serve_forever
+
+    serve_forever(
+        host=host, port=port, dataset=dataset, seed=seed, size=size, phase=phase, faults=faults
+    )
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where to put the demo's store, config and website files.")
+    ] = Path("orsync-demo"),
+    size: Annotated[
+        int | None, typer.Option("--size", help="Number of submissions in the synthetic venue.")
+    ] = None,
+) -> None:
+    """The tour: start the emulator, pull the BGPT venue, assign posters, write the website files."""
+    from orsync.demo import run_demo
+
+    for line in run_demo(folder, size=size, verbosity=_globals(ctx).verbosity):
+        out.print(line)
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"orsync: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    verbose = any(a in ("-v", "--verbose", "-vv", "-vvv") for a in sys.argv[1:])
+    try:
+        # Typer handles usage errors itself (exit 2) and exits with SystemExit on success.
+        app()
+    except OrsyncError as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(f"unexpected {exc.__class__.__name__}: {exc}; rerun with -v for the traceback", 1)

@@ -1,0 +1,386 @@
+"""Saving notes into the store: typed rows, digests, change records, tombstones.
+
+Kept apart from fetching (``source.py``) and from the cycle's control flow (``sync.py``): a
+``Mirror`` is handed pages of raw notes inside one open transaction and knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from orsync.store.models import Change, Note
+from orsync.venue import (
+    VenueSettings,
+    as_list,
+    author_ids,
+    content_value,
+    parse_score,
+    presentation,
+)
+
+RawNote = dict[str, Any]
+NOTE = Note.__table__  # type: ignore[attr-defined]
+CHANGE = Change.__table__  # type: ignore[attr-defined]
+CHUNK = 500  # bound on IN (...) lists: SQLite's variable limit, PostgreSQL's plan size
+
+# Top-level keys whose change is worth telling a chair about; timestamps change on every edit.
+_TRACKED_KEYS = (
+    "readers",
+    "nonreaders",
+    "writers",
+    "signatures",
+    "invitations",
+    "replyto",
+    "ddate",
+)
+_TIMESTAMPS = ("cdate", "tcdate", "mdate", "tmdate", "odate", "pdate", "ddate")
+
+
+def web_base(baseurl: str) -> str:
+    """The site that serves forums and PDFs for an API base URL."""
+    for api in ("https://api2.openreview.net", "https://api.openreview.net"):
+        if baseurl.rstrip("/") == api:
+            return "https://openreview.net"
+    return baseurl.rstrip("/")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def strip_details(note: RawNote) -> RawNote:
+    return {k: v for k, v in note.items() if k != "details"}
+
+
+def digest(note: RawNote) -> str:
+    canonical = json.dumps(note, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list) and value:
+        return str(value[0])
+    return None
+
+
+def _score(note: RawNote, field_name: str) -> tuple[float | None, str | None]:
+    value = content_value(note, field_name)
+    if value is None:
+        return None, None
+    return parse_score(value), str(value)
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> dict[str, Any]:
+    """The typed columns of one note; the raw JSON goes along verbatim."""
+    raw = strip_details(note)
+    note_id = str(note["id"])
+    row: dict[str, Any] = {
+        "id": note_id,
+        "forum": str(note.get("forum") or note_id),
+        "replyto": note.get("replyto"),
+        "kind": kind,
+        "invitation": _first(note.get("invitations")),
+        "number": note.get("number") if isinstance(note.get("number"), int) else None,
+        "signature": _first(note.get("signatures")),
+        "readers": _json(note.get("readers")),
+        "raw": json.dumps(raw, ensure_ascii=False, sort_keys=True),
+        "digest": digest(raw),
+        "deleted": bool(note.get("ddate")),
+        "deleted_at": _ms_to_datetime(note.get("ddate")),
+        "title": None,
+        "authors": None,
+        "authorids": None,
+        "keywords": None,
+        "abstract": None,
+        "tldr": None,
+        "pdf_url": None,
+        "forum_url": None,
+        "venue": None,
+        "venueid": None,
+        "decision": None,
+        "rating": None,
+        "rating_text": None,
+        "confidence": None,
+        "confidence_text": None,
+    }
+    for key in _TIMESTAMPS:
+        value = note.get(key)
+        row[key] = int(value) if isinstance(value, int | float) else None
+    title = content_value(note, "title")
+    row["title"] = str(title) if title is not None else None
+    if kind == "submission":
+        pdf = content_value(note, "pdf")
+        tldr = content_value(note, "TLDR")
+        if tldr is None:
+            tldr = content_value(note, "tldr")
+        abstract = content_value(note, "abstract")
+        row.update(
+            authors=_json(as_list(content_value(note, "authors"))),
+            authorids=_json(author_ids(note)),
+            keywords=_json(as_list(content_value(note, "keywords"))),
+            abstract=str(abstract) if abstract is not None else None,
+            tldr=str(tldr) if tldr is not None else None,
+            pdf_url=f"{site}{pdf}" if isinstance(pdf, str) and pdf.startswith("/") else None,
+            forum_url=f"{site}/forum?id={note_id}",
+            venue=content_value(note, "venue"),
+            venueid=content_value(note, "venueid"),
+        )
+    elif kind == "review":
+        row["rating"], row["rating_text"] = _score(note, settings.review_rating)
+        row["confidence"], row["confidence_text"] = _score(note, settings.review_confidence)
+    elif kind == "meta_review":
+        row["confidence"], row["confidence_text"] = _score(note, "confidence")
+    elif kind == "decision":
+        decision = content_value(note, settings.decision_field_name)
+        row["decision"] = str(decision) if decision is not None else None
+    for key in ("venue", "venueid"):
+        if row[key] is not None:
+            row[key] = str(row[key])
+    return row
+
+
+def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
+    """Which content fields (by name) and tracked note keys differ between two versions."""
+    old_content = old_raw.get("content") or {}
+    new_content = new_raw.get("content") or {}
+    fields = {
+        key
+        for key in set(old_content) | set(new_content)
+        if old_content.get(key) != new_content.get(key)
+    }
+    fields.update(key for key in _TRACKED_KEYS if old_raw.get(key) != new_raw.get(key))
+    return sorted(fields)
+
+
+@dataclass
+class _Known:
+    digest: str
+    deleted: bool
+    kind: str
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    seen: int = 0
+
+
+@dataclass
+class Mirror:
+    """Applies notes to the store within the caller's transaction, recording every change."""
+
+    conn: Connection
+    cycle_id: int
+    settings: VenueSettings
+    site: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    counts: Counts = field(default_factory=Counts)
+    known: dict[str, _Known] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    max_tmdate: int = 0
+    _created: set[str] = field(default_factory=set)
+    _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def load_index(self) -> None:
+        rows = self.conn.execute(select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind))
+        self.known = {r.id: _Known(r.digest, bool(r.deleted), r.kind) for r in rows}
+
+    def knows_submission(self, forum: str) -> bool:
+        entry = self.known.get(forum)
+        return entry is not None and entry.kind == "submission"
+
+    def live_submissions(self) -> int:
+        return sum(1 for k in self.known.values() if k.kind == "submission" and not k.deleted)
+
+    def kind_of(self, note: RawNote) -> str:
+        if self.settings.is_submission(note):
+            return "submission"
+        return self.settings.reply_kind(note)
+
+    def apply(self, notes: Sequence[RawNote]) -> None:
+        """Insert new notes, update changed ones, and refresh the forums they touch."""
+        rows = []
+        for note in notes:
+            kind = self.kind_of(note)
+            rows.append(note_row(note, kind, self.settings, self.site))
+            tmdate = note.get("tmdate")
+            if isinstance(tmdate, int) and tmdate > self.max_tmdate:
+                self.max_tmdate = tmdate
+        new_rows = []
+        changed_rows = []
+        for row in rows:
+            self.seen.add(row["id"])
+            self.counts.seen += 1
+            known = self.known.get(row["id"])
+            if known is None:
+                row["first_cycle"] = row["last_cycle"] = self.cycle_id
+                new_rows.append(row)
+            elif known.digest != row["digest"] or known.deleted != row["deleted"]:
+                row["last_cycle"] = self.cycle_id
+                changed_rows.append(row)
+        if new_rows:
+            self.conn.execute(insert(NOTE), new_rows)
+            for row in new_rows:
+                self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
+                self._created.add(row["id"])
+                if row["deleted"]:
+                    continue
+                self.counts.created += 1
+                self._record(row["id"], row["forum"], row["kind"], "created", [])
+        if changed_rows:
+            self._update_rows(changed_rows)
+        self.refresh_forums({row["forum"] for row in rows})
+        self.flush()
+
+    def _update_rows(self, rows: list[dict[str, Any]]) -> None:
+        old_raw: dict[str, RawNote] = {}
+        ids = [row["id"] for row in rows]
+        for chunk in _chunks(ids):
+            for r in self.conn.execute(select(NOTE.c.id, NOTE.c.raw).where(NOTE.c.id.in_(chunk))):
+                old_raw[r.id] = json.loads(r.raw)
+        stmt = (
+            update(NOTE)
+            .where(NOTE.c.id == bindparam("b_id"))
+            .values({key: bindparam(key) for key in rows[0] if key != "id"})
+        )
+        self.conn.execute(stmt, [{**row, "b_id": row["id"]} for row in rows])
+        for row in rows:
+            known = self.known[row["id"]]
+            was_deleted = known.deleted
+            known.digest, known.deleted = row["digest"], row["deleted"]
+            if row["deleted"] and not was_deleted:
+                self.counts.deleted += 1
+                self._record(row["id"], row["forum"], row["kind"], "deleted", [])
+                continue
+            fields = changed_fields(old_raw.get(row["id"], {}), json.loads(row["raw"]))
+            if was_deleted and not row["deleted"]:
+                fields = sorted({*fields, "deleted"})
+            if fields:
+                self.counts.updated += 1
+                self._record(row["id"], row["forum"], row["kind"], "updated", fields)
+
+    def tombstone(self, ids: Iterable[str]) -> int:
+        """Mark notes deleted that the source no longer returns (the rows stay)."""
+        targets = [i for i in ids if i in self.known and not self.known[i].deleted]
+        forums: set[str] = set()
+        for chunk in _chunks(targets):
+            self.conn.execute(
+                update(NOTE)
+                .where(NOTE.c.id.in_(chunk))
+                .values(deleted=True, deleted_at=self.now, last_cycle=self.cycle_id)
+            )
+            for r in self.conn.execute(
+                select(NOTE.c.id, NOTE.c.forum, NOTE.c.kind).where(NOTE.c.id.in_(chunk))
+            ):
+                self.known[r.id].deleted = True
+                forums.add(r.forum)
+                self.counts.deleted += 1
+                self._record(r.id, r.forum, r.kind, "deleted", [])
+        self.refresh_forums(forums)
+        self.flush()
+        return len(targets)
+
+    def unseen(self) -> list[str]:
+        return [i for i, k in self.known.items() if not k.deleted and i not in self.seen]
+
+    def refresh_forums(self, forums: set[str]) -> None:
+        """Recompute each submission's status, decision and presentation from the store."""
+        for chunk in _chunks(sorted(forums)):
+            decisions: dict[str, tuple[int, str]] = {}
+            for r in self.conn.execute(
+                select(NOTE.c.forum, NOTE.c.decision, NOTE.c.tmdate).where(
+                    NOTE.c.forum.in_(chunk), NOTE.c.kind == "decision", ~NOTE.c.deleted
+                )
+            ):
+                if r.decision is None:
+                    continue
+                stamp = r.tmdate or 0
+                if r.forum not in decisions or stamp >= decisions[r.forum][0]:
+                    decisions[r.forum] = (stamp, r.decision)
+            subs = self.conn.execute(
+                select(
+                    NOTE.c.id,
+                    NOTE.c.venueid,
+                    NOTE.c.venue,
+                    NOTE.c.status,
+                    NOTE.c.decision,
+                    NOTE.c.presentation,
+                ).where(NOTE.c.id.in_(chunk), NOTE.c.kind == "submission")
+            ).all()
+            updates = []
+            for s in subs:
+                decision = decisions.get(s.id, (0, None))[1]
+                status = self.settings.status(s.venueid, decision)
+                shown = presentation(decision, s.venue) if status == "accepted" else None
+                if (status, decision, shown) != (s.status, s.decision, s.presentation):
+                    updates.append(
+                        {
+                            "b_id": s.id,
+                            "status": status,
+                            "decision": decision,
+                            "presentation": shown,
+                        }
+                    )
+                    if s.id not in self._created:
+                        fields = [
+                            name
+                            for name, old, new in (
+                                ("status", s.status, status),
+                                ("decision", s.decision, decision),
+                                ("presentation", s.presentation, shown),
+                            )
+                            if old != new
+                        ]
+                        self._record(s.id, s.id, "submission", "updated", fields)
+            if updates:
+                self.conn.execute(
+                    update(NOTE)
+                    .where(NOTE.c.id == bindparam("b_id"))
+                    .values(
+                        status=bindparam("status"),
+                        decision=bindparam("decision"),
+                        presentation=bindparam("presentation"),
+                    ),
+                    updates,
+                )
+
+    def _record(self, note_id: str, forum: str, kind: str, op: str, fields: list[str]) -> None:
+        pending = self._pending.get(note_id)
+        if pending is not None and pending["op"] == "updated" and op == "updated":
+            merged = sorted(set(json.loads(pending["fields"])) | set(fields))
+            pending["fields"] = json.dumps(merged)
+            return
+        if pending is not None and pending["op"] in ("created", "deleted"):
+            return
+        self._pending[note_id] = {
+            "cycle_id": self.cycle_id,
+            "at": self.now,
+            "note_id": note_id,
+            "forum": forum,
+            "kind": kind,
+            "op": op,
+            "fields": json.dumps(fields),
+        }
+
+    def flush(self) -> None:
+        if self._pending:
+            self.conn.execute(insert(CHANGE), list(self._pending.values()))
+            self._pending.clear()
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]

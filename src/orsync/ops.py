@@ -1,0 +1,196 @@
+"""The operations behind the commands: each CLI command calls one function here.
+
+Library users (notebooks, the service loop, tests) call these too; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from orsync import lock
+from orsync.config import Config, read_password
+from orsync.errors import OrsyncError, StoreError
+from orsync.logs import add_secret
+from orsync.mirror import CHANGE, NOTE
+from orsync.source import OpenReviewSource, RetryPolicy
+from orsync.store import Store, open_store
+from orsync.sync import CYCLE, CycleOptions, CycleSummary, Progress, get_state, run_cycle
+
+
+def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
+    password = read_password(config)
+    if password:
+        add_secret(password)
+    return OpenReviewSource(
+        config.openreview.baseurl,
+        username=config.openreview.username,
+        password=password,
+        timeout_s=config.openreview.timeout_s,
+        policy=kwargs.pop("policy", None) or RetryPolicy(),
+        **kwargs,
+    )
+
+
+def cycle_options(
+    config: Config, *, full: bool = False, force: bool = False, progress: Progress | None = None
+) -> CycleOptions:
+    return CycleOptions(
+        venue_id=config.openreview.venue_id,
+        baseurl=config.openreview.baseurl,
+        full=full,
+        force=force,
+        full_every=config.sync.full_every,
+        max_delete_fraction=config.sync.max_delete_fraction,
+        progress=progress,
+    )
+
+
+@contextmanager
+def writer(config: Config, store: Store, *, wait_s: float, command: str) -> Iterator[None]:
+    with lock.writer_lock(
+        lock.lock_path(store.url, store.sqlite_path), wait_s=wait_s, command=command
+    ):
+        yield
+
+
+def pull(
+    config: Config,
+    *,
+    full: bool = False,
+    force: bool = False,
+    wait_s: float = 600.0,
+    progress: Progress | None = None,
+    source: OpenReviewSource | None = None,
+) -> CycleSummary:
+    """One sync cycle under the writer lock (SPEC §2 ``pull``)."""
+    source = source or make_source(config)
+    store = open_store(config.store.url)
+    try:
+        with writer(config, store, wait_s=wait_s, command="pull"):
+            return run_cycle(
+                store, source, cycle_options(config, full=full, force=force, progress=progress)
+            )
+    finally:
+        store.dispose()
+
+
+def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
+    """What the store holds, the last cycles, and who holds the lock."""
+    store = open_store(config.store.url)
+    try:
+        with store.connect() as conn:
+            by_status = {
+                str(r[0]): int(r[1])
+                for r in conn.execute(
+                    select(NOTE.c.status, func.count())
+                    .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
+                    .group_by(NOTE.c.status)
+                )
+            }
+            by_kind = {
+                str(r[0]): int(r[1])
+                for r in conn.execute(
+                    select(NOTE.c.kind, func.count()).where(~NOTE.c.deleted).group_by(NOTE.c.kind)
+                )
+            }
+            deleted = int(conn.execute(select(func.count()).where(NOTE.c.deleted)).scalar() or 0)
+            recent = [
+                _cycle_dict(r._mapping)
+                for r in conn.execute(select(CYCLE).order_by(CYCLE.c.id.desc()).limit(cycles))
+            ]
+            last_ok = conn.execute(
+                select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
+            ).scalar()
+            watermark = get_state(conn, "watermark_ms")
+    finally:
+        store.dispose()
+    since = None
+    if last_ok is not None:
+        last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=UTC)
+        since = round((datetime.now(UTC) - last_ok).total_seconds(), 1)
+    return {
+        "venue_id": config.openreview.venue_id,
+        "store": store.describe(),
+        "submissions": by_status,
+        "notes": by_kind,
+        "tombstones": deleted,
+        "cycles": recent,
+        "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
+        "seconds_since_success": since,
+        "watermark_ms": int(watermark) if watermark else None,
+        "lock_holder": lock.holder(lock.lock_path(store.url, store.sqlite_path)),
+    }
+
+
+def _cycle_dict(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("started_at", "finished_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat(timespec="seconds")
+    return out
+
+
+def parse_since(text: str) -> datetime:
+    """``2024-05-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text and text[-1] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise OrsyncError(
+            f"--since {text!r}: use an ISO date or time, or a span like 12h or 7d"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def changes(
+    config: Config, *, since: datetime | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """What changed in the venue, newest first (SPEC §2 ``changes``)."""
+    store = open_store(config.store.url)
+    try:
+        query = (
+            select(CHANGE, NOTE.c.number, NOTE.c.title)
+            .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
+            .order_by(CHANGE.c.id.desc())
+        )
+        if since is not None:
+            query = query.where(CHANGE.c.at >= since)
+        if limit is not None:
+            query = query.limit(limit)
+        with store.connect() as conn:
+            rows = conn.execute(query).all()
+    finally:
+        store.dispose()
+    out = []
+    for r in rows:
+        m = r._mapping
+        at = m["at"]
+        out.append(
+            {
+                "at": at.isoformat(timespec="seconds") if at else None,
+                "cycle": m["cycle_id"],
+                "op": m["op"],
+                "kind": m["kind"],
+                "note_id": m["note_id"],
+                "forum": m["forum"],
+                "number": m["number"],
+                "title": m["title"],
+                "fields": json.loads(m["fields"] or "[]"),
+            }
+        )
+    return out
+
+
+def open_for_reading(config: Config) -> Store:
+    store = open_store(config.store.url)
+    if store.sqlite_path is not None and not store.sqlite_path.exists():
+        raise StoreError(f"store {store.sqlite_path} does not exist yet; run `orsync pull` first")
+    return store

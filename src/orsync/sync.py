@@ -1,0 +1,252 @@
+"""One sync cycle: fetch from the source, apply to the store atomically, record the figures.
+
+A full cycle walks every submission with its replies and tombstones whatever the source no
+longer returns. An incremental cycle asks only for notes modified since the last watermark and
+falls back to a full one when the server shows it ignored the bound (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from orsync.errors import GuardError, OrsyncError
+from orsync.mirror import Mirror, web_base
+from orsync.source import MintmdateIgnored, OpenReviewSource
+from orsync.store import Store
+from orsync.store.models import Change, Cycle, SyncState
+from orsync.venue import VenueSettings
+
+CYCLE = Cycle.__table__  # type: ignore[attr-defined]
+STATE = SyncState.__table__  # type: ignore[attr-defined]
+CHANGE_OP = Change.__table__  # type: ignore[attr-defined]
+# Re-read a margin before the watermark: a note committed late with an earlier tmdate is
+# still caught, and notes read twice are recognised by their digest.
+WATERMARK_OVERLAP_MS = 60_000
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class CycleOptions:
+    venue_id: str
+    baseurl: str
+    full: bool = False
+    force: bool = False
+    full_every: int = 12
+    max_delete_fraction: float = 0.5
+    progress: Progress | None = None
+
+
+@dataclass
+class CycleSummary:
+    cycle_id: int
+    mode: str
+    outcome: str
+    started_at: str
+    duration_s: float
+    requests: int
+    notes_seen: int
+    created: int
+    updated: int
+    deleted: int
+    fallback: str | None = None
+    error: str | None = None
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return self.created + self.updated + self.deleted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "changes": self.changes}
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    row = conn.execute(select(STATE.c.value).where(STATE.c.key == key)).first()
+    return None if row is None else str(row.value)
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
+    if done.rowcount == 0:
+        conn.execute(insert(STATE).values(key=key, value=value))
+
+
+def _by_status(conn: Connection) -> dict[str, int]:
+    from sqlalchemy import func
+
+    from orsync.mirror import NOTE
+
+    rows = conn.execute(
+        select(NOTE.c.status, func.count())
+        .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
+        .group_by(NOTE.c.status)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> CycleSummary:
+    """Run one cycle; on failure the store is unchanged and the failure is recorded."""
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    requests_before = source.requests
+    with store.begin() as conn:
+        watermark = get_state(conn, "watermark_ms")
+        since_full = int(get_state(conn, "cycles_since_full") or 0)
+        full = options.full or watermark is None or since_full + 1 >= options.full_every
+        inserted = conn.execute(
+            insert(CYCLE).values(started_at=started, mode="full" if full else "incremental")
+        ).inserted_primary_key
+        assert inserted is not None
+        cycle_id = int(inserted[0])
+    summary = CycleSummary(
+        cycle_id=cycle_id,
+        mode="full" if full else "incremental",
+        outcome="running",
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=0.0,
+        requests=0,
+        notes_seen=0,
+        created=0,
+        updated=0,
+        deleted=0,
+    )
+    try:
+        source.connect()
+        settings = VenueSettings.from_group(source.venue_group(options.venue_id))
+        with store.begin() as conn:
+            mirror = Mirror(conn, cycle_id, settings, web_base(options.baseurl), now=started)
+            mirror.load_index()
+            if not full:
+                assert watermark is not None
+                try:
+                    _incremental(mirror, source, options, int(watermark))
+                except MintmdateIgnored:
+                    summary.fallback = "the server ignored mintmdate; ran a full cycle"
+                    full = True
+                    summary.mode = "full"
+                    mirror = Mirror(
+                        conn, cycle_id, settings, web_base(options.baseurl), now=started
+                    )
+                    mirror.load_index()
+            if full:
+                _full(mirror, source, options, settings)
+            set_state(conn, "cycles_since_full", "0" if full else str(since_full + 1))
+            if mirror.max_tmdate:
+                previous = int(watermark or 0)
+                set_state(conn, "watermark_ms", str(max(previous, mirror.max_tmdate)))
+            elif watermark is None:
+                set_state(conn, "watermark_ms", "0")
+            summary.created = mirror.counts.created
+            summary.updated = mirror.counts.updated
+            summary.deleted = mirror.counts.deleted
+            summary.notes_seen = mirror.counts.seen
+            summary.by_status = _by_status(conn)
+            summary.outcome = "ok"
+            _finish(conn, summary, source.requests - requests_before, clock)
+    except BaseException as exc:
+        summary.outcome = "refused" if isinstance(exc, GuardError) else "failed"
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            summary.outcome = "interrupted"
+        summary.error = exc.message if isinstance(exc, OrsyncError) else exc.__class__.__name__
+        try:
+            with store.begin() as conn:
+                _finish(conn, summary, source.requests - requests_before, clock)
+        except OrsyncError:
+            pass  # the store itself is failing; the original error is the one to report
+        raise
+    return summary
+
+
+def _finish(conn: Connection, summary: CycleSummary, requests: int, clock: float) -> None:
+    summary.requests = requests
+    summary.duration_s = round(time.monotonic() - clock, 3)
+    conn.execute(
+        update(CYCLE)
+        .where(CYCLE.c.id == summary.cycle_id)
+        .values(
+            mode=summary.mode,
+            outcome=summary.outcome,
+            finished_at=datetime.now(UTC),
+            requests=summary.requests,
+            notes_seen=summary.notes_seen,
+            created=summary.created,
+            updated=summary.updated,
+            deleted=summary.deleted,
+            duration_s=summary.duration_s,
+            error=summary.error,
+        )
+    )
+
+
+def _guard(mirror: Mirror, doomed: int, options: CycleOptions) -> None:
+    known = mirror.live_submissions()
+    if options.force or known == 0:
+        return
+    if doomed / known > options.max_delete_fraction:
+        raise GuardError(
+            f"refusing to delete {doomed} of {known} known submissions "
+            f"(more than sync.max_delete_fraction = {options.max_delete_fraction}): the answer "
+            "looks empty or truncated; nothing was changed. Rerun with --force if it is real"
+        )
+
+
+def _full(
+    mirror: Mirror, source: OpenReviewSource, options: CycleOptions, settings: VenueSettings
+) -> None:
+    done = 0
+    for page, total in source.submission_pages(settings.submission_invitation):
+        notes = []
+        for submission in page:
+            notes.append(submission)
+            replies = (submission.get("details") or {}).get("replies") or []
+            notes.extend(r for r in replies if isinstance(r, dict) and r.get("id"))
+        mirror.apply(notes)
+        done += len(page)
+        if options.progress is not None:
+            options.progress(done, total)
+    unseen = mirror.unseen()
+    doomed = sum(1 for i in unseen if mirror.known[i].kind == "submission")
+    # Submissions that came back with a ddate count as deletions too.
+    _guard(mirror, doomed + _deleted_submissions(mirror), options)
+    mirror.tombstone(unseen)
+
+
+def _deleted_submissions(mirror: Mirror) -> int:
+    return sum(
+        1
+        for change in mirror.conn.execute(
+            select(CHANGE_OP.c.note_id).where(
+                CHANGE_OP.c.cycle_id == mirror.cycle_id,
+                CHANGE_OP.c.op == "deleted",
+                CHANGE_OP.c.kind == "submission",
+            )
+        )
+    )
+
+
+def _incremental(
+    mirror: Mirror, source: OpenReviewSource, options: CycleOptions, watermark: int
+) -> None:
+    since = max(0, watermark - WATERMARK_OVERLAP_MS)
+    for page in source.changed_notes(options.venue_id, since):
+        page_ids = {str(n.get("id")) for n in page if mirror.kind_of(n) == "submission"}
+        # Only what a full cycle would mirror: submissions and replies to known submissions.
+        wanted = [
+            n
+            for n in page
+            if (
+                mirror.kind_of(n) == "submission"
+                and mirror.settings.submission_invitation in (n.get("invitations") or [])
+            )
+            or mirror.knows_submission(str(n.get("forum")))
+            or str(n.get("forum")) in page_ids
+        ]
+        mirror.apply(wanted)
+    _guard(mirror, _deleted_submissions(mirror), options)
