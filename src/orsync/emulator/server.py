@@ -1,0 +1,575 @@
+"""HTTP front of the emulator: routing, auth, OpenReview error bodies, faults, request log.
+
+Served API (the subset orsync and openreview-py use)::
+
+    POST /login                    {"id","password","expiresIn"} -> {"token","user":{...}}
+    GET  /groups?id=V
+    GET  /notes?...                filters, paging, sort, details, select, trash, mintmdate
+    GET  /notes/edits?note.id=X
+    GET  /attachment?id=X&name=pdf
+
+Control surface for an emulator running in another process (answered only to loopback clients,
+never logged, never faulted)::
+
+    GET  /_emulator/info                    {"url","venue_id","chair_username","phase"}
+    GET  /_emulator/truth?reader=guest      ground truth (reader: guest | chair)
+    GET  /_emulator/requests                request log as a JSON list
+    POST /_emulator/clear_requests
+    POST /_emulator/advance   {"phase": "decision"}
+    POST /_emulator/mutate    {"op": "withdraw", "forum": "..."}; ops and their fields:
+         add_submission | add_review {forum, rating?} | add_comment {forum, replyto?, public?}
+         | edit_content {note, fields:{...}} | set_decision {forum, decision}
+         | flip_decision {forum} | withdraw {forum} | desk_reject {forum}
+         | delete_note {note} | hide_note {note} | random {seed}
+         -> {"result": <id, description or null>}
+    POST /_emulator/faults    {"kind":"429","times":3,"params":{"retry_after":1}}
+                              or {"spec": "429x3,drop"} or {"clear": true}
+
+Auth: no ``Authorization`` header is a guest. The chair logs in with ``chair_username`` (or
+the profile id ``~Program_Chair1``) and the emulator's password (default ``chair-password``). A
+token lives ``min(expiresIn, token_ttl_s)`` seconds; an expired or unknown token answers 401
+``TokenExpiredError`` (a restarted emulator forgets its tokens, which a client must survive).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ipaddress
+import json
+import math
+import secrets
+import signal
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from orsync.emulator.faults import FaultPlan, FaultRule
+from orsync.emulator.venue import ApiError, Reader, Venue
+
+CHAIR_PROFILE_ID = "~Program_Chair1"
+DEFAULT_PASSWORD = "chair-password"  # noqa: S105 - a fixture credential of a local fake server
+MAX_TOKEN_TTL_S = 7 * 24 * 3600
+
+
+@dataclass
+class RequestRecord:
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int  # 0 when the connection was dropped without a response
+    reader: str  # "guest" or the user id
+    fault: str | None
+
+
+@dataclass
+class _Token:
+    user_id: str
+    expires_at: float
+    seq: int
+
+
+class _Auth:
+    def __init__(self, ttl_s: float) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, _Token] = {}
+        self._seq = 0
+        self._expired_upto = 0
+        self.ttl_s = ttl_s
+
+    def issue(self, user_id: str, expires_in: float | None) -> tuple[str, float]:
+        ttl = self.ttl_s if expires_in is None else min(expires_in, self.ttl_s, MAX_TOKEN_TTL_S)
+        with self._lock:
+            self._seq += 1
+            now = time.time()
+            # JWT-shaped so openreview-py can decode it when handed `token=`; never verified.
+            payload = {"user": {"id": user_id, "profile": {"id": CHAIR_PROFILE_ID}},
+                       "iat": int(now), "exp": int(now + ttl), "jti": secrets.token_hex(8)}
+            token = ".".join(
+                base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                for part in ({"alg": "HS256", "typ": "JWT"}, payload)
+            ) + "." + secrets.token_urlsafe(24)
+            self._tokens[token] = _Token(user_id, now + ttl, self._seq)
+            return token, ttl
+
+    def expire_all(self) -> None:
+        with self._lock:
+            self._expired_upto = self._seq
+
+    def check(self, token: str) -> tuple[str | None, bool]:
+        """(user id or None when unknown, valid?)."""
+        with self._lock:
+            t = self._tokens.get(token)
+            if t is None:
+                return None, False
+            valid = t.seq > self._expired_upto and time.time() < t.expires_at
+            return t.user_id, valid
+
+
+class _ReqIds:
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            self._n += 1
+            return f"{datetime.now(UTC):%Y-%m-%d}-{self._n}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: Emulator
+
+
+_GATEWAY_HTML = {
+    502: b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n",
+    503: b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
+    b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # the request log replaces stderr chatter
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- plumbing
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json; charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(self, err: ApiError, headers: dict[str, str] | None = None) -> int:
+        details = dict(err.details)
+        details.setdefault("reqId", self.server.emulator._req_ids.next())
+        body = {"name": err.name, "message": err.message, "status": err.status,
+                "details": details}
+        self._send(err.status, json.dumps(body).encode(), headers=headers)
+        return err.status
+
+    def _read_json(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ApiError(400, "ValidationError", "Body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "ValidationError", "Body must be a JSON object")
+        return data
+
+    def _dispatch(self, method: str) -> None:
+        emu = self.server.emulator
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if path.startswith("/_emulator"):
+            self._control(method, path, query)
+            return
+        reader_name = "guest"
+        reader: Reader = "guest"
+        status = 500
+        fault: FaultRule | None = None
+        try:
+            fault = emu.faults.take(path)
+            if fault is not None:
+                if fault.kind == "drop":
+                    status = 0
+                    self._drop()
+                    return
+                if fault.kind == "slow":
+                    time.sleep(max(0.0, fault.number("delay", 1.0)))
+                elif fault.kind == "429":
+                    status = self._rate_limited(fault)
+                    return
+                elif fault.kind == "500":
+                    status = self._error(ApiError(500, "Error", "Internal Server Error"))
+                    return
+                elif fault.kind in ("502", "503"):
+                    code = int(fault.kind)
+                    status = code
+                    self._send(code, _GATEWAY_HTML[code], "text/html")
+                    return
+            auth = self.headers.get("Authorization")
+            if auth and path != "/login":
+                token = auth.removeprefix("Bearer ").strip()
+                user, valid = emu._auth.check(token)
+                reader_name = user or "guest"
+                if not valid:
+                    status = self._error(ApiError(401, "TokenExpiredError",
+                                                  "Token has expired. Please log in again."))
+                    return
+                reader = "chair"
+            status = self._route(method, path, query, reader)
+        except ApiError as err:
+            status = self._error(err)
+        except (BrokenPipeError, ConnectionResetError):
+            status = 0
+        finally:
+            emu._log(RequestRecord(time.time(), method, path, query, status, reader_name,
+                                   fault.kind if fault else None))
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _rate_limited(self, fault: FaultRule) -> int:
+        retry = max(0, math.ceil(fault.number("retry_after", 1.0)))
+        reset = datetime.now(UTC) + timedelta(seconds=retry)
+        err = ApiError(
+            429, "RateLimitError", "Too many requests, please try again later.",
+            {"limit": 100, "remaining": 0, "resetTime": reset.isoformat(timespec="milliseconds"),
+             "used": 101, "current": 101},
+        )
+        return self._error(err, headers={"Retry-After": str(retry)})
+
+    def _route(self, method: str, path: str, query: dict[str, str], reader: Reader) -> int:
+        emu = self.server.emulator
+        venue = emu._venue
+        if method == "POST" and path == "/login":
+            return self._login()
+        if method == "GET" and path == "/groups":
+            if "id" not in query:
+                raise ApiError(400, "ValidationError", "id is required", {"path": "id"})
+            self._send(200, venue.group_json(query["id"]))
+            return 200
+        if method == "GET" and path == "/notes":
+            self._send(200, venue.list_notes(reader, query))
+            return 200
+        if method == "GET" and path == "/notes/edits":
+            self._send(200, venue.edits(reader, query))
+            return 200
+        if method == "GET" and path == "/attachment":
+            body = venue.attachment(reader, query.get("id", ""), query.get("name", "pdf"))
+            self._send(200, body, "application/pdf")
+            return 200
+        raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}",
+                       {"path": path})
+
+    def _login(self) -> int:
+        emu = self.server.emulator
+        body = self._read_json()
+        user = body.get("id")
+        password = body.get("password")
+        if not user:
+            raise ApiError(400, "Error", "Email is missing")
+        if not password:
+            raise ApiError(400, "Error", "Password is missing")
+        if user not in (emu.chair_username, CHAIR_PROFILE_ID) or not secrets.compare_digest(
+            str(password), emu.chair_password
+        ):
+            raise ApiError(400, "Error", "Invalid username or password")
+        expires = body.get("expiresIn")
+        token, _ = emu._auth.issue(emu.chair_username, float(expires) if expires else None)
+        resp = {
+            "token": token,
+            "user": {
+                "id": emu.chair_username,
+                "profile": {"id": CHAIR_PROFILE_ID, "usernames": [CHAIR_PROFILE_ID],
+                            "preferredEmail": emu.chair_username},
+            },
+        }
+        self._send(200, json.dumps(resp).encode())
+        return 200
+
+    # -- control surface
+
+    def _control(self, method: str, path: str, query: dict[str, str]) -> None:
+        if not _is_loopback(self.client_address[0]):
+            self._error(ApiError(404, "NotFoundError", f"Not Found: {method} {path}"))
+            return
+        emu = self.server.emulator
+        try:
+            result = self._control_route(emu, method, path, query)
+        except ApiError as err:
+            self._error(err)
+            return
+        except (KeyError, ValueError, TypeError) as exc:
+            self._error(ApiError(400, "ValidationError", str(exc)))
+            return
+        self._send(200, json.dumps(result, ensure_ascii=False).encode())
+
+    def _control_route(
+        self, emu: Emulator, method: str, path: str, query: dict[str, str]
+    ) -> Any:
+        sub = path.removeprefix("/_emulator")
+        if method == "GET" and sub == "/info":
+            return {"url": emu.url, "venue_id": emu.venue_id,
+                    "chair_username": emu.chair_username, "phase": emu.phase}
+        if method == "GET" and sub == "/truth":
+            return emu.truth(query.get("reader", "guest"))
+        if method == "GET" and sub == "/requests":
+            return [asdict(r) for r in emu.requests]
+        if method == "POST" and sub == "/clear_requests":
+            emu.clear_requests()
+            return {"ok": True}
+        body = self._read_json() if method == "POST" else {}
+        if method == "POST" and sub == "/advance":
+            emu.advance(str(body["phase"]))
+            return {"phase": emu.phase}
+        if method == "POST" and sub == "/mutate":
+            return {"result": emu._mutate(body)}
+        if method == "POST" and sub == "/faults":
+            if body.get("clear"):
+                emu.faults.clear()
+            if "spec" in body:
+                emu.faults.apply_spec(str(body["spec"]))
+            if "kind" in body:
+                emu.faults.inject(str(body["kind"]), int(body.get("times", 1)),
+                                  **dict(body.get("params") or {}))
+            return {"pending": [asdict(r) for r in emu.faults.pending]}
+        raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}")
+
+
+class Emulator:
+    """A synthetic OpenReview API v2 venue served over real HTTP on a background thread."""
+
+    def __init__(
+        self,
+        dataset: str = "bgpt",
+        seed: int = 1,
+        size: int | None = None,
+        phase: str = "camera_ready",
+        password: str = DEFAULT_PASSWORD,
+        token_ttl_s: float = 3600,
+        honour_mintmdate: bool = True,
+    ) -> None:
+        self._venue = Venue(dataset, seed, size, phase, honour_mintmdate)
+        self.venue_id = self._venue.venue_id
+        self.chair_username = f"program.chair@{dataset}.example.org"
+        self.chair_password = password
+        self._auth = _Auth(token_ttl_s)
+        self._req_ids = _ReqIds()
+        self.faults = FaultPlan(on_expire_tokens=self._auth.expire_all)
+        self._log_lock = threading.Lock()
+        self._requests: list[RequestRecord] = []
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # -- lifecycle
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            return self.url
+        server = _HTTPServer((host, port), _Handler)
+        server.emulator = self
+        self._server = server
+        bound_host, bound_port = server.server_address[:2]
+        shown = bound_host if isinstance(bound_host, str) else host
+        if shown in ("0.0.0.0", "::"):  # noqa: S104 - only formatting the URL
+            shown = "127.0.0.1"
+        self.url = f"http://{shown}:{bound_port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="orsync-emulator", daemon=True,
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- observation
+
+    @property
+    def phase(self) -> str:
+        return self._venue.phase
+
+    @property
+    def venue(self) -> Venue:
+        return self._venue
+
+    def truth(self, reader: str = "chair") -> dict[str, Any]:
+        return self._venue.truth(reader)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._log_lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self._requests.clear()
+
+    def _log(self, rec: RequestRecord) -> None:
+        with self._log_lock:
+            self._requests.append(rec)
+
+    # -- mutations (delegated; the venue holds the lock)
+
+    def advance(self, phase: str) -> None:
+        self._venue.advance(phase)
+
+    def add_submission(self) -> str:
+        return self._venue.add_submission()
+
+    def add_review(self, forum_id: str, rating: int | str | None = None) -> str:
+        return self._venue.add_review(forum_id, rating)
+
+    def add_comment(self, forum_id: str, replyto: str | None = None, public: bool = True) -> str:
+        return self._venue.add_comment(forum_id, replyto, public)
+
+    def edit_content(self, note_id: str, **fields: Any) -> None:
+        self._venue.edit_content(note_id, **fields)
+
+    def set_decision(self, forum_id: str, decision: str) -> str:
+        return self._venue.set_decision(forum_id, decision)
+
+    def flip_decision(self, forum_id: str) -> str:
+        return self._venue.flip_decision(forum_id)
+
+    def withdraw(self, forum_id: str) -> str:
+        return self._venue.withdraw(forum_id)
+
+    def desk_reject(self, forum_id: str) -> str:
+        return self._venue.desk_reject(forum_id)
+
+    def delete_note(self, note_id: str) -> None:
+        self._venue.delete_note(note_id)
+
+    def hide_note(self, note_id: str) -> None:
+        self._venue.hide_note(note_id)
+
+    def random_mutation(self, rng: Any) -> str:
+        return self._venue.random_mutation(rng)
+
+    def _mutate(self, body: dict[str, Any]) -> Any:
+        import random
+
+        op = str(body.get("op"))
+        if op == "add_submission":
+            return self.add_submission()
+        if op == "add_review":
+            return self.add_review(body["forum"], body.get("rating"))
+        if op == "add_comment":
+            return self.add_comment(body["forum"], body.get("replyto"),
+                                    bool(body.get("public", True)))
+        if op == "edit_content":
+            self.edit_content(body["note"], **dict(body.get("fields") or {}))
+            return None
+        if op == "set_decision":
+            return self.set_decision(body["forum"], str(body["decision"]))
+        if op == "flip_decision":
+            return self.flip_decision(body["forum"])
+        if op == "withdraw":
+            return self.withdraw(body["forum"])
+        if op == "desk_reject":
+            return self.desk_reject(body["forum"])
+        if op == "delete_note":
+            self.delete_note(body["note"])
+            return None
+        if op == "hide_note":
+            self.hide_note(body["note"])
+            return None
+        if op == "random":
+            return self.random_mutation(random.Random(body.get("seed")))
+        raise ApiError(400, "ValidationError", f"unknown op {op!r}")
+
+
+def serve_forever(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    dataset: str = "bgpt",
+    seed: int = 1,
+    size: int | None = None,
+    phase: str = "camera_ready",
+    password: str | None = None,
+    faults: str | None = None,
+    token_ttl_s: float = 3600,
+) -> None:
+    """Run an emulator until SIGINT/SIGTERM; prints one line with URL, venue and chair user.
+
+    The password is printed only when the caller passed one in; otherwise the documented
+    default (``chair-password``) is used and not echoed.
+    """
+    emu = Emulator(dataset=dataset, seed=seed, size=size, phase=phase,
+                   password=password if password is not None else DEFAULT_PASSWORD,
+                   token_ttl_s=token_ttl_s)
+    if faults:
+        emu.faults.apply_spec(faults)
+    url = emu.start(host, port)
+    line = f"orsync emulator: {url} venue={emu.venue_id} chair={emu.chair_username}"
+    if password is not None:
+        line += f" password={password}"
+    print(line, flush=True)  # noqa: T201 - the CLI contract is this one line
+    stop = threading.Event()
+
+    def _handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _handle)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
