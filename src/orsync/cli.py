@@ -316,6 +316,149 @@ def export(
             raise OrsyncError(f"cannot write {out_file}: {exc.strerror}") from None
 
 
+# -- push / posters ----------------------------------------------------------------------------
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON.")
+    ] = False,
+) -> None:
+    """Update the poster assignment and write the website data files from the store (no network)."""
+    from orsync import publish
+
+    config = _globals(ctx).config()
+    result = publish.push(config)
+    _report_push(result, config, as_json)
+
+
+def _report_push(result: Any, config: Config, as_json: bool) -> None:
+    clashes = result.assignment.clashes if result.assignment else []
+    if as_json:
+        _print_json(
+            {
+                "changed": result.changed,
+                "clashes": [
+                    {
+                        "session": c.session_id,
+                        "papers": list(c.forum_ids),
+                        "authors": list(c.authors),
+                    }
+                    for c in clashes
+                ],
+            }
+        )
+        return
+    if config.website is not None:
+        where = config.website.output_dir
+        out.print(
+            f"website: wrote {', '.join(result.changed)} in {where}"
+            if result.changed
+            else f"website: {where} already up to date"
+        )
+    for c in clashes:
+        out.print(
+            f"warning: papers {c.forum_ids[0]} and {c.forum_ids[1]} share {', '.join(c.authors)} in session {c.session_id} (no clash-free assignment exists)"
+        )
+
+
+posters_app = typer.Typer(
+    help="Poster sessions: assign, show, pin and unpin papers.", no_args_is_help=True
+)
+app.add_typer(posters_app, name="posters")
+
+
+@posters_app.command("assign")
+def posters_assign(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Bring the assignment up to date (new papers get boards; nobody else moves) and show it."""
+    from orsync import publish
+
+    config = _globals(ctx).config()
+    if not config.posters.sessions:
+        raise OrsyncError("no [[posters.sessions]] in the config; add the sessions first")
+    result = publish.push(config)
+    if not as_json:
+        _report_push(result, config, False)
+    _show_posters(config, as_json)
+
+
+@posters_app.command("show")
+def posters_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """The poster sessions with each paper's board, as a table for chairs."""
+    _show_posters(_globals(ctx).config(), as_json)
+
+
+def _show_posters(config: Config, as_json: bool) -> None:
+    from orsync import publish
+
+    rows = publish.show(config)
+    if as_json:
+        _print_json(
+            [
+                {
+                    k: r[k]
+                    for k in (
+                        "session_id",
+                        "board",
+                        "number",
+                        "forum_id",
+                        "title",
+                        "presentation",
+                        "pinned",
+                    )
+                }
+                for r in rows
+            ]
+        )
+        return
+    table = Table("session", "board", "paper", "title", "talk", "pinned")
+    names = {s.id: s.name for s in config.posters.sessions}
+    for r in rows:
+        table.add_row(
+            f"{r['session_id']} {names.get(r['session_id'], '')}".strip()
+            if r["session_id"]
+            else "-",
+            str(r["board"] or "-"),
+            f"#{r['number']}",
+            (r["title"] or "")[:60],
+            "oral" if r["presentation"] == "oral" else "",
+            "yes" if r["pinned"] else "",
+        )
+    out.print(table)
+
+
+@posters_app.command("pin")
+def posters_pin(
+    ctx: typer.Context,
+    paper: Annotated[str, typer.Argument(help="Paper number or forum id.")],
+    session: Annotated[str, typer.Argument(help="Session id, e.g. P2.")],
+) -> None:
+    """Fix a paper's session by hand; the pin survives every later cycle."""
+    from orsync import publish
+
+    forum_id = publish.pin(_globals(ctx).config(), paper, session)
+    out.print(f"pinned {forum_id} to {session}")
+
+
+@posters_app.command("unpin")
+def posters_unpin(
+    ctx: typer.Context, paper: Annotated[str, typer.Argument(help="Paper number or forum id.")]
+) -> None:
+    """Release a pin (the paper keeps its board until a rule forces a move)."""
+    from orsync import publish
+
+    forum_id = publish.unpin(_globals(ctx).config(), paper)
+    out.print(f"unpinned {forum_id}")
+
+
 # -- check -----------------------------------------------------------------------------------
 
 

@@ -42,6 +42,9 @@ class OpenReviewConfig(_Section):
     username: str | None = None
     password_file: Path | None = None
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 30
+    retry_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    retry_max_wait_s: Annotated[float, Field(ge=0, le=3600)] = 120
+    retry_initial_s: Annotated[float, Field(ge=0, le=60)] = 1.0
 
     @field_validator("baseurl")
     @classmethod

@@ -32,7 +32,12 @@ def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
         username=config.openreview.username,
         password=password,
         timeout_s=config.openreview.timeout_s,
-        policy=kwargs.pop("policy", None) or RetryPolicy(),
+        policy=kwargs.pop("policy", None)
+        or RetryPolicy(
+            attempts=config.openreview.retry_attempts,
+            initial_s=config.openreview.retry_initial_s,
+            max_wait_s=config.openreview.retry_max_wait_s,
+        ),
         **kwargs,
     )
 

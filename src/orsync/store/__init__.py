@@ -7,21 +7,25 @@ by a sync cycle and always see the state before or after it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+# Alembic narrates every start (plugins, context) at INFO, from import time on: keep it quiet.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from orsync.errors import StoreError
+from alembic.config import Config as AlembicConfig  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, event  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: E402
+from sqlalchemy.pool import NullPool  # noqa: E402
+
+from orsync.errors import StoreError  # noqa: E402
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
 BUSY_TIMEOUT_MS = 30_000

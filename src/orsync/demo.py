@@ -1,0 +1,118 @@
+"""``orsync demo``: the whole job, end to end, against the bundled emulator on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from orsync import ops, publish
+from orsync.config import load_config
+
+_CONFIG = """\
+# Written by `orsync demo`: the BGPT workshop, served by orsync's emulator on loopback.
+[openreview]
+baseurl = "{url}"
+venue_id = "{venue}"
+username = "{user}"
+password_file = "openreview-password"
+
+[store]
+url = "sqlite:///{store}"
+
+[website]
+output_dir = "site"
+
+[posters]
+boards_per_session = 20
+
+[[posters.sessions]]
+id = "P1"
+name = "Poster session 1"
+start = "2024-05-11T10:10:00+02:00"
+end = "2024-05-11T11:00:00+02:00"
+
+[[posters.sessions]]
+id = "P2"
+name = "Poster session 2"
+start = "2024-05-11T12:00:00+02:00"
+end = "2024-05-11T14:00:00+02:00"
+
+[[posters.sessions]]
+id = "P3"
+name = "Poster session 3"
+start = "2024-05-11T15:30:00+02:00"
+end = "2024-05-11T16:20:00+02:00"
+
+[[posters.sessions]]
+id = "P4"
+name = "Poster session 4"
+start = "2024-05-11T17:05:00+02:00"
+end = "2024-05-11T17:55:00+02:00"
+{talks}"""
+
+_TALK_SLOTS = (
+    ("11:30", "11:45"),
+    ("11:45", "12:00"),
+    ("15:00", "15:15"),
+    ("15:15", "15:30"),
+    ("16:50", "17:05"),
+)
+
+
+def _talks(orals: list[int]) -> str:
+    out = []
+    for number, (start, end) in zip(orals, _TALK_SLOTS, strict=False):
+        out.append(
+            f'\n[[talks]]\npaper = {number}\nstart = "2024-05-11T{start}:00+02:00"\nend = "2024-05-11T{end}:00+02:00"\n'
+        )
+    return "".join(out)
+
+
+def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:
+    """Start the emulator, pull, assign posters, push; yields lines for the user."""
+    from orsync.emulator import Emulator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder.resolve()
+    with Emulator(dataset="bgpt", seed=1, size=size) as emu:
+        yield f"emulator: serving {emu.venue_id} at {emu.url}"
+        orals = sorted(
+            s["number"]
+            for s in emu.truth("chair")["submissions"].values()
+            if s["presentation"] == "oral"
+        )
+        password_file = folder / "openreview-password"
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(emu.chair_password)
+        config_path = folder / "orsync.toml"
+        config_path.write_text(
+            _CONFIG.format(
+                url=emu.url,
+                venue=emu.venue_id,
+                user=emu.chair_username,
+                store=folder / "orsync.db",
+                talks=_talks(orals),
+            ),
+            encoding="utf-8",
+        )
+        config = load_config(config_path)
+        summary = ops.pull(config, full=True)
+        by_status = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items()))
+        yield (
+            f"pull: {summary.notes_seen} notes in {summary.duration_s:.1f}s with {summary.requests} "
+            f"requests; submissions: {by_status}"
+        )
+        result = publish.push(config)
+        assert config.website is not None
+        if result.assignment is not None:
+            yield (
+                f"posters: {len(result.assignment.placements)} papers in "
+                f"{len(config.posters.sessions)} sessions ({result.assignment.status}, "
+                f"{len(result.assignment.clashes)} author clashes)"
+            )
+        yield f"website: {', '.join(result.changed) or 'nothing new'} in {config.website.output_dir}"
+    yield f"config: {config_path}"
+    yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"
+    yield f"next:   orsync --config {config_path} status   |   orsync --config {config_path} posters show"
