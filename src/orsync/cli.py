@@ -186,6 +186,19 @@ def pull(
         out.print(f"website: wrote {', '.join(pushed)}")
 
 
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """The service: a sync cycle every sync.interval_s (with jitter) until SIGTERM/SIGINT.
+
+    Speaks the systemd notify protocol (READY, STATUS, WATCHDOG, STOPPING); SIGHUP re-reads the
+    config; transient faults back off and never stop it. See deploy/README.md.
+    """
+    from orsync.service import run_service
+
+    g = _globals(ctx)
+    raise typer.Exit(run_service(g.config_path, log_format=g.log_format, verbosity=g.verbosity))
+
+
 # -- status / changes / export ------------------------------------------------------------------
 
 
