@@ -8,6 +8,7 @@ phase, so the oracle (`Venue.truth`) never has to parse the JSON it serves.
 
 from __future__ import annotations
 
+import gc
 import random
 import string
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ DATASETS: dict[str, DatasetConfig] = {
         withdrawn_frac=0.08,
         desk_frac=0.015,
         reviews_per_paper=4,
-        comments_mean=5.5,
+        comments_mean=7.5,
         int_rating_frac=0.1,
     ),
 }
@@ -226,10 +227,10 @@ class IdMaker:
     def new(self) -> str:
         while True:
             if self._rng.random() < 0.01:
-                chars = [self._rng.choice(_ID_ALPHABET) for _ in range(11)]
+                chars = self._rng.choices(_ID_ALPHABET, k=11)
                 chars[self._rng.randrange(1, 10)] = self._rng.choice("-_")
             else:
-                chars = [self._rng.choice(_ID_ALPHABET) for _ in range(10)]
+                chars = self._rng.choices(_ID_ALPHABET, k=10)
             nid = "".join(chars)
             if nid not in self._seen:
                 self._seen.add(nid)
@@ -270,11 +271,14 @@ def _outcomes(n: int, cfg: DatasetConfig, rng: random.Random) -> list[Outcome]:
     n_poster = round(n * cfg.poster_frac)
     n_wd = max(1, round(n * cfg.withdrawn_frac)) if n >= 10 else 0
     n_desk = max(1, round(n * cfg.desk_frac)) if n >= 10 else 0
-    out: list[Outcome] = (
-        ["oral"] * n_oral + ["poster"] * n_poster + ["withdrawn"] * n_wd + ["desk_rejected"] * n_desk
-    )
+    oral: list[Outcome] = ["oral"]
+    poster: list[Outcome] = ["poster"]
+    wd: list[Outcome] = ["withdrawn"]
+    desk: list[Outcome] = ["desk_rejected"]
+    out = oral * n_oral + poster * n_poster + wd * n_wd + desk * n_desk
     out = out[:n]
-    out += ["reject"] * (n - len(out))
+    reject: list[Outcome] = ["reject"]
+    out += reject * (n - len(out))
     rng.shuffle(out)
     return out
 
@@ -288,6 +292,16 @@ def generate(dataset: str, seed: int, size: int | None = None) -> Plan:
     if n < 0:
         raise ValueError("size must be >= 0")
     rng = random.Random(f"{dataset}:{seed}")
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # see Venue.__init__: no cyclic garbage, and the rescans dominate at 100k notes
+    try:
+        return _generate(cfg, n, rng)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
     ids = IdMaker(rng)
     v = cfg.venue_id
 
@@ -377,7 +391,7 @@ def generate(dataset: str, seed: int, size: int | None = None) -> Plan:
             )
         # Comments: some nested, some restricted to the committee.
         if outcome != "desk_rejected":
-            n_com = min(12, int(rng.expovariate(1 / cfg.comments_mean))) if cfg.comments_mean else 0
+            n_com = min(20, int(rng.expovariate(1 / cfg.comments_mean))) if cfg.comments_mean else 0
             parents: list[str] = [sid] + [r.id for r in sub.replies if r.kind == "review"]
             comments: list[str] = []
             for _ in range(n_com):

@@ -151,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
 
     def do_GET(self) -> None:
@@ -554,13 +554,13 @@ def serve_forever(
     line = f"orsync emulator: {url} venue={emu.venue_id} chair={emu.chair_username}"
     if password is not None:
         line += f" password={password}"
-    print(line, flush=True)  # noqa: T201 - the CLI contract is this one line
+    print(line, flush=True)
     stop = threading.Event()
 
     def _handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _handle)

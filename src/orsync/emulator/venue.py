@@ -9,6 +9,7 @@ same operations but never derived from the served JSON.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
@@ -149,8 +150,16 @@ class Venue:
         self._reply_counter: dict[tuple[str, str], int] = {}
         self.phase = "none"
         self._group_json = _dumps(self._group())
-        for ph in PHASES[: PHASES.index(phase) + 1]:
-            self._enter_phase(ph)
+        # Building ~100k small dicts makes the cyclic GC rescan the growing heap over and over;
+        # nothing here is cyclic garbage, so pausing it roughly halves generation time.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for ph in PHASES[: PHASES.index(phase) + 1]:
+                self._enter_phase(ph)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     # ----------------------------------------------------------------- helpers
 
@@ -315,7 +324,7 @@ class Venue:
                              else list(p.keywords)},
                 "abstract": {"value": p.abstract},
                 "TLDR": {"value": p.tldr},
-                "pdf": {"value": f"/pdf/{hashlib.sha1(p.id.encode()).hexdigest()}.pdf"},
+                "pdf": {"value": f"/pdf/{hashlib.sha256(p.id.encode()).hexdigest()[:40]}.pdf"},
             },
             "readers": ["everyone"],
             "nonreaders": [],
@@ -366,7 +375,7 @@ class Venue:
             "replyto": r.replyto,
             "invitations": [inv],
             "domain": v,
-            "content": json.loads(json.dumps(r.content)),
+            "content": {k: dict(v) for k, v in r.content.items()},
             "readers": readers,
             "nonreaders": [],
             "writers": [v, r.signature],
@@ -655,7 +664,9 @@ class Venue:
             if op == "add_submission":
                 return f"add_submission -> {self.add_submission()}"
             if op == "add_review":
-                rating: int | str = rng.choice([rng.randint(1, 10), "3: reject, not good enough"])
+                rating: int | str = (
+                    rng.randint(1, 10) if rng.random() < 0.5 else "3: reject, not good enough"
+                )
                 return f"add_review({fid}, {rating!r}) -> {self.add_review(fid, rating)}"
             if op == "add_comment":
                 candidates = [fid, *self.by_forum.get(fid, [])]
@@ -814,9 +825,9 @@ class Venue:
             candidates = list(self.notes)
 
         filters: dict[str, set[str]] = {}
-        for key in ("id", "forum", "replyto", "invitation", "number", "domain"):
-            if key in q:
-                filters[key] = set(_split(q[key]))
+        for name in ("id", "forum", "replyto", "invitation", "number", "domain"):
+            if name in q:
+                filters[name] = set(_split(q[name]))
         content_filters = {
             k[len("content."):]: set(_split(v)) for k, v in q.items() if k.startswith("content.")
         }
