@@ -68,7 +68,8 @@ _STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exceptio
 
 # Credentials inside free text, where no key name helps: "Authorization: Bearer eyJ...",
 # "password=hunter2", "'token': 'abc'" (openreview-py prints response bodies on retries).
-_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+# Only "Bearer" (what OpenReview uses): "Basic" would also hit plain English ("basic checks").
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}")
 _INLINE_ASSIGNMENT = re.compile(
     r"""(?ix)
     (["']?\b(?:passw(?:or)?d|passphrase|access[_-]?token|refresh[_-]?token|token|secret
