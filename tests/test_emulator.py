@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -249,6 +252,7 @@ def test_tmdates_strictly_increase(emu: Emulator) -> None:
     assert len(set(tm)) == len(tm)
 
 
+@pytest.mark.slow
 def test_large_iclr_venue_generates_and_serves() -> None:
     with Emulator(dataset="iclr", seed=2) as e:
         assert len(e.truth("chair")["submissions"]) == 7500
@@ -502,3 +506,29 @@ def test_control_surface(fresh: Emulator) -> None:
     assert r.status_code == 400
     requests.post(base + "/clear_requests", timeout=5)
     assert fresh.requests == []
+
+
+def test_client_built_from_a_token(emu: Emulator) -> None:
+    token = chair(emu).token
+    c = OpenReviewClient(baseurl=emu.url, token=token)
+    assert len(c.get_notes(invitation=SUB_INV, limit=3)) == 3
+
+
+def test_serve_forever_cli_entry() -> None:
+    code = (
+        "from orsync.emulator import serve_forever;"
+        "serve_forever(port=0, size=4, faults='429@retry_after=0')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert BGPT in line and "chair=" in line and "password" not in line
+        url = line.split()[2]
+        assert requests.get(url + "/notes", timeout=5).status_code == 429
+        assert requests.get(url + "/notes", timeout=5).json()["count"] == 4 * 1 + len(
+            requests.get(url + "/_emulator/truth", timeout=5).json()["replies"]
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -38,6 +38,7 @@ import contextlib
 import ipaddress
 import json
 import math
+import random
 import secrets
 import signal
 import socket
@@ -493,12 +494,10 @@ class Emulator:
     def hide_note(self, note_id: str) -> None:
         self._venue.hide_note(note_id)
 
-    def random_mutation(self, rng: Any) -> str:
+    def random_mutation(self, rng: random.Random) -> str:
         return self._venue.random_mutation(rng)
 
     def _mutate(self, body: dict[str, Any]) -> Any:
-        import random
-
         op = str(body.get("op"))
         if op == "add_submission":
             return self.add_submission()

@@ -9,12 +9,14 @@ same operations but never derived from the served JSON.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,6 +101,22 @@ class Clock:
         return self.last
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building ~100k small dicts.
+
+    Allocation-heavy loops make the collector rescan the growing heap again and again; nothing
+    built here is cyclic garbage, so pausing it more than halves generation time at iclr scale.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -150,16 +168,9 @@ class Venue:
         self._reply_counter: dict[tuple[str, str], int] = {}
         self.phase = "none"
         self._group_json = _dumps(self._group())
-        # Building ~100k small dicts makes the cyclic GC rescan the growing heap over and over;
-        # nothing here is cyclic garbage, so pausing it roughly halves generation time.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             for ph in PHASES[: PHASES.index(phase) + 1]:
                 self._enter_phase(ph)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     # ----------------------------------------------------------------- helpers
 
@@ -712,7 +723,7 @@ class Venue:
         if reader not in ("chair", "guest"):
             raise ValueError("reader must be 'chair' or 'guest'")
         chair = reader == "chair"
-        with self._lock:
+        with self._lock, gc_paused():
 
             def reply_visible(r: ReplyRec) -> bool:
                 return not r.deleted and (chair or (r.public and not r.hidden))
