@@ -532,3 +532,30 @@ def test_serve_forever_cli_entry() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_concurrent_reads_during_mutations() -> None:
+    import threading
+
+    with Emulator(size=20, seed=3) as e:
+        errors: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                c = chair(e)
+                for _ in range(5):
+                    notes = c.get_all_notes(invitation=SUB_INV, details="replies")
+                    assert all(n.forum == n.id for n in notes)
+            except BaseException as exc:  # surfaced in the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for t in threads:
+            t.start()
+        rng = random.Random(9)
+        for _ in range(30):
+            e.random_mutation(rng)
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors
+        assert_truth_matches(e, "chair")
