@@ -1,0 +1,563 @@
+"""Poster assignment (SPEC §6.2): sessions by CP-SAT, boards by a deterministic second stage.
+
+Stage 1 chooses a session per paper with CP-SAT, lexicographically:
+  (a) minimise the number of paper pairs that share an author *and* a session (zero whenever
+      feasible, otherwise the proven minimum when the solver finishes in time);
+  (b) with (a) fixed, minimise moves of previously placed papers, then session-size imbalance.
+Stage 2 numbers boards without a solver: papers that stay in their session keep their board, and
+the others fill the free boards as a greedy keyword-similarity chain. A board-level CP model
+(papers × boards) would be ~500k booleans at 2,000 papers, for a soft criterion; the chain costs
+milliseconds and is trivially deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import combinations
+
+from ortools.sat.python import cp_model
+
+from orsync.errors import EXIT_USAGE, OrsyncError
+
+__all__ = [
+    "AssignmentError",
+    "AssignmentResult",
+    "Clash",
+    "Placement",
+    "PosterPaper",
+    "Session",
+    "assign",
+    "author_keys",
+]
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    name: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class PosterPaper:
+    forum_id: str
+    number: int
+    author_keys: tuple[str, ...]
+    keywords: tuple[str, ...]
+    talks: tuple[tuple[datetime, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    session_id: str
+    board: int
+
+
+@dataclass(frozen=True)
+class Clash:
+    session_id: str
+    forum_ids: tuple[str, str]
+    authors: tuple[str, ...]
+
+
+@dataclass
+class AssignmentResult:
+    placements: dict[str, Placement]
+    clashes: list[Clash]
+    moved: list[str]
+    status: str
+    objective: float
+    solve_time_s: float
+
+
+class AssignmentError(OrsyncError):
+    """No assignment satisfies the hard rules; the message says what to change."""
+
+    exit_code = EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- author keys
+
+_WS = re.compile(r"\s+")
+
+
+def _normalise_name(name: str) -> str:
+    # NFKD splits "é" into "e" + combining accent so the accent can be dropped; NFKC afterwards
+    # folds compatibility forms (full-width letters, ligatures) the same way for every spelling.
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WS.sub(" ", unicodedata.normalize("NFKC", stripped).casefold()).strip()
+
+
+def author_keys(authors: Sequence[str], authorids: Sequence[str] | None) -> tuple[str, ...]:
+    """One identity key per author: the profile id (``~Name1``) when known, else the name.
+
+    Emails are not used as identities: the same person signs with several addresses, and an
+    email is private data that has no business in a clash report.
+    """
+    ids = list(authorids or [])
+    keys: list[str] = []
+    for i, name in enumerate(authors):
+        aid = ids[i].strip() if i < len(ids) and ids[i] else ""
+        key = aid if aid.startswith("~") else _normalise_name(name)
+        if key and key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _overlaps(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
+    # Half-open intervals: a talk ending at 12:00 does not overlap a session starting at 12:00.
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _check_sessions(sessions: Sequence[Session]) -> None:
+    seen: set[str] = set()
+    for s in sessions:
+        if s.id in seen:
+            raise AssignmentError(f"poster session id {s.id!r} appears twice; make ids unique")
+        seen.add(s.id)
+        if s.start.tzinfo is None or s.end.tzinfo is None:
+            raise AssignmentError(f"poster session {s.id!r} needs times with a UTC offset")
+        if s.end <= s.start:
+            raise AssignmentError(f"poster session {s.id!r} ends before it starts; fix its times")
+
+
+def _check_papers(papers: Sequence[PosterPaper]) -> None:
+    seen: set[str] = set()
+    for p in papers:
+        if p.forum_id in seen:
+            raise AssignmentError(f"paper {p.forum_id!r} is listed twice")
+        seen.add(p.forum_id)
+        for talk in p.talks:
+            if talk[0].tzinfo is None or talk[1].tzinfo is None:
+                raise AssignmentError(
+                    f"talk of paper {p.number} needs times with a UTC offset; fix [[talks]]"
+                )
+
+
+def _allowed_sessions(
+    papers: Sequence[PosterPaper], sessions: Sequence[Session], pins: Mapping[str, str]
+) -> list[list[int]]:
+    """Per paper, the session indices its talks and pin allow."""
+    index = {s.id: k for k, s in enumerate(sessions)}
+    allowed: list[list[int]] = []
+    for p in papers:
+        free = [
+            k
+            for k, s in enumerate(sessions)
+            if not any(_overlaps(t, (s.start, s.end)) for t in p.talks)
+        ]
+        pin = pins.get(p.forum_id)
+        if pin is not None:
+            if pin not in index:
+                raise AssignmentError(
+                    f"paper {p.number} is pinned to unknown session {pin!r}; "
+                    "unpin it or add that session to [[posters.sessions]]"
+                )
+            if index[pin] not in free:
+                raise AssignmentError(
+                    f"paper {p.number} is pinned to session {pin!r}, which overlaps its talk; "
+                    "unpin it or move the talk"
+                )
+            free = [index[pin]]
+        if not free:
+            raise AssignmentError(
+                f"every poster session overlaps a talk of paper {p.number}; "
+                "move the talk or add a session"
+            )
+        allowed.append(free)
+    return allowed
+
+
+def _check_capacity(
+    papers: Sequence[PosterPaper],
+    sessions: Sequence[Session],
+    capacity: int | None,
+    allowed: Sequence[Sequence[int]],
+) -> None:
+    if capacity is None:
+        return
+    if capacity < 1:
+        raise AssignmentError("posters.boards_per_session must be at least 1")
+    if len(papers) > capacity * len(sessions):
+        raise AssignmentError(
+            f"{len(papers)} posters do not fit {len(sessions)} sessions × {capacity} boards; "
+            "raise posters.boards_per_session or add a session"
+        )
+    forced: dict[int, int] = defaultdict(int)
+    for choices in allowed:
+        if len(choices) == 1:
+            forced[choices[0]] += 1
+    for k, count in sorted(forced.items()):
+        if count > capacity:
+            raise AssignmentError(
+                f"{count} posters are pinned (or forced by talks) into session "
+                f"{sessions[k].id!r}, which has {capacity} boards; unpin some or raise "
+                "posters.boards_per_session"
+            )
+
+
+# --------------------------------------------------------------------------- stage 1: sessions
+
+_INFEASIBLE = (
+    "no poster assignment satisfies capacity, talks and pins together; "
+    "raise posters.boards_per_session, unpin papers or move talks"
+)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    a: int
+    b: int
+    authors: tuple[str, ...]
+
+
+def _shared_author_pairs(papers: Sequence[PosterPaper]) -> tuple[list[_Pair], list[list[int]]]:
+    """Paper pairs sharing an author, and per author the papers they are on (for cuts)."""
+    by_author: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(papers):
+        for key in p.author_keys:
+            by_author[key].append(i)
+    shared: dict[tuple[int, int], list[str]] = defaultdict(list)
+    groups: list[list[int]] = []
+    for key in sorted(by_author):
+        members = sorted(set(by_author[key]))
+        if len(members) < 2:
+            continue
+        groups.append(members)
+        for a, b in combinations(members, 2):
+            shared[(a, b)].append(key)
+    pairs = [_Pair(a, b, tuple(sorted(keys))) for (a, b), keys in sorted(shared.items())]
+    return pairs, groups
+
+
+def _min_pairs(n: int, k: int) -> int:
+    """Fewest same-session pairs when n papers of one author spread over k sessions."""
+    q, r = divmod(n, k)
+    return r * (q + 1) * q // 2 + (k - r) * q * (q - 1) // 2
+
+
+@dataclass
+class _Problem:
+    n_sessions: int
+    capacity: int | None
+    allowed: list[list[int]]
+    prev: list[int | None]
+    pairs: list[_Pair]
+    groups: list[list[int]]
+
+    def neighbours(self) -> list[list[int]]:
+        adj: list[list[int]] = [[] for _ in self.allowed]
+        for pair in self.pairs:
+            adj[pair.a].append(pair.b)
+            adj[pair.b].append(pair.a)
+        return adj
+
+    def cap(self) -> int:
+        return self.capacity if self.capacity is not None else len(self.allowed)
+
+
+# A good first solution makes CP-SAT's job improvement rather than discovery, and guarantees an
+# answer even when the solver finds nothing within its budget at 2,000 papers.
+
+
+def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int]:
+    n = len(pb.allowed)
+    size = [0] * pb.n_sessions
+    chosen = [-1] * n
+    # Previous placements first (stability), then the most constrained, most connected papers.
+    order = sorted(
+        range(n), key=lambda i: (pb.prev[i] is None, len(pb.allowed[i]), -len(adj[i]), i)
+    )
+    for i in order:
+        options = [k for k in pb.allowed[i] if size[k] < pb.cap()]
+        if not options:
+            raise AssignmentError(_INFEASIBLE)
+
+        def cost(k: int, i: int = i) -> tuple[int, int, int, int]:
+            clash = sum(1 for j in adj[i] if chosen[j] == k)
+            return (clash, 0 if pb.prev[i] == k else 1, size[k], k)
+
+        chosen[i] = min(options, key=cost)
+        size[chosen[i]] += 1
+    return chosen
+
+
+def _improve(pb: _Problem, adj: Sequence[Sequence[int]], chosen: list[int]) -> list[int]:
+    """Single-paper moves that reduce clashes, leaving papers in their previous session alone."""
+    size = [chosen.count(k) for k in range(pb.n_sessions)]
+    for _ in range(20):
+        improved = False
+        for i in range(len(chosen)):
+            if chosen[i] == pb.prev[i]:
+                continue
+            here = sum(1 for j in adj[i] if chosen[j] == chosen[i])
+            for k in pb.allowed[i]:
+                if here == 0:
+                    break
+                if k == chosen[i] or size[k] >= pb.cap():
+                    continue
+                there = sum(1 for j in adj[i] if chosen[j] == k)
+                if there < here:
+                    size[chosen[i]] -= 1
+                    size[k] += 1
+                    chosen[i], here, improved = k, there, True
+        if not improved:
+            break
+    return chosen
+
+
+@dataclass
+class _Model:
+    model: cp_model.CpModel
+    x: list[dict[int, cp_model.IntVar]]
+
+
+def _build_model(pb: _Problem) -> _Model:
+    m = cp_model.CpModel()
+    n = len(pb.allowed)
+    x = [{k: m.new_bool_var(f"x{i}_{k}") for k in pb.allowed[i]} for i in range(n)]
+    for xi in x:
+        m.add_exactly_one(xi.values())
+
+    sizes = []
+    for k in range(pb.n_sessions):
+        size = m.new_int_var(0, min(n, pb.cap()), f"size{k}")
+        m.add(size == sum(xi[k] for xi in x if k in xi))
+        sizes.append(size)
+    hi = m.new_int_var(0, n, "hi")
+    lo = m.new_int_var(0, n, "lo")
+    m.add_max_equality(hi, sizes)
+    m.add_min_equality(lo, sizes)
+
+    y: dict[tuple[int, int], cp_model.IntVar] = {}
+    for pair in pb.pairs:
+        common = sorted(set(pb.allowed[pair.a]) & set(pb.allowed[pair.b]))
+        if not common:
+            continue
+        yv = m.new_bool_var(f"y{pair.a}_{pair.b}")
+        y[(pair.a, pair.b)] = yv
+        for k in common:
+            m.add_bool_or([x[pair.a][k].Not(), x[pair.b][k].Not(), yv])
+    # The pair clauses alone have a useless LP bound (x = 1/k everywhere gives y = 0); the
+    # pigeonhole bound per author lets the solver prove small clash minima without search.
+    for members in pb.groups:
+        reach = len(set().union(*(pb.allowed[i] for i in members)))
+        bound = _min_pairs(len(members), reach)
+        if bound:
+            m.add(sum(y[p] for p in combinations(members, 2) if p in y) >= bound)
+
+    moves = sum(1 - x[i][k] if k in x[i] else 1 for i, k in enumerate(pb.prev) if k is not None)
+    # Lexicographic by weights: one clash outweighs every possible move and imbalance, one move
+    # outweighs any imbalance (at most n). One weighted solve, unlike staged solves, always has
+    # the heuristic start as a feasible answer.
+    w_move = n + 1
+    w_clash = w_move * (n + 1)
+    m.minimize(w_clash * sum(y.values()) + w_move * moves + (hi - lo))
+    return _Model(m, x)
+
+
+def _solver(time_limit_s: float, seed: int) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    # One worker and a deterministic-time limit give the same answer on every run: the parallel
+    # portfolio's answer depends on thread timing, and its deterministic "interleave" mode was
+    # slower and worse here (bench/POSTERS.md). The wall-clock limit is only a safety net.
+    params.num_workers = 1
+    params.random_seed = seed
+    params.max_deterministic_time = max(time_limit_s, 0.05)
+    params.max_time_in_seconds = max(2.0 * time_limit_s, 1.0)
+    return solver
+
+
+def _choose_sessions(pb: _Problem, time_limit_s: float, seed: int) -> tuple[list[int], bool]:
+    adj = pb.neighbours()
+    start = _improve(pb, adj, _greedy(pb, adj))
+    built = _build_model(pb)
+    for xi, k in zip(built.x, start, strict=True):
+        for kk, var in xi.items():
+            built.model.add_hint(var, kk == k)
+    solver = _solver(time_limit_s, seed)
+    status = solver.solve(built.model)
+    if status == cp_model.INFEASIBLE:
+        raise AssignmentError(_INFEASIBLE)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return start, False
+    chosen = [next(k for k, v in sorted(xi.items()) if solver.boolean_value(v)) for xi in built.x]
+    return chosen, status == cp_model.OPTIMAL
+
+
+def _objective(pb: _Problem, chosen: Sequence[int], clashes: int) -> float:
+    """The solver's weighted objective, recomputed so it also holds for the heuristic answer."""
+    n = len(chosen)
+    sizes = [chosen.count(k) for k in range(pb.n_sessions)]
+    moves = sum(1 for i, k in enumerate(pb.prev) if k is not None and chosen[i] != k)
+    return float((n + 1) ** 2 * clashes + (n + 1) * moves + max(sizes) - min(sizes))
+
+
+# --------------------------------------------------------------------------- stage 2: boards
+
+
+def _keyword_set(p: PosterPaper) -> frozenset[str]:
+    return frozenset(_WS.sub(" ", k.casefold()).strip() for k in p.keywords if k.strip())
+
+
+def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def _free_boards(taken: set[int], count: int) -> list[int]:
+    # The lowest free numbers: capacity is already guaranteed by stage 1 and the kept boards.
+    boards: list[int] = []
+    board = 0
+    while len(boards) < count:
+        board += 1
+        if board not in taken:
+            boards.append(board)
+    return boards
+
+
+def _chain(
+    newcomers: list[int],
+    boards: list[int],
+    occupied: dict[int, int],
+    kw: Sequence[frozenset[str]],
+) -> None:
+    """Fill ``boards`` in ascending order, each with the newcomer most similar to its neighbours.
+
+    Ties (and papers related to nobody) go by paper order, so the chain is deterministic.
+    """
+    remaining = list(newcomers)  # already in paper order
+    by_kw: dict[str, set[int]] = defaultdict(set)
+    for i in remaining:
+        for k in kw[i]:
+            by_kw[k].add(i)
+    left = set(remaining)
+    for board in boards:
+        neighbours = [occupied[b] for b in (board - 1, board + 1) if b in occupied]
+        candidates: set[int] = set()
+        for nb in neighbours:
+            for k in kw[nb]:
+                candidates |= by_kw[k] & left
+        best, best_score = remaining[0], 0.0
+        for i in sorted(candidates):
+            score = sum(_similarity(kw[i], kw[nb]) for nb in neighbours)
+            if score > best_score:
+                best, best_score = i, score
+        occupied[board] = best
+        remaining.remove(best)
+        left.discard(best)
+
+
+def _number_boards(
+    papers: Sequence[PosterPaper],
+    sessions: Sequence[Session],
+    chosen: Sequence[int],
+    capacity: int | None,
+    previous: Mapping[str, Placement],
+) -> dict[str, Placement]:
+    kw = [_keyword_set(p) for p in papers]
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, k in enumerate(chosen):
+        members[k].append(i)
+    placements: dict[str, Placement] = {}
+    for k, idx in sorted(members.items()):
+        occupied: dict[int, int] = {}
+        newcomers: list[int] = []
+        for i in idx:
+            prev = previous.get(papers[i].forum_id)
+            if (
+                prev is not None
+                and prev.session_id == sessions[k].id
+                and prev.board >= 1
+                and (capacity is None or prev.board <= capacity)
+                and prev.board not in occupied
+            ):
+                occupied[prev.board] = i
+            else:
+                newcomers.append(i)
+        _chain(newcomers, _free_boards(set(occupied), len(newcomers)), occupied, kw)
+        for board, i in occupied.items():
+            placements[papers[i].forum_id] = Placement(sessions[k].id, board)
+    # Paper order, so callers iterating the mapping get a stable, readable sequence.
+    return {p.forum_id: placements[p.forum_id] for p in papers}
+
+
+# --------------------------------------------------------------------------- result
+
+
+def _clashes(
+    papers: Sequence[PosterPaper], pairs: Sequence[_Pair], placements: Mapping[str, Placement]
+) -> list[Clash]:
+    out = []
+    for pair in pairs:
+        a, b = papers[pair.a], papers[pair.b]
+        sa = placements[a.forum_id].session_id
+        if sa == placements[b.forum_id].session_id:
+            out.append(Clash(sa, (a.forum_id, b.forum_id), pair.authors))
+    return out
+
+
+def assign(
+    papers: Sequence[PosterPaper],
+    sessions: Sequence[Session],
+    capacity: int | None,
+    previous: Mapping[str, Placement],
+    pins: Mapping[str, str],
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+) -> AssignmentResult:
+    """Place every paper in one session on one board (SPEC §6.2); see the module docstring.
+
+    ``previous`` entries for papers no longer given are ignored (their boards stay empty), and so
+    are pins for such papers. ``time_limit_s`` is CP-SAT deterministic time (about seconds);
+    wall time is capped at twice that. Raises AssignmentError when the hard rules cannot hold.
+    """
+    started = time.perf_counter()
+    _check_sessions(sessions)
+    _check_papers(papers)
+    if papers and not sessions:
+        raise AssignmentError("no poster sessions configured; add [[posters.sessions]]")
+    # Canonical order, so the result does not depend on how the caller listed things.
+    papers = sorted(papers, key=lambda p: (p.number, p.forum_id))
+    sessions = sorted(sessions, key=lambda s: (s.start, s.end, s.id))
+    allowed = _allowed_sessions(papers, sessions, pins)
+    _check_capacity(papers, sessions, capacity, allowed)
+    if not papers:
+        return AssignmentResult({}, [], [], "optimal", 0.0, time.perf_counter() - started)
+
+    index = {s.id: k for k, s in enumerate(sessions)}
+    prev = [
+        index.get(previous[p.forum_id].session_id) if p.forum_id in previous else None
+        for p in papers
+    ]
+    pairs, groups = _shared_author_pairs(papers)
+    pb = _Problem(len(sessions), capacity, allowed, prev, pairs, groups)
+    chosen, optimal = _choose_sessions(pb, time_limit_s, seed)
+    placements = _number_boards(papers, sessions, chosen, capacity, previous)
+    moved = [
+        p.forum_id
+        for p in papers
+        if p.forum_id in previous and placements[p.forum_id] != previous[p.forum_id]
+    ]
+    clashes = _clashes(papers, pairs, placements)
+    return AssignmentResult(
+        placements=placements,
+        clashes=clashes,
+        moved=moved,
+        status="optimal" if optimal else "feasible",
+        objective=_objective(pb, chosen, len(clashes)),
+        solve_time_s=time.perf_counter() - started,
+    )
