@@ -224,6 +224,9 @@ class IdMaker:
         self._rng = rng
         self._seen: set[str] = set()
 
+    def reserve(self, ids: list[str]) -> None:
+        self._seen.update(ids)
+
     def new(self) -> str:
         while True:
             if self._rng.random() < 0.01:

@@ -29,6 +29,7 @@ from orsync.emulator.dataset import (
     PlannedSubmission,
     ReplyKind,
     generate,
+    make_title,
     normalise_keywords,
     parse_score,
 )
@@ -155,8 +156,7 @@ class Venue:
         self._rng = random.Random(f"{dataset}:{seed}:mutations")
         self._ids = IdMaker(self._rng)
         for p in self.plan.submissions:
-            self._ids._seen.add(p.id)
-            self._ids._seen.update(r.id for r in p.replies)
+            self._ids.reserve([p.id, *(r.id for r in p.replies)])
         self.clock = Clock()
         self.notes: dict[str, dict[str, Any]] = {}
         self.by_forum: dict[str, list[str]] = {}
@@ -484,8 +484,6 @@ class Venue:
 
     def add_submission(self) -> str:
         with self._lock:
-            from orsync.emulator.dataset import make_title
-
             number = max((s.number for s in self.subs.values()), default=0) + 1
             title = make_title(self._rng)
             authors = [f"New Author{number}", "Ana Costa"]
