@@ -1,0 +1,365 @@
+"""Website data files (SPEC §6.1): render them from store rows, replace them atomically.
+
+Only allowlisted public fields leave this module: rows may carry anything (reviews, emails,
+authorids) and none of it is copied unless named in ``_record``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orsync.errors import OrsyncError
+from orsync.posters import Session
+
+__all__ = ["FORMATS", "OnChangeError", "render", "run_on_change", "write_atomically"]
+
+FORMATS = ("json", "yaml", "csv")
+CSV_HEADER = (
+    "UID", "title", "authors", "abstract", "keywords", "sessions", "pdf_url", "presentation", "board"
+)  # fmt: skip
+LIST_SEPARATOR = "|"
+
+
+class OnChangeError(OrsyncError):
+    """The website's on_change command failed; the files themselves are written."""
+
+
+# --------------------------------------------------------------------------- cleaning
+
+# C0 controls other than tab and newline, DEL and C1 controls: NUL truncates strings in C-based
+# readers, YAML 1.1 forbids them in a stream (Ruby/Go readers used by Jekyll and Hugo refuse the
+# file), and no title or abstract legitimately contains them; they come from copy-paste of PDFs.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates cannot be encoded as UTF-8 at all.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: object) -> str:
+    if text is None:
+        return ""
+    s = str(text).replace("\r\n", "\n").replace("\r", "\n")  # keep line breaks, not CRs
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", s))
+
+
+def _clean_optional(text: object) -> str | None:
+    return None if text is None else _clean(text)
+
+
+def _clean_list(value: object) -> list[str]:
+    """A list field; the store view holds JSON text, callers may pass lists."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = [value]
+    if not isinstance(value, list | tuple):
+        value = [value]
+    # "|" joins list items in the CSV (Mini-Conf's convention); inside an item it would split it,
+    # so it becomes a broken bar in every format, keeping all formats equal.
+    return [_clean(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
+
+
+def _iso(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = _clean(value)
+    try:
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        return text
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(str(value)) if not isinstance(value, int) else value
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _session_of(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[str, Any] | None:
+    sid = row.get("session_id")
+    if sid is None:
+        return None
+    s = known.get(str(sid))
+    return {
+        "id": _clean(sid),
+        "name": _clean(row.get("session_name") or (s.name if s else sid)),
+        "start": _iso(row.get("session_start") or (s.start if s else None)),
+        "end": _iso(row.get("session_end") or (s.end if s else None)),
+    }
+
+
+def _record(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[str, Any]:
+    """The public shape of one paper; key order is the documented one."""
+    return {
+        "id": _clean(row["forum_id"]),
+        "number": _int_or_none(row.get("number")),
+        "title": _clean(row.get("title")),
+        "authors": _clean_list(row.get("authors")),
+        "keywords": _clean_list(row.get("keywords")),
+        "abstract": _clean_optional(row.get("abstract")),
+        "tldr": _clean_optional(row.get("tldr")),
+        "pdf_url": _clean_optional(row.get("pdf_url")),
+        "forum_url": _clean_optional(row.get("forum_url")),
+        "decision": _clean_optional(row.get("decision")),
+        "presentation": _clean_optional(row.get("presentation")),
+        "session": _session_of(row, known),
+        "board": _int_or_none(row.get("board")),
+    }
+
+
+def _records(
+    papers: Sequence[Mapping[str, Any]], sessions: Sequence[Session]
+) -> list[dict[str, Any]]:
+    known = {s.id: s for s in sessions}
+    records = [_record(row, known) for row in papers]
+    records.sort(key=lambda r: (r["number"] is None, r["number"] or 0, r["id"]))
+    return records
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _json_bytes(data: object) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    # Valid JSON, but U+2028/2029 end a JavaScript string literal in pre-ES2019 engines and in
+    # JSONP/inline <script> use; escaped they mean the same to every JSON parser.
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (text + "\n").encode("utf-8")
+
+
+class _QuotedDumper(yaml.SafeDumper):
+    """Every string double-quoted: YAML 1.1 and 1.2 readers (Ruby for Jekyll, Go for Hugo) then
+    agree, whatever the text ("no", "0o17", "2024-05-11", leading "@", line separators)."""
+
+
+def _quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+
+_QuotedDumper.add_representer(str, _quoted_str)
+
+
+def _yaml_bytes(data: object) -> bytes:
+    text = yaml.dump(
+        data,
+        Dumper=_QuotedDumper,
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
+        line_break="\n",
+    )
+    return text.encode("utf-8")
+
+
+def _neutralise(cell: str) -> str:
+    # OWASP CSV injection advice: a leading ' makes spreadsheets treat the cell as text.
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def _csv_bytes(records: Sequence[Mapping[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for r in records:
+        session = r["session"]
+        row = [
+            r["id"],
+            r["title"],
+            LIST_SEPARATOR.join(r["authors"]),
+            r["abstract"] or "",
+            LIST_SEPARATOR.join(r["keywords"]),
+            session["name"] if session else "",
+            r["pdf_url"] or "",
+            r["presentation"] or "",
+            "" if r["board"] is None else str(r["board"]),
+        ]
+        writer.writerow([_neutralise(cell) for cell in row])
+    return out.getvalue().encode("utf-8")
+
+
+def _posters(records: Sequence[Mapping[str, Any]], sessions: Sequence[Session]) -> list[Any]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for s in sessions:
+        by_id[s.id] = {
+            "id": _clean(s.id), "name": _clean(s.name),
+            "start": s.start.isoformat(), "end": s.end.isoformat(),
+        }  # fmt: skip
+    for r in records:
+        if r["session"] is not None and r["session"]["id"] not in by_id:
+            by_id[r["session"]["id"]] = dict(r["session"])  # a session no longer configured
+    out = []
+    for sid, head in by_id.items():
+        papers = [
+            {k: r[k] for k in ("board", "id", "number", "title", "authors")}
+            for r in records
+            if r["session"] is not None and r["session"]["id"] == sid
+        ]
+        papers.sort(key=lambda p: (p["board"] is None, p["board"] or 0, p["number"] or 0, p["id"]))
+        out.append({**head, "papers": papers})
+    out.sort(key=lambda entry: (_sort_time(entry["start"]), entry["id"]))
+    return out
+
+
+def _sort_time(value: str | None) -> tuple[int, float, str]:
+    try:
+        return (0, datetime.fromisoformat(value or "").timestamp(), "")
+    except (ValueError, TypeError):
+        return (1, 0.0, value or "")  # unparsable or naive times go last, by text
+
+
+def render(
+    papers: Sequence[Mapping[str, Any]], sessions: Sequence[Session], formats: Collection[str]
+) -> dict[str, bytes]:
+    """The website files for ``formats`` ("json" also gives posters.json), deterministic bytes."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"unknown website format {unknown[0]!r}; use json, yaml or csv")
+    records = _records(papers, sessions)
+    files: dict[str, bytes] = {}
+    if "json" in formats:
+        files["papers.json"] = _json_bytes(records)
+        files["posters.json"] = _json_bytes(_posters(records, sessions))
+    if "yaml" in formats:
+        files["papers.yml"] = _yaml_bytes(records)
+    if "csv" in formats:
+        files["papers.csv"] = _csv_bytes(records)
+    return dict(sorted(files.items()))
+
+
+# --------------------------------------------------------------------------- writing
+
+_TEMP_PREFIX = ".orsync-"
+_STALE_TEMP_S = 3600.0
+
+
+def _check_name(name: str) -> None:
+    if not name or name != Path(name).name or name.startswith(".") or name in ("..",):
+        raise ValueError(f"website file name {name!r} must be a plain file name")
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace(directory: Path, name: str, data: bytes) -> None:
+    target = directory / name
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644  # mkstemp's 0600 would hide the file from the web server
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{_TEMP_PREFIX}{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())  # data on disk before the rename makes it visible
+        Path(tmp).replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    # A writer killed between mkstemp and rename leaves its temp file behind; an hour-old one
+    # cannot belong to a live writer.
+    cutoff = time.time() - _STALE_TEMP_S
+    for path in directory.glob(f"{_TEMP_PREFIX}*.tmp"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
+def write_atomically(output_dir: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Replace the files whose bytes differ; return their names. Readers see old or new, whole."""
+    for name in files:
+        _check_name(name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(output_dir)
+    changed = [name for name in sorted(files) if not _same_content(output_dir / name, files[name])]
+    for name in changed:
+        _replace(output_dir, name, files[name])
+    if changed:
+        _fsync_dir(output_dir)  # the renames themselves survive a power cut
+    return changed
+
+
+# --------------------------------------------------------------------------- on_change
+
+
+def _tail(data: bytes) -> str:
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return (": " + lines[-1][:200]) if lines else ""
+
+
+def run_on_change(
+    argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float = 300.0
+) -> None:
+    """Run the website's on_change command (no shell) with the caller's scrubbed environment."""
+    if not argv:
+        raise OnChangeError("website.on_change is empty; give a command and its arguments")
+    shown = " ".join(argv)[:120]
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a timeout kills its children too
+        )
+    except OSError as exc:
+        raise OnChangeError(
+            f"website.on_change {shown!r} could not start: {exc.strerror}; check the command"
+        ) from None
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise OnChangeError(
+            f"website.on_change {shown!r} timed out after {timeout_s:g} s and was killed"
+        ) from None
+    if proc.returncode != 0:
+        raise OnChangeError(
+            f"website.on_change {shown!r} failed with exit status {proc.returncode}{_tail(err)}"
+        )
