@@ -1,0 +1,149 @@
+"""Every bad input ends in the documented exit code and one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Setup, run_cli, write_config
+
+from orsync.emulator import Emulator
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("orsync: error:")]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "needles"),
+    [
+        ("[openreview]\nvenue_id = 'X'\ntypo_key = 1\n", ("unknown key", "openreview.typo_key")),
+        ("[openreview]\nbaseurl = 'https://api2.openreview.net'\n", ("missing", "openreview.venue_id")),
+        ("[openreview]\nvenue_id = 'X'\ntimeout_s = -1\n", ("openreview.timeout_s",)),
+        ("[openreview\nvenue_id = 'X'\n", ("not valid TOML",)),
+        ("[openreview]\nvenue_id='X'\n[[posters.sessions]]\nid='P1'\nname='a'\nstart='2024-05-11T10:00:00'\nend='2024-05-11T11:00:00+02:00'\n", ("posters.sessions[0].start",)),
+        ("[openreview]\nvenue_id='X'\n[sync]\nmax_delete_fraction = 2\n", ("sync.max_delete_fraction",)),
+        ("[openreview]\nvenue_id='X'\nusername='a@b.c'\n", ("no password",)),
+    ],
+)
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path, body: str, needles: tuple[str, ...]) -> None:
+    config = tmp_path / "orsync.toml"
+    config.write_text(body)
+    one_line_error(run_cli("--config", str(config), "pull"), 2, *needles)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    one_line_error(run_cli("--config", str(tmp_path / "nope.toml"), "pull"), 2, "does not exist")
+    one_line_error(run_cli("pull", cwd=tmp_path), 2, "no configuration found")
+
+
+def test_usage_error_exits_2(tmp_path: Path) -> None:
+    result = run_cli("pull", "--no-such-flag")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_api_exits_3(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, baseurl=f"http://127.0.0.1:{_free_port()}", retry_attempts=2)
+    one_line_error(run_cli("--config", str(config), "pull"), 3, "kept failing")
+
+
+def test_wrong_password_exits_4(tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(tmp_path, emulator, password="not-the-password")
+    result = run_cli("--config", str(config), "pull")
+    one_line_error(result, 4, "rejected the login")
+    assert "not-the-password" not in result.stderr + result.stdout
+
+
+def test_unknown_venue_exits_4(tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(tmp_path, emulator, venue_id="ICLR.cc/2024/Workshop/NOPE")
+    one_line_error(run_cli("--config", str(config), "pull"), 4, "NOPE")
+
+
+def test_unwritable_store_exits_5(tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(tmp_path, emulator)
+    text = config.read_text().replace(f"sqlite:///{tmp_path / 'orsync.db'}", f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    config.write_text(text)
+    one_line_error(run_cli("--config", str(config), "pull"), 5, "does not exist")
+    if os.geteuid() != 0:  # root writes anywhere; the missing folder above covers it
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        config.write_text(text.replace(str(tmp_path / "missing" / "x.db"), str(ro / "x.db")))
+        one_line_error(run_cli("--config", str(config), "pull"), 5)
+
+
+def test_corrupt_store_exits_5(setup: Setup) -> None:
+    setup.db.write_bytes(b"this is not a database" * 100)
+    one_line_error(setup.cli("pull"), 5)
+
+
+def test_store_from_newer_orsync_is_refused(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    import sqlite3
+
+    con = sqlite3.connect(setup.db)
+    con.execute("UPDATE alembic_version SET version_num = '9999'")
+    con.commit()
+    con.close()
+    one_line_error(setup.cli("status"), 5, "newer orsync")
+
+
+def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    # Hold the writer lock from another process, as a running `orsync run` would.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from orsync.lock import writer_lock\n"
+            f"with writer_lock(Path({str(setup.db) + '.lock'!r}), wait_s=0, command='test'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(float(sys.argv[1]))\n"
+        ), "3"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        one_line_error(setup.cli("pull", "--no-wait"), 75, "another sync holds the lock")
+        status = json.loads(setup.cli("status", "--json").stdout)
+        assert status["lock_holder"]["pid"] == holder.pid
+        started = time.monotonic()
+        waited = setup.cli("pull", "--wait-s", "30")
+        assert waited.returncode == 0, waited.stderr
+        assert time.monotonic() - started > 0.5
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_check_reports_each_problem(setup: Setup) -> None:
+    ok = setup.cli("check")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "venue" in ok.stdout and "FAIL" not in ok.stdout
+    bad = write_config(setup.dir / "bad", setup.emu, password="wrong")
+    result = run_cli("--config", str(bad), "check", "--json")
+    assert result.returncode == 4
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["config"]["ok"] and not checks["openreview"]["ok"] and checks["store"]["ok"]
+
+
+def test_help_teaches() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("pull", "run", "push", "posters", "status", "changes", "export", "check", "emulator", "demo"):
+        assert command in result.stdout

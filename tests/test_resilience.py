@@ -1,0 +1,113 @@
+"""Network faults, kills at random moments, and readers during a pull."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import Setup, assert_mirror_equals_truth, run_cli, store_dump, write_config
+
+from orsync.emulator import Emulator
+
+
+def test_pull_survives_429_with_retry_after_and_5xx_burst(setup: Setup) -> None:
+    emu = setup.emu
+    # Six faults in a row hit one request: allow it more attempts than the default six.
+    write_config(setup.dir, emu, retry_attempts=8)
+    emu.faults.inject("429", times=2, retry_after=1)
+    emu.faults.inject("503", times=2)
+    emu.faults.inject("500", times=1)
+    emu.faults.inject("drop", times=1)
+    started = time.monotonic()
+    result = setup.cli("pull", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["outcome"] == "ok"
+    assert_mirror_equals_truth(setup.db, emu.truth("chair"))
+    faulted = [r for r in emu.requests if r.fault]
+    assert len(faulted) >= 6
+    # Retry-After was honoured: two 429s of one second each.
+    assert time.monotonic() - started >= 2.0
+    # Each attempt is one request: no hidden second retry layer multiplying them.
+    assert summary["requests"] == len(emu.requests)
+
+
+def test_expired_token_is_renewed(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    setup.emu.faults.inject("expire_tokens", times=1)
+    setup.emu.edit_content(next(iter(setup.emu.truth("chair")["submissions"])), title="Renewed")
+    result = setup.cli("pull", "--json", "--full")
+    assert result.returncode == 0, result.stderr
+    assert_mirror_equals_truth(setup.db, setup.emu.truth("chair"))
+
+
+def test_kill_9_at_random_moments_then_converges(tmp_path, emulator: Emulator) -> None:
+    """20+ kills mid-pull: every store stays intact and the next pull equals a clean run."""
+    # A clean reference run.
+    clean_config = write_config(tmp_path / "clean", emulator)
+    assert run_cli("--config", str(clean_config), "pull", "--full").returncode == 0
+    reference = store_dump(tmp_path / "clean" / "orsync.db")
+
+    config = write_config(tmp_path / "killed", emulator)
+    db = tmp_path / "killed" / "orsync.db"
+    rng = random.Random(20240511)
+    trials = 22
+    killed_mid_run = 0
+    # A slow emulator widens the window in which the pull is writing.
+    for trial in range(trials):
+        emulator.faults.inject("slow", times=1, delay=rng.uniform(0.0, 0.3))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orsync", "--config", str(config), "pull", "--full", "--no-push"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.2, 2.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_mid_run += 1
+        proc.wait(timeout=60)
+        if db.exists():
+            con = sqlite3.connect(db)
+            assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",), f"trial {trial}"
+            con.close()
+    emulator.faults.clear()
+    assert killed_mid_run >= 15, "most trials must really kill a running pull"
+    final = run_cli("--config", str(config), "pull", "--full", "--json")
+    assert final.returncode == 0, final.stderr
+    assert store_dump(db) == reference
+    assert_mirror_equals_truth(db, emulator.truth("chair"))
+
+
+def test_reader_is_not_blocked_and_sees_a_consistent_state(setup: Setup) -> None:
+    """A reader holding a read transaction during a pull sees the before-state throughout."""
+    assert setup.cli("pull").returncode == 0
+    emu = setup.emu
+    for forum in list(emu.truth("chair")["submissions"])[:30]:
+        emu.edit_content(forum, title="Edited while a reader reads")
+    emu.faults.inject("slow", times=2, delay=1.0)
+
+    reader = sqlite3.connect(setup.db, timeout=0.1)  # a short timeout: blocking would fail fast
+    reader.execute("BEGIN")
+    before = reader.execute("SELECT count(*), group_concat(title) FROM note WHERE kind='submission'").fetchone()
+    results: list[subprocess.CompletedProcess[str]] = []
+    thread = threading.Thread(target=lambda: results.append(setup.cli("pull", "--full")))
+    thread.start()
+    samples = 0
+    while thread.is_alive():
+        assert reader.execute(
+            "SELECT count(*), group_concat(title) FROM note WHERE kind='submission'"
+        ).fetchone() == before
+        samples += 1
+        time.sleep(0.05)
+    thread.join()
+    assert samples > 5
+    assert results[0].returncode == 0, results[0].stderr
+    reader.execute("COMMIT")
+    after = reader.execute("SELECT count(*) FROM note WHERE title = 'Edited while a reader reads'").fetchone()
+    assert after == (30,)
+    reader.close()
