@@ -271,7 +271,7 @@ class _Problem:
 # answer even when the solver finds nothing within its budget at 2,000 papers.
 
 
-def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int]:
+def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int] | None:
     n = len(pb.allowed)
     size = [0] * pb.n_sessions
     chosen = [-1] * n
@@ -282,7 +282,7 @@ def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int]:
     for i in order:
         options = [k for k in pb.allowed[i] if size[k] < pb.cap()]
         if not options:
-            raise AssignmentError(_INFEASIBLE)
+            return None  # a dead end for the greedy, not proof of infeasibility: CP-SAT decides
 
         def cost(k: int, i: int = i) -> tuple[int, int, int, int]:
             clash = sum(1 for j in adj[i] if chosen[j] == k)
@@ -382,16 +382,22 @@ def _solver(time_limit_s: float, seed: int) -> cp_model.CpSolver:
 
 def _choose_sessions(pb: _Problem, time_limit_s: float, seed: int) -> tuple[list[int], bool]:
     adj = pb.neighbours()
-    start = _improve(pb, adj, _greedy(pb, adj))
+    greedy = _greedy(pb, adj)
+    start = _improve(pb, adj, greedy) if greedy is not None else None
     built = _build_model(pb)
-    for xi, k in zip(built.x, start, strict=True):
-        for kk, var in xi.items():
-            built.model.add_hint(var, kk == k)
+    if start is not None:
+        for xi, k in zip(built.x, start, strict=True):
+            for kk, var in xi.items():
+                built.model.add_hint(var, kk == k)
     solver = _solver(time_limit_s, seed)
     status = solver.solve(built.model)
     if status == cp_model.INFEASIBLE:
         raise AssignmentError(_INFEASIBLE)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if start is None:
+            raise AssignmentError(
+                f"no poster assignment found within {time_limit_s:g} s; raise the time limit"
+            )
         return start, False
     chosen = [next(k for k, v in sorted(xi.items()) if solver.boolean_value(v)) for xi in built.x]
     return chosen, status == cp_model.OPTIMAL

@@ -1,0 +1,264 @@
+"""Poster assignment (SPEC §6.2): hard rules, clash minimum, stability, pins, determinism."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orsync.posters import (
+    AssignmentError,
+    AssignmentResult,
+    PosterPaper,
+    Session,
+    assign,
+    author_keys,
+)
+
+TZ = timezone(timedelta(hours=2))
+
+
+def at(h: int, m: int) -> datetime:
+    return datetime(2024, 5, 11, h, m, tzinfo=TZ)
+
+
+BGPT = [
+    Session("P1", "Poster session 1", at(10, 10), at(11, 0)),
+    Session("P2", "Poster session 2", at(12, 0), at(14, 0)),
+    Session("P3", "Poster session 3", at(15, 30), at(16, 20)),
+    Session("P4", "Poster session 4", at(17, 5), at(17, 55)),
+]
+TALKS = [
+    (at(11, 30), at(11, 45)),
+    (at(11, 45), at(12, 0)),
+    (at(15, 0), at(15, 15)),
+    (at(15, 15), at(15, 30)),
+    (at(16, 50), at(17, 5)),
+]
+KW = ["theory", "optimisation", "generalisation", "scaling", "transformers", "kernels", "sgd"]
+
+
+def bgpt_papers(n: int = 65, seed: int = 7) -> list[PosterPaper]:
+    """A workshop where senior authors have up to 4 papers each and 5 give talks.
+
+    Built so that "session = i mod 4" has no clash: each senior's papers differ mod 4.
+    """
+    rng = random.Random(seed)
+    papers = []
+    for i in range(n):
+        authors = {f"~Student{i}", f"~Senior{i // 4}", f"~Chair{(i // 4 + i % 4) % 17}"}
+        talks = (TALKS[i // 3],) if i % 3 == 0 and i // 3 < len(TALKS) else ()
+        kws = tuple(rng.sample(KW, 2))
+        papers.append(PosterPaper(f"f{i:03d}", i + 1, tuple(sorted(authors)), kws, talks))
+    return papers
+
+
+def session_of(result: AssignmentResult) -> dict[str, str]:
+    return {fid: p.session_id for fid, p in result.placements.items()}
+
+
+def check_hard_rules(
+    papers: list[PosterPaper],
+    sessions: list[Session],
+    capacity: int | None,
+    pins: dict[str, str],
+    result: AssignmentResult,
+) -> None:
+    by_id = {s.id: s for s in sessions}
+    assert set(result.placements) == {p.forum_id for p in papers}
+    seen: set[tuple[str, int]] = set()
+    for p in papers:
+        place = result.placements[p.forum_id]
+        s = by_id[place.session_id]
+        assert all(not (t0 < s.end and s.start < t1) for t0, t1 in p.talks)
+        assert place.board >= 1
+        if capacity is not None:
+            assert place.board <= capacity
+        assert (place.session_id, place.board) not in seen
+        seen.add((place.session_id, place.board))
+        if p.forum_id in pins:
+            assert place.session_id == pins[p.forum_id]
+    if capacity is not None:
+        for s in sessions:
+            assert sum(1 for v in session_of(result).values() if v == s.id) <= capacity
+
+
+def shared_pairs_in_session(papers: list[PosterPaper], result: AssignmentResult) -> int:
+    where = session_of(result)
+    return sum(
+        1
+        for i, a in enumerate(papers)
+        for b in papers[i + 1 :]
+        if set(a.author_keys) & set(b.author_keys) and where[a.forum_id] == where[b.forum_id]
+    )
+
+
+def test_author_keys_prefers_profile_ids_and_normalises_names() -> None:
+    keys = author_keys(
+        ["Ada Lovelace", "José  Núñez", "ＡＢ Smith", "Ann Lee"],
+        ["~Ada_Lovelace1", "jose@example.org", "", None],  # type: ignore[list-item]
+    )
+    assert keys == ("~Ada_Lovelace1", "jose nunez", "ab smith", "ann lee")
+    assert author_keys(["Ann Lee", "ann  LEE"], None) == ("ann lee",)
+
+
+def test_bgpt_capacity_talks_and_no_clash_when_feasible() -> None:
+    papers = bgpt_papers()
+    result = assign(papers, BGPT, 17, {}, {}, time_limit_s=5)
+    check_hard_rules(papers, BGPT, 17, {}, result)
+    assert result.clashes == []
+    assert shared_pairs_in_session(papers, result) == 0
+    sizes = sorted(list(session_of(result).values()).count(s.id) for s in BGPT)
+    assert sizes[-1] - sizes[0] <= 1  # balanced
+
+
+def test_one_author_on_five_papers_in_four_sessions_is_exactly_one_clash() -> None:
+    papers = [PosterPaper(f"f{i}", i, ("~Prolific1", f"~S{i}"), ()) for i in range(1, 6)]
+    result = assign(papers, BGPT, None, {}, {}, time_limit_s=5)
+    assert result.status == "optimal"
+    assert len(result.clashes) == 1
+    clash = result.clashes[0]
+    assert clash.authors == ("~Prolific1",)
+    assert session_of(result)[clash.forum_ids[0]] == clash.session_id
+    assert session_of(result)[clash.forum_ids[1]] == clash.session_id
+    assert shared_pairs_in_session(papers, result) == 1
+
+
+def test_clash_minimum_respects_talks() -> None:
+    # Two of the author's three papers can only go to P1 (talks block the rest): one clash, forced.
+    talk_blocks = ((at(12, 0), at(17, 55)),)
+    papers = [
+        PosterPaper("a", 1, ("~X1",), (), talk_blocks),
+        PosterPaper("b", 2, ("~X1",), (), talk_blocks),
+        PosterPaper("c", 3, ("~X1",), ()),
+    ]
+    result = assign(papers, BGPT, None, {}, {}, time_limit_s=5)
+    assert [c.forum_ids for c in result.clashes] == [("a", "b")]
+    assert session_of(result)["c"] != "P1"
+
+
+def test_stability_late_accepts_and_a_withdrawal() -> None:
+    papers = bgpt_papers()
+    first = assign(papers, BGPT, 18, {}, {}, time_limit_s=5)
+    withdrawn = papers[10]
+    late = [
+        PosterPaper(f"late{j}", 100 + j, (f"~Late{j}", "~Senior3"), ("theory",)) for j in range(3)
+    ]
+    now = [p for p in papers if p is not withdrawn] + late
+    second = assign(now, BGPT, 18, first.placements, {}, time_limit_s=5)
+    check_hard_rules(now, BGPT, 18, {}, second)
+    assert second.moved == []
+    for p in papers:
+        if p is not withdrawn:
+            assert second.placements[p.forum_id] == first.placements[p.forum_id]
+    # The withdrawn paper's board is simply free now (a late accept may take it).
+    taken = {(pl.session_id, pl.board) for fid, pl in second.placements.items()}
+    assert len(taken) == len(now)
+
+
+def test_forced_move_is_reported() -> None:
+    papers = bgpt_papers(12)
+    first = assign(papers, BGPT, None, {}, {}, time_limit_s=2)
+    fid = papers[5].forum_id
+    away = next(s.id for s in BGPT if s.id != first.placements[fid].session_id)
+    second = assign(papers, BGPT, None, first.placements, {fid: away}, time_limit_s=2)
+    assert second.placements[fid].session_id == away
+    # The pin may push a co-author's paper out of the way (clashes outrank stability), but every
+    # change is reported, and nothing else moved.
+    assert fid in second.moved
+    assert second.clashes == []
+    for p in papers:
+        if p.forum_id not in second.moved:
+            assert second.placements[p.forum_id] == first.placements[p.forum_id]
+
+
+def test_pins_hold_and_survive_reassignment() -> None:
+    papers = bgpt_papers()
+    pins = {papers[1].forum_id: "P4", papers[2].forum_id: "P4", papers[4].forum_id: "P1"}
+    first = assign(papers, BGPT, 18, {}, pins, time_limit_s=5)
+    check_hard_rules(papers, BGPT, 18, pins, first)
+    late = [PosterPaper("late", 200, ("~Senior1",), ())]
+    second = assign(papers + late, BGPT, 18, first.placements, pins, time_limit_s=5)
+    check_hard_rules(papers + late, BGPT, 18, pins, second)
+    assert second.moved == []
+
+
+def test_deterministic_and_independent_of_input_order() -> None:
+    papers = bgpt_papers()
+    a = assign(papers, BGPT, 17, {}, {}, time_limit_s=3, seed=0)
+    b = assign(list(reversed(papers)), list(reversed(BGPT)), 17, {}, {}, time_limit_s=3, seed=0)
+    assert a.placements == b.placements
+    assert list(a.placements) == list(b.placements)
+
+
+def test_related_papers_sit_next_to_each_other() -> None:
+    papers = [
+        PosterPaper(f"f{i}", i, (f"~A{i}",), ("theory",) if i % 2 else ("systems",))
+        for i in range(1, 9)
+    ]
+    result = assign(papers, BGPT[:1], None, {}, {}, time_limit_s=2)
+    order = sorted(result.placements, key=lambda f: result.placements[f].board)
+    topics = [int(f[1:]) % 2 for f in order]
+    assert sum(1 for x, y in zip(topics, topics[1:], strict=False) if x != y) == 1
+
+
+@pytest.mark.parametrize(
+    ("papers", "capacity", "pins", "message"),
+    [
+        (bgpt_papers(9), 2, {}, "do not fit"),
+        (bgpt_papers(3), None, {"f000": "P9"}, "unknown session"),
+        (bgpt_papers(3), 1, {"f001": "P2", "f002": "P2"}, "boards"),
+        (bgpt_papers(3), None, {"f000": "P1"}, "overlaps its talk"),
+    ],
+)
+def test_infeasible_inputs_say_what_to_change(
+    papers: list[PosterPaper], capacity: int | None, pins: dict[str, str], message: str
+) -> None:
+    if message == "overlaps its talk":
+        papers[0] = PosterPaper("f000", 1, ("~Z1",), (), ((at(10, 0), at(10, 30)),))
+    with pytest.raises(AssignmentError, match=message) as info:
+        assign(papers, BGPT, capacity, {}, pins, time_limit_s=1)
+    assert "\n" not in str(info.value)
+
+
+def test_capacity_none_and_boards_count_from_one() -> None:
+    papers = bgpt_papers(30)
+    result = assign(papers, BGPT[:2], None, {}, {}, time_limit_s=2)
+    for s in ("P1", "P2"):
+        boards = sorted(p.board for p in result.placements.values() if p.session_id == s)
+        assert boards == list(range(1, len(boards) + 1))
+
+
+@st.composite
+def instances(draw: st.DrawFn) -> tuple[list[PosterPaper], int | None, dict[str, str]]:
+    n = draw(st.integers(1, 14))
+    capacity = draw(st.one_of(st.none(), st.integers(max(1, -(-n // 4)), n)))
+    papers = []
+    for i in range(n):
+        authors = draw(st.sets(st.sampled_from([f"~A{j}" for j in range(6)]), min_size=1))
+        talk = draw(st.one_of(st.none(), st.sampled_from(TALKS + [(at(10, 30), at(10, 45))])))
+        papers.append(PosterPaper(f"p{i}", i, tuple(sorted(authors)), (), (talk,) if talk else ()))
+    pins: dict[str, str] = {}
+    for p in papers[:3]:
+        free = [s.id for s in BGPT if all(not (a < s.end and s.start < b) for a, b in p.talks)]
+        if draw(st.booleans()):
+            pins[p.forum_id] = draw(st.sampled_from(free))
+    return papers, capacity, pins
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_random_instances_respect_hard_rules(
+    instance: tuple[list[PosterPaper], int | None, dict[str, str]],
+) -> None:
+    papers, capacity, pins = instance
+    try:
+        result = assign(papers, BGPT, capacity, {}, pins, time_limit_s=0.5)
+    except AssignmentError:
+        assert capacity is not None  # only capacity (with pins and talks) can make it infeasible
+        return
+    check_hard_rules(papers, BGPT, capacity, pins, result)
+    assert len(result.clashes) == shared_pairs_in_session(papers, result)
