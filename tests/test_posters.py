@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -202,7 +203,7 @@ def test_related_papers_sit_next_to_each_other() -> None:
     result = assign(papers, BGPT[:1], None, {}, {}, time_limit_s=2)
     order = sorted(result.placements, key=lambda f: result.placements[f].board)
     topics = [int(f[1:]) % 2 for f in order]
-    assert sum(1 for x, y in zip(topics, topics[1:], strict=False) if x != y) == 1
+    assert sum(1 for x, y in itertools.pairwise(topics) if x != y) == 1
 
 
 @pytest.mark.parametrize(
@@ -239,7 +240,7 @@ def instances(draw: st.DrawFn) -> tuple[list[PosterPaper], int | None, dict[str,
     papers = []
     for i in range(n):
         authors = draw(st.sets(st.sampled_from([f"~A{j}" for j in range(6)]), min_size=1))
-        talk = draw(st.one_of(st.none(), st.sampled_from(TALKS + [(at(10, 30), at(10, 45))])))
+        talk = draw(st.one_of(st.none(), st.sampled_from([*TALKS, (at(10, 30), at(10, 45))])))
         papers.append(PosterPaper(f"p{i}", i, tuple(sorted(authors)), (), (talk,) if talk else ()))
     pins: dict[str, str] = {}
     for p in papers[:3]:
