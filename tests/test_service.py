@@ -1,0 +1,599 @@
+"""``orsync run`` as systemd runs it: a real subprocess, a real AF_UNIX notify socket, real HTTP.
+
+The emulator runs in the test process (so the test can inject faults, mutate the venue and read
+the ground truth); the service, ``orsync pull`` and ``orsync status`` run as subprocesses with
+captured stdout/stderr, every line of which is searched for the password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orsync.emulator import Emulator
+from orsync.service import BACKOFF_BASE_S, Service, backoff_s
+
+PASSWORD = "Pw-7f3!kq-Zeta-never-logged"  # distinctive, so any leak is found by substring search
+pytestmark = pytest.mark.timeout(120)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+class NotifySocket:
+    """What systemd listens on: an AF_UNIX datagram socket; messages stamped on arrival."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append((time.monotonic(), data.decode()))
+
+    def all(self) -> list[tuple[float, str]]:
+        with self._lock:
+            return list(self.messages)
+
+    def having(self, field: str) -> list[tuple[float, str]]:
+        return [(t, m) for t, m in self.all() if field in m.split("\n")]
+
+    def with_prefix(self, prefix: str) -> list[tuple[float, str]]:
+        return [(t, m) for t, m in self.all() if any(f.startswith(prefix) for f in m.split("\n"))]
+
+    def wait(self, pred: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; got {self.all()[-10:]}")
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(2)
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    path = tmp_path / "notify"
+    if len(str(path)) > 100:  # AF_UNIX path limit
+        path = Path("/tmp") / f"orsync-notify-{uuid.uuid4().hex}"
+    ns = NotifySocket(path)
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(dataset="bgpt", seed=5, size=30, password=PASSWORD) as e:
+        yield e
+
+
+def write_config(
+    folder: Path,
+    emu_url: str,
+    venue_id: str,
+    username: str | None,
+    *,
+    sync: dict[str, Any] | None = None,
+    openreview: dict[str, Any] | None = None,
+    name: str = "orsync.toml",
+) -> Path:
+    (folder / "password").write_text(PASSWORD + "\n")
+    o = {
+        "baseurl": emu_url,
+        "venue_id": venue_id,
+        "password_file": "password",
+        "timeout_s": 2,
+        "retry_attempts": 3,
+        "retry_initial_s": 0.02,
+        "retry_max_wait_s": 0.1,
+        **(openreview or {}),
+    }
+    if username is not None:
+        o["username"] = username
+    s = {"interval_s": 0.5, "jitter_s": 0.1, "full_every": 3, **(sync or {})}
+
+    def fmt(v: Any) -> str:
+        return json.dumps(v)  # TOML basic strings/numbers/bools are JSON-compatible
+
+    lines = ["[openreview]", *(f"{k} = {fmt(v)}" for k, v in o.items())]
+    lines += ["[store]", f"url = {fmt('sqlite:///' + str(folder / 'orsync.db'))}"]
+    lines += ["[sync]", *(f"{k} = {fmt(v)}" for k, v in s.items())]
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def config_for(folder: Path, emu: Emulator, **kw: Any) -> Path:
+    return write_config(folder, emu.url, emu.venue_id, emu.chair_username, **kw)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORSYNC_", "NOTIFY_", "WATCHDOG_", "OPENREVIEW_", "CREDENTIALS_"))
+    }
+    env.update(extra)
+    return env
+
+
+OUTPUTS: list[str] = []  # every captured output of this module, searched for the password
+
+
+def orsync(cfg: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "orsync", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
+    )
+    OUTPUTS.extend([done.stdout, done.stderr])
+    assert PASSWORD not in done.stdout + done.stderr
+    return done
+
+
+class ServiceProcess:
+    def __init__(self, cfg: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orsync", "--config", str(cfg), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: list[tuple[float, str]] = []
+        self.err: list[str] = []
+        self._lock = threading.Lock()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, True), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, stream: Any, is_out: bool) -> None:
+        for line in stream:
+            with self._lock:
+                if is_out:
+                    self.lines.append((time.monotonic(), line))
+                else:
+                    self.err.append(line)
+
+    def events(self) -> list[tuple[float, dict[str, Any]]]:
+        with self._lock:
+            lines = list(self.lines)
+        return [(t, json.loads(line)) for t, line in lines if line.strip()]
+
+    def cycle_events(self) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, e) for t, e in self.events() if e["event"] == "cycle"]
+
+    def wait_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, e in self.events():
+                if pred(e):
+                    return t
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; last lines {self.lines[-5:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(5)
+        out, err = "".join(line for _, line in self.lines), "".join(self.err)
+        OUTPUTS.extend([out, err])
+        return rc
+
+    def check_output(self) -> list[dict[str, Any]]:
+        """Every stdout line is a JSON event with venue and cycle id; no password anywhere."""
+        out = "".join(line for _, line in self.lines)
+        assert PASSWORD not in out
+        assert PASSWORD not in "".join(self.err)
+        assert "".join(self.err).strip() == "", self.err
+        events = [e for _, e in self.events()]
+        for e in events:
+            assert "venue" in e and "cycle_id" in e, e
+            assert {"timestamp", "level", "event"} <= set(e), e
+        return events
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def services() -> Iterator[list[ServiceProcess]]:
+    started: list[ServiceProcess] = []
+    yield started
+    for s in started:
+        s.kill()
+
+
+def start(
+    services: list[ServiceProcess], cfg: Path, ns: NotifySocket | None, watchdog_usec: int = 0
+) -> ServiceProcess:
+    extra: dict[str, str] = {}
+    if ns is not None:
+        extra["NOTIFY_SOCKET"] = str(ns.path)
+    if watchdog_usec:
+        extra["WATCHDOG_USEC"] = str(watchdog_usec)
+    svc = ServiceProcess(cfg, clean_env(**extra))
+    services.append(svc)
+    return svc
+
+
+def db_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_db(db: Path, sql: str, pred: Callable[[list[tuple[Any, ...]]], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    rows: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                rows = db_rows(db, sql)
+            except sqlite3.OperationalError:
+                rows = []
+            if pred(rows):
+                return
+        time.sleep(0.03)
+    raise AssertionError(f"timed out on {sql}: {rows}")
+
+
+def mirror_of(db: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    subs = {
+        r[0]: (r[1], r[2])
+        for r in db_rows(
+            db, "SELECT id, status, decision FROM note WHERE kind='submission' AND NOT deleted"
+        )
+    }
+    replies = {
+        r[0]: (r[1], r[2] if r[1] == "review" else None)
+        for r in db_rows(db, "SELECT id, kind, rating FROM note WHERE kind!='submission' AND NOT deleted")
+    }
+    return subs, replies
+
+
+def truth_of(emu: Emulator) -> tuple[dict[str, Any], dict[str, Any]]:
+    t = emu.truth("chair")
+    subs = {k: (v["status"], v["decision"]) for k, v in t["submissions"].items()}
+    replies = {
+        k: (v["kind"], v["rating"] if v["kind"] == "review" else None)
+        for k, v in t["replies"].items()
+    }
+    return subs, replies
+
+
+def assert_mirror_equals_truth(db: Path, emu: Emulator) -> None:
+    m_subs, m_replies = mirror_of(db)
+    t_subs, t_replies = truth_of(emu)
+    assert m_subs == t_subs
+    assert m_replies == t_replies
+
+
+# -- 1. lifecycle ------------------------------------------------------------------------------------
+
+
+def test_ready_status_watchdog_and_sigterm_mid_cycle(
+    tmp_path: Path, emu: Emulator, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    # Every cycle full, so a stop lands on a page boundary and the cycle is rolled back.
+    cfg = config_for(tmp_path, emu, sync={"full_every": 1})
+    db = tmp_path / "orsync.db"
+    emu.faults.inject("slow", times=1, delay=1.0)  # the first cycle lasts >= 1 s
+    svc = start(services, cfg, notify_socket, watchdog_usec=1_000_000)
+
+    notify_socket.wait(lambda: bool(notify_socket.having("READY=1")), 20, "READY=1")
+    t_ready = notify_socket.having("READY=1")[0][0]
+    t_first_cycle = svc.wait_event(lambda e: e["event"] == "cycle", 20, "the first cycle")
+    assert t_ready < t_first_cycle - 0.5, "READY=1 is sent once the store is open, before cycling"
+    notify_socket.wait(lambda: len(notify_socket.with_prefix("STATUS=cycle")) >= 3, 20, "STATUS")
+    status = notify_socket.with_prefix("STATUS=cycle")[-1][1]
+    assert " ok (full)" in status and "next cycle in" in status
+
+    # WATCHDOG_USEC = 1 s: a ping every 0.5 s while healthy.
+    time.sleep(2.2)
+    pings = [t for t, _ in notify_socket.having("WATCHDOG=1")]
+    recent = [t for t in pings if t >= pings[-1] - 2.0]
+    assert 3 <= len(recent) <= 6, recent
+    gaps = sorted(b - a for a, b in zip(pings, pings[1:], strict=False))
+    assert 0.35 <= gaps[len(gaps) // 2] <= 0.65, gaps
+
+    # Mutate, then make the next cycle slow and stop the service in the middle of it.
+    rng = random.Random(3)
+    for _ in range(6):
+        emu.random_mutation(rng)
+    emu.faults.inject("slow", times=3, delay=1.5)
+    last_before = db_rows(db, "SELECT max(id) FROM cycle")[0][0]
+    wait_db(
+        db,
+        f"SELECT outcome FROM cycle WHERE id > {last_before} ORDER BY id DESC LIMIT 1",
+        lambda rows: bool(rows) and rows[0][0] == "running",
+        20,
+    )
+    # The writer lock is held during the cycle: another pull gives up at once with 75.
+    busy = orsync(cfg, "pull", "--no-wait")
+    assert busy.returncode == 75, busy.stderr
+    assert "another sync holds the lock" in busy.stderr
+    assert len(notify_socket.having("STOPPING=1")) == 0
+    t_term = time.monotonic()
+    rc = svc.stop(signal.SIGTERM)
+    assert rc == 0
+    assert time.monotonic() - t_term < 8
+    notify_socket.wait(lambda: bool(notify_socket.having("STOPPING=1")), 2, "STOPPING=1")
+
+    events = svc.check_output()
+    rows = db_rows(db, "SELECT id, outcome, mode FROM cycle ORDER BY id")
+    assert rows[-1][1] == "interrupted", rows[-3:]
+    assert all(outcome != "running" for _, outcome, _ in rows)
+    # Exactly one summary event per cycle, carrying that cycle's id and figures.
+    cycles = [e for e in events if e["event"] == "cycle"]
+    assert [e["cycle_id"] for e in cycles] == [r[0] for r in rows]
+    assert [e["outcome"] for e in cycles] == [r[1] for r in rows]
+    for e in cycles:
+        assert {"mode", "outcome", "requests", "notes_seen", "created", "updated", "deleted",
+                "duration_s"} <= set(e)
+
+    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
+    emu.faults.clear()
+    after = orsync(cfg, "pull", "--json")
+    assert after.returncode == 0, after.stderr
+    assert_mirror_equals_truth(db, emu)
+
+
+# -- 2. lock between cycles, SIGHUP, stop while sleeping ---------------------------------------------
+
+
+def test_lock_between_cycles_reload_and_stop_while_sleeping(
+    tmp_path: Path, emu: Emulator, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    cfg = config_for(tmp_path, emu, sync={"interval_s": 60, "jitter_s": 0})
+    good = cfg.read_text()
+    svc = start(services, cfg, notify_socket)
+    notify_socket.wait(lambda: bool(notify_socket.with_prefix("STATUS=cycle")), 20, "a cycle")
+
+    # Between cycles the lock is free: a manual pull runs at once.
+    free = orsync(cfg, "pull", "--no-wait", "--no-push")
+    assert free.returncode == 0, free.stderr
+
+    # A broken config on SIGHUP: logged, the old one kept, READY again.
+    cfg.write_text(good + "\n[sync]\nbogus_key = 1\n")
+    svc.proc.send_signal(signal.SIGHUP)
+    notify_socket.wait(lambda: bool(notify_socket.having("RELOADING=1")), 10, "RELOADING=1")
+    notify_socket.wait(lambda: len(notify_socket.having("READY=1")) >= 2, 10, "READY after reload")
+    assert "reload failed" in notify_socket.having("READY=1")[-1][1]
+    svc.wait_event(lambda e: e["event"].startswith("reload failed"), 10, "the reload error")
+    assert svc.proc.poll() is None
+
+    # A good new config: applied, READY, and a cycle right away (despite interval_s = 60).
+    n_cycles = len(svc.cycle_events())
+    cfg.write_text(good.replace("jitter_s = 0", "jitter_s = 0.5"))
+    svc.proc.send_signal(signal.SIGHUP)
+    notify_socket.wait(lambda: len(notify_socket.having("READY=1")) >= 3, 10, "READY after reload")
+    svc.wait_event(
+        lambda e: e["event"] == "configuration reloaded" and e["changed"] == ["sync"], 10, "reload"
+    )
+    notify_socket.wait(lambda: len(svc.cycle_events()) > n_cycles, 10, "a cycle after reload")
+
+    # SIGTERM while sleeping (60 s interval) wakes the sleep: a prompt, clean exit.
+    time.sleep(0.3)
+    t_term = time.monotonic()
+    assert svc.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - t_term < 3
+    assert notify_socket.having("STOPPING=1")
+    svc.check_output()
+
+
+# -- 3. fault storm ----------------------------------------------------------------------------------
+
+
+STORM = [
+    ("429", {"retry_after": 1}),
+    ("500", {}),
+    ("502", {}),
+    ("503", {}),
+    ("drop", {}),
+    ("slow", {"delay": 2.5}),  # beyond timeout_s = 2: a timeout
+    ("slow", {"delay": 0.3}),
+    ("429", {"retry_after": 1, "path": "/login"}),
+    ("500", {"path": "/login"}),
+]
+
+
+def test_fault_storm_service_survives_and_converges(
+    tmp_path: Path, emu: Emulator, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    cfg = config_for(
+        tmp_path, emu, sync={"interval_s": 0.2, "jitter_s": 0.1, "full_every": 3},
+        openreview={"retry_attempts": 2},
+    )
+    db = tmp_path / "orsync.db"
+    svc = start(services, cfg, notify_socket, watchdog_usec=2_000_000)
+    notify_socket.wait(lambda: bool(notify_socket.with_prefix("STATUS=cycle")), 20, "a cycle")
+
+    rng = random.Random(11)
+    storm_end = time.monotonic() + 8
+    while time.monotonic() < storm_end:
+        kind, params = rng.choice(STORM)
+        emu.faults.inject(kind, times=rng.randint(1, 4), **params)
+        if rng.random() < 0.3:
+            emu.faults.inject("expire_tokens")
+        for _ in range(rng.randint(0, 2)):
+            emu.random_mutation(rng)
+        time.sleep(rng.uniform(0.05, 0.4))
+        assert svc.proc.poll() is None, "the service died in the storm"
+    emu.faults.clear()
+    after_storm = db_rows(db, "SELECT max(id) FROM cycle")[0][0]
+    # A full cycle that started after the storm (and the last mutation) must match exactly.
+    wait_db(
+        db,
+        f"SELECT id FROM cycle WHERE id > {after_storm} AND mode='full' AND outcome='ok'",
+        bool,
+        30,
+    )
+    assert svc.proc.poll() is None
+    assert_mirror_equals_truth(db, emu)
+
+    status = orsync(cfg, "status", "--json", "--cycles", "1000")
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    outcomes = [c["outcome"] for c in info["cycles"]]
+    assert "failed" in outcomes and "ok" in outcomes, outcomes
+    failed = [c for c in info["cycles"] if c["outcome"] == "failed"]
+    assert all(c["error"] for c in failed)
+    assert info["seconds_since_success"] is not None and info["seconds_since_success"] < 30
+    # The operator's view lists the failures too.
+    table = orsync(cfg, "status", "--cycles", "1000")
+    assert "failed" in table.stdout
+
+    # Failures were logged (with the back-off) and announced in STATUS=.
+    assert notify_socket.with_prefix("STATUS=cycle failed")
+    assert svc.stop() == 0
+    events = svc.check_output()
+    assert any(e["event"] == "cycle failed; backing off" for e in events)
+    assert any(e["event"] == "OpenReview request failed; retrying" for e in events)
+    # The watchdog kept pinging through the storm: failing network is still a live loop.
+    pings = [t for t, _ in notify_socket.having("WATCHDOG=1")]
+    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2.0
+
+
+# -- 4. start-up failures and the password -----------------------------------------------------------
+
+
+def test_bad_config_exits_2(tmp_path: Path, emu: Emulator, services: list[ServiceProcess]) -> None:
+    cfg = config_for(tmp_path, emu, sync={"no_such_key": 1})
+    svc = start(services, cfg, None)
+    assert svc.proc.wait(20) == 2
+    svc.stop()
+    events = svc.check_output()
+    assert any("no_such_key" in e.get("error", "") for e in events)
+
+
+def test_wrong_password_at_first_login_exits_4(
+    tmp_path: Path, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    with Emulator(dataset="bgpt", seed=5, size=10, password="the-right-one") as other:
+        cfg = config_for(tmp_path, other)  # sends PASSWORD, which is wrong here
+        svc = start(services, cfg, notify_socket)
+        assert svc.proc.wait(20) == 4
+        svc.stop()
+        events = svc.check_output()
+        assert any(e["event"] == "cycle" and e["outcome"] == "failed" for e in events)
+        assert notify_socket.having("READY=1") and notify_socket.having("STOPPING=1")
+        pulled = orsync(cfg, "pull")
+        assert pulled.returncode == 4
+        assert "rejected the login" in pulled.stderr
+        status = json.loads(orsync(cfg, "status", "--json").stdout)
+        assert [c["outcome"] for c in status["cycles"]] == ["failed", "failed"]
+
+
+def test_unreachable_api_keeps_running_and_reports(
+    tmp_path: Path, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write_config(
+        tmp_path, f"http://127.0.0.1:{port}", "ICLR.cc/2024/Workshop/BGPT", "chair@example.org",
+        sync={"interval_s": 0.3},
+    )
+    svc = start(services, cfg, notify_socket, watchdog_usec=1_000_000)
+    notify_socket.wait(lambda: len(notify_socket.with_prefix("STATUS=cycle failed")) >= 3, 30, "failures")
+    assert svc.proc.poll() is None
+    info = json.loads(orsync(cfg, "status", "--json").stdout)
+    assert info["cycles"] and all(c["outcome"] == "failed" for c in info["cycles"])
+    assert "kept failing" in info["cycles"][0]["error"]
+    assert info["last_success"] is None
+    pulled = orsync(cfg, "pull")
+    assert pulled.returncode == 3
+    assert len(notify_socket.having("WATCHDOG=1")) >= 2
+    assert svc.stop() == 0
+    svc.check_output()
+
+
+def test_password_never_printed() -> None:
+    """Runs last in this module: every output captured above was searched; check there were some."""
+    if not OUTPUTS:
+        pytest.skip("run with the rest of the module")
+    assert not any(PASSWORD in text for text in OUTPUTS)
+
+
+# -- 5. in-process units: back-off and watchdog health -----------------------------------------------
+
+
+def test_backoff_is_bounded_jittered_and_doubling() -> None:
+    rng = random.Random(1)
+    for failures in range(1, 12):
+        for _ in range(20):
+            d = backoff_s(failures, 300, rng)
+            ceiling = min(300, BACKOFF_BASE_S * 2 ** (failures - 1))
+            assert ceiling / 2 <= d <= ceiling
+    assert backoff_s(50, 0.5, rng) <= 0.5
+
+
+def test_health_means_progress_not_success(tmp_path: Path) -> None:
+    now = [1000.0]
+    svc = Service(tmp_path / "none.toml", clock=lambda: now[0], stall_s=60)
+    assert svc.healthy()
+    now[0] += 59
+    assert svc.healthy()
+    now[0] += 2
+    assert not svc.healthy(), "no beat for longer than stall_s: a wedged loop"
+
+    class FakeSource:
+        requests = 0
+
+    svc.source = FakeSource()  # type: ignore[assignment]
+    FakeSource.requests = 5  # an HTTP request went out (even a failing one): progress
+    assert svc.healthy()
+    now[0] += 61
+    assert not svc.healthy()
+    svc.beat()
+    assert svc.healthy()
