@@ -548,8 +548,9 @@ def test_unreachable_api_keeps_running_and_reports(
     notify_socket.wait(lambda: len(notify_socket.with_prefix("STATUS=cycle failed")) >= 3, 30, "failures")
     assert svc.proc.poll() is None
     info = json.loads(orsync(cfg, "status", "--json").stdout)
-    assert info["cycles"] and all(c["outcome"] == "failed" for c in info["cycles"])
-    assert "kept failing" in info["cycles"][0]["error"]
+    finished = [c for c in info["cycles"] if c["outcome"] != "running"]  # one may be under way
+    assert len(finished) >= 3 and all(c["outcome"] == "failed" for c in finished)
+    assert all("kept failing" in c["error"] for c in finished)
     assert info["last_success"] is None
     pulled = orsync(cfg, "pull")
     assert pulled.returncode == 3
