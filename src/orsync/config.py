@@ -205,12 +205,15 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(data, path)
-    if config.source is not None and config.openreview.password_file is not None:
-        # A relative password file is relative to the config, not to wherever orsync was started.
-        pw = config.openreview.password_file
-        if not pw.is_absolute():
-            fixed = config.openreview.model_copy(update={"password_file": path.parent / pw})
-            config = config.model_copy(update={"openreview": fixed})
+    # Relative files are relative to the config, not to wherever orsync was started (a service
+    # and a chair's shell start in different folders).
+    pw = config.openreview.password_file
+    if pw is not None and not pw.is_absolute():
+        fixed = config.openreview.model_copy(update={"password_file": path.parent / pw})
+        config = config.model_copy(update={"openreview": fixed})
+    if config.website is not None and not config.website.output_dir.is_absolute():
+        site = config.website.model_copy(update={"output_dir": path.parent / config.website.output_dir})
+        config = config.model_copy(update={"website": site})
     return config
 
 
