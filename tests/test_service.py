@@ -7,6 +7,7 @@ captured stdout/stderr, every line of which is searched for the password.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -204,7 +205,9 @@ class ServiceProcess:
     def cycle_events(self) -> list[tuple[float, dict[str, Any]]]:
         return [(t, e) for t, e in self.events() if e["event"] == "cycle"]
 
-    def wait_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> float:
+    def wait_event(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for t, e in self.events():
@@ -264,21 +267,27 @@ def start(
     return svc
 
 
-def db_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
-        return conn.execute(sql).fetchall()
+        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 
 
-def wait_db(db: Path, sql: str, pred: Callable[[list[tuple[Any, ...]]], bool], timeout: float) -> None:
+def wait_db(
+    db: Path,
+    sql: str,
+    params: tuple[Any, ...],
+    pred: Callable[[list[tuple[Any, ...]]], bool],
+    timeout: float,
+) -> None:
     deadline = time.monotonic() + timeout
     rows: list[tuple[Any, ...]] = []
     while time.monotonic() < deadline:
         if db.exists():
             try:
-                rows = db_rows(db, sql)
+                rows = db_rows(db, sql, params)
             except sqlite3.OperationalError:
                 rows = []
             if pred(rows):
@@ -296,7 +305,9 @@ def mirror_of(db: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     replies = {
         r[0]: (r[1], r[2] if r[1] == "review" else None)
-        for r in db_rows(db, "SELECT id, kind, rating FROM note WHERE kind!='submission' AND NOT deleted")
+        for r in db_rows(
+            db, "SELECT id, kind, rating FROM note WHERE kind!='submission' AND NOT deleted"
+        )
     }
     return subs, replies
 
@@ -343,7 +354,7 @@ def test_ready_status_watchdog_and_sigterm_mid_cycle(
     pings = [t for t, _ in notify_socket.having("WATCHDOG=1")]
     recent = [t for t in pings if t >= pings[-1] - 2.0]
     assert 3 <= len(recent) <= 6, recent
-    gaps = sorted(b - a for a, b in zip(pings, pings[1:], strict=False))
+    gaps = sorted(b - a for a, b in itertools.pairwise(pings))
     assert 0.35 <= gaps[len(gaps) // 2] <= 0.65, gaps
 
     # Mutate, then make the next cycle slow and stop the service in the middle of it.
@@ -354,7 +365,8 @@ def test_ready_status_watchdog_and_sigterm_mid_cycle(
     last_before = db_rows(db, "SELECT max(id) FROM cycle")[0][0]
     wait_db(
         db,
-        f"SELECT outcome FROM cycle WHERE id > {last_before} ORDER BY id DESC LIMIT 1",
+        "SELECT outcome FROM cycle WHERE id > ? ORDER BY id DESC LIMIT 1",
+        (last_before,),
         lambda rows: bool(rows) and rows[0][0] == "running",
         20,
     )
@@ -378,8 +390,16 @@ def test_ready_status_watchdog_and_sigterm_mid_cycle(
     assert [e["cycle_id"] for e in cycles] == [r[0] for r in rows]
     assert [e["outcome"] for e in cycles] == [r[1] for r in rows]
     for e in cycles:
-        assert {"mode", "outcome", "requests", "notes_seen", "created", "updated", "deleted",
-                "duration_s"} <= set(e)
+        assert {
+            "mode",
+            "outcome",
+            "requests",
+            "notes_seen",
+            "created",
+            "updated",
+            "deleted",
+            "duration_s",
+        } <= set(e)
 
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     emu.faults.clear()
@@ -451,7 +471,9 @@ def test_fault_storm_service_survives_and_converges(
     tmp_path: Path, emu: Emulator, notify_socket: NotifySocket, services: list[ServiceProcess]
 ) -> None:
     cfg = config_for(
-        tmp_path, emu, sync={"interval_s": 0.2, "jitter_s": 0.1, "full_every": 3},
+        tmp_path,
+        emu,
+        sync={"interval_s": 0.2, "jitter_s": 0.1, "full_every": 3},
         openreview={"retry_attempts": 2},
     )
     db = tmp_path / "orsync.db"
@@ -474,7 +496,8 @@ def test_fault_storm_service_survives_and_converges(
     # A full cycle that started after the storm (and the last mutation) must match exactly.
     wait_db(
         db,
-        f"SELECT id FROM cycle WHERE id > {after_storm} AND mode='full' AND outcome='ok'",
+        "SELECT id FROM cycle WHERE id > ? AND mode='full' AND outcome='ok'",
+        (after_storm,),
         bool,
         30,
     )
@@ -501,7 +524,7 @@ def test_fault_storm_service_survives_and_converges(
     assert any(e["event"] == "OpenReview request failed; retrying" for e in events)
     # The watchdog kept pinging through the storm: failing network is still a live loop.
     pings = [t for t, _ in notify_socket.having("WATCHDOG=1")]
-    assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2.0
+    assert max(b - a for a, b in itertools.pairwise(pings)) < 2.0
 
 
 # -- 4. start-up failures and the password -----------------------------------------------------------
@@ -541,11 +564,16 @@ def test_unreachable_api_keeps_running_and_reports(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = write_config(
-        tmp_path, f"http://127.0.0.1:{port}", "ICLR.cc/2024/Workshop/BGPT", "chair@example.org",
+        tmp_path,
+        f"http://127.0.0.1:{port}",
+        "ICLR.cc/2024/Workshop/BGPT",
+        "chair@example.org",
         sync={"interval_s": 0.3},
     )
     svc = start(services, cfg, notify_socket, watchdog_usec=1_000_000)
-    notify_socket.wait(lambda: len(notify_socket.with_prefix("STATUS=cycle failed")) >= 3, 30, "failures")
+    notify_socket.wait(
+        lambda: len(notify_socket.with_prefix("STATUS=cycle failed")) >= 3, 30, "failures"
+    )
     assert svc.proc.poll() is None
     info = json.loads(orsync(cfg, "status", "--json").stdout)
     finished = [c for c in info["cycles"] if c["outcome"] != "running"]  # one may be under way
