@@ -454,7 +454,7 @@ def test_lock_between_cycles_reload_and_stop_while_sleeping(
 # -- 3. fault storm ----------------------------------------------------------------------------------
 
 
-STORM = [
+STORM: list[tuple[str, dict[str, float | str]]] = [
     ("429", {"retry_after": 1}),
     ("500", {}),
     ("502", {}),
