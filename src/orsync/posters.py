@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from ortools.sat.python import cp_model
 
@@ -75,6 +75,10 @@ class AssignmentResult:
     status: str
     objective: float
     solve_time_s: float
+    # CP-SAT's best bound on ``objective`` and the relative gap (objective - bound) / objective
+    # when a solver ran; None for the no-change shortcut, which builds no model.
+    bound: float | None = None
+    gap: float | None = None
 
 
 class AssignmentError(OrsyncError):
@@ -249,12 +253,22 @@ def _min_pairs(n: int, k: int) -> int:
 
 @dataclass
 class _Problem:
+    """Stage 1 as data: the allowed sessions per paper and a weighted lexicographic objective.
+
+    ``w_clash * clashes + w_move * (papers with a home not in it) + (largest - smallest session)``.
+    A paper with a single allowed session is fixed; ``home`` is the session a paper should stay
+    in when it can (its previous one). The weights order the criteria: reoptimising puts clashes
+    first, the stable mode puts staying first.
+    """
+
     n_sessions: int
     capacity: int | None
     allowed: list[list[int]]
-    prev: list[int | None]
+    home: list[int | None]
     pairs: list[_Pair]
     groups: list[list[int]]
+    w_clash: int
+    w_move: int
 
     def neighbours(self) -> list[list[int]]:
         adj: list[list[int]] = [[] for _ in self.allowed]
@@ -266,6 +280,15 @@ class _Problem:
     def cap(self) -> int:
         return self.capacity if self.capacity is not None else len(self.allowed)
 
+    def score(self, chosen: Sequence[int]) -> float:
+        """The solver's objective for ``chosen``, so it also holds for the heuristic answer."""
+        sizes = [0] * self.n_sessions
+        for k in chosen:
+            sizes[k] += 1
+        clashes = sum(1 for p in self.pairs if chosen[p.a] == chosen[p.b])
+        moves = sum(1 for i, k in enumerate(self.home) if k is not None and chosen[i] != k)
+        return float(self.w_clash * clashes + self.w_move * moves + max(sizes) - min(sizes))
+
 
 # A good first solution makes CP-SAT's job improvement rather than discovery, and guarantees an
 # answer even when the solver finds nothing within its budget at 2,000 papers.
@@ -275,9 +298,18 @@ def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int] | None:
     n = len(pb.allowed)
     size = [0] * pb.n_sessions
     chosen = [-1] * n
-    # Previous placements first (stability), then the most constrained, most connected papers.
+    stay_first = pb.w_move > pb.w_clash
+    # Fixed papers first, then those with a home (stability), then the most constrained, most
+    # connected papers.
     order = sorted(
-        range(n), key=lambda i: (pb.prev[i] is None, len(pb.allowed[i]), -len(adj[i]), i)
+        range(n),
+        key=lambda i: (
+            len(pb.allowed[i]) > 1,
+            pb.home[i] is None,
+            len(pb.allowed[i]),
+            -len(adj[i]),
+            i,
+        ),
     )
     for i in order:
         options = [k for k in pb.allowed[i] if size[k] < pb.cap()]
@@ -286,7 +318,10 @@ def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int] | None:
 
         def cost(k: int, i: int = i) -> tuple[int, int, int, int]:
             clash = sum(1 for j in adj[i] if chosen[j] == k)
-            return (clash, 0 if pb.prev[i] == k else 1, size[k], k)
+            away = 0 if pb.home[i] == k else 1
+            if stay_first:
+                return (away, clash, size[k], k)
+            return (clash, away, size[k], k)
 
         chosen[i] = min(options, key=cost)
         size[chosen[i]] += 1
@@ -294,18 +329,22 @@ def _greedy(pb: _Problem, adj: Sequence[Sequence[int]]) -> list[int] | None:
 
 
 def _improve(pb: _Problem, adj: Sequence[Sequence[int]], chosen: list[int]) -> list[int]:
-    """Single-paper moves that reduce clashes, leaving papers in their previous session alone."""
+    """Single-paper moves that reduce clashes, leaving papers in their home session alone."""
     size = [chosen.count(k) for k in range(pb.n_sessions)]
     for _ in range(20):
         improved = False
         for i in range(len(chosen)):
-            if chosen[i] == pb.prev[i]:
+            if chosen[i] == pb.home[i] or len(pb.allowed[i]) == 1:
                 continue
             here = sum(1 for j in adj[i] if chosen[j] == chosen[i])
             for k in pb.allowed[i]:
                 if here == 0:
                     break
-                if k == chosen[i] or size[k] >= pb.cap():
+                if (
+                    k == chosen[i]
+                    or size[k] >= pb.cap()
+                    or (pb.home[i] is not None and pb.w_move > pb.w_clash)
+                ):
                     continue
                 there = sum(1 for j in adj[i] if chosen[j] == k)
                 if there < here:
@@ -317,13 +356,44 @@ def _improve(pb: _Problem, adj: Sequence[Sequence[int]], chosen: list[int]) -> l
     return chosen
 
 
+def _symmetric_classes(pb: _Problem) -> list[list[int]]:
+    """Groups of interchangeable sessions: same papers allowed, nobody's home.
+
+    Capacity is one number for all sessions, so swapping two such sessions in any assignment
+    gives another one with the same objective; only one of each orbit needs searching.
+    """
+    homes = {k for k in pb.home if k is not None}
+    signature: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for k in range(pb.n_sessions):
+        if k in homes:
+            continue
+        sig = tuple(i for i, allowed in enumerate(pb.allowed) if k in allowed)
+        signature[sig].append(k)
+    return [ks for sig, ks in sorted(signature.items(), key=lambda e: e[1]) if len(ks) > 1 and sig]
+
+
+def _canonical(pb: _Problem, chosen: list[int], classes: Sequence[Sequence[int]]) -> list[int]:
+    """Relabel the sessions of each class in order of their smallest paper (value precedence)."""
+    out = list(chosen)
+    for ks in classes:
+        members = set(ks)
+        order: list[int] = []
+        for k in chosen:
+            if k in members and k not in order:
+                order.append(k)
+        order += [k for k in ks if k not in order]
+        relabel = dict(zip(order, ks, strict=True))
+        out = [relabel.get(k, k) for k in out]
+    return out
+
+
 @dataclass
 class _Model:
     model: cp_model.CpModel
     x: list[dict[int, cp_model.IntVar]]
 
 
-def _build_model(pb: _Problem) -> _Model:
+def _build_model(pb: _Problem, classes: Sequence[Sequence[int]]) -> _Model:
     m = cp_model.CpModel()
     n = len(pb.allowed)
     x = [{k: m.new_bool_var(f"x{i}_{k}") for k in pb.allowed[i]} for i in range(n)]
@@ -349,21 +419,56 @@ def _build_model(pb: _Problem) -> _Model:
         y[(pair.a, pair.b)] = yv
         for k in common:
             m.add_bool_or([x[pair.a][k].Not(), x[pair.b][k].Not(), yv])
-    # The pair clauses alone have a useless LP bound (x = 1/k everywhere gives y = 0); the
-    # pigeonhole bound per author lets the solver prove small clash minima without search.
-    for members in pb.groups:
+    # The pair clauses alone have a useless LP bound (x = 1/k everywhere gives y = 0). Per author
+    # and session, the pairs inside are at least T(c) = c(c-1)/2 for c = that author's papers
+    # there; T is convex, so its secant lines t*c - t(t+1)/2 are exact at integers and give the
+    # LP the pigeonhole bound at the root and a bound that tightens as the search fixes papers.
+    for g, members in enumerate(pb.groups):
+        group_y = [y[p] for p in combinations(members, 2) if p in y]
+        if not group_y:
+            continue
         reach = len(set().union(*(pb.allowed[i] for i in members)))
         bound = _min_pairs(len(members), reach)
         if bound:
-            m.add(sum(y[p] for p in combinations(members, 2) if p in y) >= bound)
+            m.add(sum(group_y) >= bound)
+        if len(members) < 3:
+            continue  # for two papers the cut is the pair clause itself
+        parts = []
+        for k in range(pb.n_sessions):
+            here = [x[i][k] for i in members if k in x[i]]
+            if len(here) < 3:
+                # up to two papers: T(c) is c - 1 clipped at 0, the clause already says so
+                if len(here) == 2:
+                    parts.append(here[0] + here[1] - 1)
+                continue
+            t_var = m.new_int_var(0, len(here) * (len(here) - 1) // 2, f"t{g}_{k}")
+            count = sum(here)
+            for t in range(1, len(here)):
+                m.add(t_var >= t * count - t * (t + 1) // 2)
+            parts.append(t_var)
+        if parts:
+            m.add(sum(group_y) >= sum(parts))
 
-    moves = sum(1 - x[i][k] if k in x[i] else 1 for i, k in enumerate(pb.prev) if k is not None)
-    # Lexicographic by weights: one clash outweighs every possible move and imbalance, one move
-    # outweighs any imbalance (at most n). One weighted solve, unlike staged solves, always has
-    # the heuristic start as a feasible answer.
-    w_move = n + 1
-    w_clash = w_move * (n + 1)
-    m.minimize(w_clash * sum(y.values()) + w_move * moves + (hi - lo))
+    # Interchangeable sessions: the session holding the first eligible paper comes first in its
+    # class, and so on (value precedence), which cuts the k! relabelings of every solution.
+    for ks in classes:
+        eligible = [i for i in range(n) if ks[0] in x[i]]
+        for k_prev, k_next in pairwise(ks):
+            seen: cp_model.IntVar | None = None
+            for i in eligible:
+                if seen is None:
+                    m.add(x[i][k_next] == 0)
+                else:
+                    m.add_implication(x[i][k_next], seen)
+                nxt = m.new_bool_var(f"seen{k_prev}_{i}")
+                if seen is None:
+                    m.add(nxt == x[i][k_prev])
+                else:
+                    m.add_max_equality(nxt, [seen, x[i][k_prev]])
+                seen = nxt
+
+    moves = sum(1 - x[i][k] if k in x[i] else 1 for i, k in enumerate(pb.home) if k is not None)
+    m.minimize(pb.w_clash * sum(y.values()) + pb.w_move * moves + (hi - lo))
     return _Model(m, x)
 
 
@@ -371,20 +476,32 @@ def _solver(time_limit_s: float, seed: int) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
     params = solver.parameters
     # One worker and a deterministic-time limit give the same answer on every run: the parallel
-    # portfolio's answer depends on thread timing, and its deterministic "interleave" mode was
-    # slower and worse here (bench/POSTERS.md). The wall-clock limit is only a safety net.
+    # portfolio's answer depends on thread timing. The wall-clock limit is the caller's budget
+    # itself; when it fires before the deterministic one, the answer may vary between runs.
     params.num_workers = 1
     params.random_seed = seed
     params.max_deterministic_time = max(time_limit_s, 0.05)
-    params.max_time_in_seconds = max(2.0 * time_limit_s, 1.0)
+    params.max_time_in_seconds = max(time_limit_s, 0.05)
     return solver
 
 
-def _choose_sessions(pb: _Problem, time_limit_s: float, seed: int) -> tuple[list[int], bool]:
+@dataclass
+class _Solved:
+    chosen: list[int]
+    optimal: bool
+    objective: float
+    bound: float | None
+
+
+def _choose_sessions(pb: _Problem, time_limit_s: float, seed: int) -> _Solved | None:
+    """Sessions per paper; None when the hard rules cannot hold for this problem."""
     adj = pb.neighbours()
     greedy = _greedy(pb, adj)
     start = _improve(pb, adj, greedy) if greedy is not None else None
-    built = _build_model(pb)
+    classes = _symmetric_classes(pb)
+    if start is not None:
+        start = _canonical(pb, start, classes)
+    built = _build_model(pb, classes)
     if start is not None:
         for xi, k in zip(built.x, start, strict=True):
             for kk, var in xi.items():
@@ -392,23 +509,18 @@ def _choose_sessions(pb: _Problem, time_limit_s: float, seed: int) -> tuple[list
     solver = _solver(time_limit_s, seed)
     status = solver.solve(built.model)
     if status == cp_model.INFEASIBLE:
-        raise AssignmentError(_INFEASIBLE)
+        return None
+    bound = float(solver.best_objective_bound)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if start is None:
             raise AssignmentError(
                 f"no poster assignment found within {time_limit_s:g} s; raise the time limit"
             )
-        return start, False
+        return _Solved(start, False, pb.score(start), bound)
     chosen = [next(k for k, v in sorted(xi.items()) if solver.boolean_value(v)) for xi in built.x]
-    return chosen, status == cp_model.OPTIMAL
-
-
-def _objective(pb: _Problem, chosen: Sequence[int], clashes: int) -> float:
-    """The solver's weighted objective, recomputed so it also holds for the heuristic answer."""
-    n = len(chosen)
-    sizes = [chosen.count(k) for k in range(pb.n_sessions)]
-    moves = sum(1 for i, k in enumerate(pb.prev) if k is not None and chosen[i] != k)
-    return float((n + 1) ** 2 * clashes + (n + 1) * moves + max(sizes) - min(sizes))
+    optimal = status == cp_model.OPTIMAL
+    objective = pb.score(chosen)
+    return _Solved(chosen, optimal, objective, objective if optimal else bound)
 
 
 # --------------------------------------------------------------------------- stage 2: boards
@@ -516,6 +628,75 @@ def _clashes(
     return out
 
 
+def _valid_boards(
+    papers: Sequence[PosterPaper],
+    prev: Sequence[int | None],
+    allowed: Sequence[Sequence[int]],
+    capacity: int | None,
+    previous: Mapping[str, Placement],
+) -> list[bool]:
+    """Per paper: may it keep its previous session *and* board under today's hard rules?
+
+    The session must still exist and be allowed (pins, talks); the board must be within
+    capacity and not claimed by an earlier paper (a corrupt store) — so the kept papers of a
+    session never exceed its capacity.
+    """
+    taken: set[tuple[int, int]] = set()
+    keep: list[bool] = []
+    for i, p in enumerate(papers):
+        k = prev[i]
+        ok = False
+        if k is not None and k in allowed[i]:
+            board = previous[p.forum_id].board
+            if board >= 1 and (capacity is None or board <= capacity) and (k, board) not in taken:
+                taken.add((k, board))
+                ok = True
+        keep.append(ok)
+    return keep
+
+
+def _stable_problem(
+    n_sessions: int,
+    capacity: int | None,
+    allowed: list[list[int]],
+    prev: list[int | None],
+    keep: list[bool],
+    pairs: list[_Pair],
+    groups: list[list[int]],
+    *,
+    free_all: bool,
+) -> _Problem:
+    """Stability first: kept papers are fixed; the rest place by clashes, then balance.
+
+    A paper that may keep its session but not its board (capacity shrank below its board, or a
+    duplicate board) has that session as home, and leaving it outweighs every clash, so exactly
+    the overflow leaves. ``free_all`` (the fallback when fixing the kept papers is infeasible)
+    makes every kept paper merely prefer its home, so the fewest move.
+    """
+    n = len(allowed)
+    home: list[int | None] = [None] * n
+    allowed_now: list[list[int]] = []
+    for i in range(n):
+        k = prev[i]
+        if keep[i] and not free_all:
+            allowed_now.append([k] if k is not None else allowed[i])
+            continue
+        allowed_now.append(allowed[i])
+        if k is not None and k in allowed[i]:
+            home[i] = k
+    fixed = [len(a) == 1 for a in allowed_now]
+    variable_pairs = sum(1 for p in pairs if not (fixed[p.a] and fixed[p.b]))
+    w_clash = n + 1  # one clash outweighs any imbalance (at most n)
+    w_move = w_clash * (variable_pairs + 1)  # one move outweighs every clash that can vary
+    return _Problem(n_sessions, capacity, allowed_now, home, pairs, groups, w_clash, w_move)
+
+
+def _shortcut_ok(
+    papers: Sequence[PosterPaper], previous: Mapping[str, Placement], keep: Sequence[bool]
+) -> bool:
+    return all(p.forum_id in previous for p in papers) and all(keep)
+
+
 def assign(
     papers: Sequence[PosterPaper],
     sessions: Sequence[Session],
@@ -524,12 +705,19 @@ def assign(
     pins: Mapping[str, str],
     time_limit_s: float = 10.0,
     seed: int = 0,
+    *,
+    reoptimise: bool = False,
 ) -> AssignmentResult:
     """Place every paper in one session on one board (SPEC §6.2); see the module docstring.
 
+    By default a paper in ``previous`` keeps its session and board unless a hard rule forces a
+    move (its session is gone, a pin or its talk says otherwise, or capacity shrank below its
+    board); only new and forced papers are placed, by clashes with everyone, then balance.
+    ``reoptimise=True`` re-solves everything with clashes first, then moves, then balance.
+
     ``previous`` entries for papers no longer given are ignored (their boards stay empty), and so
-    are pins for such papers. ``time_limit_s`` is CP-SAT deterministic time (about seconds);
-    wall time is capped at twice that. Raises AssignmentError when the hard rules cannot hold.
+    are pins for such papers. ``time_limit_s`` caps the solver's wall-clock and deterministic
+    time. Raises AssignmentError when the hard rules cannot hold.
     """
     started = time.perf_counter()
     _check_sessions(sessions)
@@ -542,7 +730,9 @@ def assign(
     allowed = _allowed_sessions(papers, sessions, pins)
     _check_capacity(papers, sessions, capacity, allowed)
     if not papers:
-        return AssignmentResult({}, [], [], "optimal", 0.0, time.perf_counter() - started)
+        return AssignmentResult(
+            {}, [], [], "optimal", 0.0, time.perf_counter() - started, None, None
+        )
 
     index = {s.id: k for k, s in enumerate(sessions)}
     prev = [
@@ -550,20 +740,57 @@ def assign(
         for p in papers
     ]
     pairs, groups = _shared_author_pairs(papers)
-    pb = _Problem(len(sessions), capacity, allowed, prev, pairs, groups)
-    chosen, optimal = _choose_sessions(pb, time_limit_s, seed)
-    placements = _number_boards(papers, sessions, chosen, capacity, previous)
+    keep = _valid_boards(papers, prev, allowed, capacity, previous)
+    n_s = len(sessions)
+
+    if not reoptimise and _shortcut_ok(papers, previous, keep):
+        # The everyday push: nothing new, nothing forced. No model; clashes by a scan.
+        placements = {p.forum_id: previous[p.forum_id] for p in papers}
+        chosen = [k for k in prev if k is not None]
+        pb = _stable_problem(n_s, capacity, allowed, prev, keep, pairs, groups, free_all=False)
+        return AssignmentResult(
+            placements=placements,
+            clashes=_clashes(papers, pairs, placements),
+            moved=[],
+            status="optimal",
+            objective=pb.score(chosen),
+            solve_time_s=time.perf_counter() - started,
+            bound=None,
+            gap=None,
+        )
+
+    def budget() -> float:
+        return max(time_limit_s - (time.perf_counter() - started), 0.05)
+
+    if reoptimise:
+        n = len(papers)
+        pb = _Problem(n_s, capacity, allowed, list(prev), pairs, groups, (n + 1) ** 2, n + 1)
+        solved = _choose_sessions(pb, budget(), seed)
+    else:
+        pb = _stable_problem(n_s, capacity, allowed, prev, keep, pairs, groups, free_all=False)
+        solved = _choose_sessions(pb, budget(), seed)
+        if solved is None:
+            # Fixing every kept paper leaves no room for the rest (talks, pins): move the fewest.
+            pb = _stable_problem(n_s, capacity, allowed, prev, keep, pairs, groups, free_all=True)
+            solved = _choose_sessions(pb, budget(), seed)
+    if solved is None:
+        raise AssignmentError(_INFEASIBLE)
+    placements = _number_boards(papers, sessions, solved.chosen, capacity, previous)
     moved = [
         p.forum_id
         for p in papers
         if p.forum_id in previous and placements[p.forum_id] != previous[p.forum_id]
     ]
-    clashes = _clashes(papers, pairs, placements)
+    gap = None
+    if solved.bound is not None:
+        gap = max(solved.objective - solved.bound, 0.0) / max(abs(solved.objective), 1.0)
     return AssignmentResult(
         placements=placements,
-        clashes=clashes,
+        clashes=_clashes(papers, pairs, placements),
         moved=moved,
-        status="optimal" if optimal else "feasible",
-        objective=_objective(pb, chosen, len(clashes)),
+        status="optimal" if solved.optimal else "feasible",
+        objective=solved.objective,
         solve_time_s=time.perf_counter() - started,
+        bound=solved.bound,
+        gap=gap,
     )
