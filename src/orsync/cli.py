@@ -20,7 +20,7 @@ from rich.table import Table
 
 from orsync import __version__
 from orsync.config import Config, find_config, load_config
-from orsync.errors import OrsyncError
+from orsync.errors import OrsyncError, UsageError
 
 app = typer.Typer(
     name="orsync",
@@ -393,7 +393,7 @@ def posters_assign(
 
     config = _globals(ctx).config()
     if not config.posters.sessions:
-        raise OrsyncError("no [[posters.sessions]] in the config; add the sessions first")
+        raise UsageError("no [[posters.sessions]] in the config; add the sessions first")
     result = publish.push(config)
     if not as_json:
         _report_push(result, config, False)

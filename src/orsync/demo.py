@@ -114,5 +114,5 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
             )
         yield f"website: {', '.join(result.changed) or 'nothing new'} in {config.website.output_dir}"
     yield f"config: {config_path}"
-    yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"
+    yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"  # noqa: S608 (a hint to type, not a query)
     yield f"next:   orsync --config {config_path} status   |   orsync --config {config_path} posters show"

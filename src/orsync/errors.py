@@ -24,6 +24,12 @@ class ConfigError(OrsyncError):
     exit_code = EXIT_USAGE
 
 
+class UsageError(OrsyncError):
+    """A command was given something it cannot use (an unknown session, paper, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
 class UnreachableError(OrsyncError):
     """OpenReview could not be reached, or kept failing after retries."""
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from orsync import lock
 from orsync.config import Config, read_password
-from orsync.errors import OrsyncError, StoreError
+from orsync.errors import StoreError, UsageError
 from orsync.logs import add_secret
 from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
@@ -149,7 +149,7 @@ def parse_since(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise OrsyncError(
+        raise UsageError(
             f"--since {text!r}: use an ISO date or time, or a span like 12h or 7d"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)

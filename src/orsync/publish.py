@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from orsync import posters, website
 from orsync.config import Config
-from orsync.errors import OrsyncError
+from orsync.errors import OrsyncError, UsageError
 from orsync.lock import lock_path, writer_lock
 from orsync.notify import Notifier
 from orsync.store import Store, open_store
@@ -171,7 +171,7 @@ def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
     for row in rows:
         if ref == row["forum_id"] or (ref.isdigit() and int(ref) == row["number"]):
             return str(row["forum_id"]), row["number"]
-    raise OrsyncError(
+    raise UsageError(
         f"paper {ref!r} is not an accepted paper in the store; give its number or forum id"
     )
 
@@ -179,7 +179,7 @@ def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
 def pin(config: Config, ref: str, session_id: str) -> str:
     if session_id not in {s.id for s in config.posters.sessions}:
         known = ", ".join(s.id for s in config.posters.sessions) or "none configured"
-        raise OrsyncError(f"unknown poster session {session_id!r} (sessions: {known})")
+        raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
     store = open_store(config.store.url)
     try:
         with _with_writer(config, store, 600.0, "posters pin"), store.begin() as conn:
