@@ -386,17 +386,32 @@ app.add_typer(posters_app, name="posters")
 @posters_app.command("assign")
 def posters_assign(
     ctx: typer.Context,
+    reoptimise: Annotated[
+        bool,
+        typer.Option(
+            "--reoptimise",
+            help="Let every paper move to reduce author clashes (before announcing; "
+            "afterwards papers only move when a hard rule forces it).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Bring the assignment up to date (new papers get boards; nobody else moves) and show it."""
+    """Bring the assignment up to date (new papers get free boards; nobody else moves) and show it."""
     from orsync import publish
 
     config = _globals(ctx).config()
     if not config.posters.sessions:
         raise UsageError("no [[posters.sessions]] in the config; add the sessions first")
-    result = publish.push(config)
+    result = publish.push(config, reoptimise=reoptimise)
     if not as_json:
         _report_push(result, config, False)
+        if result.assignment is not None:
+            a = result.assignment
+            gap = f", gap {a.gap:.1%}" if a.gap is not None else ""
+            out.print(
+                f"assignment: {a.status}{gap}, {len(a.clashes)} author clashes, "
+                f"{len(a.moved)} papers moved, solved in {a.solve_time_s:.2f}s"
+            )
     _show_posters(config, as_json)
 
 

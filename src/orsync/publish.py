@@ -82,9 +82,12 @@ def _talks(config: Config, row: Mapping[str, Any]) -> tuple[tuple[datetime, date
 
 
 def update_assignment(
-    conn: Connection, config: Config, *, time_limit_s: float = 10.0
+    conn: Connection, config: Config, *, time_limit_s: float = 10.0, reoptimise: bool = False
 ) -> posters.AssignmentResult | None:
-    """Place newly accepted papers, drop departed ones, keep everyone else where they were."""
+    """Place newly accepted papers, drop departed ones, keep everyone else where they were.
+
+    With ``reoptimise`` everyone may move to reduce author clashes: for chairs, before announcing.
+    """
     if not config.posters.sessions:
         return None
     rows = accepted_rows(conn)
@@ -112,6 +115,7 @@ def update_assignment(
         previous,
         pins,
         time_limit_s=time_limit_s,
+        reoptimise=reoptimise,
     )
     now = datetime.now(UTC)
     current = {r.forum_id: (r.session_id, int(r.board)) for r in conn.execute(select(ASSIGNMENT))}
@@ -138,7 +142,7 @@ def _with_writer(config: Config, store: Store, wait_s: float, command: str) -> A
     return writer_lock(lock_path(store.url, store.sqlite_path), wait_s=wait_s, command=command)
 
 
-def push(config: Config, *, wait_s: float = 600.0) -> PushResult:
+def push(config: Config, *, wait_s: float = 600.0, reoptimise: bool = False) -> PushResult:
     """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``)."""
     store = open_store(config.store.url)
     result = PushResult()
@@ -146,7 +150,7 @@ def push(config: Config, *, wait_s: float = 600.0) -> PushResult:
         with _with_writer(config, store, wait_s, "push"):
             with store.begin() as conn:
                 _sync_sessions(conn, config)
-                result.assignment = update_assignment(conn, config)
+                result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
             if config.website is None:
                 return result
             with store.connect() as conn:
