@@ -1,0 +1,98 @@
+"""The same mirror on PostgreSQL: a real server started by the test, the CLI against it.
+
+Skipped where the PostgreSQL server binaries are not on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli, write_config
+from sqlalchemy import create_engine, text
+
+from orsync.emulator import Emulator
+
+pytestmark = pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH")
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI and this machine run the tests as root.
+    return ["runuser", "-u", "nobody", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    base = Path(tempfile.mkdtemp(prefix="orsync-pg-"))
+    base.chmod(0o755)
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "nobody")
+        shutil.chown(sock, "nobody")
+    subprocess.run(_as_server_user(["initdb", "-D", str(data), "-A", "trust", "-U", "orsync"]), check=True, capture_output=True)
+    options = f"-c listen_addresses='' -k {sock} -c fsync=off"
+    subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://orsync@/postgres?host={sock}"
+    finally:
+        subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg_config(folder: Path, emu: Emulator, url: str) -> Path:
+    config = write_config(folder, emu)
+    lines = config.read_text().splitlines()
+    config.write_text("\n".join(f'url = "{url}"' if line.startswith("url = ") else line for line in lines))
+    return config
+
+
+def _notes(url: str) -> dict[str, dict[str, Any]]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM note WHERE NOT deleted")).mappings().all()
+    engine.dispose()
+    return {r["id"]: dict(r) for r in rows}
+
+
+def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, postgres_url: str) -> None:
+    config = _pg_config(tmp_path, emulator, postgres_url)
+    first = run_cli("--config", str(config), "pull", "--json")
+    assert first.returncode == 0, first.stderr
+    notes = _notes(postgres_url)
+    truth = emulator.truth("chair")
+    subs = {i: n for i, n in notes.items() if n["kind"] == "submission"}
+    assert set(subs) == set(truth["submissions"])
+    for forum, want in truth["submissions"].items():
+        assert (subs[forum]["status"], subs[forum]["decision"]) == (want["status"], want["decision"])
+    replies = {i: n for i, n in notes.items() if n["kind"] != "submission"}
+    assert set(replies) == set(truth["replies"])
+    assert all(replies[i]["rating"] == r["rating"] for i, r in truth["replies"].items())
+    # Epoch milliseconds need BIGINT on PostgreSQL.
+    assert all(n["tmdate"] > 2**31 for n in notes.values())
+
+    emulator.flip_decision(next(f for f, s in truth["submissions"].items() if s["status"] == "rejected"))
+    second = run_cli("--config", str(config), "pull", "--json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["changes"] > 0
+    flipped = _notes(postgres_url)
+    for forum, want in emulator.truth("chair")["submissions"].items():
+        assert flipped[forum]["status"] == want["status"]
+
+    engine = create_engine(postgres_url)
+    with engine.connect() as conn:
+        accepted = conn.execute(text("SELECT count(*) FROM accepted_papers")).scalar()
+        overview = conn.execute(text("SELECT count(*) FROM submissions_overview")).scalar()
+    engine.dispose()
+    live = emulator.truth("chair")["submissions"].values()
+    assert accepted == sum(1 for s in live if s["status"] == "accepted")
+    assert overview == len(live)
+    status = run_cli("--config", str(config), "status", "--json")
+    assert status.returncode == 0 and "orsync@" in json.loads(status.stdout)["store"]
