@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from orsync.posters import (
     AssignmentError,
     AssignmentResult,
+    Placement,
     PosterPaper,
     Session,
     assign,
@@ -272,3 +273,86 @@ def test_random_instances_respect_hard_rules(
         return
     check_hard_rules(papers, BGPT, capacity, pins, result)
     assert len(result.clashes) == shared_pairs_in_session(papers, result)
+
+
+# --------------------------------------------------------------------------- stability (§6.2)
+
+
+def heavy_papers(n: int = 40) -> list[PosterPaper]:
+    """Three authors on ~13 papers each in 4 sessions: clashes cannot be avoided."""
+    return [
+        PosterPaper(f"h{i:03d}", i + 1, (f"~Heavy{i % 3}", f"~Student{i}"), (KW[i % len(KW)],))
+        for i in range(n)
+    ]
+
+
+def test_late_accepts_and_a_withdrawal_move_nobody_on_an_author_heavy_venue() -> None:
+    papers = heavy_papers()
+    first = assign(papers, BGPT, 12, {}, {}, time_limit_s=3)
+    assert first.clashes  # the point: a re-solve could trade clashes for moves, and must not
+    withdrawn = papers[7]
+    # Each late accept shares a (single-paper) student author with one fixed paper.
+    partners = [papers[0], papers[1], papers[2]]
+    late = [
+        PosterPaper(f"late{j}", 100 + j, (f"~Late{j}", p.author_keys[1]), ("theory",))
+        for j, p in enumerate(partners)
+    ]
+    now = [p for p in papers if p is not withdrawn] + late
+    second = assign(now, BGPT, 12, first.placements, {}, time_limit_s=3)
+    check_hard_rules(now, BGPT, 12, {}, second)
+    assert second.moved == []
+    for p in papers:
+        if p is not withdrawn:
+            assert second.placements[p.forum_id] == first.placements[p.forum_id]
+    for paper, partner in zip(late, partners, strict=True):
+        assert second.placements[paper.forum_id].session_id != (
+            first.placements[partner.forum_id].session_id
+        )
+    # The new clash count is the old one minus the withdrawn paper's: late accepts add none.
+    gone = sum(1 for c in first.clashes if withdrawn.forum_id in c.forum_ids)
+    assert len(second.clashes) == len(first.clashes) - gone
+    assert second.status == "optimal"
+    assert second.gap == 0.0
+
+
+def test_unchanged_venue_takes_the_shortcut() -> None:
+    papers = heavy_papers()
+    first = assign(papers, BGPT, 12, {}, {}, time_limit_s=3)
+    again = assign(list(reversed(papers)), BGPT, 12, first.placements, {}, time_limit_s=3)
+    assert again.placements == first.placements
+    assert list(again.placements) == list(first.placements)
+    assert again.moved == []
+    assert again.status == "optimal"
+    assert again.bound is None and again.gap is None  # no solver ran
+    assert again.clashes == first.clashes
+    assert again.solve_time_s < 0.5
+
+
+def test_capacity_shrink_moves_only_the_overflow() -> None:
+    papers = heavy_papers(34)
+    counts = {"P1": 12, "P2": 10, "P3": 6, "P4": 6}
+    previous = {}
+    it = iter(papers)
+    for sid, count in counts.items():
+        for board in range(1, count + 1):
+            previous[next(it).forum_id] = Placement(sid, board)
+    result = assign(papers, BGPT, 10, previous, {}, time_limit_s=3)
+    check_hard_rules(papers, BGPT, 10, {}, result)
+    overflow = sorted(f for f, pl in previous.items() if pl.board > 10)
+    assert sorted(result.moved) == overflow  # boards 11 and 12 of P1 must go; nobody else moves
+    for f in overflow:
+        assert result.placements[f].session_id in {"P3", "P4"}
+
+
+def test_reoptimise_may_reduce_clashes_stable_mode_does_not() -> None:
+    papers = heavy_papers()
+    # A clash-heavy announced assignment: each heavy author's papers crowd one session.
+    bad = {p.forum_id: Placement(f"P{i % 3 + 1}", i // 3 + 1) for i, p in enumerate(papers)}
+    kept = assign(papers, BGPT, 14, bad, {}, time_limit_s=3)
+    assert kept.placements == bad
+    assert kept.moved == []
+    better = assign(papers, BGPT, 14, bad, {}, time_limit_s=3, reoptimise=True)
+    check_hard_rules(papers, BGPT, 14, {}, better)
+    assert len(better.clashes) < len(kept.clashes)
+    assert better.moved
+    assert better.bound is not None and better.gap is not None
