@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from orsync.store.models import Change, Note
 from orsync.venue import (
@@ -193,17 +193,40 @@ class Mirror:
     max_tmdate: int = 0
     _created: set[str] = field(default_factory=set)
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _complete: bool = False
+    _looked_up: set[str] = field(default_factory=set)
 
     def load_index(self) -> None:
+        """Know every stored note: a full cycle must find the ones the source no longer has."""
         rows = self.conn.execute(select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind))
         self.known = {r.id: _Known(r.digest, bool(r.deleted), r.kind) for r in rows}
+        self._complete = True
+
+    def prefetch(self, ids: Iterable[str]) -> None:
+        """Know these notes (if stored): an incremental cycle looks up only what it touches."""
+        if self._complete:
+            return
+        wanted = sorted({i for i in ids if i not in self._looked_up})
+        self._looked_up.update(wanted)
+        for chunk in _chunks(wanted):
+            for r in self.conn.execute(
+                select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind).where(
+                    NOTE.c.id.in_(chunk)
+                )
+            ):
+                self.known[r.id] = _Known(r.digest, bool(r.deleted), r.kind)
 
     def knows_submission(self, forum: str) -> bool:
         entry = self.known.get(forum)
         return entry is not None and entry.kind == "submission"
 
     def live_submissions(self) -> int:
-        return sum(1 for k in self.known.values() if k.kind == "submission" and not k.deleted)
+        return int(
+            self.conn.execute(
+                select(func.count()).where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
+            ).scalar()
+            or 0
+        )
 
     def kind_of(self, note: RawNote) -> str:
         if self.settings.is_submission(note):
@@ -212,6 +235,7 @@ class Mirror:
 
     def apply(self, notes: Sequence[RawNote]) -> None:
         """Insert new notes, update changed ones, and refresh the forums they touch."""
+        self.prefetch(str(n["id"]) for n in notes)
         rows = []
         for note in notes:
             kind = self.kind_of(note)
@@ -294,6 +318,7 @@ class Mirror:
         return len(targets)
 
     def unseen(self) -> list[str]:
+        assert self._complete, "only a full cycle knows what the source no longer returns"
         return [i for i, k in self.known.items() if not k.deleted and i not in self.seen]
 
     def refresh_forums(self, forums: set[str]) -> None:

@@ -122,8 +122,9 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
         settings = VenueSettings.from_group(source.venue_group(options.venue_id))
         with store.begin() as conn:
             mirror = Mirror(conn, cycle_id, settings, web_base(options.baseurl), now=started)
-            mirror.load_index()
-            if not full:
+            if full:
+                mirror.load_index()
+            else:
                 assert watermark is not None
                 try:
                     _incremental(mirror, source, options, int(watermark))
@@ -236,6 +237,7 @@ def _incremental(
 ) -> None:
     since = max(0, watermark - WATERMARK_OVERLAP_MS)
     for page in source.changed_notes(options.venue_id, since):
+        mirror.prefetch(str(n.get("forum")) for n in page)
         page_ids = {str(n.get("id")) for n in page if mirror.kind_of(n) == "submission"}
         # Only what a full cycle would mirror: submissions and replies to known submissions.
         wanted = [
