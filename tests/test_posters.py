@@ -356,3 +356,15 @@ def test_reoptimise_may_reduce_clashes_stable_mode_does_not() -> None:
     assert len(better.clashes) < len(kept.clashes)
     assert better.moved
     assert better.bound is not None and better.gap is not None
+
+
+def test_late_accept_that_fits_only_a_full_session_moves_one_paper() -> None:
+    sessions = BGPT[:2]
+    papers = [PosterPaper(f"p{i}", i, (f"~X{i}",), ()) for i in range(3)]
+    previous = {"p0": Placement("P1", 1), "p1": Placement("P1", 2), "p2": Placement("P2", 1)}
+    # Its talk blocks P2, and P1 is full: one kept paper has to make room, and only one.
+    late = PosterPaper("late", 9, ("~L1",), (), ((at(12, 0), at(14, 0)),))
+    result = assign([*papers, late], sessions, 2, previous, {}, time_limit_s=2)
+    check_hard_rules([*papers, late], sessions, 2, {}, result)
+    assert result.placements["late"].session_id == "P1"
+    assert len(result.moved) == 1
