@@ -21,30 +21,7 @@ import time
 from pathlib import Path
 
 import requests
-
-
-class Emu:
-    """`orsync emulator` as a subprocess."""
-
-    def __init__(self, dataset: str, size: int | None) -> None:
-        cmd = [sys.executable, "-m", "orsync", "emulator", "--port", "0", "--dataset", dataset]
-        if size:
-            cmd += ["--size", str(size)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        # "orsync emulator: URL venue=V chair=USER"
-        words = self.proc.stdout.readline().split()
-        self.url = words[2]
-        self.venue_id = words[3].split("=", 1)[1]
-        self.chair_username = words[4].split("=", 1)[1]
-        self.chair_password = "chair-password"
-
-    def __enter__(self) -> Emu:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait()
+from _emulator import Emu
 
 
 def fetch_only(emu: Emu) -> tuple[float, int]:

@@ -497,17 +497,7 @@ class Service:
     @staticmethod
     def _log_summary(summary: CycleSummary) -> None:
         log.info(
-            "cycle",
-            mode=summary.mode,
-            outcome=summary.outcome,
-            requests=summary.requests,
-            notes_seen=summary.notes_seen,
-            created=summary.created,
-            updated=summary.updated,
-            deleted=summary.deleted,
-            duration_s=summary.duration_s,
-            fallback=summary.fallback,
-            submissions=summary.by_status,
+            "cycle", **summary.figures(), fallback=summary.fallback, submissions=summary.by_status
         )
 
     def _push(self, config: Config) -> str:

@@ -66,6 +66,19 @@ class CycleSummary:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changes": self.changes}
 
+    def figures(self) -> dict[str, Any]:
+        """What a cycle is judged by: kept in the ``cycle`` table and logged once per cycle."""
+        return {
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "requests": self.requests,
+            "notes_seen": self.notes_seen,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "duration_s": self.duration_s,
+        }
+
 
 def get_state(conn: Connection, key: str) -> str | None:
     row = conn.execute(select(STATE.c.value).where(STATE.c.key == key)).first()
@@ -171,18 +184,7 @@ def _finish(conn: Connection, summary: CycleSummary, requests: int, clock: float
     conn.execute(
         update(CYCLE)
         .where(CYCLE.c.id == summary.cycle_id)
-        .values(
-            mode=summary.mode,
-            outcome=summary.outcome,
-            finished_at=datetime.now(UTC),
-            requests=summary.requests,
-            notes_seen=summary.notes_seen,
-            created=summary.created,
-            updated=summary.updated,
-            deleted=summary.deleted,
-            duration_s=summary.duration_s,
-            error=summary.error,
-        )
+        .values(**summary.figures(), finished_at=datetime.now(UTC), error=summary.error)
     )
 
 
