@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Setup, run_cli, write_config
 
+from conftest import Setup, run_cli, write_config
 from orsync.emulator import Emulator
 
 
@@ -106,28 +106,36 @@ def test_store_from_newer_orsync_is_refused(setup: Setup) -> None:
 
 def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
     assert setup.cli("pull").returncode == 0
-    # Hold the writer lock from another process, as a running `orsync run` would.
+    # Hold the writer lock from another process, as a running `orsync run` would, until told.
     holder = subprocess.Popen(
         [sys.executable, "-c", (
-            "import sys, time\n"
+            "import sys\n"
             "from pathlib import Path\n"
             "from orsync.lock import writer_lock\n"
             f"with writer_lock(Path({str(setup.db) + '.lock'!r}), wait_s=0, command='test'):\n"
             "    print('held', flush=True)\n"
-            "    time.sleep(float(sys.argv[1]))\n"
-        ), "3"],
-        stdout=subprocess.PIPE, text=True,
+            "    sys.stdin.readline()\n"
+        )],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
+    assert holder.stdin is not None and holder.stdout is not None
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout.readline().strip() == "held"
         one_line_error(setup.cli("pull", "--no-wait"), 75, "another sync holds the lock")
         status = json.loads(setup.cli("status", "--json").stdout)
         assert status["lock_holder"]["pid"] == holder.pid
-        started = time.monotonic()
-        waited = setup.cli("pull", "--wait-s", "30")
-        assert waited.returncode == 0, waited.stderr
-        assert time.monotonic() - started > 0.5
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "orsync", "--config", str(setup.config), "pull", "--wait-s", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(2.0)
+        assert waiting.poll() is None, "pull waits while the lock is held"
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        _, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, err
     finally:
+        holder.stdin.close()
         holder.wait(timeout=30)
 
 

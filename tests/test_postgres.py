@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, write_config
 from sqlalchemy import create_engine, text
 
+from conftest import run_cli, write_config
 from orsync.emulator import Emulator
 
 pytestmark = pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH")

@@ -6,7 +6,6 @@ import json
 import sqlite3
 
 from conftest import Setup, assert_mirror_equals_truth, live_notes, write_config
-
 from orsync.emulator import Emulator
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Setup, write_config
 
+from conftest import Setup, write_config
 from orsync.emulator import Emulator
 
 SESSIONS = [
@@ -187,7 +187,7 @@ def test_pin_holds_across_cycles(site: Setup) -> None:
     place = placements(site)
     papers = papers_json(site)
     target = papers[3]
-    other = next(sid for sid, _, _ in SESSIONS if sid != place[target["id"]][0] and sid != "P2" or sid == "P1")  # type: ignore[index]
+    other = next(sid for sid, _, _ in SESSIONS if (sid != place[target["id"]][0] and sid != "P2") or sid == "P1")  # type: ignore[index]
     result = site.cli("posters", "pin", str(target["number"]), other)
     assert result.returncode == 0, result.stderr
     site.emu.add_review(str(target["id"]))

@@ -42,6 +42,7 @@ import random
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -136,6 +137,12 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished (killed mid-request, as the kill tests do) is normal here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 _GATEWAY_HTML = {
