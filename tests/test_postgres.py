@@ -96,3 +96,25 @@ def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, p
     assert overview == len(live)
     status = run_cli("--config", str(config), "status", "--json")
     assert status.returncode == 0 and "orsync@" in json.loads(status.stdout)["store"]
+
+
+def test_writer_lock_holds_across_machines(tmp_path: Path, emulator: Emulator, postgres_url: str) -> None:
+    """Another machine's writer holds the database's advisory lock: no local file can show it."""
+    from orsync.lock import ADVISORY_KEY
+
+    config = _pg_config(tmp_path, emulator, postgres_url)
+    other = create_engine(postgres_url)
+    with other.connect() as conn:
+        conn.execute(text("SET application_name = 'orsync run on another-host'"))
+        assert conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+        conn.commit()
+        blocked = run_cli("--config", str(config), "pull", "--no-wait")
+        assert blocked.returncode == 75, blocked.stderr
+        assert "another-host" in blocked.stderr
+        status = json.loads(run_cli("--config", str(config), "status", "--json").stdout)
+        assert status["lock_holder"]["application"] == "orsync run on another-host"
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+        conn.commit()
+    other.dispose()
+    freed = run_cli("--config", str(config), "pull", "--no-wait")
+    assert freed.returncode == 0, freed.stderr

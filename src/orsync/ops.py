@@ -58,9 +58,7 @@ def cycle_options(
 
 @contextmanager
 def writer(config: Config, store: Store, *, wait_s: float, command: str) -> Iterator[None]:
-    with lock.writer_lock(
-        lock.lock_path(store.url, store.sqlite_path), wait_s=wait_s, command=command
-    ):
+    with lock.store_writer(store, wait_s=wait_s, command=command):
         yield
 
 
@@ -113,6 +111,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
                 select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
             ).scalar()
             watermark = get_state(conn, "watermark_ms")
+        holder = lock.store_holder(store)
     finally:
         store.dispose()
     since = None
@@ -129,7 +128,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
         "seconds_since_success": since,
         "watermark_ms": int(watermark) if watermark else None,
-        "lock_holder": lock.holder(lock.lock_path(store.url, store.sqlite_path)),
+        "lock_holder": holder,
     }
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from orsync import posters, website
 from orsync.config import Config
 from orsync.errors import OrsyncError, UsageError
-from orsync.lock import lock_path, writer_lock
+from orsync.lock import store_writer
 from orsync.notify import Notifier
-from orsync.store import Store, open_store
+from orsync.store import open_store
 from orsync.store.models import PosterAssignment, PosterPin, PosterSession
 
 SESSION = PosterSession.__table__  # type: ignore[attr-defined]
@@ -138,16 +138,12 @@ def update_assignment(
     return result
 
 
-def _with_writer(config: Config, store: Store, wait_s: float, command: str) -> Any:
-    return writer_lock(lock_path(store.url, store.sqlite_path), wait_s=wait_s, command=command)
-
-
 def push(config: Config, *, wait_s: float = 600.0, reoptimise: bool = False) -> PushResult:
     """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``)."""
     store = open_store(config.store.url)
     result = PushResult()
     try:
-        with _with_writer(config, store, wait_s, "push"):
+        with store_writer(store, wait_s=wait_s, command="push"):
             with store.begin() as conn:
                 _sync_sessions(conn, config)
                 result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
@@ -186,7 +182,7 @@ def pin(config: Config, ref: str, session_id: str) -> str:
         raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
     store = open_store(config.store.url)
     try:
-        with _with_writer(config, store, 600.0, "posters pin"), store.begin() as conn:
+        with store_writer(store, wait_s=600.0, command="posters pin"), store.begin() as conn:
             forum_id, _ = resolve_paper(conn, ref)
             conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
             conn.execute(
@@ -204,7 +200,7 @@ def pin(config: Config, ref: str, session_id: str) -> str:
 def unpin(config: Config, ref: str) -> str:
     store = open_store(config.store.url)
     try:
-        with _with_writer(config, store, 600.0, "posters unpin"), store.begin() as conn:
+        with store_writer(store, wait_s=600.0, command="posters unpin"), store.begin() as conn:
             forum_id, _ = resolve_paper(conn, ref)
             conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
     finally:
