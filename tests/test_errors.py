@@ -155,3 +155,9 @@ def test_help_teaches() -> None:
     assert result.returncode == 0
     for command in ("pull", "run", "push", "posters", "status", "changes", "export", "check", "emulator", "demo"):
         assert command in result.stdout
+
+
+def test_reading_commands_never_create_a_store(setup: Setup) -> None:
+    for args in (("status",), ("changes",), ("export",), ("posters", "show")):
+        one_line_error(setup.cli(*args), 5, "run `orsync pull` first")
+    assert not setup.db.exists()

@@ -85,7 +85,7 @@ def pull(
 
 def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     """What the store holds, the last cycles, and who holds the lock."""
-    store = open_store(config.store.url)
+    store = open_for_reading(config)
     try:
         with store.connect() as conn:
             by_status = {
@@ -158,7 +158,7 @@ def changes(
     config: Config, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first (SPEC §2 ``changes``)."""
-    store = open_store(config.store.url)
+    store = open_for_reading(config)
     try:
         query = (
             select(CHANGE, NOTE.c.number, NOTE.c.title)
@@ -194,7 +194,10 @@ def changes(
 
 
 def open_for_reading(config: Config) -> Store:
-    store = open_store(config.store.url)
-    if store.sqlite_path is not None and not store.sqlite_path.exists():
-        raise StoreError(f"store {store.sqlite_path} does not exist yet; run `orsync pull` first")
-    return store
+    """The store for a read-only command: never created as a side effect of looking at it."""
+    from orsync.store import sqlite_path_of
+
+    path = sqlite_path_of(config.store.url)
+    if path is not None and not path.exists():
+        raise StoreError(f"store {path} does not exist yet; run `orsync pull` first")
+    return open_store(config.store.url)

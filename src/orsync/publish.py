@@ -21,6 +21,7 @@ from orsync.config import Config
 from orsync.errors import OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
+from orsync.ops import open_for_reading
 from orsync.store import open_store
 from orsync.store.models import PosterAssignment, PosterPin, PosterSession
 
@@ -209,7 +210,7 @@ def unpin(config: Config, ref: str) -> str:
 
 
 def show(config: Config) -> list[dict[str, Any]]:
-    store = open_store(config.store.url)
+    store = open_for_reading(config)
     try:
         with store.connect() as conn:
             rows = accepted_rows(conn)

@@ -39,7 +39,8 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return cfg
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path_of(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for other databases and in-memory ones."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
@@ -76,7 +77,7 @@ class Store:
 
     @property
     def sqlite_path(self) -> Path | None:
-        return _sqlite_path(self.url)
+        return sqlite_path_of(self.url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,7 +121,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         raise StoreError(
             f"store.url {url!r} is not a SQLAlchemy URL (e.g. sqlite:///orsync.db)"
         ) from None
-    path = _sqlite_path(url)
+    path = sqlite_path_of(url)
     if path is not None:
         parent = path.parent if str(path.parent) else Path()
         if not parent.is_dir():
