@@ -79,12 +79,15 @@ def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, p
     assert all(n["tmdate"] > 2**31 for n in notes.values())
 
     emulator.flip_decision(next(f for f, s in truth["submissions"].items() if s["status"] == "rejected"))
+    # Hostile text PostgreSQL would refuse as is (NUL), and odd unicode.
+    emulator.edit_content(next(iter(truth["submissions"])), title="Nul\u0000 and \u2028 and \U0001F600")
     second = run_cli("--config", str(config), "pull", "--json")
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["changes"] > 0
     flipped = _notes(postgres_url)
     for forum, want in emulator.truth("chair")["submissions"].items():
         assert flipped[forum]["status"] == want["status"]
+    assert flipped[next(iter(truth["submissions"]))]["title"] == "Nul and \u2028 and \U0001F600"
 
     engine = create_engine(postgres_url)
     with engine.connect() as conn:

@@ -182,6 +182,10 @@ def pull(
     )
     if summary.fallback:
         out.print(f"note: {summary.fallback}")
+    if summary.malformed:
+        out.print(
+            f"warning: {summary.malformed} malformed notes (no id, or content not an object) were skipped"
+        )
     if pushed:
         out.print(f"website: wrote {', '.join(pushed)}")
 

@@ -23,6 +23,7 @@ from orsync.venue import (
     content_value,
     parse_score,
     presentation,
+    well_formed,
 )
 
 RawNote = dict[str, Any]
@@ -147,6 +148,10 @@ def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> di
     for key in ("venue", "venueid"):
         if row[key] is not None:
             row[key] = str(row[key])
+    for key, value in row.items():
+        # PostgreSQL text cannot hold NUL; the raw JSON keeps it (escaped) for whoever needs it.
+        if key != "raw" and isinstance(value, str) and "\x00" in value:
+            row[key] = value.replace("\x00", "")
     return row
 
 
@@ -176,6 +181,7 @@ class Counts:
     updated: int = 0
     deleted: int = 0
     seen: int = 0
+    malformed: int = 0
 
 
 @dataclass
@@ -235,6 +241,9 @@ class Mirror:
 
     def apply(self, notes: Sequence[RawNote]) -> None:
         """Insert new notes, update changed ones, and refresh the forums they touch."""
+        good = [n for n in notes if well_formed(n)]
+        self.counts.malformed += len(notes) - len(good)
+        notes = good
         self.prefetch(str(n["id"]) for n in notes)
         rows = []
         for note in notes:

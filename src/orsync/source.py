@@ -324,9 +324,12 @@ class OpenReviewSource:
             yield notes, total
             if total is not None and seen >= total:
                 return
+            ids = [n["id"] for n in notes if isinstance(n, dict) and isinstance(n.get("id"), str)]
+            if not ids:
+                raise UnreachableError("OpenReview answered a page of notes without ids")
             params = {k: v for k, v in params.items() if k != "count"}
             params["count"] = "false"
-            params["after"] = notes[-1]["id"]
+            params["after"] = ids[-1]
 
     def changed_notes(
         self, domain: str, since_ms: int, *, page_size: int = PAGE_SIZE
@@ -349,13 +352,19 @@ class OpenReviewSource:
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):
                 raise UnreachableError("OpenReview answered /notes without a notes list")
-            if any(int(n.get("tmdate") or 0) < since_ms for n in notes):
+            if any(_tmdate(n) < since_ms for n in notes):
                 raise MintmdateIgnored()
             if notes:
                 yield notes
             if len(notes) < page_size:
                 return
             offset += len(notes)
+
+
+def _tmdate(note: Any) -> int:
+    value = note.get("tmdate") if isinstance(note, dict) else None
+    # A note without a readable tmdate cannot prove the bound was honoured.
+    return int(value) if isinstance(value, int | float) else -1
 
 
 class _TokenExpired(Exception):

@@ -20,7 +20,7 @@ from orsync.mirror import Mirror, web_base
 from orsync.source import MintmdateIgnored, OpenReviewSource
 from orsync.store import Store
 from orsync.store.models import Change, Cycle, SyncState
-from orsync.venue import VenueSettings
+from orsync.venue import VenueSettings, well_formed
 
 CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 STATE = SyncState.__table__  # type: ignore[attr-defined]
@@ -55,6 +55,7 @@ class CycleSummary:
     created: int
     updated: int
     deleted: int
+    malformed: int = 0
     fallback: str | None = None
     error: str | None = None
     by_status: dict[str, int] = field(default_factory=dict)
@@ -161,6 +162,7 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
             summary.updated = mirror.counts.updated
             summary.deleted = mirror.counts.deleted
             summary.notes_seen = mirror.counts.seen
+            summary.malformed = mirror.counts.malformed
             summary.by_status = _by_status(conn)
             summary.outcome = "ok"
             _finish(conn, summary, source.requests - requests_before, clock)
@@ -207,9 +209,11 @@ def _full(
     for page, total in source.submission_pages(settings.submission_invitation):
         notes = []
         for submission in page:
-            notes.append(submission)
-            replies = (submission.get("details") or {}).get("replies") or []
-            notes.extend(r for r in replies if isinstance(r, dict) and r.get("id"))
+            notes.append(submission)  # the mirror sets malformed notes aside and counts them
+            details = submission.get("details") if isinstance(submission, dict) else None
+            replies = details.get("replies") if isinstance(details, dict) else None
+            if isinstance(replies, list):
+                notes.extend(replies)
         mirror.apply(notes)
         done += len(page)
         if options.progress is not None:
@@ -238,7 +242,9 @@ def _incremental(
     mirror: Mirror, source: OpenReviewSource, options: CycleOptions, watermark: int
 ) -> None:
     since = max(0, watermark - WATERMARK_OVERLAP_MS)
-    for page in source.changed_notes(options.venue_id, since):
+    for answer in source.changed_notes(options.venue_id, since):
+        page = [n for n in answer if well_formed(n)]
+        mirror.counts.malformed += len(answer) - len(page)
         mirror.prefetch(str(n.get("forum")) for n in page)
         page_ids = {str(n.get("id")) for n in page if mirror.kind_of(n) == "submission"}
         # Only what a full cycle would mirror: submissions and replies to known submissions.

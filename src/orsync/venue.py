@@ -94,7 +94,8 @@ class VenueSettings:
             self.meta_review_name: "meta_review",
             self.decision_name: "decision",
         }
-        for invitation in note.get("invitations") or []:
+        invitations = note.get("invitations")
+        for invitation in invitations if isinstance(invitations, list) else []:
             suffix = str(invitation).rsplit("/-/", 1)[-1]
             if suffix in names:
                 return names[suffix]
@@ -145,9 +146,23 @@ def parse_score(value: Any) -> float | None:
     return None
 
 
+def well_formed(note: Any) -> bool:
+    """A note orsync can key and file: an object with a string id (and forum, if any)."""
+    if not isinstance(note, dict):
+        return False
+    note_id, forum, content = note.get("id"), note.get("forum"), note.get("content")
+    return (
+        isinstance(note_id, str)
+        and 0 < len(note_id) <= 128
+        and (forum is None or isinstance(forum, str))
+        and (content is None or isinstance(content, dict))
+    )
+
+
 def content_value(note: Note, field: str) -> Any:
     """``content[field].value``, or None when the field is absent (unreadable or not filled)."""
-    entry = (note.get("content") or {}).get(field)
+    content = note.get("content")
+    entry = content.get(field) if isinstance(content, Mapping) else None
     if isinstance(entry, Mapping):
         return entry.get("value")
     return None
