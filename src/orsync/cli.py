@@ -297,6 +297,44 @@ def changes(
     out.print(table)
 
 
+@app.command()
+def report(
+    ctx: typer.Context,
+    html: Annotated[
+        Path, typer.Option("--html", help="Where to write the HTML page with charts.")
+    ] = Path("orsync-report.html"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON instead of the summary.")
+    ] = False,
+) -> None:
+    """Chairs' overview of the review process: completion, score distributions, decisions."""
+    from orsync import report as reports
+
+    data = reports.build(_globals(ctx).config())
+    try:
+        html.write_text(reports.render_html(data), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {html}: {exc.strerror}") from None
+    if as_json:
+        _print_json(data.as_dict())
+        return
+    subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
+    out.print(f"{data.venue_id}: {subs}; {data.reviews} reviews")
+    if data.completion is not None:
+        out.print(
+            f"review completion: {data.completion:.0%} of papers under review have "
+            f"{reports.EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
+        )
+    if data.decisions:
+        out.print("decisions: " + ", ".join(f"{n} {d}" for d, n in data.decisions.items()))
+    if data.rating_histogram:
+        peak = max(data.rating_histogram.values())
+        out.print("ratings:")
+        for label, count in data.rating_histogram.items():
+            out.print(f"  {label:>3} {'#' * round(30 * count / peak)} {count}")
+    out.print(f"HTML report with charts: {html}")
+
+
 class What(StrEnum):
     papers = "papers"
     submissions = "submissions"

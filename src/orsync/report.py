@@ -1,0 +1,121 @@
+"""``orsync report``: the chairs' overview of the review process, from the store alone.
+
+A terminal summary and a self-contained HTML page (inline SVG charts, no scripts, no external
+assets) rendered by Jinja2 with autoescaping: titles come from authors and may be hostile.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import text
+
+from orsync.config import Config
+from orsync.ops import open_for_reading
+
+EXPECTED_REVIEWS = 3
+
+
+@dataclass
+class Report:
+    venue_id: str
+    generated_at: str
+    by_status: dict[str, int]
+    decisions: dict[str, int]
+    review_counts: dict[int, int]
+    missing_reviews: list[dict[str, Any]]
+    rating_histogram: dict[str, int]
+    confidence_histogram: dict[str, int]
+    rating_by_status: dict[str, float | None]
+    reviews: int
+    completion: float | None
+    top: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _histogram(values: list[float]) -> dict[str, int]:
+    counts = Counter(round(v) for v in values)
+    if not counts:
+        return {}
+    return {str(k): counts.get(k, 0) for k in range(min(counts), max(counts) + 1)}
+
+
+def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report:
+    store = open_for_reading(config)
+    try:
+        with store.connect() as conn:
+            subs = [
+                dict(r._mapping)
+                for r in conn.execute(text("SELECT * FROM submissions_overview WHERE NOT deleted"))
+            ]
+            ratings = conn.execute(
+                text("SELECT rating, confidence FROM note WHERE kind = 'review' AND NOT deleted")
+            ).all()
+    finally:
+        store.dispose()
+    by_status = Counter(str(s["status"]) for s in subs)
+    decisions = Counter(str(s["decision"]) for s in subs if s["decision"])
+    # Withdrawn and desk-rejected papers are not expected to be reviewed.
+    in_review = [s for s in subs if s["status"] in ("active", "accepted", "rejected")]
+    review_counts = Counter(int(s["review_count"]) for s in in_review)
+    missing = sorted(
+        (
+            {"number": s["number"], "title": s["title"], "reviews": int(s["review_count"])}
+            for s in in_review
+            if int(s["review_count"]) < expected_reviews
+        ),
+        key=lambda m: (m["reviews"], m["number"] or 0),
+    )
+    complete = sum(1 for s in in_review if int(s["review_count"]) >= expected_reviews)
+    by_status_rating: dict[str, list[float]] = {}
+    for s in in_review:
+        if s["rating_mean"] is not None:
+            by_status_rating.setdefault(str(s["status"]), []).append(float(s["rating_mean"]))
+    top = sorted(
+        (s for s in in_review if s["rating_mean"] is not None),
+        key=lambda s: (-float(s["rating_mean"]), s["number"] or 0),
+    )[:10]
+    return Report(
+        venue_id=config.openreview.venue_id,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        by_status=dict(sorted(by_status.items())),
+        decisions=dict(sorted(decisions.items())),
+        review_counts=dict(sorted(review_counts.items())),
+        missing_reviews=missing,
+        rating_histogram=_histogram([r.rating for r in ratings if r.rating is not None]),
+        confidence_histogram=_histogram(
+            [r.confidence for r in ratings if r.confidence is not None]
+        ),
+        rating_by_status={
+            k: round(sum(v) / len(v), 2) for k, v in sorted(by_status_rating.items())
+        },
+        reviews=len(ratings),
+        completion=round(complete / len(in_review), 3) if in_review else None,
+        top=[
+            {
+                "number": s["number"],
+                "title": s["title"],
+                "rating_mean": round(float(s["rating_mean"]), 2),
+                "status": s["status"],
+                "decision": s["decision"],
+            }
+            for s in top
+        ],
+    )
+
+
+def render_html(report: Report) -> str:
+    env = Environment(
+        loader=PackageLoader("orsync", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    page: str = env.get_template("report.html.j2").render(r=report, expected=EXPECTED_REVIEWS)
+    return page
