@@ -201,6 +201,11 @@ class Mirror:
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     _complete: bool = False
     _looked_up: set[str] = field(default_factory=set)
+    live_at_start: int = 0
+
+    def __post_init__(self) -> None:
+        # The max-delete guard compares against what the store held before this cycle.
+        self.live_at_start = self.live_submissions()
 
     def load_index(self) -> None:
         """Know every stored note: a full cycle must find the ones the source no longer has."""

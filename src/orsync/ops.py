@@ -20,7 +20,15 @@ from orsync.logs import add_secret
 from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import Store, open_store
-from orsync.sync import CYCLE, CycleOptions, CycleSummary, Progress, get_state, run_cycle
+from orsync.sync import (
+    CYCLE,
+    CycleOptions,
+    CycleSummary,
+    Progress,
+    get_state,
+    run_cycle,
+    submissions_by_status,
+)
 
 
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
@@ -88,14 +96,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            by_status = {
-                str(r[0]): int(r[1])
-                for r in conn.execute(
-                    select(NOTE.c.status, func.count())
-                    .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
-                    .group_by(NOTE.c.status)
-                )
-            }
+            by_status = submissions_by_status(conn)
             by_kind = {
                 str(r[0]): int(r[1])
                 for r in conn.execute(

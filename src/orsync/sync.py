@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from orsync.errors import GuardError, OrsyncError
-from orsync.mirror import Mirror, web_base
+from orsync.mirror import NOTE, Mirror, web_base
 from orsync.source import MintmdateIgnored, OpenReviewSource
 from orsync.store import Store
 from orsync.store.models import Change, Cycle, SyncState
@@ -92,11 +92,8 @@ def set_state(conn: Connection, key: str, value: str) -> None:
         conn.execute(insert(STATE).values(key=key, value=value))
 
 
-def _by_status(conn: Connection) -> dict[str, int]:
-    from sqlalchemy import func
-
-    from orsync.mirror import NOTE
-
+def submissions_by_status(conn: Connection) -> dict[str, int]:
+    """How many live submissions the store holds in each status."""
     rows = conn.execute(
         select(NOTE.c.status, func.count())
         .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
@@ -163,7 +160,7 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
             summary.deleted = mirror.counts.deleted
             summary.notes_seen = mirror.counts.seen
             summary.malformed = mirror.counts.malformed
-            summary.by_status = _by_status(conn)
+            summary.by_status = submissions_by_status(conn)
             summary.outcome = "ok"
             _finish(conn, summary, source.requests - requests_before, clock)
     except BaseException as exc:
@@ -191,7 +188,7 @@ def _finish(conn: Connection, summary: CycleSummary, requests: int, clock: float
 
 
 def _guard(mirror: Mirror, doomed: int, options: CycleOptions) -> None:
-    known = mirror.live_submissions()
+    known = mirror.live_at_start
     if options.force or known == 0:
         return
     if doomed / known > options.max_delete_fraction:
