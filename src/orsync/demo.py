@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +71,20 @@ def _talks(orals: list[int]) -> str:
     return "".join(out)
 
 
+def _program() -> str:
+    """How the user can call orsync again: `orsync` if on PATH, else the path they used."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "__main__.py":
+        return f"{sys.executable} -m orsync"
+    on_path = shutil.which("orsync")
+    if on_path and Path(on_path).resolve() == argv0.resolve():
+        return "orsync"
+    try:
+        return str(argv0.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(argv0)
+
+
 def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:
     """Start the emulator, pull, assign posters, push; yields lines for the user."""
     from orsync.emulator import Emulator
@@ -115,4 +131,5 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
         yield f"website: {', '.join(result.changed) or 'nothing new'} in {config.website.output_dir}"
     yield f"config: {config_path}"
     yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"  # noqa: S608 (a hint to type, not a query)
-    yield f"next:   orsync --config {config_path} status   |   orsync --config {config_path} posters show"
+    prog = _program()
+    yield f"next:   {prog} --config {config_path} status   |   {prog} --config {config_path} posters show"
