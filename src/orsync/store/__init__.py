@@ -87,21 +87,23 @@ class Store:
         return make_url(self.url).render_as_string(hide_password=True)
 
     @contextlib.contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """One transaction; store failures become ``StoreError`` (exit 5)."""
+    def store_errors(self) -> Iterator[None]:
+        """Database failures inside the block become ``StoreError`` (exit 5), naming the store."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.describe()}: {_reason(exc)}") from exc
 
     @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction: committed if the block ends normally, rolled back otherwise."""
+        with self.store_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store {self.describe()}: {_reason(exc)}") from exc
+        with self.store_errors(), self.engine.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -145,17 +147,14 @@ def _migrate(store: Store) -> None:
     script = ScriptDirectory.from_config(_alembic_config())
     known = {rev.revision for rev in script.walk_revisions()}
     head = script.get_current_head()
-    try:
-        with store.engine.begin() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-            if current is not None and current not in known:
-                raise StoreError(
-                    f"store {store.describe()} was written by a newer orsync (schema {current}); "
-                    "upgrade orsync to use it"
-                )
-            if current != head:
-                from alembic import command
+    with store.begin() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is not None and current not in known:
+            raise StoreError(
+                f"store {store.describe()} was written by a newer orsync (schema {current}); "
+                "upgrade orsync to use it"
+            )
+        if current != head:
+            from alembic import command
 
-                command.upgrade(_alembic_config(conn), "head")
-    except SQLAlchemyError as exc:
-        raise StoreError(f"store {store.describe()}: {_reason(exc)}") from exc
+            command.upgrade(_alembic_config(conn), "head")
