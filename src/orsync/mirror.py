@@ -177,9 +177,12 @@ class _Known:
 
 @dataclass
 class Counts:
+    """The cycle's figures; created / updated / deleted are exactly the change records written."""
+
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    deleted_submissions: int = 0
     seen: int = 0
     malformed: int = 0
 
@@ -274,10 +277,8 @@ class Mirror:
             for row in new_rows:
                 self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
                 self._created.add(row["id"])
-                if row["deleted"]:
-                    continue
-                self.counts.created += 1
-                self._record(row["id"], row["forum"], row["kind"], "created", [])
+                if not row["deleted"]:
+                    self._record(row["id"], row["forum"], row["kind"], "created", [])
         if changed_rows:
             self._update_rows(changed_rows)
         self.refresh_forums({row["forum"] for row in rows})
@@ -300,14 +301,12 @@ class Mirror:
             was_deleted = known.deleted
             known.digest, known.deleted = row["digest"], row["deleted"]
             if row["deleted"] and not was_deleted:
-                self.counts.deleted += 1
                 self._record(row["id"], row["forum"], row["kind"], "deleted", [])
                 continue
             fields = changed_fields(old_raw.get(row["id"], {}), json.loads(row["raw"]))
             if was_deleted and not row["deleted"]:
                 fields = sorted({*fields, "deleted"})
             if fields:
-                self.counts.updated += 1
                 self._record(row["id"], row["forum"], row["kind"], "updated", fields)
 
     def tombstone(self, ids: Iterable[str]) -> int:
@@ -325,7 +324,6 @@ class Mirror:
             ):
                 self.known[r.id].deleted = True
                 forums.add(r.forum)
-                self.counts.deleted += 1
                 self._record(r.id, r.forum, r.kind, "deleted", [])
         self.refresh_forums(forums)
         self.flush()
@@ -397,12 +395,13 @@ class Mirror:
                 )
 
     def _record(self, note_id: str, forum: str, kind: str, op: str, fields: list[str]) -> None:
+        """Queue one change record per note and cycle page; the counts follow the records."""
         pending = self._pending.get(note_id)
-        if pending is not None and pending["op"] == "updated" and op == "updated":
-            merged = sorted(set(json.loads(pending["fields"])) | set(fields))
-            pending["fields"] = json.dumps(merged)
-            return
-        if pending is not None and pending["op"] in ("created", "deleted"):
+        if pending is not None:
+            if pending["op"] == "updated" and op == "updated":
+                merged = sorted(set(json.loads(pending["fields"])) | set(fields))
+                pending["fields"] = json.dumps(merged)
+            # A created or deleted note needs no further record in the same page.
             return
         self._pending[note_id] = {
             "cycle_id": self.cycle_id,
@@ -413,6 +412,9 @@ class Mirror:
             "op": op,
             "fields": json.dumps(fields),
         }
+        setattr(self.counts, op, getattr(self.counts, op) + 1)
+        if op == "deleted" and kind == "submission":
+            self.counts.deleted_submissions += 1
 
     def flush(self) -> None:
         if self._pending:

@@ -19,12 +19,11 @@ from orsync.errors import GuardError, OrsyncError
 from orsync.mirror import NOTE, Mirror, web_base
 from orsync.source import MintmdateIgnored, OpenReviewSource
 from orsync.store import Store
-from orsync.store.models import Change, Cycle, SyncState
+from orsync.store.models import Cycle, SyncState
 from orsync.venue import VenueSettings, well_formed
 
 CYCLE = Cycle.__table__  # type: ignore[attr-defined]
 STATE = SyncState.__table__  # type: ignore[attr-defined]
-CHANGE_OP = Change.__table__  # type: ignore[attr-defined]
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
 WATERMARK_OVERLAP_MS = 60_000
@@ -218,21 +217,8 @@ def _full(
     unseen = mirror.unseen()
     doomed = sum(1 for i in unseen if mirror.known[i].kind == "submission")
     # Submissions that came back with a ddate count as deletions too.
-    _guard(mirror, doomed + _deleted_submissions(mirror), options)
+    _guard(mirror, doomed + mirror.counts.deleted_submissions, options)
     mirror.tombstone(unseen)
-
-
-def _deleted_submissions(mirror: Mirror) -> int:
-    return sum(
-        1
-        for change in mirror.conn.execute(
-            select(CHANGE_OP.c.note_id).where(
-                CHANGE_OP.c.cycle_id == mirror.cycle_id,
-                CHANGE_OP.c.op == "deleted",
-                CHANGE_OP.c.kind == "submission",
-            )
-        )
-    )
 
 
 def _incremental(
@@ -256,4 +242,4 @@ def _incremental(
             or str(n.get("forum")) in page_ids
         ]
         mirror.apply(wanted)
-    _guard(mirror, _deleted_submissions(mirror), options)
+    _guard(mirror, mirror.counts.deleted_submissions, options)
