@@ -221,6 +221,15 @@ def _full(
     mirror.tombstone(unseen)
 
 
+def _is_venue_submission(mirror: Mirror, note: dict[str, Any]) -> bool:
+    invitations = note.get("invitations")
+    return (
+        mirror.kind_of(note) == "submission"
+        and isinstance(invitations, list)
+        and mirror.settings.submission_invitation in invitations
+    )
+
+
 def _incremental(
     mirror: Mirror, source: OpenReviewSource, options: CycleOptions, watermark: int
 ) -> None:
@@ -229,17 +238,14 @@ def _incremental(
         page = [n for n in answer if well_formed(n)]
         mirror.counts.malformed += len(answer) - len(page)
         mirror.prefetch(str(n.get("forum")) for n in page)
-        page_ids = {str(n.get("id")) for n in page if mirror.kind_of(n) == "submission"}
-        # Only what a full cycle would mirror: submissions and replies to known submissions.
+        # Only what a full cycle would mirror: the venue's submissions, and replies to them.
+        submissions = {str(n["id"]) for n in page if _is_venue_submission(mirror, n)}
         wanted = [
             n
             for n in page
-            if (
-                mirror.kind_of(n) == "submission"
-                and mirror.settings.submission_invitation in (n.get("invitations") or [])
-            )
+            if str(n["id"]) in submissions
             or mirror.knows_submission(str(n.get("forum")))
-            or str(n.get("forum")) in page_ids
+            or str(n.get("forum")) in submissions
         ]
         mirror.apply(wanted)
     _guard(mirror, mirror.counts.deleted_submissions, options)
