@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,7 +66,7 @@ def run_checks(config_path: Path | None) -> list[CheckResult]:
             conn.exec_driver_sql("SELECT 1")
         folder = store.sqlite_path.parent if store.sqlite_path else None
         store.dispose()
-        if folder is not None and not os.access(folder or Path(), os.W_OK):
+        if folder is not None and not _writable(folder):
             results.append(
                 CheckResult("store", False, f"folder {folder} is not writable", EXIT_STORE)
             )

@@ -6,8 +6,6 @@ Library users (notebooks, the service loop, tests) call these too; nothing here 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,12 +62,6 @@ def cycle_options(
     )
 
 
-@contextmanager
-def writer(config: Config, store: Store, *, wait_s: float, command: str) -> Iterator[None]:
-    with lock.store_writer(store, wait_s=wait_s, command=command):
-        yield
-
-
 def pull(
     config: Config,
     *,
@@ -83,7 +75,7 @@ def pull(
     source = source or make_source(config)
     store = open_store(config.store.url)
     try:
-        with writer(config, store, wait_s=wait_s, command="pull"):
+        with lock.store_writer(store, wait_s=wait_s, command="pull"):
             return run_cycle(
                 store, source, cycle_options(config, full=full, force=force, progress=progress)
             )

@@ -76,10 +76,11 @@ def accepted_rows(conn: Connection) -> list[dict[str, Any]]:
     return rows
 
 
-def _talks(config: Config, row: Mapping[str, Any]) -> tuple[tuple[datetime, datetime], ...]:
-    by_paper = config.talks_by_paper()
-    slots = by_paper.get(str(row["number"]), []) + by_paper.get(str(row["forum_id"]), [])
-    return tuple(slots)
+def _talks(
+    by_paper: Mapping[str, list[tuple[datetime, datetime]]], row: Mapping[str, Any]
+) -> tuple[tuple[datetime, datetime], ...]:
+    """A paper's talk slots; the config may name it by number or by forum id."""
+    return tuple(by_paper.get(str(row["number"]), []) + by_paper.get(str(row["forum_id"]), []))
 
 
 def update_assignment(
@@ -92,13 +93,14 @@ def update_assignment(
     if not config.posters.sessions:
         return None
     rows = accepted_rows(conn)
+    talks = config.talks_by_paper()
     papers = [
         posters.PosterPaper(
             forum_id=row["forum_id"],
             number=int(row["number"] or 0),
             author_keys=posters.author_keys(row["authors"], row["authorids"] or None),
             keywords=tuple(row["keywords"]),
-            talks=_talks(config, row),
+            talks=_talks(talks, row),
         )
         for row in rows
     ]

@@ -72,6 +72,7 @@ from orsync.errors import (
     OrsyncError,
     StoreError,
 )
+from orsync.lock import store_writer
 from orsync.logs import LogFormat, configure_logging, get_logger, redirect_prints_to_log
 from orsync.notify import Notifier, WatchdogPinger
 from orsync.source import OpenReviewSource
@@ -399,7 +400,7 @@ class Service:
         while not self.stop_event.is_set():
             self.beat()
             try:
-                held.enter_context(ops.writer(config, store, wait_s=LOCK_POLL_S, command="run"))
+                held.enter_context(store_writer(store, wait_s=LOCK_POLL_S, command="run"))
                 return True
             except LockedError as exc:
                 if not announced:

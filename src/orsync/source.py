@@ -132,7 +132,6 @@ class OpenReviewSource:
         self._sleep = sleep
         self._on_retry = on_retry
         self.requests = 0
-        self.failures = 0
         with _without_client_env():
             self._client = OpenReviewClient(baseurl=self.baseurl)
         session: requests.Session = self._client.session
@@ -144,10 +143,6 @@ class OpenReviewSource:
 
     def _count(self) -> None:
         self.requests += 1
-
-    @property
-    def is_guest(self) -> bool:
-        return self.username is None
 
     # -- the retry layer ---------------------------------------------------------------------
 
@@ -161,7 +156,6 @@ class OpenReviewSource:
         return random.uniform(ceiling / 2, ceiling)
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        self.failures += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         if self._on_retry is not None:
@@ -276,10 +270,6 @@ class OpenReviewSource:
             if self._password is None:
                 raise AccessError(f"no password for {self.username}")
             self._login()
-
-    @property
-    def token(self) -> str | None:
-        return self._client.token if self._logged_in else None
 
     def venue_group(self, venue_id: str) -> dict[str, Any]:
         body = self._get("/groups", {"id": venue_id}, f"venue {venue_id}")

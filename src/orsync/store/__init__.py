@@ -79,10 +79,6 @@ class Store:
     def sqlite_path(self) -> Path | None:
         return sqlite_path_of(self.url)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
