@@ -186,8 +186,10 @@ def test_pin_holds_across_cycles(site: Setup) -> None:
     assert site.cli("pull").returncode == 0
     place = placements(site)
     papers = papers_json(site)
-    target = papers[3]
-    other = next(sid for sid, _, _ in SESSIONS if (sid != place[target["id"]][0] and sid != "P2") or sid == "P1")  # type: ignore[index]
+    # A poster-only paper (no talk to collide with), pinned away from where the solver put it,
+    # so the pin has to move it.
+    target = next(p for p in papers if p["presentation"] == "poster")
+    other = next(sid for sid, _, _ in SESSIONS if sid != place[target["id"]][0])  # type: ignore[index]
     result = site.cli("posters", "pin", str(target["number"]), other)
     assert result.returncode == 0, result.stderr
     site.emu.add_review(str(target["id"]))
