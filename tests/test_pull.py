@@ -187,3 +187,17 @@ def test_status_and_export(setup: Setup) -> None:
     assert {p["forum_id"] for p in papers} == {
         f for f, s in setup.emu.truth("chair")["submissions"].items() if s["status"] == "accepted"
     }
+
+
+def test_export_csv_neutralises_formulas(setup: Setup) -> None:
+    import csv
+    import io
+
+    forum = next(iter(setup.emu.truth("chair")["submissions"]))
+    setup.emu.edit_content(forum, title='=HYPERLINK("http://evil","x")')
+    pull_json(setup)
+    result = setup.cli("export", "--what", "submissions", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = {r["forum_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows[forum]["title"] == '\'=HYPERLINK("http://evil","x")'
+    assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())

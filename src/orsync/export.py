@@ -13,18 +13,11 @@ from sqlalchemy import select, text
 from orsync.config import Config
 from orsync.mirror import NOTE
 from orsync.ops import open_for_reading
+from orsync.website import neutralise_cell
 
 WHATS = ("papers", "submissions", "reviews")
 FORMATS = ("json", "csv", "yaml")
 _JSON_COLUMNS = ("authors", "authorids", "keywords")
-# Spreadsheets evaluate cells starting with these; a leading quote makes them text (OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def rows(config: Config, what: str) -> list[dict[str, Any]]:
     store = open_for_reading(config)
     try:

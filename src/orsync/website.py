@@ -174,7 +174,7 @@ def _yaml_bytes(data: object) -> bytes:
     return text.encode("utf-8")
 
 
-def _neutralise(cell: str) -> str:
+def neutralise_cell(cell: str) -> str:
     # OWASP CSV injection advice: a leading ' makes spreadsheets treat the cell as text.
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
@@ -196,7 +196,7 @@ def _csv_bytes(records: Sequence[Mapping[str, Any]]) -> bytes:
             r["presentation"] or "",
             "" if r["board"] is None else str(r["board"]),
         ]
-        writer.writerow([_neutralise(cell) for cell in row])
+        writer.writerow([neutralise_cell(cell) for cell in row])
     return out.getvalue().encode("utf-8")
 
 
