@@ -34,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -163,17 +163,29 @@ def pull(
             summary = ops.pull(config, full=full, force=force, wait_s=wait, progress=progress)
     else:
         summary = ops.pull(config, full=full, force=force, wait_s=wait)
-    pushed: list[str] | None = None
+    data = summary.as_dict()
+    if not as_json:
+        _print_cycle(summary)
     if not no_push and config.website is not None:
         from orsync import publish
 
-        pushed = publish.push(config).changed
+        try:
+            result = publish.push(
+                config, wait_s=wait, force=force, command="pull", cycle_id=summary.cycle_id
+            )
+        except OrsyncError as exc:
+            exc.details.setdefault("cycle", data)
+            exc.details["push"] = {"outcome": "failed", "error": exc.message}
+            raise
+        data["pushed"] = result.changed
+        data["push"] = _push_dict(result)
+        if not as_json:
+            _report_push(result, config)
     if as_json:
-        data = summary.as_dict()
-        if pushed is not None:
-            data["pushed"] = pushed
         _print_json(data)
-        return
+
+
+def _print_cycle(summary: Any) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items())) or "none"
     out.print(
         f"{summary.mode} cycle {summary.cycle_id}: {summary.created} created, {summary.updated} "
@@ -186,8 +198,6 @@ def pull(
         out.print(
             f"warning: {summary.malformed} malformed notes (no id, or content not an object) were skipped"
         )
-    if pushed:
-        out.print(f"website: wrote {', '.join(pushed)}")
 
 
 @app.command()
@@ -219,45 +229,65 @@ def status(
     if as_json:
         _print_json(info)
         return
-    out.print(f"venue {info['venue_id']}  store {info['store']}")
+    # A grid that folds long values, so the summary reads well at 80 columns.
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("venue", info["venue_id"])
+    facts.add_row("store", info["store"])
     subs = info["submissions"]
-    out.print(
-        "submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(subs.items())) or "none yet")
+    facts.add_row(
+        "submissions", ", ".join(f"{n} {s}" for s, n in sorted(subs.items())) or "none yet"
     )
-    out.print(
-        "notes: " + (", ".join(f"{n} {k}" for k, n in sorted(info["notes"].items())) or "none")
+    facts.add_row(
+        "notes", ", ".join(f"{n} {k}" for k, n in sorted(info["notes"].items())) or "none"
     )
-    if info["last_success"]:
-        out.print(
-            f"last successful cycle: {info['last_success']} ({info['seconds_since_success']:.0f}s ago)"
-        )
-    else:
-        out.print("no successful cycle yet: run `orsync pull`")
+    facts.add_row(
+        "last success",
+        f"{info['last_success']} ({info['seconds_since_success']:.0f}s ago)"
+        if info["last_success"]
+        else "none yet: run `orsync pull`",
+    )
     holder = info["lock_holder"]
-    out.print(
-        f"lock: held by pid {holder.get('pid')} ({holder.get('command')}) since {holder.get('since')}"
-        if holder
-        else "lock: free"
+    facts.add_row(
+        "lock",
+        f"held by pid {holder.get('pid', '?')} ({holder.get('command', 'unknown')}) "
+        f"since {holder.get('since', '?')}"
+        if holder is not None
+        else "free",
     )
+    push_info = info.get("last_push")
+    if push_info is not None:
+        when = push_info["finished_at"] or push_info["started_at"]
+        line = f"{push_info['outcome']} at {when} ({push_info['command']})"
+        if push_info["outcome"] == "ok":
+            changed = push_info["changed"]
+            line += f", {push_info['papers']} papers" + (
+                f", wrote {', '.join(changed)}" if changed else ", files unchanged"
+            )
+        elif push_info["error"]:
+            line += f": {push_info['error']}"
+        facts.add_row("last push", line)
+    out.print(facts)
     if info["cycles"]:
-        table = Table(
-            "cycle", "started", "mode", "outcome", "req", "seen", "+", "~", "-", "s", "error"
-        )
+        # Fits 80 columns: the counts share one column and errors go on lines of their own.
+        table = Table("cycle", "started (UTC)", "mode", "outcome", "req", "+ ~ -", "s")
+        failures = []
         for c in info["cycles"]:
             table.add_row(
                 str(c["id"]),
-                c["started_at"] or "",
+                (c["started_at"] or "").replace("T", " ")[:19],
                 c["mode"],
                 c["outcome"],
                 str(c["requests"]),
-                str(c["notes_seen"]),
-                str(c["created"]),
-                str(c["updated"]),
-                str(c["deleted"]),
+                f"{c['created']} {c['updated']} {c['deleted']}",
                 f"{c['duration_s']:.1f}" if c["duration_s"] is not None else "",
-                (c["error"] or "")[:60],
             )
+            if c["error"]:
+                failures.append(f"cycle {c['id']} {c['outcome']}: {c['error']}")
         out.print(table)
+        for line in failures:
+            out.print(line, markup=False)
 
 
 @app.command()
@@ -289,7 +319,7 @@ def changes(
             r["at"] or "",
             r["op"],
             r["kind"],
-            f"#{r['number']}" if r["kind"] == "submission" and r["number"] else r["forum"],
+            f"#{r['number']}" if r["number"] is not None else r["forum"],
             r["note_id"],
             ", ".join(r["fields"]),
             (r["title"] or "")[:50],
@@ -325,6 +355,11 @@ def report(
             f"review completion: {data.completion:.0%} of papers under review have "
             f"{reports.EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
         )
+        by_count: dict[int, list[str]] = {}
+        for m in data.missing_reviews:
+            by_count.setdefault(m["reviews"], []).append(f"#{m['number']}")
+        for count, papers in sorted(by_count.items()):
+            out.print(f"  {count} reviews: {' '.join(papers)}", markup=False)
     if data.decisions:
         out.print("decisions: " + ", ".join(f"{n} {d}" for d, n in data.decisions.items()))
     if data.rating_histogram:
@@ -377,35 +412,62 @@ def export(
 @app.command()
 def push(
     ctx: typer.Context,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Publish even if more than sync.max_delete_fraction of the papers on the site would go.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print what was written as JSON.")
     ] = False,
 ) -> None:
-    """Update the poster assignment and write the website data files from the store (no network)."""
+    """Update the poster assignment and write the website data files from the store (no network).
+
+    Refuses (exit 5) to replace the site with a store that would drop more than
+    sync.max_delete_fraction of the papers it publishes now, unless --force.
+    """
     from orsync import publish
 
     config = _globals(ctx).config()
-    result = publish.push(config)
-    _report_push(result, config, as_json)
-
-
-def _report_push(result: Any, config: Config, as_json: bool) -> None:
-    clashes = result.assignment.clashes if result.assignment else []
+    result = publish.push(config, force=force)
     if as_json:
-        _print_json(
+        _print_json(_push_dict(result))
+    else:
+        _report_push(result, config)
+
+
+def _push_dict(result: Any) -> dict[str, Any]:
+    a = result.assignment
+    return {
+        "outcome": "ok",
+        "changed": result.changed,
+        "papers": result.papers,
+        "warnings": result.problems,
+        "clashes": [
             {
-                "changed": result.changed,
-                "clashes": [
-                    {
-                        "session": c.session_id,
-                        "papers": list(c.forum_ids),
-                        "authors": list(c.authors),
-                    }
-                    for c in clashes
-                ],
+                "session": c.session_id,
+                "papers": [result.numbers.get(f) for f in c.forum_ids],
+                "forum_ids": list(c.forum_ids),
+                "authors": list(c.authors),
+                "pinned": [f for f in c.forum_ids if f in result.pins],
             }
-        )
-        return
+            for c in (a.clashes if a else [])
+        ],
+        "moved": [
+            {
+                "paper": result.numbers.get(f),
+                "forum_id": f,
+                "session": a.placements[f].session_id,
+                "board": a.placements[f].board,
+            }
+            for f in (a.moved if a else [])
+        ],
+    }
+
+
+def _report_push(result: Any, config: Config) -> None:
     if config.website is not None:
         where = config.website.output_dir
         out.print(
@@ -413,10 +475,10 @@ def _report_push(result: Any, config: Config, as_json: bool) -> None:
             if result.changed
             else f"website: {where} already up to date"
         )
-    for c in clashes:
-        out.print(
-            f"warning: papers {c.forum_ids[0]} and {c.forum_ids[1]} share {', '.join(c.authors)} in session {c.session_id} (no clash-free assignment exists)"
-        )
+    for line in result.problems:
+        err.print(f"warning: {line}", markup=False)
+    for line in result.clash_lines():
+        err.print(f"warning: {line}", markup=False)
 
 
 posters_app = typer.Typer(
@@ -436,25 +498,56 @@ def posters_assign(
             "afterwards papers only move when a hard rule forces it).",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show which papers would move; change nothing."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the moves, clashes and warnings as JSON.")
+    ] = False,
 ) -> None:
-    """Bring the assignment up to date (new papers get free boards; nobody else moves) and show it."""
+    """Bring the assignment up to date (new papers get free boards; nobody else moves) and show it.
+
+    With [website] configured the files are written too, like `orsync push`.
+    """
     from orsync import publish
 
     config = _globals(ctx).config()
     if not config.posters.sessions:
         raise UsageError("no [[posters.sessions]] in the config; add the sessions first")
-    result = publish.push(config, reoptimise=reoptimise)
-    if not as_json:
-        _report_push(result, config, False)
-        if result.assignment is not None:
-            a = result.assignment
-            gap = f", gap {a.gap:.1%}" if a.gap is not None else ""
-            out.print(
-                f"assignment: {a.status}{gap}, {len(a.clashes)} author clashes, "
-                f"{len(a.moved)} papers moved, solved in {a.solve_time_s:.2f}s"
-            )
-    _show_posters(config, as_json)
+    if dry_run:
+        result = publish.preview_assignment(config, reoptimise=reoptimise)
+    else:
+        result = publish.push(config, reoptimise=reoptimise, command="posters assign")
+    if as_json:
+        _print_json({**_push_dict(result), "dry_run": dry_run, **_assignment_dict(result)})
+        return
+    if not dry_run:
+        _report_push(result, config)
+    else:
+        for line in result.problems + result.clash_lines():
+            err.print(f"warning: {line}", markup=False)
+    a = result.assignment
+    if a is not None:
+        gap = f", gap {a.gap:.1%}" if a.gap is not None else ""
+        verb = "would move" if dry_run else "moved"
+        out.print(
+            f"assignment: {a.status}{gap}, {len(a.clashes)} author clashes, "
+            f"{len(a.moved)} papers {verb}, solved in {a.solve_time_s:.2f}s"
+        )
+        for line in result.moved_lines():
+            out.print(("would: " if dry_run else "") + line, markup=False)
+    if dry_run:
+        out.print("dry run: nothing was changed")
+        return
+    _show_posters(config, False)
+
+
+def _assignment_dict(result: Any) -> dict[str, Any]:
+    a = result.assignment
+    if a is None:
+        return {"status": None}
+    return {"status": a.status, "gap": a.gap, "solve_time_s": round(a.solve_time_s, 3)}
 
 
 @posters_app.command("show")
@@ -462,7 +555,7 @@ def posters_show(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """The poster sessions with each paper's board, as a table for chairs."""
+    """The poster sessions with each paper's board and its contributed talk, as a table."""
     _show_posters(_globals(ctx).config(), as_json)
 
 
@@ -483,6 +576,7 @@ def _show_posters(config: Config, as_json: bool) -> None:
                         "title",
                         "presentation",
                         "pinned",
+                        "talk",
                     )
                 }
                 for r in rows
@@ -499,10 +593,20 @@ def _show_posters(config: Config, as_json: bool) -> None:
             str(r["board"] or "-"),
             f"#{r['number']}",
             (r["title"] or "")[:60],
-            "oral" if r["presentation"] == "oral" else "",
-            "yes" if r["pinned"] else "",
+            r["talk"] or "",
+            r["pinned"] or "",
         )
     out.print(table)
+
+
+def _publish_after_pin(config: Config, what: str) -> None:
+    from orsync import publish
+
+    if config.website is None:
+        out.print(f"{what}; no [website] configured, so nothing to publish")
+        return
+    result = publish.push(config, command="posters pin")
+    _report_push(result, config)
 
 
 @posters_app.command("pin")
@@ -511,11 +615,15 @@ def posters_pin(
     paper: Annotated[str, typer.Argument(help="Paper number or forum id.")],
     session: Annotated[str, typer.Argument(help="Session id, e.g. P2.")],
 ) -> None:
-    """Fix a paper's session by hand; the pin survives every later cycle."""
+    """Fix a paper's session by hand and publish it; the pin survives every later cycle."""
     from orsync import publish
 
-    forum_id = publish.pin(_globals(ctx).config(), paper, session)
-    out.print(f"pinned {forum_id} to {session}")
+    config = _globals(ctx).config()
+    done = publish.pin(config, paper, session)
+    where = f", board {done.place.board}" if done.place else ""
+    before = f" (was pinned to {done.was})" if done.was and done.was != session else ""
+    out.print(f"pinned paper #{done.number} to {session}{where}{before}", markup=False)
+    _publish_after_pin(config, "pinned")
 
 
 @posters_app.command("unpin")
@@ -525,8 +633,16 @@ def posters_unpin(
     """Release a pin (the paper keeps its board until a rule forces a move)."""
     from orsync import publish
 
-    forum_id = publish.unpin(_globals(ctx).config(), paper)
-    out.print(f"unpinned {forum_id}")
+    config = _globals(ctx).config()
+    done = publish.unpin(config, paper)
+    if done.was is None:
+        out.print(f"paper #{done.number} was not pinned; nothing changed", markup=False)
+        return
+    out.print(
+        f"unpinned paper #{done.number} (was pinned to {done.was}); it keeps its place until "
+        "a rule forces a move",
+        markup=False,
+    )
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -609,18 +725,42 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+_GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Accept -v/-q after the subcommand too (`orsync pull -v`), where people type them."""
+    flags = [a for a in argv if a in _GLOBAL_FLAGS]
+    if "--" in argv:
+        flags = [a for a in argv[: argv.index("--")] if a in _GLOBAL_FLAGS]
+    rest = list(argv)
+    for flag in flags:
+        rest.remove(flag)
+    return flags + rest
+
+
 def main() -> None:
-    verbose = any(a in ("-v", "--verbose", "-vv", "-vvv") for a in sys.argv[1:])
+    argv = _hoist_global_flags(sys.argv[1:])
+    verbose = any(a in ("-v", "--verbose", "-vv", "-vvv") for a in argv)
+    as_json = "--json" in argv
     try:
         # Typer handles usage errors itself (exit 2) and exits with SystemExit on success.
-        app()
+        app(args=argv, prog_name="orsync")
     except OrsyncError as exc:
         if verbose:
             traceback.print_exc()
+        if as_json:
+            _print_json(
+                {"ok": False, "error": exc.message, "exit_code": exc.exit_code, **exc.details}
+            )
         _fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:
         if verbose:
             traceback.print_exc()
+        if as_json:
+            _print_json(
+                {"ok": False, "error": f"unexpected {exc.__class__.__name__}", "exit_code": 1}
+            )
         _fail(f"unexpected {exc.__class__.__name__}: {exc}; rerun with -v for the traceback", 1)

@@ -205,16 +205,45 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(data, path)
-    # Relative files are relative to the config, not to wherever orsync was started (a service
-    # and a chair's shell start in different folders).
+    return _anchor_paths(config, path.absolute().parent)
+
+
+def _anchor_paths(config: Config, base: Path) -> Config:
+    """Make every relative path of the config relative to the config file's folder.
+
+    One rule for all of them (the store, the password file, the website folder): a service, a
+    cron job and a chair's shell start in different folders, and a store found relative to the
+    shell would be a new, empty one that then overwrites the published site.
+    """
+    updates: dict[str, Any] = {}
     pw = config.openreview.password_file
     if pw is not None and not pw.is_absolute():
-        fixed = config.openreview.model_copy(update={"password_file": path.parent / pw})
-        config = config.model_copy(update={"openreview": fixed})
+        updates["openreview"] = config.openreview.model_copy(update={"password_file": base / pw})
+    store_url = anchor_store_url(config.store.url, base)
+    if store_url != config.store.url:
+        updates["store"] = config.store.model_copy(update={"url": store_url})
     if config.website is not None and not config.website.output_dir.is_absolute():
-        site = config.website.model_copy(update={"output_dir": path.parent / config.website.output_dir})
-        config = config.model_copy(update={"website": site})
-    return config
+        updates["website"] = config.website.model_copy(
+            update={"output_dir": base / config.website.output_dir}
+        )
+    return config.model_copy(update=updates) if updates else config
+
+
+def anchor_store_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file, made absolute against ``base``; others unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the store reports the bad URL when it is opened
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
 def read_password(config: Config, environ: Mapping[str, str] = os.environ) -> str | None:

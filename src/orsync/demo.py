@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orsync import ops, publish
 from orsync.config import load_config
+from orsync.errors import UsageError
 
 _CONFIG = """\
 # Written by `orsync demo`: the BGPT workshop, served by orsync's emulator on loopback.
@@ -85,12 +86,40 @@ def _program() -> str:
         return str(argv0)
 
 
+MARKER = ".orsync-demo"
+
+
+def claim_folder(folder: Path) -> Path:
+    """The demo's folder: one it creates, or one that holds its marker; never a chair's.
+
+    The demo writes a config, a store and website files with fixed names: in a chair's folder
+    they would replace the real ``orsync.toml`` and mix demo cycles into the real store.
+    """
+    marker = folder / MARKER
+    if folder.exists() and not marker.is_file():
+        if not folder.is_dir():
+            raise UsageError(f"--dir {folder} exists and is not a folder; pick another --dir")
+        if any(folder.iterdir()):
+            raise UsageError(
+                f"--dir {folder} already holds files that the demo did not write; the demo only "
+                "writes into a new folder (or one it made before): pick another --dir"
+            )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(
+            "This folder was made by `orsync demo`; the demo may replace everything in it.\n",
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo into {folder}: {exc.strerror}") from None
+    return folder.resolve()
+
+
 def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:
     """Start the emulator, pull, assign posters, push; yields lines for the user."""
     from orsync.emulator import Emulator
 
-    folder.mkdir(parents=True, exist_ok=True)
-    folder = folder.resolve()
+    folder = claim_folder(folder)
     with Emulator(dataset="bgpt", seed=1, size=size) as emu:
         yield f"emulator: serving {emu.venue_id} at {emu.url}"
         orals = sorted(

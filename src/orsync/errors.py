@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
@@ -18,6 +20,9 @@ class OrsyncError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # What the failed operation had to say besides its message (a cycle's summary, say),
+        # for ``--json`` output: scripts get the same keys on failure as on success.
+        self.details: dict[str, Any] = {}
 
 
 class ConfigError(OrsyncError):

@@ -18,8 +18,10 @@ from orsync.logs import add_secret
 from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import Store, open_store
+from orsync.store.models import Push
 from orsync.sync import (
     CYCLE,
+    INTERRUPTED_ERROR,
     CycleOptions,
     CycleSummary,
     Progress,
@@ -27,6 +29,8 @@ from orsync.sync import (
     run_cycle,
     submissions_by_status,
 )
+
+PUSH = Push.__table__  # type: ignore[attr-defined]
 
 
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
@@ -104,9 +108,19 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
                 select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
             ).scalar()
             watermark = get_state(conn, "watermark_ms")
+            last_push = conn.execute(select(PUSH).order_by(PUSH.c.id.desc()).limit(1)).first()
         holder = lock.store_holder(store)
     finally:
         store.dispose()
+    if holder is None:
+        # Nobody holds the writer lock, so a cycle or push still marked running was killed.
+        for row in recent:
+            if row["outcome"] == "running":
+                row["outcome"] = "interrupted"
+                row["error"] = row["error"] or INTERRUPTED_ERROR
+    push_info = _push_dict(last_push._mapping) if last_push is not None else None
+    if push_info is not None and holder is None and push_info["outcome"] == "running":
+        push_info["outcome"] = "interrupted"
     since = None
     if last_ok is not None:
         last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=UTC)
@@ -122,7 +136,14 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "seconds_since_success": since,
         "watermark_ms": int(watermark) if watermark else None,
         "lock_holder": holder,
+        "last_push": push_info,
     }
+
+
+def _push_dict(row: Any) -> dict[str, Any]:
+    out = _cycle_dict(row)
+    out["changed"] = json.loads(out.get("changed") or "[]")
+    return out
 
 
 def _cycle_dict(row: Any) -> dict[str, Any]:
@@ -153,9 +174,16 @@ def changes(
     """What changed in the venue, newest first (SPEC §2 ``changes``)."""
     store = open_for_reading(config)
     try:
+        # The paper a reply belongs to is its forum's submission: chairs know papers by number.
+        paper = NOTE.alias("paper")
         query = (
-            select(CHANGE, NOTE.c.number, NOTE.c.title)
+            select(
+                CHANGE,
+                paper.c.number,
+                func.coalesce(NOTE.c.title, paper.c.title).label("title"),
+            )
             .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
+            .join(paper, paper.c.id == CHANGE.c.forum, isouter=True)
             .order_by(CHANGE.c.id.desc())
         )
         if since is not None:

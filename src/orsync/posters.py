@@ -194,10 +194,13 @@ def _check_capacity(
         return
     if capacity < 1:
         raise AssignmentError("posters.boards_per_session must be at least 1")
-    if len(papers) > capacity * len(sessions):
+    boards = capacity * len(sessions)
+    if len(papers) > boards:
+        needed = -(-len(papers) // max(len(sessions), 1))
         raise AssignmentError(
-            f"{len(papers)} posters do not fit {len(sessions)} sessions × {capacity} boards; "
-            "raise posters.boards_per_session or add a session"
+            f"{len(papers)} posters do not fit {len(sessions)} sessions × {capacity} boards "
+            f"({len(papers) - boards} boards short); raise posters.boards_per_session to at "
+            f"least {needed} or add a session"
         )
     forced: dict[int, int] = defaultdict(int)
     for choices in allowed:

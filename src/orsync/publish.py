@@ -17,17 +17,18 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from orsync import posters, website
-from orsync.config import Config
-from orsync.errors import OrsyncError, UsageError
+from orsync.config import Config, WebsiteConfig
+from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.ops import open_for_reading
-from orsync.store import open_store
-from orsync.store.models import PosterAssignment, PosterPin, PosterSession
+from orsync.store import Store, open_store
+from orsync.store.models import PosterAssignment, PosterPin, PosterSession, Push
 
 SESSION = PosterSession.__table__  # type: ignore[attr-defined]
 ASSIGNMENT = PosterAssignment.__table__  # type: ignore[attr-defined]
 PIN = PosterPin.__table__  # type: ignore[attr-defined]
+PUSH = Push.__table__  # type: ignore[attr-defined]
 _SECRET_ENV = re.compile(r"passw|token|secret|credential|api_?key", re.IGNORECASE)
 
 
@@ -35,6 +36,36 @@ _SECRET_ENV = re.compile(r"passw|token|secret|credential|api_?key", re.IGNORECAS
 class PushResult:
     changed: list[str] = field(default_factory=list)
     assignment: posters.AssignmentResult | None = None
+    problems: list[str] = field(default_factory=list)
+    papers: int | None = None
+    numbers: dict[str, int | None] = field(default_factory=dict)
+    pins: dict[str, str] = field(default_factory=dict)
+
+    def clash_lines(self) -> list[str]:
+        """Each author clash in words, papers by number, saying when a pin forced it."""
+        lines = []
+        for c in self.assignment.clashes if self.assignment else []:
+            names = [f"#{self.numbers.get(f) or f}" for f in c.forum_ids]
+            line = (
+                f"papers {names[0]} and {names[1]} share {', '.join(c.authors)} in poster "
+                f"session {c.session_id}"
+            )
+            pinned_here = [n for f, n in zip(c.forum_ids, names, strict=True) if f in self.pins]
+            if pinned_here:
+                line += f" (caused by the pin of {' and '.join(pinned_here)}: unpin to let it move)"
+            else:
+                line += " (no clash-free assignment exists)"
+            lines.append(line)
+        return lines
+
+    def moved_lines(self) -> list[str]:
+        if self.assignment is None:
+            return []
+        return [
+            f"paper #{self.numbers.get(f) or f} moves to {p.session_id} board {p.board}"
+            for f in self.assignment.moved
+            for p in [self.assignment.placements[f]]
+        ]
 
 
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -122,6 +153,16 @@ def update_assignment(
     )
     now = datetime.now(UTC)
     current = {r.forum_id: (r.session_id, int(r.board)) for r in conn.execute(select(ASSIGNMENT))}
+    # Moves as the chairs see them: against the stored places, including papers whose session
+    # was removed from the config (the solver treats those as new).
+    result.moved = sorted(
+        (
+            fid
+            for fid, place in result.placements.items()
+            if fid in current and current[fid] != (place.session_id, place.board)
+        ),
+        key=lambda fid: (result.placements[fid].session_id, result.placements[fid].board),
+    )
     gone = [fid for fid in current if fid not in result.placements]
     if gone:
         conn.execute(delete(ASSIGNMENT).where(ASSIGNMENT.c.forum_id.in_(gone)))
@@ -141,31 +182,176 @@ def update_assignment(
     return result
 
 
-def push(config: Config, *, wait_s: float = 600.0, reoptimise: bool = False) -> PushResult:
-    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``)."""
+class PushError(OrsyncError):
+    """The website push could not finish: an unusable output folder, a failed hook, posters."""
+
+    exit_code = EXIT_USAGE
+
+
+class PushRefused(OrsyncError):
+    """The push would unpublish most of the site: the store looks empty or is the wrong one."""
+
+    exit_code = EXIT_STORE
+
+
+def push(
+    config: Config,
+    *,
+    wait_s: float = 600.0,
+    reoptimise: bool = False,
+    force: bool = False,
+    command: str = "push",
+    cycle_id: int | None = None,
+) -> PushResult:
+    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``).
+
+    Every push is recorded in the store with its outcome (``orsync status`` shows the last one).
+    The metadata is published even when the posters cannot be placed; that problem is raised
+    after the files are written. A push that would drop more than ``sync.max_delete_fraction``
+    of the papers the site publishes now is refused unless ``force``.
+    """
     store = open_store(config.store.url)
     result = PushResult()
     try:
-        with store_writer(store, wait_s=wait_s, command="push"):
-            with store.begin() as conn:
-                _sync_sessions(conn, config)
-                result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
-            if config.website is None:
-                return result
-            with store.connect() as conn:
-                rows = accepted_rows(conn)
+        with store_writer(store, wait_s=wait_s, command=command):
+            push_id = _record_start(store, command, cycle_id)
+            try:
+                _push_locked(store, config, result, reoptimise=reoptimise, force=force)
+            except BaseException as exc:
+                refused = isinstance(exc, PushRefused)
+                error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
+                _record_end(store, push_id, result, "refused" if refused else "failed", error)
+                raise
+            _record_end(store, push_id, result, "ok", None)
     finally:
         store.dispose()
-    files = website.render(rows, sessions_of(config), config.website.formats)
-    out = config.website.output_dir
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OrsyncError(f"cannot create website.output_dir {out}: {exc.strerror}") from None
-    result.changed = website.write_atomically(out, files)
-    if result.changed and config.website.on_change:
-        website.run_on_change(config.website.on_change, child_environ(), out)
     return result
+
+
+def _push_locked(
+    store: Store, config: Config, result: PushResult, *, reoptimise: bool, force: bool
+) -> None:
+    posters_error: posters.AssignmentError | None = None
+    try:
+        with store.begin() as conn:
+            _sync_sessions(conn, config)
+            result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+    except posters.AssignmentError as exc:
+        # The posters cannot be placed, but the papers' metadata must still reach the site:
+        # keep the previous assignment and publish, then report the posters problem.
+        posters_error = exc
+        with store.begin() as conn:
+            _sync_sessions(conn, config)
+    with store.connect() as conn:
+        rows = accepted_rows(conn)
+        result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+    result.problems = talk_problems(config, rows)
+    result.papers = len(rows)
+    result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
+    if config.website is not None:
+        _publish(config, config.website, rows, result, force=force)
+    if posters_error is not None:
+        raise PushError(
+            f"website data published without new poster places: {posters_error.message}"
+        )
+
+
+def _publish(
+    config: Config,
+    site: WebsiteConfig,
+    rows: list[dict[str, Any]],
+    result: PushResult,
+    *,
+    force: bool,
+) -> None:
+    out = site.output_dir
+    published = website.published_ids(out)
+    if published and not force:
+        dropped = published - {str(r["forum_id"]) for r in rows}
+        if len(dropped) / len(published) > config.sync.max_delete_fraction:
+            raise PushRefused(
+                f"refusing to publish {len(rows)} papers over the {len(published)} that {out} "
+                f"publishes now ({len(dropped)} would go, more than sync.max_delete_fraction = "
+                f"{config.sync.max_delete_fraction}); the store {store_label(config)} looks "
+                "empty or is not the one that made this site: check store.url, run `orsync "
+                "pull`, or rerun with --force if the papers really went"
+            )
+    files = website.render(rows, sessions_of(config), site.formats)
+    try:
+        result.changed = website.write_atomically(out, files)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = exc.filename or out
+        raise PushError(
+            f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
+            "user can write, or change website.output_dir"
+        ) from None
+    if result.changed and site.on_change:
+        try:
+            website.run_on_change(site.on_change, child_environ(), out)
+        except website.OnChangeError as exc:
+            raise PushError(f"{exc.message} (the files are written)") from None
+
+
+def store_label(config: Config) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(config.store.url).render_as_string(hide_password=True)
+
+
+def talk_problems(config: Config, rows: list[dict[str, Any]]) -> list[str]:
+    """Talks whose paper is not an accepted paper in the store: said, never silently ignored."""
+    numbers = {str(r["number"]) for r in rows if r["number"] is not None}
+    forums = {str(r["forum_id"]) for r in rows}
+    problems = []
+    for i, talk in enumerate(config.talks):
+        if talk.paper is None:
+            continue
+        ref = str(talk.paper)
+        if ref not in numbers and ref not in forums:
+            problems.append(
+                f"talks[{i}] paper = {talk.paper!r} is not an accepted paper in the store "
+                f"(talk at {talk.start.isoformat(timespec='minutes')}); its poster is placed "
+                "without regard to the talk: fix the paper number or forum id"
+            )
+    return problems
+
+
+def _record_start(store: Store, command: str, cycle_id: int | None) -> int:
+    with store.begin() as conn:
+        inserted = conn.execute(
+            insert(PUSH).values(
+                command=command,
+                cycle_id=cycle_id,
+                started_at=datetime.now(UTC),
+                outcome="running",
+                changed="[]",
+            )
+        ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _record_end(
+    store: Store, push_id: int, result: PushResult, outcome: str, error: str | None
+) -> None:
+    try:
+        with store.begin() as conn:
+            conn.execute(
+                update(PUSH)
+                .where(PUSH.c.id == push_id)
+                .values(
+                    finished_at=datetime.now(UTC),
+                    outcome=outcome,
+                    papers=result.papers,
+                    changed=json.dumps(result.changed),
+                    error=error,
+                )
+            )
+    except OrsyncError:
+        if error is None:
+            raise
+        # The store is failing too; the push's own error is the one to report.
 
 
 def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
@@ -179,14 +365,25 @@ def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
     )
 
 
-def pin(config: Config, ref: str, session_id: str) -> str:
+@dataclass
+class PinResult:
+    forum_id: str
+    number: int | None
+    session_id: str | None
+    was: str | None  # the session it was pinned to before, if any
+    place: posters.Placement | None = None
+
+
+def pin(config: Config, ref: str, session_id: str) -> PinResult:
+    """Pin a paper to a session; the assignment moves it there now (or the pin is refused)."""
     if session_id not in {s.id for s in config.posters.sessions}:
         known = ", ".join(s.id for s in config.posters.sessions) or "none configured"
         raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
     store = open_store(config.store.url)
     try:
         with store_writer(store, wait_s=600.0, command="posters pin"), store.begin() as conn:
-            forum_id, _ = resolve_paper(conn, ref)
+            forum_id, number = resolve_paper(conn, ref)
+            was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
             conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
             conn.execute(
                 insert(PIN).values(
@@ -194,21 +391,56 @@ def pin(config: Config, ref: str, session_id: str) -> str:
                 )
             )
             _sync_sessions(conn, config)
-            update_assignment(conn, config)
+            assignment = update_assignment(conn, config)
     finally:
         store.dispose()
-    return forum_id
+    place = assignment.placements.get(forum_id) if assignment else None
+    return PinResult(forum_id, number, session_id, was, place)
 
 
-def unpin(config: Config, ref: str) -> str:
+def unpin(config: Config, ref: str) -> PinResult:
+    """Release a pin; ``was`` is None when the paper was not pinned (nothing changes then)."""
     store = open_store(config.store.url)
     try:
         with store_writer(store, wait_s=600.0, command="posters unpin"), store.begin() as conn:
-            forum_id, _ = resolve_paper(conn, ref)
+            forum_id, number = resolve_paper(conn, ref)
+            was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
             conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
     finally:
         store.dispose()
-    return forum_id
+    return PinResult(forum_id, number, None, was)
+
+
+def pinned(config: Config) -> dict[str, str]:
+    store = open_for_reading(config)
+    try:
+        with store.connect() as conn:
+            return {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+    finally:
+        store.dispose()
+
+
+def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
+    """What ``posters assign`` would do, computed under the lock and rolled back."""
+    store = open_store(config.store.url)
+    result = PushResult()
+    try:
+        with (
+            store_writer(store, wait_s=600.0, command="posters assign --dry-run"),
+            store.connect() as conn,
+            conn.begin() as tx,
+        ):
+            _sync_sessions(conn, config)
+            result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            rows = accepted_rows(conn)
+            result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            tx.rollback()
+    finally:
+        store.dispose()
+    result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
+    result.problems = talk_problems(config, rows)
+    result.papers = len(rows)
+    return result
 
 
 def show(config: Config) -> list[dict[str, Any]]:
@@ -219,8 +451,12 @@ def show(config: Config) -> list[dict[str, Any]]:
             pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
     finally:
         store.dispose()
+    talks = config.talks_by_paper()
     for row in rows:
-        row["pinned"] = row["forum_id"] in pins
+        row["pinned"] = pins.get(row["forum_id"])
+        # The configured talks, not the decision text: what the chairs set is what they see.
+        slots = _talks(talks, row)
+        row["talk"] = ", ".join(start.strftime("%H:%M") for start, _ in slots) or None
     order = {s.id: i for i, s in enumerate(config.posters.sessions)}
     rows.sort(
         key=lambda r: (order.get(r["session_id"], len(order)), r["board"] or 0, r["number"] or 0)

@@ -392,7 +392,7 @@ class Service:
                 + (", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items())) or "none")
             )
             if config.website is not None and not self.stop_event.is_set():
-                text += self._push(config)
+                text += self._push(config, summary.cycle_id)
         return _Outcome(True, text)
 
     def _acquire(self, held: contextlib.ExitStack, config: Config, store: Store) -> bool:
@@ -501,12 +501,12 @@ class Service:
             "cycle", **summary.figures(), fallback=summary.fallback, submissions=summary.by_status
         )
 
-    def _push(self, config: Config) -> str:
+    def _push(self, config: Config, cycle_id: int) -> str:
         from orsync import publish
 
         self.beat()
         try:
-            result = publish.push(config, wait_s=PUSH_LOCK_WAIT_S)
+            result = publish.push(config, wait_s=PUSH_LOCK_WAIT_S, command="run", cycle_id=cycle_id)
         except OrsyncError as exc:
             log.warning("website push failed", error=exc.message)
             return f"; website push failed: {exc.message}"

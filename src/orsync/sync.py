@@ -27,6 +27,7 @@ STATE = SyncState.__table__  # type: ignore[attr-defined]
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
 WATERMARK_OVERLAP_MS = 60_000
+INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
 
 Progress = Callable[[int, int | None], None]
 
@@ -110,6 +111,13 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
         watermark = get_state(conn, "watermark_ms")
         since_full = int(get_state(conn, "cycles_since_full") or 0)
         full = options.full or watermark is None or since_full + 1 >= options.full_every
+        # Under the writer lock no other cycle runs: a row still "running" is one whose
+        # process died (kill -9, power cut) and never closed it.
+        conn.execute(
+            update(CYCLE)
+            .where(CYCLE.c.outcome == "running")
+            .values(outcome="interrupted", error=INTERRUPTED_ERROR)
+        )
         inserted = conn.execute(
             insert(CYCLE).values(started_at=started, mode="full" if full else "incremental")
         ).inserted_primary_key
@@ -172,6 +180,8 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
                 _finish(conn, summary, source.requests - requests_before, clock)
         except OrsyncError:
             pass  # the store itself is failing; the original error is the one to report
+        if isinstance(exc, OrsyncError):
+            exc.details.setdefault("cycle", summary.as_dict())
         raise
     return summary
 

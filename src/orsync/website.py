@@ -363,3 +363,40 @@ def run_on_change(
         raise OnChangeError(
             f"website.on_change {shown!r} failed with exit status {proc.returncode}{_tail(err)}"
         )
+
+
+# --------------------------------------------------------------------------- what is published
+
+
+def published_ids(output_dir: Path) -> set[str] | None:
+    """The paper ids the site publishes now, from the first of its files that can be read.
+
+    None when the folder holds no readable paper file (a first push); a push compares its
+    papers with these before it replaces the files.
+    """
+    for name, reader in (
+        ("papers.json", _ids_from_json),
+        ("papers.csv", _ids_from_csv),
+        ("papers.yml", _ids_from_yaml),
+    ):
+        try:
+            data = (output_dir / name).read_bytes()
+        except OSError:
+            continue
+        try:
+            return reader(data)
+        except (ValueError, KeyError, TypeError, yaml.YAMLError, csv.Error):
+            continue  # a file we did not write; try the next one
+    return None
+
+
+def _ids_from_json(data: bytes) -> set[str]:
+    return {str(item["id"]) for item in json.loads(data)}
+
+
+def _ids_from_yaml(data: bytes) -> set[str]:
+    return {str(item["id"]) for item in yaml.safe_load(data) or []}
+
+
+def _ids_from_csv(data: bytes) -> set[str]:
+    return {row["UID"] for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}

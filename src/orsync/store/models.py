@@ -138,3 +138,19 @@ class PosterPin(SQLModel, table=True):
     forum_id: str = Field(primary_key=True)
     session_id: str
     pinned_at: datetime
+
+
+class Push(SQLModel, table=True):
+    """One website push and how it ended, so a failed push shows in ``orsync status``."""
+
+    __tablename__ = "push"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: int | None = None
+    command: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = "running"
+    papers: int | None = None
+    changed: str = Field(default="[]", sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)
