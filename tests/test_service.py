@@ -591,6 +591,26 @@ def test_unreachable_api_keeps_running_and_reports(
     svc.check_output()
 
 
+def test_a_failed_push_shows_in_status_and_notify(
+    tmp_path: Path, emu: Emulator, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    cfg = config_for(tmp_path, emu, sync={"interval_s": 0.3})
+    (tmp_path / "site").write_text("a file in the way of the website folder")
+    cfg.write_text(cfg.read_text() + '[website]\noutput_dir = "site"\n')
+    svc = start(services, cfg, notify_socket)
+    notify_socket.wait(
+        lambda: any("website push failed" in m for _, m in notify_socket.with_prefix("STATUS=")),
+        30,
+        "a STATUS= naming the failed push",
+    )
+    status = next(m for _, m in notify_socket.with_prefix("STATUS=") if "website push" in m)
+    assert "website.output_dir" in status and "ok" in status  # the cycle itself was fine
+    info = json.loads(orsync(cfg, "status", "--json").stdout)
+    assert info["last_push"]["outcome"] == "failed"
+    assert info["last_push"]["command"] == "run" and info["last_push"]["cycle_id"] >= 1
+    assert svc.stop() == 0
+
+
 def test_password_never_printed() -> None:
     """Runs last in this module: every output captured above was searched; check there were some."""
     if not OUTPUTS:
