@@ -227,6 +227,7 @@ def status(
     out.print(
         "notes: " + (", ".join(f"{n} {k}" for k, n in sorted(info["notes"].items())) or "none")
     )
+    out.print("decided, not released: " + ", ".join(f"{n} {k}" for k, n in info["decided_unreleased"].items()))  # fmt: skip
     if info["last_success"]:
         out.print(
             f"last successful cycle: {info['last_success']} ({info['seconds_since_success']:.0f}s ago)"

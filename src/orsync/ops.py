@@ -26,6 +26,7 @@ from orsync.sync import (
     get_state,
     run_cycle,
     submissions_by_status,
+    unreleased_decisions,
 )
 
 
@@ -89,6 +90,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     try:
         with store.connect() as conn:
             by_status = submissions_by_status(conn)
+            unreleased = unreleased_decisions(conn)
             by_kind = {
                 str(r[0]): int(r[1])
                 for r in conn.execute(
@@ -115,6 +117,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "venue_id": config.openreview.venue_id,
         "store": store.describe(),
         "submissions": by_status,
+        "decided_unreleased": unreleased,
         "notes": by_kind,
         "tombstones": deleted,
         "cycles": recent,
