@@ -268,3 +268,84 @@ def test_nonreaders_and_malformed_readers_keep_a_paper_private(setup: Setup) -> 
     text = site_text(setup.dir)
     assert not [f for f in private if f in text]
     assert not [truth[f]["title"] for f in private if truth[f]["title"] in text]
+
+
+# --------------------------------------------------------------------------- migration 0002
+
+
+def _raw(note_id: str, venueid: str | None = None, **extra: Any) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "title": {"value": f"Title {note_id}"},
+        "authors": {"value": [f"Hidden {note_id}"], "readers": [V, f"{V}/Submission1/Authors"]},
+        "abstract": {"value": f"Abstract {note_id}"},
+    }
+    if venueid:
+        content["venueid"] = {"value": venueid}
+    return {"id": note_id, "forum": note_id, "domain": V, "invitations": [f"{V}/-/Submission"],
+            "readers": ["everyone"], "content": content, **extra}  # fmt: skip
+
+
+def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: Path, emulator: Emulator) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from orsync.store import _alembic_config, open_store
+
+    url = f"sqlite:///{tmp_path / 'orsync.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+    released = _raw("Released01", V)
+    unreleased = _raw("Unreleas01", f"{V}/Submission")
+    decision = {"id": "Decision01", "forum": "Released01", "replyto": "Released01", "domain": V,
+                "invitations": [f"{V}/Submission1/-/Decision"], "readers": ["everyone"],
+                "content": {"decision": {"value": "Accept (Oral)"}}}  # fmt: skip
+    private_decision = {**decision, "id": "Decision02", "forum": "Unreleas01", "replyto": "Unreleas01",
+                        "readers": [f"{V}/Program_Chairs"]}  # fmt: skip
+    insert = text(
+        "INSERT INTO note (id, forum, replyto, kind, title, authors, abstract, venueid, status, "
+        "decision, presentation, raw, digest, deleted, tmdate) VALUES (:id, :forum, :replyto, :kind, "
+        ":title, :authors, :abstract, :venueid, :status, :decision, :presentation, :raw, 'd', 0, 1)"
+    )
+    rows = [
+        (released, "submission", "accepted", "Accept (Oral)", "oral"),
+        (unreleased, "submission", "accepted", "Accept (Poster)", "poster"),  # the old rule
+        (decision, "decision", None, "Accept (Oral)", None),
+        (private_decision, "decision", None, "Accept (Poster)", None),
+    ]
+    with engine.begin() as conn:
+        for raw, kind, status, dec, pres in rows:
+            c = raw["content"]
+            conn.execute(insert, {
+                "id": raw["id"], "forum": raw["forum"], "replyto": raw.get("replyto"), "kind": kind,
+                "title": c.get("title", {}).get("value"), "abstract": c.get("abstract", {}).get("value"),
+                "authors": json.dumps(c["authors"]["value"]) if "authors" in c else None,
+                "venueid": c.get("venueid", {}).get("value"), "status": status, "decision": dec,
+                "presentation": pres, "raw": json.dumps(raw),
+            })  # fmt: skip
+        conn.execute(text("INSERT INTO sync_state (key, value) VALUES ('watermark_ms', '1'), ('cycles_since_full', '0')"))
+        assert len(conn.execute(text("SELECT * FROM accepted_papers")).all()) == 2  # the old view
+    engine.dispose()
+
+    open_store(url).dispose()  # migrates to head
+    rows_after = view_rows(tmp_path / "orsync.db")
+    assert set(rows_after) == {"Released01"}
+    row = rows_after["Released01"]
+    assert row["title"] == "Title Released01" and row["abstract"] == "Abstract Released01"
+    assert row["authors"] is None  # restricted field, held back
+    assert row["decision"] == "Accept (Oral)"
+    con = sqlite3.connect(tmp_path / "orsync.db")
+    try:
+        assert con.execute("SELECT status FROM note WHERE id = 'Unreleas01'").fetchone() == ("active",)
+        assert con.execute("SELECT value FROM sync_state WHERE key = 'full_required'").fetchone() == ("0002",)
+    finally:
+        con.close()
+
+    # The next cycle is full (it recomputes every forum with the venue's settings), then not.
+    config = write_config(tmp_path, emulator)
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    first = s.cli("pull", "--json", "--force")  # the rows made up above are not in that venue
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["mode"] == "full"
+    second = s.cli("pull", "--json")
+    assert json.loads(second.stdout)["mode"] == "incremental"

@@ -254,8 +254,8 @@ def _backfill(conn: sa.Connection) -> None:
         conn.execute(
             sa.update(note)
             .where(note.c.id == sa.bindparam("b_id"), note.c.kind == "submission")
-            .values(public_decision=sa.bindparam("decision")),
-            [{"b_id": forum, "decision": d} for forum, (_, d) in public_decision.items()],
+            .values(public_decision=sa.bindparam("b_decision")),
+            [{"b_id": forum, "b_decision": d} for forum, (_, d) in public_decision.items()],
         )
     if any_rows:
         # Status, decision_accepts and presentation need the venue group's settings: the next
