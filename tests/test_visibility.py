@@ -5,6 +5,7 @@ emulator over HTTP, then every website file and the ``accepted_papers`` view are
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from conftest import Setup, assert_mirror_equals_truth, write_config
 from orsync.emulator import Emulator
 from orsync.venue import VenueSettings, is_public, public_content_fields
+from test_postgres import postgres_url  # noqa: F401  (the fixture: a real PostgreSQL server)
 
 V = "ICLR.cc/2024/Workshop/BGPT"
 
@@ -285,13 +287,13 @@ def _raw(note_id: str, venueid: str | None = None, **extra: Any) -> dict[str, An
             "readers": ["everyone"], "content": content, **extra}  # fmt: skip
 
 
-def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: Path, emulator: Emulator) -> None:
+def _migrate_a_0001_store(url: str) -> None:
+    """A store written by revision 0001 (old statuses, no visibility), then migrated to head."""
     from alembic import command
     from sqlalchemy import create_engine, text
 
     from orsync.store import _alembic_config, open_store
 
-    url = f"sqlite:///{tmp_path / 'orsync.db'}"
     engine = create_engine(url)
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "0001")
@@ -305,7 +307,7 @@ def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: P
     insert = text(
         "INSERT INTO note (id, forum, replyto, kind, title, authors, abstract, venueid, status, "
         "decision, presentation, raw, digest, deleted, tmdate) VALUES (:id, :forum, :replyto, :kind, "
-        ":title, :authors, :abstract, :venueid, :status, :decision, :presentation, :raw, 'd', 0, 1)"
+        ":title, :authors, :abstract, :venueid, :status, :decision, :presentation, :raw, 'd', false, 1)"
     )
     rows = [
         (released, "submission", "accepted", "Accept (Oral)", "oral"),
@@ -328,19 +330,22 @@ def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: P
     engine.dispose()
 
     open_store(url).dispose()  # migrates to head
-    rows_after = view_rows(tmp_path / "orsync.db")
-    assert set(rows_after) == {"Released01"}
-    row = rows_after["Released01"]
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        after = {r["forum_id"]: dict(r) for r in conn.execute(text("SELECT * FROM accepted_papers")).mappings()}
+        status = conn.execute(text("SELECT status FROM note WHERE id = 'Unreleas01'")).scalar()
+        full = conn.execute(text("SELECT value FROM sync_state WHERE key = 'full_required'")).scalar()
+    engine.dispose()
+    assert set(after) == {"Released01"}
+    row = after["Released01"]
     assert row["title"] == "Title Released01" and row["abstract"] == "Abstract Released01"
     assert row["authors"] is None  # restricted field, held back
     assert row["decision"] == "Accept (Oral)"
-    con = sqlite3.connect(tmp_path / "orsync.db")
-    try:
-        assert con.execute("SELECT status FROM note WHERE id = 'Unreleas01'").fetchone() == ("active",)
-        assert con.execute("SELECT value FROM sync_state WHERE key = 'full_required'").fetchone() == ("0002",)
-    finally:
-        con.close()
+    assert status == "active" and full == "0002"
 
+
+def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: Path, emulator: Emulator) -> None:
+    _migrate_a_0001_store(f"sqlite:///{tmp_path / 'orsync.db'}")
     # The next cycle is full (it recomputes every forum with the venue's settings), then not.
     config = write_config(tmp_path, emulator)
     s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
@@ -349,3 +354,15 @@ def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: P
     assert json.loads(first.stdout)["mode"] == "full"
     second = s.cli("pull", "--json")
     assert json.loads(second.stdout)["mode"] == "incremental"
+
+
+@pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH")
+def test_migration_0002_on_postgresql(postgres_url: str) -> None:  # noqa: F811
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:  # a database of its own, so other tests' stores are untouched
+        conn.execute(text("DROP DATABASE IF EXISTS migration0002"))
+        conn.execute(text("CREATE DATABASE migration0002"))
+    engine.dispose()
+    _migrate_a_0001_store(postgres_url.replace("/postgres?", "/migration0002?"))
