@@ -46,11 +46,12 @@ def test_group_settings_are_read_defensively() -> None:
     assert strict.is_accepting("Accept: poster") and not strict.is_accepting("Accept (Oral)")
 
 
-def test_status_comes_from_venueid_then_decision() -> None:
-    assert SETTINGS.status(V, None) == "accepted"
-    assert SETTINGS.status(f"{V}/Withdrawn_Submission", "Accept (Poster)") == "withdrawn"
-    assert SETTINGS.status(f"{V}/Submission", "Accept (Poster)") == "accepted"
-    assert SETTINGS.status(f"{V}/Submission", None) == "active"
+def test_status_comes_from_venueid_only() -> None:
+    assert SETTINGS.status(V) == "accepted"
+    assert SETTINGS.status(f"{V}/Withdrawn_Submission") == "withdrawn"
+    # A decision not yet released (venueid unchanged) is never a status.
+    assert SETTINGS.status(f"{V}/Submission") == "active"
+    assert SETTINGS.status(None) == "active"
     assert presentation("Accept (Oral)", None) == "oral" and presentation(None, "BGPT Poster") == "poster"
 
 

@@ -248,6 +248,13 @@ def status(
         if info["last_success"]
         else "none yet: run `orsync pull`",
     )
+    unreleased = info["decided_unreleased"]
+    if any(unreleased.values()):
+        facts.add_row(
+            "decided",
+            ", ".join(f"{n} {k}" for k, n in unreleased.items() if n)
+            + " (not released yet: never published)",
+        )
     holder = info["lock_holder"]
     facts.add_row(
         "lock",

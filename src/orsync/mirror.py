@@ -19,10 +19,12 @@ from orsync.store.models import Change, Note
 from orsync.venue import (
     VenueSettings,
     as_list,
-    author_ids,
+    author_ids_from,
     content_value,
+    note_is_public,
     parse_score,
     presentation,
+    public_content_fields,
     well_formed,
 )
 
@@ -41,6 +43,16 @@ _TRACKED_KEYS = (
     "replyto",
     "ddate",
 )
+# Typed columns the read views publish, and the flag that says everyone may read each.
+PUBLIC_FLAGS = {
+    "title": "title_public",
+    "authors": "authors_public",
+    "authorids": "authorids_public",
+    "keywords": "keywords_public",
+    "abstract": "abstract_public",
+    "tldr": "tldr_public",
+    "pdf_url": "pdf_public",
+}
 _TIMESTAMPS = ("cdate", "tcdate", "mdate", "tmdate", "odate", "pdate", "ddate")
 
 
@@ -114,21 +126,36 @@ def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> di
         "rating_text": None,
         "confidence": None,
         "confidence_text": None,
+        "public": note_is_public(note),
+        "public_fields": None,
+        **{flag: False for flag in PUBLIC_FLAGS.values()},
     }
     for key in _TIMESTAMPS:
         value = note.get(key)
         row[key] = int(value) if isinstance(value, int | float) else None
+    public_fields = public_content_fields(note)
+    row["public_fields"] = json.dumps(sorted(public_fields), ensure_ascii=False)
+    # The content field each typed column came from, to tell whether everyone may read it.
+    sources: dict[str, str | None] = {"title": "title"}
     title = content_value(note, "title")
     row["title"] = str(title) if title is not None else None
     if kind == "submission":
         pdf = content_value(note, "pdf")
-        tldr = content_value(note, "TLDR")
-        if tldr is None:
-            tldr = content_value(note, "tldr")
+        tldr_field = "TLDR" if content_value(note, "TLDR") is not None else "tldr"
+        tldr = content_value(note, tldr_field)
         abstract = content_value(note, "abstract")
+        ids, ids_field = author_ids_from(note)
+        sources.update(
+            authors="authors",
+            authorids=ids_field,
+            keywords="keywords",
+            abstract="abstract",
+            tldr=tldr_field,
+            pdf_url="pdf",
+        )
         row.update(
             authors=_json(as_list(content_value(note, "authors"))),
-            authorids=_json(author_ids(note)),
+            authorids=_json(ids),
             keywords=_json(as_list(content_value(note, "keywords"))),
             abstract=str(abstract) if abstract is not None else None,
             tldr=str(tldr) if tldr is not None else None,
@@ -145,6 +172,9 @@ def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> di
     elif kind == "decision":
         decision = content_value(note, settings.decision_field_name)
         row["decision"] = str(decision) if decision is not None else None
+    for column, flag in PUBLIC_FLAGS.items():
+        source = sources.get(column)
+        row[flag] = row[column] is not None and source is not None and source in public_fields
     for key in ("venue", "venueid"):
         if row[key] is not None:
             row[key] = str(row[key])
@@ -334,11 +364,17 @@ class Mirror:
         return [i for i, k in self.known.items() if not k.deleted and i not in self.seen]
 
     def refresh_forums(self, forums: set[str]) -> None:
-        """Recompute each submission's status, decision and presentation from the store."""
+        """Recompute each submission's status, decisions and presentation from the store.
+
+        Status is what OpenReview released (``venueid``); ``decision`` is the latest decision the
+        account can read, ``public_decision`` the latest everyone can read.
+        """
+        field = self.settings.decision_field_name
         for chunk in _chunks(sorted(forums)):
             decisions: dict[str, tuple[int, str]] = {}
+            public: dict[str, tuple[int, str]] = {}
             for r in self.conn.execute(
-                select(NOTE.c.forum, NOTE.c.decision, NOTE.c.tmdate).where(
+                select(NOTE.c.forum, NOTE.c.decision, NOTE.c.tmdate, NOTE.c.public_fields).where(
                     NOTE.c.forum.in_(chunk), NOTE.c.kind == "decision", ~NOTE.c.deleted
                 )
             ):
@@ -347,50 +383,59 @@ class Mirror:
                 stamp = r.tmdate or 0
                 if r.forum not in decisions or stamp >= decisions[r.forum][0]:
                     decisions[r.forum] = (stamp, r.decision)
+                if field in _names(r.public_fields) and (
+                    r.forum not in public or stamp >= public[r.forum][0]
+                ):
+                    public[r.forum] = (stamp, r.decision)
             subs = self.conn.execute(
                 select(
                     NOTE.c.id,
                     NOTE.c.venueid,
                     NOTE.c.venue,
+                    NOTE.c.public_fields,
                     NOTE.c.status,
                     NOTE.c.decision,
+                    NOTE.c.public_decision,
+                    NOTE.c.decision_accepts,
                     NOTE.c.presentation,
                 ).where(NOTE.c.id.in_(chunk), NOTE.c.kind == "submission")
             ).all()
             updates = []
             for s in subs:
                 decision = decisions.get(s.id, (0, None))[1]
-                status = self.settings.status(s.venueid, decision)
-                shown = presentation(decision, s.venue) if status == "accepted" else None
-                if (status, decision, shown) != (s.status, s.decision, s.presentation):
-                    updates.append(
-                        {
-                            "b_id": s.id,
-                            "status": status,
-                            "decision": decision,
-                            "presentation": shown,
-                        }
-                    )
-                    if s.id not in self._created:
-                        fields = [
-                            name
-                            for name, old, new in (
-                                ("status", s.status, status),
-                                ("decision", s.decision, decision),
-                                ("presentation", s.presentation, shown),
-                            )
-                            if old != new
-                        ]
+                published = public.get(s.id, (0, None))[1]
+                accepts = None if decision is None else self.settings.is_accepting(decision)
+                status = self.settings.status(s.venueid)
+                # Published, so only from what everyone can read: the public decision, else
+                # the venue text when that field is public.
+                venue = s.venue if "venue" in _names(s.public_fields) else None
+                shown = presentation(published, venue) if status == "accepted" else None
+                new = {
+                    "status": status,
+                    "decision": decision,
+                    "public_decision": published,
+                    "decision_accepts": accepts,
+                    "presentation": shown,
+                }
+                old = {key: getattr(s, key) for key in new}
+                if old["decision_accepts"] is not None:
+                    old["decision_accepts"] = bool(old["decision_accepts"])
+                if new == old:
+                    continue
+                updates.append({"b_id": s.id, **new})
+                if s.id not in self._created:
+                    fields = [
+                        key
+                        for key in ("status", "decision", "public_decision", "presentation")
+                        if old[key] != new[key]
+                    ]
+                    if fields:
                         self._record(s.id, s.id, "submission", "updated", fields)
             if updates:
                 self.conn.execute(
                     update(NOTE)
                     .where(NOTE.c.id == bindparam("b_id"))
-                    .values(
-                        status=bindparam("status"),
-                        decision=bindparam("decision"),
-                        presentation=bindparam("presentation"),
-                    ),
+                    .values({key: bindparam(key) for key in updates[0] if key != "b_id"}),
                     updates,
                 )
 
@@ -420,6 +465,15 @@ class Mirror:
         if self._pending:
             self.conn.execute(insert(CHANGE), list(self._pending.values()))
             self._pending.clear()
+
+
+def _names(public_fields: str | None) -> list[str]:
+    """The content field names of a ``public_fields`` column (JSON list; null = none)."""
+    try:
+        names = json.loads(public_fields) if public_fields else []
+    except ValueError:
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

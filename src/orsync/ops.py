@@ -28,6 +28,7 @@ from orsync.sync import (
     get_state,
     run_cycle,
     submissions_by_status,
+    unreleased_decisions,
 )
 
 PUSH = Push.__table__  # type: ignore[attr-defined]
@@ -93,6 +94,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     try:
         with store.connect() as conn:
             by_status = submissions_by_status(conn)
+            unreleased = unreleased_decisions(conn)
             by_kind = {
                 str(r[0]): int(r[1])
                 for r in conn.execute(
@@ -129,6 +131,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "venue_id": config.openreview.venue_id,
         "store": store.describe(),
         "submissions": by_status,
+        "decided_unreleased": unreleased,
         "notes": by_kind,
         "tombstones": deleted,
         "cycles": recent,

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from orsync.config import Config
 from orsync.ops import open_for_reading
+from orsync.sync import unreleased_decisions
 
 EXPECTED_REVIEWS = 3
 
@@ -34,6 +35,8 @@ class Report:
     reviews: int
     completion: float | None
     top: list[dict[str, Any]] = field(default_factory=list)
+    # Decided but not released, by accept / reject: for chairs only (SPEC §4).
+    decided_unreleased: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -54,6 +57,7 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
                 dict(r._mapping)
                 for r in conn.execute(text("SELECT * FROM submissions_overview WHERE NOT deleted"))
             ]
+            unreleased = unreleased_decisions(conn)
             ratings = conn.execute(
                 text("SELECT rating, confidence FROM note WHERE kind = 'review' AND NOT deleted")
             ).all()
@@ -107,6 +111,7 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
             }
             for s in top
         ],
+        decided_unreleased=unreleased,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from orsync.errors import GuardError, OrsyncError
 from orsync.mirror import NOTE, Mirror, web_base
@@ -102,6 +102,27 @@ def submissions_by_status(conn: Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
+def unreleased_decisions(conn: Connection) -> dict[str, int]:
+    """Live submissions decided but not released (still ``active``), by accept / reject: the
+    chairs' knowledge, never a status (SPEC §4)."""
+    rows = conn.execute(
+        select(NOTE.c.decision_accepts, func.count())
+        .where(
+            NOTE.c.kind == "submission",
+            ~NOTE.c.deleted,
+            NOTE.c.status == "active",
+            NOTE.c.decision.is_not(None),
+        )
+        .group_by(NOTE.c.decision_accepts)
+    )
+    out = {"accept": 0, "reject": 0}
+    for accepts, count in rows:
+        # None: the store was migrated and the next cycle has not judged the decision yet.
+        key = "unjudged" if accepts is None else ("accept" if accepts else "reject")
+        out[key] = out.get(key, 0) + int(count)
+    return out
+
+
 def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> CycleSummary:
     """Run one cycle; on failure the store is unchanged and the failure is recorded."""
     started = datetime.now(UTC)
@@ -110,7 +131,14 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
     with store.begin() as conn:
         watermark = get_state(conn, "watermark_ms")
         since_full = int(get_state(conn, "cycles_since_full") or 0)
-        full = options.full or watermark is None or since_full + 1 >= options.full_every
+        # A migration that needs every forum recomputed asks for a full cycle.
+        required = get_state(conn, "full_required")
+        full = (
+            options.full
+            or watermark is None
+            or required is not None
+            or since_full + 1 >= options.full_every
+        )
         # Under the writer lock no other cycle runs: a row still "running" is one whose
         # process died (kill -9, power cut) and never closed it.
         conn.execute(
@@ -157,6 +185,8 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
             if full:
                 _full(mirror, source, options, settings)
             set_state(conn, "cycles_since_full", "0" if full else str(since_full + 1))
+            if full:
+                conn.execute(delete(STATE).where(STATE.c.key == "full_required"))
             if mirror.max_tmdate:
                 previous = int(watermark or 0)
                 set_state(conn, "watermark_ms", str(max(previous, mirror.max_tmdate)))

@@ -57,11 +57,13 @@ class VenueSettings:
 
         options_entry = content.get("accept_decision_options")
         options_raw = options_entry.get("value") if isinstance(options_entry, Mapping) else None
-        options = (
-            tuple(str(o) for o in options_raw)
-            if isinstance(options_raw, list) and options_raw
-            else None
+        # Absent, "" (seen live) or an empty list all mean: no options, judge by the text.
+        listed = (
+            tuple(str(o) for o in options_raw if isinstance(o, str) and o.strip())
+            if isinstance(options_raw, list)
+            else ()
         )
+        options = listed or None
         return cls(
             venue_id=venue_id,
             submission_name=value("submission_name", "Submission"),
@@ -104,12 +106,18 @@ class VenueSettings:
         return "other"
 
     def is_accepting(self, decision: str) -> bool:
+        """Whether a decision accepts: one of ``accept_decision_options`` when the venue lists
+        them, else a decision that begins with "Accept" ("Not Accepted" does not)."""
         if self.accept_decision_options is not None:
-            return decision in self.accept_decision_options
-        return "accept" in decision.lower()
+            return decision.strip() in {o.strip() for o in self.accept_decision_options}
+        return decision.strip().lower().startswith("accept")
 
-    def status(self, venueid: str | None, decision: str | None) -> str:
-        """Submission status from ``content.venueid``; a decision settles an active one."""
+    def status(self, venueid: str | None) -> str:
+        """Submission status from ``content.venueid`` alone: what OpenReview has released.
+
+        A decision posted but not yet released leaves the paper ``active``: it is the chairs'
+        knowledge (kept in the decision column), never a status, never published.
+        """
         if venueid == self.venue_id:
             return "accepted"
         if venueid == self.withdrawn_venue_id:
@@ -118,9 +126,6 @@ class VenueSettings:
             return "desk_rejected"
         if venueid == self.rejected_venue_id:
             return "rejected"
-        # Decisions are often posted before the chairs run the stage that moves venueid.
-        if decision:
-            return "accepted" if self.is_accepting(decision) else "rejected"
         return "active"
 
 
@@ -189,10 +194,57 @@ def as_list(value: Any) -> list[str] | None:
 
 
 def author_ids(note: Note) -> list[str] | None:
+    return author_ids_from(note)[0]
+
+
+def author_ids_from(note: Note) -> tuple[list[str] | None, str | None]:
+    """Author profile ids and the content field they come from (newer forms: ``authors``)."""
     ids = as_list(content_value(note, "authorids"))
     if ids is not None:
-        return ids
+        return ids, "authorids"
     authors = content_value(note, "authors")
     if isinstance(authors, list) and authors and all(isinstance(a, Mapping) for a in authors):
-        return [str(a.get("username") or "") for a in authors]
-    return None
+        return [str(a.get("username") or "") for a in authors], "authors"
+    return None, None
+
+
+# --------------------------------------------------------------------------- visibility
+
+
+def is_public(readers: Any, nonreaders: Any = None) -> bool:
+    """Readable by everyone: ``everyone`` in ``readers`` and not in ``nonreaders``.
+
+    An absent or null ``nonreaders`` excludes no one; anything malformed (readers absent or not
+    a list of strings, nonreaders not a list of strings) counts as private.
+    """
+    if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+        return False
+    if nonreaders is not None and (
+        not isinstance(nonreaders, list) or not all(isinstance(r, str) for r in nonreaders)
+    ):
+        return False
+    return "everyone" in readers and "everyone" not in (nonreaders or [])
+
+
+def note_is_public(note: Note) -> bool:
+    """The note itself is readable by everyone (its content fields may still be narrower)."""
+    return is_public(note.get("readers"), note.get("nonreaders"))
+
+
+def public_content_fields(note: Note) -> frozenset[str]:
+    """Content fields of a note that everyone may read.
+
+    A field without its own ``readers`` inherits the note's; a field with them is public only
+    when they allow everyone. Nothing is public on a note that is not itself public.
+    """
+    content = note.get("content")
+    if not note_is_public(note) or not isinstance(content, Mapping):
+        return frozenset()
+    public = set()
+    for name, entry in content.items():
+        if not isinstance(entry, Mapping):
+            continue
+        readers = entry["readers"] if "readers" in entry else note.get("readers")
+        if is_public(readers, entry.get("nonreaders")):
+            public.add(str(name))
+    return frozenset(public)

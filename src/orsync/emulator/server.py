@@ -18,7 +18,10 @@ never logged, never faulted)::
     POST /_emulator/advance   {"phase": "decision"}
     POST /_emulator/mutate    {"op": "withdraw", "forum": "..."}; ops and their fields:
          add_submission | add_review {forum, rating?} | add_comment {forum, replyto?, public?}
-         | edit_content {note, fields:{...}} | set_decision {forum, decision}
+         | edit_content {note, fields:{...}} | set_decision {forum, decision, release?}
+         | hold_decisions {hold?} (decisions posted from then on are unreleased: chairs only,
+           venueid unchanged) | release_decisions | set_readers {note, readers?, nonreaders?,
+           field?} (any JSON, malformed included)
          | flip_decision {forum} | withdraw {forum} | desk_reject {forum}
          | delete_note {note} | hide_note {note} | random {seed}
          -> {"result": <id, description or null>}
@@ -384,8 +387,9 @@ class Emulator:
         password: str = DEFAULT_PASSWORD,
         token_ttl_s: float = 3600,
         honour_mintmdate: bool = True,
+        hold_decisions: bool = False,
     ) -> None:
-        self._venue = Venue(dataset, seed, size, phase, honour_mintmdate)
+        self._venue = Venue(dataset, seed, size, phase, honour_mintmdate, hold_decisions)
         self.venue_id = self._venue.venue_id
         self.chair_username = f"program.chair@{dataset}.example.org"
         self.chair_password = password
@@ -483,8 +487,21 @@ class Emulator:
     def edit_content(self, note_id: str, **fields: Any) -> None:
         self._venue.edit_content(note_id, **fields)
 
-    def set_decision(self, forum_id: str, decision: str) -> str:
-        return self._venue.set_decision(forum_id, decision)
+    def set_decision(self, forum_id: str, decision: str, release: bool = True) -> str:
+        return self._venue.set_decision(forum_id, decision, release)
+
+    def hold_decisions(self, hold: bool = True) -> None:
+        """From now on, decisions of the decision phase are posted unreleased (chairs only)."""
+        with self._venue.lock:
+            self._venue.hold_decisions = hold
+
+    def release_decisions(self) -> int:
+        return self._venue.release_decisions()
+
+    def set_readers(
+        self, note_id: str, readers: Any = None, nonreaders: Any = None, field: str | None = None
+    ) -> None:
+        self._venue.set_readers(note_id, readers, nonreaders, field)
 
     def flip_decision(self, forum_id: str) -> str:
         return self._venue.flip_decision(forum_id)
@@ -517,7 +534,17 @@ class Emulator:
             self.edit_content(body["note"], **dict(body.get("fields") or {}))
             return None
         if op == "set_decision":
-            return self.set_decision(body["forum"], str(body["decision"]))
+            return self.set_decision(body["forum"], str(body["decision"]),
+                                     bool(body.get("release", True)))
+        if op == "hold_decisions":
+            self.hold_decisions(bool(body.get("hold", True)))
+            return None
+        if op == "release_decisions":
+            return self.release_decisions()
+        if op == "set_readers":
+            self.set_readers(body["note"], body.get("readers"), body.get("nonreaders"),
+                             body.get("field"))
+            return None
         if op == "flip_decision":
             return self.flip_decision(body["forum"])
         if op == "withdraw":

@@ -74,6 +74,8 @@ class SubRec:
     authors_public: bool = False
     hidden: bool = False
     deleted: bool = False
+    # Content fields narrowed to fewer readers than the note (guests do not see them).
+    private_fields: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -126,6 +128,18 @@ def _split(value: str) -> list[str]:
     return [v for v in value.split(",") if v != ""]
 
 
+def _everyone(readers: Any, nonreaders: Any = None) -> bool:
+    """OpenReview's rule for guests: ``everyone`` reads, unless ``nonreaders`` names it.
+    Malformed lists let no guest in."""
+    if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+        return False
+    if nonreaders is not None and (
+        not isinstance(nonreaders, list) or not all(isinstance(r, str) for r in nonreaders)
+    ):
+        return False
+    return "everyone" in readers and "everyone" not in (nonreaders or [])
+
+
 def _int_param(q: dict[str, str], key: str) -> int | None:
     if key not in q:
         return None
@@ -145,6 +159,7 @@ class Venue:
         size: int | None = None,
         phase: str = "camera_ready",
         honour_mintmdate: bool = True,
+        hold_decisions: bool = False,
     ) -> None:
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; choose one of {PHASES}")
@@ -167,6 +182,11 @@ class Venue:
         self._cache: dict[tuple[str, Reader], bytes | None] = {}
         self._reply_counter: dict[tuple[str, str], int] = {}
         self.phase = "none"
+        # Held decisions: posted readable by the program chairs only, venueid unchanged and
+        # author fields still restricted, until `release_decisions` (as OpenReview venues do
+        # between the decision stage and the release of decisions).
+        self.hold_decisions = hold_decisions
+        self._held: dict[str, tuple[Status, str | None]] = {}
         self._group_json = _dumps(self._group())
         with gc_paused():
             for ph in PHASES[: PHASES.index(phase) + 1]:
@@ -364,7 +384,9 @@ class Venue:
         self._apply_status(p.id, "active", at=t)
         return p.id
 
-    def _create_reply(self, forum: str, r: PlannedReply, at: int | None) -> str:
+    def _create_reply(
+        self, forum: str, r: PlannedReply, at: int | None, readers: list[str] | None = None
+    ) -> str:
         v = self.venue_id
         sub = self.notes[forum]
         number = sub["number"]
@@ -373,10 +395,12 @@ class Venue:
         ckey = (forum, r.kind)
         self._reply_counter[ckey] = self._reply_counter.get(ckey, 0) + 1
         prefix = f"{v}/Submission{number}"
-        if r.public:
-            readers = ["everyone"]
+        if readers is not None:
+            public = _everyone(readers)
+        elif r.public:
+            readers, public = ["everyone"], True
         else:
-            readers = [f"{v}/Program_Chairs", f"{prefix}/Reviewers"]
+            readers, public = [f"{v}/Program_Chairs", f"{prefix}/Reviewers"], False
             if self.cfg.has_meta_review:
                 readers.insert(1, f"{prefix}/Area_Chairs")
         note: dict[str, Any] = {
@@ -398,7 +422,7 @@ class Venue:
             "license": LICENSE,
             "version": 2,
         }
-        if r.public:
+        if public:
             note["odate"] = t
         self.notes[r.id] = note
         self.by_forum.setdefault(forum, []).append(r.id)
@@ -414,7 +438,7 @@ class Venue:
             rating=r.rating,
             confidence=r.confidence,
             decision=decision,
-            public=r.public,
+            public=public,
         )
         return r.id
 
@@ -441,6 +465,14 @@ class Venue:
                     continue
                 for r in p.replies:
                     if r.phase != phase:
+                        continue
+                    if r.kind == "decision" and self.hold_decisions:
+                        self._create_reply(p.id, r, at(), readers=self._chairs_only())
+                        outcome = p.outcome
+                        self._held[p.id] = (
+                            ("accepted", outcome) if outcome in ("oral", "poster")
+                            else ("rejected", None)
+                        )
                         continue
                     self._create_reply(p.id, r, at())
                     if r.kind == "withdrawal":
@@ -474,7 +506,76 @@ class Venue:
             if target < cur:
                 raise ValueError(f"cannot go back from {self.phase!r} to {phase!r}")
             for ph in PHASES[cur + 1 : target + 1]:
+                if ph == "camera_ready":
+                    self.release_decisions()  # camera-ready revisions follow the release
                 self._enter_phase(ph)
+
+    def _chairs_only(self) -> list[str]:
+        return [f"{self.venue_id}/Program_Chairs"]
+
+    def _accepts(self, decision: str) -> bool:
+        """The venue's own rule: its accept options, else a decision beginning with Accept."""
+        if self.cfg.has_accept_options:
+            return decision in ("Accept (Oral)", "Accept (Poster)")
+        return decision.strip().lower().startswith("accept")
+
+    def release_decisions(self) -> int:
+        """Release held decisions: the decision notes become public and each submission moves
+        to its venueid (authors revealed for accepted papers). Returns how many were released."""
+        with self._lock:
+            held, self._held = self._held, {}
+            for sid, (status, pres) in sorted(held.items()):
+                rec = self.subs.get(sid)
+                if rec is None or rec.deleted:
+                    continue
+                found = self._decision_reply(sid)
+                if found is not None:
+                    note = self.notes[found.id]
+                    note["readers"] = ["everyone"]
+                    t = self._touch(found.id)
+                    note["odate"] = t
+                    found.public = True
+                self._apply_status(sid, status, pres)
+            return len(held)
+
+    def set_readers(
+        self,
+        note_id: str,
+        readers: Any = None,
+        nonreaders: Any = None,
+        field: str | None = None,
+    ) -> None:
+        """Set a note's ``readers``/``nonreaders`` (None: leave as is), or with ``field`` the
+        ``readers`` of one content field. Any JSON goes, malformed values included."""
+        with self._lock:
+            note = self.notes.get(note_id)
+            if note is None:
+                raise KeyError(f"no note {note_id!r}")
+            if field is not None:
+                entry = note["content"].get(field)
+                if entry is None:
+                    raise KeyError(f"note {note_id!r} has no content field {field!r}")
+                entry["readers"] = readers
+                if note_id in self.subs:
+                    rec = self.subs[note_id]
+                    if _everyone(readers):
+                        rec.private_fields = rec.private_fields - {field}
+                    else:
+                        rec.private_fields = rec.private_fields | {field}
+            else:
+                if readers is not None:
+                    note["readers"] = readers
+                if nonreaders is not None:
+                    note["nonreaders"] = nonreaders
+                hidden = not _everyone(note.get("readers"), note.get("nonreaders"))
+                if hidden:
+                    note.pop("odate", None)
+                if note_id in self.subs:
+                    self.subs[note_id].hidden = hidden
+                elif note_id in self.replies:
+                    self.replies[note_id].public = not hidden
+                    self.replies[note_id].hidden = False
+            self._touch(note_id)
 
     def _require_sub(self, forum_id: str) -> SubRec:
         rec = self.subs.get(forum_id)
@@ -573,14 +674,40 @@ class Venue:
                 found = r
         return found
 
-    def set_decision(self, forum_id: str, decision: str) -> str:
-        """Create or update the decision note; returns its id."""
+    def set_decision(self, forum_id: str, decision: str, release: bool = True) -> str:
+        """Create or update the decision note; returns its id. Unreleased (``release=False``):
+        readable by the program chairs only, the submission unchanged until
+        `release_decisions`."""
         with self._lock:
             self._require_sub(forum_id)
             existing = self._decision_reply(forum_id)
+            accepted = self._accepts(decision)
+            pres = "oral" if "oral" in decision.lower() else "poster"
+            if not release:
+                self._held[forum_id] = ("accepted", pres) if accepted else ("rejected", None)
+                if existing is not None:
+                    self.edit_content(existing.id, decision=decision)
+                    return existing.id
+                r = PlannedReply(
+                    id=self._ids.new(), kind="decision", replyto=forum_id,
+                    signature=f"{self.venue_id}/Program_Chairs",
+                    content={
+                        "title": {"value": "Paper Decision"},
+                        "decision": {"value": decision},
+                        "comment": {"value": "Decision set by the program chairs."},
+                    },
+                    public=False, phase="decision",
+                )
+                return self._create_reply(forum_id, r, None, readers=self._chairs_only())
+            self._held.pop(forum_id, None)
             if existing is not None:
                 self.edit_content(existing.id, decision=decision)
                 did = existing.id
+                note = self.notes[did]
+                if not existing.public:
+                    note["readers"] = ["everyone"]
+                    note["odate"] = self._touch(did)
+                    existing.public = True
             else:
                 r = PlannedReply(
                     id=self._ids.new(), kind="decision", replyto=forum_id,
@@ -593,8 +720,7 @@ class Venue:
                     public=True, phase="decision",
                 )
                 did = self._create_reply(forum_id, r, None)
-            if "accept" in decision.lower():
-                pres = "oral" if "oral" in decision.lower() else "poster"
+            if accepted:
                 self._apply_status(forum_id, "accepted", pres)
             else:
                 self._apply_status(forum_id, "rejected")
@@ -746,15 +872,19 @@ class Venue:
                 if s.deleted or (s.hidden and not chair):
                     continue
                 see_authors = chair or s.authors_public
+                shown = frozenset() if chair else s.private_fields
+                see_authors = see_authors and "authors" not in shown
                 subs[s.id] = {
                     "number": s.number,
-                    "title": s.title,
+                    "title": None if "title" in shown else s.title,
                     "status": s.status,
                     "decision": decision_of.get(s.id),
                     "presentation": s.presentation if s.status == "accepted" else None,
                     "authors": list(s.authors) if see_authors and s.authors is not None else None,
                     "authorids": (
-                        list(s.authorids) if see_authors and s.authorids is not None else None
+                        list(s.authorids)
+                        if see_authors and "authorids" not in shown and s.authorids is not None
+                        else None
                     ),
                     "keywords": list(s.keywords),
                 }
@@ -772,11 +902,11 @@ class Venue:
         note = self.notes[nid]
         if reader == "chair":
             return note
-        if "everyone" not in note["readers"]:
+        if not _everyone(note.get("readers"), note.get("nonreaders")):
             return None
         content = {
             k: v for k, v in note["content"].items()
-            if "readers" not in v or "everyone" in v["readers"]
+            if "readers" not in v or _everyone(v["readers"])
         }
         return {**note, "content": content}
 
@@ -793,7 +923,7 @@ class Venue:
         note = self.notes[nid]
         if "ddate" in note and not trash:
             return False
-        return reader == "chair" or "everyone" in note["readers"]
+        return reader == "chair" or _everyone(note.get("readers"), note.get("nonreaders"))
 
     def list_notes(self, reader: Reader, q: dict[str, str]) -> bytes:
         with self._lock:

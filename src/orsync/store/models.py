@@ -52,6 +52,22 @@ class Note(SQLModel, table=True):
     confidence: float | None = None
     confidence_text: str | None = None
     readers: str | None = Field(default=None, sa_type=Text)
+    # Who may see it (SPEC §4): the note is readable by everyone, and which content fields are
+    # (JSON list of names). The ``*_public`` flags say whether the typed column beside them came
+    # from a field everyone may read; the read views publish a column only when it did.
+    public: bool = False
+    public_fields: str | None = Field(default=None, sa_type=Text)
+    title_public: bool = False
+    authors_public: bool = False
+    authorids_public: bool = False
+    keywords_public: bool = False
+    abstract_public: bool = False
+    tldr_public: bool = False
+    pdf_public: bool = False
+    # Submissions: the latest decision everyone may read (the decision column is the latest the
+    # account may read), and whether the decision column accepts by the venue's rule.
+    public_decision: str | None = None
+    decision_accepts: bool | None = None
     cdate: int | None = Field(default=None, sa_column=_ms())
     tcdate: int | None = Field(default=None, sa_column=_ms())
     mdate: int | None = Field(default=None, sa_column=_ms())

@@ -1,18 +1,31 @@
 """The read views of SPEC §5: a stable contract for the website build and notebooks.
 
-Plain SQL that SQLite and PostgreSQL both accept, created by the migrations.
+Plain SQL that SQLite and PostgreSQL both accept, created by the migrations. A migration that
+changes a view copies the SQL it creates into itself, so an old migration never changes when
+this file does.
+
+``accepted_papers`` holds only what the public can read (SPEC §4): an accepted paper whose note
+everyone may read, each column only when the field it came from is public (else null), and the
+latest decision everyone may read.
 """
 
 ACCEPTED_PAPERS = """
 CREATE VIEW accepted_papers AS
-SELECT n.id AS forum_id, n.number, n.title, n.authors, n.authorids, n.keywords, n.abstract,
-       n.tldr, n.pdf_url, n.forum_url, n.decision, n.presentation,
+SELECT n.id AS forum_id, n.number,
+       CASE WHEN n.title_public THEN n.title END AS title,
+       CASE WHEN n.authors_public THEN n.authors END AS authors,
+       CASE WHEN n.authorids_public THEN n.authorids END AS authorids,
+       CASE WHEN n.keywords_public THEN n.keywords END AS keywords,
+       CASE WHEN n.abstract_public THEN n.abstract END AS abstract,
+       CASE WHEN n.tldr_public THEN n.tldr END AS tldr,
+       CASE WHEN n.pdf_public THEN n.pdf_url END AS pdf_url,
+       n.forum_url, n.public_decision AS decision, n.presentation,
        pa.session_id, ps.name AS session_name, ps.start AS session_start,
        ps."end" AS session_end, pa.board
 FROM note n
 LEFT JOIN poster_assignment pa ON pa.forum_id = n.id
 LEFT JOIN poster_session ps ON ps.id = pa.session_id
-WHERE n.kind = 'submission' AND n.status = 'accepted' AND NOT n.deleted
+WHERE n.kind = 'submission' AND n.status = 'accepted' AND NOT n.deleted AND n.public
 """
 
 SUBMISSIONS_OVERVIEW = """

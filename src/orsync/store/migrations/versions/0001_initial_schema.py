@@ -8,7 +8,31 @@ Create Date: 2026-11-26 22:00:50.763828
 import sqlalchemy as sa
 from alembic import op
 
-from orsync.store.views import VIEWS
+# The views as this revision created them, frozen here: later revisions replace them, and this
+# file must never change when orsync/store/views.py does.
+VIEWS = {
+    "accepted_papers": """
+CREATE VIEW accepted_papers AS
+SELECT n.id AS forum_id, n.number, n.title, n.authors, n.authorids, n.keywords, n.abstract,
+       n.tldr, n.pdf_url, n.forum_url, n.decision, n.presentation,
+       pa.session_id, ps.name AS session_name, ps.start AS session_start,
+       ps."end" AS session_end, pa.board
+FROM note n
+LEFT JOIN poster_assignment pa ON pa.forum_id = n.id
+LEFT JOIN poster_session ps ON ps.id = pa.session_id
+WHERE n.kind = 'submission' AND n.status = 'accepted' AND NOT n.deleted
+""",
+    "submissions_overview": """
+CREATE VIEW submissions_overview AS
+SELECT n.id AS forum_id, n.number, n.title, n.status, n.decision,
+       COUNT(r.id) AS review_count, AVG(r.rating) AS rating_mean, MIN(r.rating) AS rating_min,
+       MAX(r.rating) AS rating_max, AVG(r.confidence) AS confidence_mean, n.deleted
+FROM note n
+LEFT JOIN note r ON r.forum = n.id AND r.kind = 'review' AND NOT r.deleted
+WHERE n.kind = 'submission'
+GROUP BY n.id, n.number, n.title, n.status, n.decision, n.deleted
+""",
+}
 
 revision = "0001"
 down_revision = None
