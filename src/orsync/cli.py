@@ -605,7 +605,9 @@ def demo(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"orsync: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    from orsync.secrets import mask_text
+
+    err.print(f"orsync: error: {mask_text(message)}", markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 
