@@ -21,6 +21,7 @@ from rich.table import Table
 from orsync import __version__
 from orsync.config import Config, find_config, load_config
 from orsync.errors import OrsyncError, UsageError
+from orsync.files import write_private
 
 app = typer.Typer(
     name="orsync",
@@ -233,12 +234,9 @@ def status(
         )
     else:
         out.print("no successful cycle yet: run `orsync pull`")
-    holder = info["lock_holder"]
-    out.print(
-        f"lock: held by pid {holder.get('pid')} ({holder.get('command')}) since {holder.get('since')}"
-        if holder
-        else "lock: free"
-    )
+    from orsync.lock import describe_holder
+
+    out.print(describe_holder(info["lock_holder"]))
     if info["cycles"]:
         table = Table(
             "cycle", "started", "mode", "outcome", "req", "seen", "+", "~", "-", "s", "error"
@@ -312,7 +310,7 @@ def report(
 
     data = reports.build(_globals(ctx).config())
     try:
-        html.write_text(reports.render_html(data), encoding="utf-8")
+        write_private(html, reports.render_html(data))  # reviews: owner-only
     except OSError as exc:
         raise UsageError(f"cannot write {html}: {exc.strerror}") from None
     if as_json:
@@ -366,7 +364,7 @@ def export(
         sys.stdout.write(text)
     else:
         try:
-            out_file.write_text(text, encoding="utf-8")
+            write_private(out_file, text)  # reviews: owner-only, whatever the umask
         except OSError as exc:
             raise OrsyncError(f"cannot write {out_file}: {exc.strerror}") from None
 
