@@ -76,7 +76,8 @@ def private_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base
 
 
-_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted at the path must not hang the open (no effect on a regular file).
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 def _open_lock(path: Path) -> int:
@@ -128,10 +129,11 @@ def holder(path: Path | None) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return {"pid": None, "command": f"unknown (cannot read {path}: {exc.strerror})"}
+        # Another account's lock file: whether it is held cannot be told, so it counts as held.
+        return {"pid": None, "command": f"{UNKNOWN_HOLDER} (cannot read {path}: {exc.strerror})"}
     with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return {"pid": None, "command": f"unknown ({path} is not a regular file)"}
+            return {"pid": None, "command": f"{UNKNOWN_HOLDER} ({path} is not a regular file)"}
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
