@@ -96,5 +96,12 @@ def test_unit_contract(unit: str) -> None:
     # orsync reads $CREDENTIALS_DIRECTORY/openreview-password (SPEC §3).
     assert settings["LoadCredential"].startswith("openreview-password:/etc/orsync/")
     assert "AF_INET AF_INET6" in settings["RestrictAddressFamilies"]
+    # Confidential files private whatever orsync forgets (SPEC §4), no core dumps (a dump holds
+    # the password), the state directory closed, and the public website folder outside it.
+    assert settings["UMask"] == "0077"
+    assert settings["LimitCORE"] == "0"
+    assert settings["StateDirectoryMode"] == "0700"
+    site = settings["ReadWritePaths"].lstrip("-")
+    assert site.startswith("/srv/orsync/") and not site.startswith("/var/lib/orsync")
     config = "/etc/orsync/%i.toml" if "@." in unit else "/etc/orsync/orsync.toml"
     assert settings["ExecStart"] == f"/usr/local/bin/orsync --config {config} run"

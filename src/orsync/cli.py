@@ -21,6 +21,7 @@ from rich.table import Table
 from orsync import __version__
 from orsync.config import Config, find_config, load_config
 from orsync.errors import OrsyncError, UsageError
+from orsync.files import write_private
 
 app = typer.Typer(
     name="orsync",
@@ -255,14 +256,9 @@ def status(
             ", ".join(f"{n} {k}" for k, n in unreleased.items() if n)
             + " (not released yet: never published)",
         )
-    holder = info["lock_holder"]
-    facts.add_row(
-        "lock",
-        f"held by pid {holder.get('pid', '?')} ({holder.get('command', 'unknown')}) "
-        f"since {holder.get('since', '?')}"
-        if holder is not None
-        else "free",
-    )
+    from orsync.lock import describe_holder
+
+    facts.add_row("lock", describe_holder(info["lock_holder"]).removeprefix("lock: "))
     push_info = info.get("last_push")
     if push_info is not None:
         when = push_info["finished_at"] or push_info["started_at"]
@@ -349,7 +345,7 @@ def report(
 
     data = reports.build(_globals(ctx).config())
     try:
-        html.write_text(reports.render_html(data), encoding="utf-8")
+        write_private(html, reports.render_html(data))  # reviews: owner-only
     except OSError as exc:
         raise UsageError(f"cannot write {html}: {exc.strerror}") from None
     if as_json:
@@ -408,7 +404,7 @@ def export(
         sys.stdout.write(text)
     else:
         try:
-            out_file.write_text(text, encoding="utf-8")
+            write_private(out_file, text)  # reviews: owner-only, whatever the umask
         except OSError as exc:
             raise OrsyncError(f"cannot write {out_file}: {exc.strerror}") from None
 
@@ -728,7 +724,9 @@ def demo(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"orsync: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    from orsync.secrets import mask_text
+
+    err.print(f"orsync: error: {mask_text(message)}", markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 

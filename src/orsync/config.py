@@ -6,9 +6,14 @@ error naming that key rather than a silently ignored setting.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import logging
 import os
 import shlex
+import stat
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +25,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from orsync.errors import ConfigError
+from orsync.secrets import add_secret
 
 DEFAULT_BASEURL = "https://api2.openreview.net"
 SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))
@@ -37,6 +44,8 @@ class _Section(BaseModel):
 
 
 class OpenReviewConfig(_Section):
+    # Declared before baseurl so that baseurl's check can see it.
+    allow_insecure_http: bool = False
     baseurl: str = DEFAULT_BASEURL
     venue_id: Annotated[str, Field(min_length=1)]
     username: str | None = None
@@ -48,10 +57,32 @@ class OpenReviewConfig(_Section):
 
     @field_validator("baseurl")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// for a local emulator)")
+        host = urllib.parse.urlsplit(value).hostname or ""
+        if (
+            value.startswith("http://")
+            and not is_loopback(host)
+            and not info.data.get("allow_insecure_http", False)
+        ):
+            raise ValueError(
+                f"http:// would send the password and session token to {host or 'the server'} "
+                "unencrypted; use https://, or set openreview.allow_insecure_http = true if the "
+                "network path is trusted"
+            )
         return value.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: the emulator and SSH tunnels, never the network."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StoreConfig(_Section):
@@ -204,8 +235,9 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    config = parse_config(data, path)
-    return _anchor_paths(config, path.absolute().parent)
+    config = _anchor_paths(parse_config(data, path), path.absolute().parent)
+    register_password(config)
+    return config
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:
@@ -246,10 +278,14 @@ def anchor_store_url(url: str, base: Path) -> str:
     return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
 
 
-def read_password(config: Config, environ: Mapping[str, str] = os.environ) -> str | None:
+def read_password(
+    config: Config, environ: Mapping[str, str] = os.environ, *, warn: bool = True
+) -> str | None:
     """The account's password, from the first source that has one (SPEC §3), or None for guests.
 
     Order: the systemd credential, ``openreview.password_file``, ``$ORSYNC_OPENREVIEW_PASSWORD``.
+    The password is registered with the secret filter (masked in every output from then on),
+    and a password file other users may read is warned about with the fix.
     """
     if config.openreview.username is None:
         return None
@@ -270,11 +306,39 @@ def read_password(config: Config, environ: Mapping[str, str] = os.environ) -> st
             raise ConfigError(f"{label}: cannot read {path}: {exc.__class__.__name__}") from None
         if not password:
             raise ConfigError(f"{label}: {path} is empty")
+        add_secret(password)
+        if label == "openreview.password_file" and warn:
+            _warn_if_shared(path)
         return password
     from_env = environ.get(PASSWORD_ENV)
     if from_env:
+        add_secret(from_env)
         return from_env
     raise ConfigError(
         f"openreview.username is set but no password was found: set openreview.password_file, "
         f"${PASSWORD_ENV}, or a systemd credential named {CREDENTIAL_NAME}"
     )
+
+
+def _warn_if_shared(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        logging.getLogger("orsync.config").warning(
+            "openreview.password_file %s is readable by other users (mode %04o); run: chmod 600 %s",
+            path,
+            mode,
+            path,
+        )
+
+
+def register_password(config: Config) -> None:
+    """Register the password with the secret filter if it can be read, quietly.
+
+    For commands that never log in (``push``, ``export``): whatever they print (an on_change
+    error that echoes it) is masked too. No error and no warning when there is none.
+    """
+    with contextlib.suppress(ConfigError, OSError):
+        read_password(config, warn=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 from orsync import ops, publish
 from orsync.config import load_config
 from orsync.errors import UsageError
+from orsync.files import write_private
 
 _CONFIG = """\
 # Written by `orsync demo`: the BGPT workshop, served by orsync's emulator on loopback.
@@ -128,11 +128,10 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
             if s["presentation"] == "oral"
         )
         password_file = folder / "openreview-password"
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(emu.chair_password)
+        write_private(password_file, emu.chair_password)
         config_path = folder / "orsync.toml"
-        config_path.write_text(
+        write_private(
+            config_path,
             _CONFIG.format(
                 url=emu.url,
                 venue=emu.venue_id,
@@ -140,7 +139,6 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
                 store=folder / "orsync.db",
                 talks=_talks(orals),
             ),
-            encoding="utf-8",
         )
         config = load_config(config_path)
         summary = ops.pull(config, full=True)

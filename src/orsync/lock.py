@@ -1,70 +1,169 @@
 """The single-writer lock shared by ``pull``, ``run`` and ``push`` (SPEC §4).
 
-An advisory ``flock`` on a file beside the store: the kernel drops it when the holder dies, even
-by ``kill -9``, so a crash never leaves a stale lock behind. The file also says who holds it.
-A PostgreSQL store may be written from several machines, where a local file proves nothing, so
-there the writer also holds a session-level advisory lock in the database itself, which the
-server drops when the holder's connection dies.
+An advisory ``flock`` on a file beside the SQLite store: the kernel drops it when the holder
+dies, even by ``kill -9``, so a crash never leaves a stale lock behind. The file also says who
+holds it. It is 0600, never followed through a link nor truncated on open, and must be a regular
+file owned by us: whoever can open it can hold it. A PostgreSQL store may be written from several
+machines, where a local file proves nothing, so there the writer holds a session-level advisory
+lock in the database itself (and no local file), which the server drops when the holder's
+connection dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import socket
+import stat
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orsync.store import Store
 
 from orsync.errors import LockedError, StoreError
+from orsync.files import PRIVATE_MODE
 
 
-def lock_path(store_url: str, sqlite_path: Path | None) -> Path:
+def lock_path(store_url: str, sqlite_path: Path | None) -> Path | None:
+    """The lock file of a store, or None where the database's own lock is the only one.
+
+    SQLite: beside the store. PostgreSQL: None, its advisory lock (below) covers every machine,
+    and a local file would add nothing but a place to plant a link. Other server databases: a
+    file per store URL in a folder private to this user (never a shared one like /tmp).
+    """
     if sqlite_path is not None:
         return sqlite_path.with_name(sqlite_path.name + ".lock")
-    # Server databases: one lock per store URL on this machine.
-    key = hashlib.sha256(store_url.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("STATE_DIRECTORY", tempfile.gettempdir()))
-    return base / f"orsync-{key}.lock"
+    from sqlalchemy.engine import make_url
 
-
-def holder(path: Path) -> dict[str, Any] | None:
-    """Who holds the lock now, or None when nobody does."""
-    try:
-        handle = path.open("r+")
-    except OSError:
+    if make_url(store_url).get_backend_name() == "postgresql":
         return None
-    with handle:
+    key = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    return private_dir() / f"orsync-{key}.lock"
+
+
+def private_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """A folder only this user can enter: the service's state directory, else the user's.
+
+    ``$STATE_DIRECTORY`` (systemd), else ``$XDG_RUNTIME_DIR/orsync``, else
+    ``$XDG_STATE_HOME/orsync`` (``~/.local/state/orsync``); created 0700.
+    """
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        base = Path(state)
+    elif environ.get("XDG_RUNTIME_DIR"):
+        base = Path(environ["XDG_RUNTIME_DIR"]) / "orsync"
+    else:
+        home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        base = Path(home) / "orsync"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = base.lstat()
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock folder {base}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise StoreError(
+            f"lock folder {base} is not a folder of yours that only you can write; fix or remove it"
+        )
+    return base
+
+
+# O_NONBLOCK: a FIFO planted at the path must not hang the open (no effect on a regular file).
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_lock(path: Path) -> int:
+    """Open (creating 0600 if need be) the lock file for writing, safely.
+
+    No ``O_TRUNC`` and ``O_NOFOLLOW``: a link planted at the path is neither followed nor its
+    target truncated. What is found must be a regular file owned by us: a file someone else
+    created there could be held by them to stall every sync.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, PRIVATE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError(
+                f"lock file {path} is a symbolic link; remove it (orsync never follows one)"
+            ) from None
+        raise StoreError(f"cannot create lock file {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"lock file {path} is not a regular file; remove it")
+        if st.st_uid != os.geteuid():
+            raise StoreError(
+                f"lock file {path} belongs to another user (uid {st.st_uid}), who could hold it "
+                "and stall every sync; remove it"
+            )
+        if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
+            os.fchmod(fd, PRIVATE_MODE)  # an older orsync made it 0644
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+UNKNOWN_HOLDER = "a process orsync cannot identify"
+
+
+def holder(path: Path | None) -> dict[str, Any] | None:
+    """Who holds the lock now, or None when nobody does.
+
+    A lock we cannot inspect (a file we may not open) or one held without saying who (not an
+    orsync, or an orsync between taking the lock and writing its name) counts as held: the
+    returned dict then has ``pid`` None and ``command`` saying so.
+    """
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        # Another account's lock file: whether it is held cannot be told, so it counts as held.
+        return {"pid": None, "command": f"{UNKNOWN_HOLDER} (cannot read {path}: {exc.strerror})"}
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {"pid": None, "command": f"{UNKNOWN_HOLDER} ({path} is not a regular file)"}
         try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                info = json.loads(path.read_text() or "{}")
+                info = json.loads(handle.read(65536) or "{}")
             except (OSError, ValueError):
                 info = {}
-            return info if isinstance(info, dict) else {}
-        fcntl.flock(handle, fcntl.LOCK_UN)
+            if not isinstance(info, dict) or "pid" not in info:
+                return {"pid": None, "command": UNKNOWN_HOLDER}
+            return info
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return None
+
+
+def describe_holder(info: dict[str, Any] | None) -> str:
+    """The ``lock:`` line of ``orsync status``."""
+    if not info:
+        return "lock: free"
+    if info.get("pid") is None and "application" in info:
+        return f"lock: held by {info['application']} since {info.get('since')}"
+    if info.get("pid") is None:
+        return f"lock: held by {info.get('command') or UNKNOWN_HOLDER}"
+    return f"lock: held by pid {info.get('pid')} ({info.get('command')}) since {info.get('since')}"
 
 
 @contextlib.contextmanager
 def writer_lock(path: Path, *, wait_s: float, command: str) -> Iterator[None]:
     """Hold the writer lock; wait up to ``wait_s`` for it, then exit 75 (``LockedError``)."""
-    try:
-        handle: IO[str] = path.open("a+")
-    except OSError as exc:
-        raise StoreError(f"cannot create lock file {path}: {exc.strerror}") from None
-    with handle:
+    fd = _open_lock(path)
+    with os.fdopen(fd, "r+", encoding="utf-8") as handle:
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.05
         while True:
@@ -76,14 +175,15 @@ def writer_lock(path: Path, *, wait_s: float, command: str) -> Iterator[None]:
                     info = holder(path) or {}
                     who = (
                         f" by pid {info['pid']} ({info.get('command', '?')})"
-                        if "pid" in info
-                        else ""
+                        if info.get("pid") is not None
+                        else f" by {info.get('command', UNKNOWN_HOLDER)}"
                     )
                     raise LockedError(
                         f"another sync holds the lock{who}; wait for it, or use --wait-s to wait longer"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+        # Ours now (a regular file we own, under our flock): rewriting it is safe.
         handle.seek(0)
         handle.truncate()
         handle.write(
@@ -170,15 +270,14 @@ def database_holder(store: Store) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def store_writer(store: Store, *, wait_s: float, command: str) -> Iterator[None]:
-    """The one writer lock for a store: the local file, and on PostgreSQL the database's too."""
-    started = time.monotonic()
-    with writer_lock(lock_path(store.url, store.sqlite_path), wait_s=wait_s, command=command):
-        if store.engine.dialect.name != "postgresql":
+    """The one writer lock for a store: the local file, or on PostgreSQL the database's."""
+    path = lock_path(store.url, store.sqlite_path)
+    if path is None:
+        with _database_lock(store, wait_s=wait_s, command=command):
             yield
-            return
-        left = max(0.0, wait_s - (time.monotonic() - started))
-        with _database_lock(store, wait_s=left, command=command):
-            yield
+        return
+    with writer_lock(path, wait_s=wait_s, command=command):
+        yield
 
 
 def store_holder(store: Store) -> dict[str, Any] | None:

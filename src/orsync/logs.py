@@ -23,10 +23,8 @@ import contextlib
 import io
 import json
 import logging
-import re
 import sys
 import threading
-import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -36,6 +34,15 @@ import structlog
 from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from orsync.secrets import (
+    REDACTED,
+    add_secret,
+    clear_secrets,
+    is_secret_name,
+    mask_registered,
+    mask_text,
+)
 
 __all__ = [
     "REDACTED",
@@ -50,104 +57,21 @@ __all__ = [
 
 LogFormat = Literal["json", "console", "auto"]
 
-REDACTED = "[REDACTED]"
-
 get_logger = structlog.get_logger
 
-# Keys whose values are credentials by name. Matched anywhere in the key, case-insensitively,
-# so "openreview_password", "X-Auth-Token", "Set-Cookie" and "credentials" all count.
-_SENSITIVE_KEY = re.compile(
-    r"passw(?:or)?d|passphrase|token|secret|authori[sz]ation|cookie|credential|api[_-]?key",
-    re.IGNORECASE,
-)
-# ...except keys that name where a secret is kept rather than the secret itself
-# ("password_file", "credentials_directory"): hiding those only hinders debugging.
-_LOCATION_KEY = re.compile(r"(?:_file|_path|_dir|_directory)$", re.IGNORECASE)
 # Keys the pipeline itself owns; a user value can never land in them by name.
 _STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception", "stack"})
 
-# Credentials inside free text, where no key name helps: "Authorization: Bearer eyJ...",
-# "password=hunter2", "'token': 'abc'" (openreview-py prints response bodies on retries).
-# Only "Bearer" (what OpenReview uses): "Basic" would also hit plain English ("basic checks").
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}")
-_INLINE_ASSIGNMENT = re.compile(
-    r"""(?ix)
-    (["']?\b(?:passw(?:or)?d|passphrase|access[_-]?token|refresh[_-]?token|token|secret
-        |api[_-]?key|cookie)["']?\s*[:=]\s*)       # key, then ':' or '='
-    (?!\s*\[REDACTED\])                             # already masked
-    (?:"[^"]*"|'[^']*'|[^\s,;&}\])]+)               # quoted or bare value
-    """
-)
-
 _MAX_DEPTH = 32
 
-# The registry is process-wide on purpose: a secret is registered where it is read (config
-# loading, login) and must be masked in every later event, whichever module logs it.
-_secrets_lock = threading.Lock()
-_secret_values: set[str] = set()
-_secret_pattern: re.Pattern[str] | None = None
-
-
-def _variants(secret: str) -> set[str]:
-    """The forms a secret takes once escaped by a renderer, a URL or a repr()."""
-    forms = {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        repr(secret)[1:-1],
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote_plus(secret, safe=""),
-    }
-    return {f for f in forms if f}
-
-
-def add_secret(value: str) -> None:
-    """Register *value* (a password once read, a session token) to be masked from now on.
-
-    Any non-blank value is registered, however short: masking too much beats leaking a password.
-    Safe to call from any thread and more than once with the same value.
-    """
-    global _secret_pattern
-    if not value or value.isspace():
-        return
-    with _secrets_lock:
-        if value in _secret_values:
-            return
-        _secret_values.add(value)
-        forms: set[str] = set()
-        for secret in _secret_values:
-            forms |= _variants(secret)
-        # Longest first so that a secret containing another one is masked as a whole.
-        ordered = sorted(forms, key=lambda s: (-len(s), s))
-        _secret_pattern = re.compile("|".join(re.escape(f) for f in ordered))
-
-
-def _clear_secrets() -> None:
-    """Forget every registered secret (tests only)."""
-    global _secret_pattern
-    with _secrets_lock:
-        _secret_values.clear()
-        _secret_pattern = None
-
-
-def _mask_text(text: str) -> str:
-    pattern = _secret_pattern
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
-    if any(c in text for c in ":="):
-        text = _INLINE_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
-    if " " in text:
-        text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    return text
+# The filter itself (names, values, URL passwords) lives in orsync.secrets, shared with the
+# STATUS= line, the CLI's error line and on_change's environment.
+_mask_text = mask_text
+_clear_secrets = clear_secrets
 
 
 def _is_sensitive_key(key: object) -> bool:
-    return (
-        isinstance(key, str)
-        and key not in _STRUCTURAL_KEYS
-        and _SENSITIVE_KEY.search(key) is not None
-        and _LOCATION_KEY.search(key) is None
-    )
+    return key not in _STRUCTURAL_KEYS and is_secret_name(key)
 
 
 def _is_blank(value: object) -> bool:
@@ -217,8 +141,7 @@ class _MaskRendered:
         rendered = self._renderer(logger, name, event_dict)
         if not isinstance(rendered, str):  # pragma: no cover - our renderers return str
             rendered = str(rendered)
-        pattern = _secret_pattern
-        return pattern.sub(REDACTED, rendered) if pattern is not None else rendered
+        return mask_registered(rendered)
 
 
 def bind_cycle(venue: str, cycle_id: str | int) -> AbstractContextManager[None]:

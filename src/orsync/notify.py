@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from orsync.secrets import mask_text
+
 __all__ = ["Notifier", "WatchdogPinger"]
 
 # Variables systemd passes to the main process only; a child that inherits them could
@@ -43,7 +45,8 @@ def _socket_address(value: str) -> str | None:
 def _single_line(text: str) -> str:
     # The protocol is newline-separated KEY=VALUE; a newline in free text (an error message in
     # STATUS=) would otherwise let that text inject e.g. "READY=1" or "STOPPING=1".
-    return " ".join(text.splitlines())
+    # STATUS= is world-readable (`systemctl status`): secrets masked like in the log.
+    return mask_text(" ".join(text.splitlines()))
 
 
 class Notifier:

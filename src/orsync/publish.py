@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
 
-from orsync import posters, website
+from orsync import posters, secrets, website
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
@@ -29,7 +28,6 @@ SESSION = PosterSession.__table__  # type: ignore[attr-defined]
 ASSIGNMENT = PosterAssignment.__table__  # type: ignore[attr-defined]
 PIN = PosterPin.__table__  # type: ignore[attr-defined]
 PUSH = Push.__table__  # type: ignore[attr-defined]
-_SECRET_ENV = re.compile(r"passw|token|secret|credential|api_?key", re.IGNORECASE)
 
 
 @dataclass
@@ -70,10 +68,7 @@ class PushResult:
 
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment for ``website.on_change``: no secrets, no systemd notify socket."""
-    env = Notifier.child_environ(environ)
-    return {
-        k: v for k, v in env.items() if not _SECRET_ENV.search(k) and k != "CREDENTIALS_DIRECTORY"
-    }
+    return secrets.child_environ(Notifier.child_environ(environ))
 
 
 def sessions_of(config: Config) -> list[posters.Session]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from orsync.errors import StoreError  # noqa: E402
+from orsync.files import create_private, loose_mode  # noqa: E402
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
 BUSY_TIMEOUT_MS = 30_000
@@ -124,6 +126,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         parent = path.parent if str(path.parent) else Path()
         if not parent.is_dir():
             raise StoreError(f"store {path}: folder {parent} does not exist; create it first")
+        _private_sqlite_file(path)
     try:
         # NullPool for SQLite: each use gets a fresh connection, so a forked or long-lived
         # process never shares one across threads.
@@ -137,6 +140,58 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     if migrate:
         _migrate(store)
     return store
+
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The store holds reviews: readable by its owner only (SPEC §4).
+
+    A new store is created here, 0600, before SQLite opens it: SQLite gives its -wal and -shm
+    files the database's mode, so they are private too, whatever the umask. An existing store
+    (or side file) that other users can read is refused with the fix (exit 5): its reviews
+    have been exposed since it was made, and each further cycle would add to them. One only
+    its group can read is opened with a warning: that was the advice for older deployments
+    (the website build in the service's group), which still works but should move to the
+    published files.
+    """
+    try:
+        if create_private(path):
+            return
+    except OSError as exc:
+        # Not creatable here (a read-only folder): SQLite reports what it finds, as before.
+        if not path.exists():
+            raise StoreError(f"store {path}: cannot create it: {exc.strerror}") from None
+    files = [path] + [
+        path.with_name(path.name + suffix)
+        for suffix in SIDE_FILES
+        if path.with_name(path.name + suffix).exists()
+    ]
+    group_readable: list[Path] = []
+    for file in files:
+        try:
+            st = file.stat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        group, others = loose_mode(st)
+        if others:
+            names = " ".join(str(f) for f in files)
+            raise StoreError(
+                f"store {file} is readable by other users (mode {stat.S_IMODE(st.st_mode):04o}) "
+                f"and holds confidential reviews; run: chmod 600 {names}"
+            )
+        if group:
+            group_readable.append(file)
+    if group_readable:
+        names = " ".join(str(f) for f in files)
+        logging.getLogger("orsync.store").warning(
+            "store %s is readable by its group; run: chmod 600 %s",
+            group_readable[0],
+            names,
+        )
 
 
 def _migrate(store: Store) -> None:

@@ -1,0 +1,74 @@
+"""Files with confidential content, readable by their owner only whatever the umask (SPEC §4).
+
+Reviews, reviewer scores and decisions end up in the store, in ``export --out`` files and in the
+report page; a umask of 022 (the usual default) or 027 (a service's) would let other accounts,
+or a whole group, read them. These helpers create such files 0600 from the start and never
+follow a link planted where the file is to be written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+__all__ = ["PRIVATE_MODE", "create_private", "loose_mode", "write_private"]
+
+PRIVATE_MODE = 0o600
+
+
+def write_private(path: Path, data: str | bytes, *, encoding: str = "utf-8") -> None:
+    """Replace *path* atomically by a 0600 file holding *data*.
+
+    The bytes go to a fresh temporary file beside *path* (``mkstemp``: 0600, ``O_EXCL``), are
+    flushed to disk, and the file is renamed over *path*: readers see the old file or the new
+    one, never half of one, and a symlink at *path* is replaced rather than followed.
+    Raises ``OSError`` like ``Path.write_text``.
+    """
+    raw = data.encode(encoding) if isinstance(data, str) else data
+    if path.exists() and not path.is_file():
+        # A device or a pipe (``--out /dev/stdout``): nothing to keep private, nothing to rename.
+        with path.open("wb") as handle:
+            handle.write(raw)
+        return
+    folder = path.parent if str(path.parent) else Path()
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), PRIVATE_MODE)
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+def create_private(path: Path) -> bool:
+    """Create *path* empty and 0600 unless it exists; True if this call created it.
+
+    ``O_EXCL`` and ``O_NOFOLLOW``: a file or link someone else put there first is left alone
+    (the caller checks what it found).
+    """
+    try:
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_MODE
+        )
+    except FileExistsError:
+        return False
+    try:
+        # The umask can only take bits away from 0600, but a default ACL could add some.
+        os.fchmod(fd, PRIVATE_MODE)
+    finally:
+        os.close(fd)
+    return True
+
+
+def loose_mode(st: os.stat_result) -> tuple[bool, bool]:
+    """(group may read or write it, others may read or write it) for a file's stat."""
+    mode = stat.S_IMODE(st.st_mode)
+    return bool(mode & 0o060), bool(mode & 0o006)
