@@ -6,7 +6,6 @@ code; the traceback only with ``-v``.
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from dataclasses import dataclass
@@ -15,12 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from orsync import __version__
 from orsync.config import Config, find_config, load_config
 from orsync.errors import OrsyncError, UsageError
+from orsync.terminal import console, json_text, safe
 
 app = typer.Typer(
     name="orsync",
@@ -34,8 +33,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False, soft_wrap=True)
+# Text from the store or the venue is the authors': it goes through `safe` (one line, control and
+# bidi characters made visible) and the consoles never interpret markup (orsync.terminal).
+err = console(stderr=True)
+out = console(soft_wrap=True)
 
 
 class LogFormat(StrEnum):
@@ -101,7 +102,7 @@ def main_options(
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(data) + "\n")
 
 
 # -- pull ------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def pull(
         f"({summary.requests} requests). Submissions: {counts}."
     )
     if summary.fallback:
-        out.print(f"note: {summary.fallback}")
+        out.print(f"note: {safe(summary.fallback)}")
     if summary.malformed:
         out.print(
             f"warning: {summary.malformed} malformed notes (no id, or content not an object) were skipped"
@@ -219,7 +220,7 @@ def status(
     if as_json:
         _print_json(info)
         return
-    out.print(f"venue {info['venue_id']}  store {info['store']}")
+    out.print(f"venue {safe(info['venue_id'])}  store {safe(info['store'])}")
     subs = info["submissions"]
     out.print(
         "submissions: " + (", ".join(f"{n} {s}" for s, n in sorted(subs.items())) or "none yet")
@@ -235,7 +236,7 @@ def status(
         out.print("no successful cycle yet: run `orsync pull`")
     holder = info["lock_holder"]
     out.print(
-        f"lock: held by pid {holder.get('pid')} ({holder.get('command')}) since {holder.get('since')}"
+        f"lock: held by pid {safe(holder.get('pid'))} ({safe(holder.get('command'))}) since {safe(holder.get('since'))}"
         if holder
         else "lock: free"
     )
@@ -255,7 +256,7 @@ def status(
                 str(c["updated"]),
                 str(c["deleted"]),
                 f"{c['duration_s']:.1f}" if c["duration_s"] is not None else "",
-                (c["error"] or "")[:60],
+                safe((c["error"] or "")[:60]),
             )
         out.print(table)
 
@@ -289,10 +290,10 @@ def changes(
             r["at"] or "",
             r["op"],
             r["kind"],
-            f"#{r['number']}" if r["kind"] == "submission" and r["number"] else r["forum"],
-            r["note_id"],
-            ", ".join(r["fields"]),
-            (r["title"] or "")[:50],
+            f"#{r['number']}" if r["kind"] == "submission" and r["number"] else safe(r["forum"]),
+            safe(r["note_id"]),
+            safe(", ".join(r["fields"])),
+            safe((r["title"] or "")[:50]),
         )
     out.print(table)
 
@@ -319,14 +320,14 @@ def report(
         _print_json(data.as_dict())
         return
     subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
-    out.print(f"{data.venue_id}: {subs}; {data.reviews} reviews")
+    out.print(f"{safe(data.venue_id)}: {safe(subs)}; {data.reviews} reviews")
     if data.completion is not None:
         out.print(
             f"review completion: {data.completion:.0%} of papers under review have "
             f"{reports.EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
         )
     if data.decisions:
-        out.print("decisions: " + ", ".join(f"{n} {d}" for d, n in data.decisions.items()))
+        out.print("decisions: " + safe(", ".join(f"{n} {d}" for d, n in data.decisions.items())))
     if data.rating_histogram:
         peak = max(data.rating_histogram.values())
         out.print("ratings:")
@@ -415,7 +416,7 @@ def _report_push(result: Any, config: Config, as_json: bool) -> None:
         )
     for c in clashes:
         out.print(
-            f"warning: papers {c.forum_ids[0]} and {c.forum_ids[1]} share {', '.join(c.authors)} in session {c.session_id} (no clash-free assignment exists)"
+            f"warning: papers {safe(c.forum_ids[0])} and {safe(c.forum_ids[1])} share {safe(', '.join(c.authors))} in session {safe(c.session_id)} (no clash-free assignment exists)"
         )
 
 
@@ -493,12 +494,12 @@ def _show_posters(config: Config, as_json: bool) -> None:
     names = {s.id: s.name for s in config.posters.sessions}
     for r in rows:
         table.add_row(
-            f"{r['session_id']} {names.get(r['session_id'], '')}".strip()
+            safe(f"{r['session_id']} {names.get(r['session_id'], '')}".strip())
             if r["session_id"]
             else "-",
             str(r["board"] or "-"),
             f"#{r['number']}",
-            (r["title"] or "")[:60],
+            safe((r["title"] or "")[:60]),
             "oral" if r["presentation"] == "oral" else "",
             "yes" if r["pinned"] else "",
         )
@@ -546,7 +547,7 @@ def check(
     else:
         for r in results:
             mark = "ok  " if r.ok else "FAIL"
-            out.print(f"{mark} {r.name}: {r.detail}")
+            out.print(f"{mark} {r.name}: {safe(r.detail)}")
     failed = [r for r in results if not r.ok]
     if failed:
         raise typer.Exit(failed[0].exit_code)
@@ -605,7 +606,7 @@ def demo(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"orsync: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"orsync: error: {safe(message)}", soft_wrap=True)
     raise SystemExit(code)
 
 

@@ -25,8 +25,17 @@ import yaml
 
 from orsync.errors import OrsyncError
 from orsync.posters import Session
+from orsync.terminal import BIDI_CONTROLS
 
-__all__ = ["FORMATS", "OnChangeError", "render", "run_on_change", "write_atomically"]
+__all__ = [
+    "FORMATS",
+    "OnChangeError",
+    "clean_text",
+    "neutralise_cell",
+    "render",
+    "run_on_change",
+    "write_atomically",
+]
 
 FORMATS = ("json", "yaml", "csv")
 CSV_HEADER = (
@@ -45,19 +54,24 @@ class OnChangeError(OrsyncError):
 # readers, YAML 1.1 forbids them in a stream (Ruby/Go readers used by Jekyll and Hugo refuse the
 # file), and no title or abstract legitimately contains them; they come from copy-paste of PDFs.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidi embedding, override and isolate controls (U+202A-202E, U+2066-2069) are removed, not
+# replaced: an RLO in a title reverses the text shown after it ("Trojan Source"), on the page and
+# beyond the title when the site inlines it without <bdi>; no title or abstract needs one, and a
+# removed one leaves the text readable in its logical order, where a placeholder would show junk.
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 # Lone surrogates cannot be encoded as UTF-8 at all.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def _clean(text: object) -> str:
+def clean_text(text: object) -> str:
     if text is None:
         return ""
     s = str(text).replace("\r\n", "\n").replace("\r", "\n")  # keep line breaks, not CRs
-    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", s))
+    return _SURROGATES.sub("\ufffd", _BIDI.sub("", _CONTROLS.sub("", s)))
 
 
 def _clean_optional(text: object) -> str | None:
-    return None if text is None else _clean(text)
+    return None if text is None else clean_text(text)
 
 
 def _clean_list(value: object) -> list[str]:
@@ -73,7 +87,7 @@ def _clean_list(value: object) -> list[str]:
         value = [value]
     # "|" joins list items in the CSV (Mini-Conf's convention); inside an item it would split it,
     # so it becomes a broken bar in every format, keeping all formats equal.
-    return [_clean(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
+    return [clean_text(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
 
 
 def _iso(value: object) -> str | None:
@@ -81,7 +95,7 @@ def _iso(value: object) -> str | None:
         return None
     if isinstance(value, datetime):
         return value.isoformat()
-    text = _clean(value)
+    text = clean_text(value)
     try:
         return datetime.fromisoformat(text).isoformat()
     except ValueError:
@@ -103,8 +117,8 @@ def _session_of(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[st
         return None
     s = known.get(str(sid))
     return {
-        "id": _clean(sid),
-        "name": _clean(row.get("session_name") or (s.name if s else sid)),
+        "id": clean_text(sid),
+        "name": clean_text(row.get("session_name") or (s.name if s else sid)),
         "start": _iso(row.get("session_start") or (s.start if s else None)),
         "end": _iso(row.get("session_end") or (s.end if s else None)),
     }
@@ -113,9 +127,9 @@ def _session_of(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[st
 def _record(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[str, Any]:
     """The public shape of one paper; key order is the documented one."""
     return {
-        "id": _clean(row["forum_id"]),
+        "id": clean_text(row["forum_id"]),
         "number": _int_or_none(row.get("number")),
-        "title": _clean(row.get("title")),
+        "title": clean_text(row.get("title")),
         "authors": _clean_list(row.get("authors")),
         "keywords": _clean_list(row.get("keywords")),
         "abstract": _clean_optional(row.get("abstract")),
@@ -141,11 +155,17 @@ def _records(
 # --------------------------------------------------------------------------- formats
 
 
+# Characters escaped in the JSON files, where they can only occur inside strings and where
+# "\uXXXX" means the same to every JSON parser. U+2028/2029 end a JavaScript string literal in
+# pre-ES2019 engines; "<", ">" and "&" let a page inline papers.json in a <script> element (a
+# title "</script><script>..." would otherwise close it, "<!--" would change how it is parsed).
+_JSON_ESCAPES = {ch: f"\\u{ord(ch):04x}" for ch in ("<", ">", "&", "\u2028", "\u2029")}
+_JSON_ESCAPED = re.compile("[<>&\u2028\u2029]")
+
+
 def _json_bytes(data: object) -> bytes:
     text = json.dumps(data, ensure_ascii=False, indent=2)
-    # Valid JSON, but U+2028/2029 end a JavaScript string literal in pre-ES2019 engines and in
-    # JSONP/inline <script> use; escaped they mean the same to every JSON parser.
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    text = _JSON_ESCAPED.sub(lambda m: _JSON_ESCAPES[m.group()], text)
     return (text + "\n").encode("utf-8")
 
 
@@ -204,7 +224,7 @@ def _posters(records: Sequence[Mapping[str, Any]], sessions: Sequence[Session]) 
     by_id: dict[str, dict[str, Any]] = {}
     for s in sessions:
         by_id[s.id] = {
-            "id": _clean(s.id), "name": _clean(s.name),
+            "id": clean_text(s.id), "name": clean_text(s.name),
             "start": s.start.isoformat(), "end": s.end.isoformat(),
         }  # fmt: skip
     for r in records:
