@@ -69,6 +69,9 @@ class WebsiteConfig(_Section):
     output_dir: Path
     formats: tuple[Literal["json", "yaml", "csv"], ...] = ("json", "yaml", "csv")
     on_change: tuple[str, ...] | None = None
+    # After this many seconds the on_change command and its whole process group are killed and
+    # the push fails (exit 1); a hung hook must not hold the push, nor the service's stop.
+    on_change_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300
 
     @field_validator("on_change", mode="before")
     @classmethod
@@ -212,7 +215,9 @@ def load_config(path: Path) -> Config:
         fixed = config.openreview.model_copy(update={"password_file": path.parent / pw})
         config = config.model_copy(update={"openreview": fixed})
     if config.website is not None and not config.website.output_dir.is_absolute():
-        site = config.website.model_copy(update={"output_dir": path.parent / config.website.output_dir})
+        site = config.website.model_copy(
+            update={"output_dir": path.parent / config.website.output_dir}
+        )
         config = config.model_copy(update={"website": site})
     return config
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -141,8 +141,19 @@ def update_assignment(
     return result
 
 
-def push(config: Config, *, wait_s: float = 600.0, reoptimise: bool = False) -> PushResult:
-    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``)."""
+def push(
+    config: Config,
+    *,
+    wait_s: float = 600.0,
+    reoptimise: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> PushResult:
+    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``).
+
+    ``should_stop`` and ``tick`` reach ``website.run_on_change`` (the service stopping, its
+    heartbeat).
+    """
     store = open_store(config.store.url)
     result = PushResult()
     try:
@@ -164,7 +175,14 @@ def push(config: Config, *, wait_s: float = 600.0, reoptimise: bool = False) -> 
         raise OrsyncError(f"cannot create website.output_dir {out}: {exc.strerror}") from None
     result.changed = website.write_atomically(out, files)
     if result.changed and config.website.on_change:
-        website.run_on_change(config.website.on_change, child_environ(), out)
+        website.run_on_change(
+            config.website.on_change,
+            child_environ(),
+            out,
+            config.website.on_change_timeout_s,
+            should_stop=should_stop,
+            tick=tick,
+        )
     return result
 
 
