@@ -226,3 +226,25 @@ def test_safe_and_json_text() -> None:
     text = json_text(data)
     assert json.loads(text) == data
     assert not FORBIDDEN.search(text) and "é <" in text
+
+
+def test_website_render_neutralises_bidi_and_escapes_markup_characters() -> None:
+    from orsync.website import render
+
+    row = {
+        "forum_id": "f1",
+        "number": 1,
+        "title": "a\u202eb\u2066c\u2069 </script> & <!--",
+        "authors": ["X\u202eY"],
+        "keywords": [],
+        "session_id": None,
+        "board": None,
+    }
+    files = render([row], [], ("json", "yaml", "csv"))
+    for name, data in files.items():
+        text = data.decode()
+        assert not BIDI_CHARS.search(text), name
+    assert b"<" not in files["papers.json"] and b"&" not in files["papers.json"]
+    (paper,) = json.loads(files["papers.json"])
+    assert paper["title"] == "abc </script> & <!--" and paper["authors"] == ["XY"]
+    assert yaml.safe_load(files["papers.yml"])[0]["title"] == paper["title"]
