@@ -125,6 +125,9 @@ def test_terminal_commands_show_hostile_titles_as_inert_text(
         assert "First line\\norsync: all good" in shown, name
         assert "\norsync: all good" not in shown, f"{name}: a newline in a title forges a line"
     assert "\\x1b[2J [/] \\u202eevil" in outputs["report --html " + str(site.dir / "report.html")]
+    page = (site.dir / "report.html").read_text(encoding="utf-8")
+    assert not FORBIDDEN.search(page.replace("\n", "")), "the chairs' HTML page shows escapes too"
+    assert "\\x1b[2J [/] \\u202eevil" in page and "<svg" in page
 
 
 def test_json_output_is_data_with_every_control_escaped(
