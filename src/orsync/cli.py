@@ -6,7 +6,6 @@ code; the traceback only with ``-v``.
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from dataclasses import dataclass
@@ -15,13 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from orsync import __version__
 from orsync.config import Config, find_config, load_config
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import write_private
+from orsync.terminal import console, json_text, safe
 
 app = typer.Typer(
     name="orsync",
@@ -35,8 +34,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# Text from the store or the venue is the authors': it goes through `safe` (one line, control and
+# bidi characters made visible) and the consoles never interpret markup (orsync.terminal).
+err = console(stderr=True, soft_wrap=True)
+out = console(soft_wrap=True)
 
 
 class LogFormat(StrEnum):
@@ -102,7 +103,7 @@ def main_options(
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json_text(data) + "\n")
 
 
 # -- pull ------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def _print_cycle(summary: Any) -> None:
         f"({summary.requests} requests). Submissions: {counts}."
     )
     if summary.fallback:
-        out.print(f"note: {summary.fallback}")
+        out.print(f"note: {safe(summary.fallback)}")
     if summary.malformed:
         out.print(
             f"warning: {summary.malformed} malformed notes (no id, or content not an object) were skipped"
@@ -290,7 +291,7 @@ def status(
                 failures.append(f"cycle {c['id']} {c['outcome']}: {c['error']}")
         out.print(table)
         for line in failures:
-            out.print(line, markup=False)
+            out.print(line)
 
 
 @app.command()
@@ -322,10 +323,10 @@ def changes(
             r["at"] or "",
             r["op"],
             r["kind"],
-            f"#{r['number']}" if r["number"] is not None else r["forum"],
-            r["note_id"],
-            ", ".join(r["fields"]),
-            (r["title"] or "")[:50],
+            f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
+            safe(r["note_id"]),
+            safe(", ".join(r["fields"])),
+            safe((r["title"] or "")[:50]),
         )
     out.print(table)
 
@@ -352,7 +353,7 @@ def report(
         _print_json(data.as_dict())
         return
     subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
-    out.print(f"{data.venue_id}: {subs}; {data.reviews} reviews")
+    out.print(f"{safe(data.venue_id)}: {safe(subs)}; {data.reviews} reviews")
     if data.completion is not None:
         out.print(
             f"review completion: {data.completion:.0%} of papers under review have "
@@ -362,9 +363,9 @@ def report(
         for m in data.missing_reviews:
             by_count.setdefault(m["reviews"], []).append(f"#{m['number']}")
         for count, papers in sorted(by_count.items()):
-            out.print(f"  {count} reviews: {' '.join(papers)}", markup=False)
+            out.print(f"  {count} reviews: {' '.join(papers)}")
     if data.decisions:
-        out.print("decisions: " + ", ".join(f"{n} {d}" for d, n in data.decisions.items()))
+        out.print("decisions: " + safe(", ".join(f"{n} {d}" for d, n in data.decisions.items())))
     if data.rating_histogram:
         peak = max(data.rating_histogram.values())
         out.print("ratings:")
@@ -478,10 +479,8 @@ def _report_push(result: Any, config: Config) -> None:
             if result.changed
             else f"website: {where} already up to date"
         )
-    for line in result.problems:
-        err.print(f"warning: {line}", markup=False)
-    for line in result.clash_lines():
-        err.print(f"warning: {line}", markup=False)
+    for line in result.problems + result.clash_lines():
+        err.print(f"warning: {safe(line)}")
 
 
 posters_app = typer.Typer(
@@ -529,7 +528,7 @@ def posters_assign(
         _report_push(result, config)
     else:
         for line in result.problems + result.clash_lines():
-            err.print(f"warning: {line}", markup=False)
+            err.print(f"warning: {line}")
     a = result.assignment
     if a is not None:
         gap = f", gap {a.gap:.1%}" if a.gap is not None else ""
@@ -539,7 +538,7 @@ def posters_assign(
             f"{len(a.moved)} papers {verb}, solved in {a.solve_time_s:.2f}s"
         )
         for line in result.moved_lines():
-            out.print(("would: " if dry_run else "") + line, markup=False)
+            out.print(("would: " if dry_run else "") + line)
     if dry_run:
         out.print("dry run: nothing was changed")
         return
@@ -590,14 +589,14 @@ def _show_posters(config: Config, as_json: bool) -> None:
     names = {s.id: s.name for s in config.posters.sessions}
     for r in rows:
         table.add_row(
-            f"{r['session_id']} {names.get(r['session_id'], '')}".strip()
+            safe(f"{r['session_id']} {names.get(r['session_id'], '')}".strip())
             if r["session_id"]
             else "-",
             str(r["board"] or "-"),
             f"#{r['number']}",
-            (r["title"] or "")[:60],
+            safe((r["title"] or "")[:60]),
             r["talk"] or "",
-            r["pinned"] or "",
+            safe(r["pinned"]),
         )
     out.print(table)
 
@@ -625,7 +624,7 @@ def posters_pin(
     done = publish.pin(config, paper, session)
     where = f", board {done.place.board}" if done.place else ""
     before = f" (was pinned to {done.was})" if done.was and done.was != session else ""
-    out.print(f"pinned paper #{done.number} to {session}{where}{before}", markup=False)
+    out.print(f"pinned paper #{done.number} to {session}{where}{before}")
     _publish_after_pin(config, "pinned")
 
 
@@ -639,12 +638,11 @@ def posters_unpin(
     config = _globals(ctx).config()
     done = publish.unpin(config, paper)
     if done.was is None:
-        out.print(f"paper #{done.number} was not pinned; nothing changed", markup=False)
+        out.print(f"paper #{done.number} was not pinned; nothing changed")
         return
     out.print(
         f"unpinned paper #{done.number} (was pinned to {done.was}); it keeps its place until "
-        "a rule forces a move",
-        markup=False,
+        "a rule forces a move"
     )
 
 
@@ -665,7 +663,7 @@ def check(
     else:
         for r in results:
             mark = "ok  " if r.ok else "FAIL"
-            out.print(f"{mark} {r.name}: {r.detail}")
+            out.print(f"{mark} {r.name}: {safe(r.detail)}")
     failed = [r for r in results if not r.ok]
     if failed:
         raise typer.Exit(failed[0].exit_code)
@@ -726,7 +724,7 @@ def demo(
 def _fail(message: str, code: int) -> NoReturn:
     from orsync.secrets import mask_text
 
-    err.print(f"orsync: error: {mask_text(message)}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"orsync: error: {safe(mask_text(message))}", soft_wrap=True)
     raise SystemExit(code)
 
 

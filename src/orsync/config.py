@@ -100,6 +100,9 @@ class WebsiteConfig(_Section):
     output_dir: Path
     formats: tuple[Literal["json", "yaml", "csv"], ...] = ("json", "yaml", "csv")
     on_change: tuple[str, ...] | None = None
+    # After this many seconds the on_change command and its whole process group are killed and
+    # the push fails (exit 1); a hung hook must not hold the push, nor the service's stop.
+    on_change_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300
 
     @field_validator("on_change", mode="before")
     @classmethod

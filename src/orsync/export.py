@@ -1,10 +1,16 @@
-"""``orsync export``: papers, submissions or reviews from the store as JSON, CSV or YAML."""
+"""``orsync export``: papers, submissions or reviews from the store as JSON, CSV or YAML.
+
+The dump often goes to a terminal or a pager, so no control or bidi character from a title
+reaches it raw: JSON and YAML escape them (``\\u001b``, ``\\u202e``: the same text to any
+reader), CSV, which has no escapes, drops them as the website's papers.csv does.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import yaml
@@ -13,11 +19,27 @@ from sqlalchemy import select, text
 from orsync.config import Config
 from orsync.mirror import NOTE
 from orsync.ops import open_for_reading
-from orsync.website import neutralise_cell
+from orsync.terminal import BIDI_CONTROLS, json_text
+from orsync.website import clean_text, neutralise_cell
 
 WHATS = ("papers", "submissions", "reviews")
 FORMATS = ("json", "csv", "yaml")
 _JSON_COLUMNS = ("authors", "authorids", "keywords")
+
+
+class _QuotedDumper(yaml.SafeDumper):
+    """Every string double-quoted, so that every character of it can be written as an escape."""
+
+
+def _quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+
+
+_QuotedDumper.add_representer(str, _quoted_str)
+# PyYAML escapes C0 and C1 in double quotes but writes these raw as "printable".
+_YAML_RAW = re.compile(f"[{BIDI_CONTROLS}]")
+
+
 def rows(config: Config, what: str) -> list[dict[str, Any]]:
     store = open_for_reading(config)
     try:
@@ -60,9 +82,10 @@ def rows(config: Config, what: str) -> list[dict[str, Any]]:
 
 def render(data: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        return json_text(data) + "\n"
     if fmt == "yaml":
-        return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+        text = yaml.dump(data, Dumper=_QuotedDumper, allow_unicode=True, sort_keys=False)
+        return _YAML_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     buffer = io.StringIO()
     columns = list(data[0]) if data else []
     writer = csv.writer(buffer, lineterminator="\n")
@@ -77,7 +100,7 @@ def _csv_value(value: Any) -> str:
         return ""
     if isinstance(value, list):
         value = "|".join(str(v) for v in value)
-    return neutralise_cell(str(value))
+    return neutralise_cell(clean_text(value))
 
 
 def export(config: Config, what: str, fmt: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -197,13 +197,16 @@ def push(
     force: bool = False,
     command: str = "push",
     cycle_id: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> PushResult:
     """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``).
 
     Every push is recorded in the store with its outcome (``orsync status`` shows the last one).
     The metadata is published even when the posters cannot be placed; that problem is raised
     after the files are written. A push that would drop more than ``sync.max_delete_fraction``
-    of the papers the site publishes now is refused unless ``force``.
+    of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
+    ``tick`` reach ``website.run_on_change`` (the service stopping, its heartbeat).
     """
     store = open_store(config.store.url)
     result = PushResult()
@@ -211,7 +214,8 @@ def push(
         with store_writer(store, wait_s=wait_s, command=command):
             push_id = _record_start(store, command, cycle_id)
             try:
-                _push_locked(store, config, result, reoptimise=reoptimise, force=force)
+                hooks = _Hooks(should_stop, tick)
+                _push_locked(store, config, result, reoptimise=reoptimise, force=force, hooks=hooks)
             except BaseException as exc:
                 refused = isinstance(exc, PushRefused)
                 error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
@@ -223,8 +227,20 @@ def push(
     return result
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    should_stop: Callable[[], bool] | None = None
+    tick: Callable[[], None] | None = None
+
+
 def _push_locked(
-    store: Store, config: Config, result: PushResult, *, reoptimise: bool, force: bool
+    store: Store,
+    config: Config,
+    result: PushResult,
+    *,
+    reoptimise: bool,
+    force: bool,
+    hooks: _Hooks,
 ) -> None:
     posters_error: posters.AssignmentError | None = None
     try:
@@ -244,7 +260,7 @@ def _push_locked(
     result.papers = len(rows)
     result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
     if config.website is not None:
-        _publish(config, config.website, rows, result, force=force)
+        _publish(config, config.website, rows, result, force=force, hooks=hooks)
     if posters_error is not None:
         raise PushError(
             f"website data published without new poster places: {posters_error.message}"
@@ -258,6 +274,7 @@ def _publish(
     result: PushResult,
     *,
     force: bool,
+    hooks: _Hooks,
 ) -> None:
     out = site.output_dir
     published = website.published_ids(out)
@@ -283,7 +300,14 @@ def _publish(
         ) from None
     if result.changed and site.on_change:
         try:
-            website.run_on_change(site.on_change, child_environ(), out)
+            website.run_on_change(
+                site.on_change,
+                child_environ(),
+                out,
+                site.on_change_timeout_s,
+                should_stop=hooks.should_stop,
+                tick=hooks.tick,
+            )
         except website.OnChangeError as exc:
             raise PushError(f"{exc.message} (the files are written)") from None
 

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import text
 
 from orsync.config import Config
 from orsync.ops import open_for_reading
 from orsync.sync import unreleased_decisions
+from orsync.terminal import safe
 
 EXPECTED_REVIEWS = 3
 
@@ -115,12 +117,21 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
     )
 
 
+def _visible(value: Any) -> Any:
+    """Every text printed in the page shows its control and bidi characters as escapes (a
+    title's U+202E would otherwise reverse what the chairs read), like the terminal summary."""
+    if isinstance(value, str) and not isinstance(value, Markup):  # Markup: the charts' macros
+        return safe(value, newlines=True)
+    return value
+
+
 def render_html(report: Report) -> str:
     env = Environment(
         loader=PackageLoader("orsync", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible,
     )
     page: str = env.get_template("report.html.j2").render(r=report, expected=EXPECTED_REVIEWS)
     return page

@@ -506,7 +506,14 @@ class Service:
 
         self.beat()
         try:
-            result = publish.push(config, wait_s=PUSH_LOCK_WAIT_S, command="run", cycle_id=cycle_id)
+            result = publish.push(
+                config,
+                wait_s=PUSH_LOCK_WAIT_S,
+                command="run",
+                cycle_id=cycle_id,
+                should_stop=self.stop_event.is_set,  # SIGTERM kills a running on_change hook
+                tick=self.beat,
+            )
         except OrsyncError as exc:
             log.warning("website push failed", error=exc.message)
             return f"; website push failed: {exc.message}"

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,18 @@ import yaml
 
 from orsync.errors import OrsyncError
 from orsync.posters import Session
+from orsync.terminal import BIDI_CONTROLS
 
-__all__ = ["FORMATS", "OnChangeError", "render", "run_on_change", "write_atomically"]
+__all__ = [
+    "FORMATS",
+    "OnChangeError",
+    "OnChangeStopped",
+    "clean_text",
+    "neutralise_cell",
+    "render",
+    "run_on_change",
+    "write_atomically",
+]
 
 FORMATS = ("json", "yaml", "csv")
 CSV_HEADER = (
@@ -36,7 +46,16 @@ LIST_SEPARATOR = "|"
 
 
 class OnChangeError(OrsyncError):
-    """The website's on_change command failed; the files themselves are written."""
+    """The website's on_change command failed or timed out; the files themselves are written.
+
+    Exit status 1: the push did its part, the site was not rebuilt (README, exit codes).
+    """
+
+    exit_code = 1
+
+
+class OnChangeStopped(OnChangeError):
+    """The on_change command was killed because orsync was asked to stop."""
 
 
 # --------------------------------------------------------------------------- cleaning
@@ -45,19 +64,24 @@ class OnChangeError(OrsyncError):
 # readers, YAML 1.1 forbids them in a stream (Ruby/Go readers used by Jekyll and Hugo refuse the
 # file), and no title or abstract legitimately contains them; they come from copy-paste of PDFs.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidi embedding, override and isolate controls (U+202A-202E, U+2066-2069) are removed, not
+# replaced: an RLO in a title reverses the text shown after it ("Trojan Source"), on the page and
+# beyond the title when the site inlines it without <bdi>; no title or abstract needs one, and a
+# removed one leaves the text readable in its logical order, where a placeholder would show junk.
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 # Lone surrogates cannot be encoded as UTF-8 at all.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def _clean(text: object) -> str:
+def clean_text(text: object) -> str:
     if text is None:
         return ""
     s = str(text).replace("\r\n", "\n").replace("\r", "\n")  # keep line breaks, not CRs
-    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", s))
+    return _SURROGATES.sub("\ufffd", _BIDI.sub("", _CONTROLS.sub("", s)))
 
 
 def _clean_optional(text: object) -> str | None:
-    return None if text is None else _clean(text)
+    return None if text is None else clean_text(text)
 
 
 def _clean_list(value: object) -> list[str]:
@@ -73,7 +97,7 @@ def _clean_list(value: object) -> list[str]:
         value = [value]
     # "|" joins list items in the CSV (Mini-Conf's convention); inside an item it would split it,
     # so it becomes a broken bar in every format, keeping all formats equal.
-    return [_clean(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
+    return [clean_text(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
 
 
 def _iso(value: object) -> str | None:
@@ -81,7 +105,7 @@ def _iso(value: object) -> str | None:
         return None
     if isinstance(value, datetime):
         return value.isoformat()
-    text = _clean(value)
+    text = clean_text(value)
     try:
         return datetime.fromisoformat(text).isoformat()
     except ValueError:
@@ -103,8 +127,8 @@ def _session_of(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[st
         return None
     s = known.get(str(sid))
     return {
-        "id": _clean(sid),
-        "name": _clean(row.get("session_name") or (s.name if s else sid)),
+        "id": clean_text(sid),
+        "name": clean_text(row.get("session_name") or (s.name if s else sid)),
         "start": _iso(row.get("session_start") or (s.start if s else None)),
         "end": _iso(row.get("session_end") or (s.end if s else None)),
     }
@@ -113,9 +137,9 @@ def _session_of(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[st
 def _record(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[str, Any]:
     """The public shape of one paper; key order is the documented one."""
     return {
-        "id": _clean(row["forum_id"]),
+        "id": clean_text(row["forum_id"]),
         "number": _int_or_none(row.get("number")),
-        "title": _clean(row.get("title")),
+        "title": clean_text(row.get("title")),
         "authors": _clean_list(row.get("authors")),
         "keywords": _clean_list(row.get("keywords")),
         "abstract": _clean_optional(row.get("abstract")),
@@ -141,11 +165,17 @@ def _records(
 # --------------------------------------------------------------------------- formats
 
 
+# Characters escaped in the JSON files, where they can only occur inside strings and where
+# "\uXXXX" means the same to every JSON parser. U+2028/2029 end a JavaScript string literal in
+# pre-ES2019 engines; "<", ">" and "&" let a page inline papers.json in a <script> element (a
+# title "</script><script>..." would otherwise close it, "<!--" would change how it is parsed).
+_JSON_ESCAPES = {ch: f"\\u{ord(ch):04x}" for ch in ("<", ">", "&", "\u2028", "\u2029")}
+_JSON_ESCAPED = re.compile("[<>&\u2028\u2029]")
+
+
 def _json_bytes(data: object) -> bytes:
     text = json.dumps(data, ensure_ascii=False, indent=2)
-    # Valid JSON, but U+2028/2029 end a JavaScript string literal in pre-ES2019 engines and in
-    # JSONP/inline <script> use; escaped they mean the same to every JSON parser.
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    text = _JSON_ESCAPED.sub(lambda m: _JSON_ESCAPES[m.group()], text)
     return (text + "\n").encode("utf-8")
 
 
@@ -204,7 +234,7 @@ def _posters(records: Sequence[Mapping[str, Any]], sessions: Sequence[Session]) 
     by_id: dict[str, dict[str, Any]] = {}
     for s in sessions:
         by_id[s.id] = {
-            "id": _clean(s.id), "name": _clean(s.name),
+            "id": clean_text(s.id), "name": clean_text(s.name),
             "start": s.start.isoformat(), "end": s.end.isoformat(),
         }  # fmt: skip
     for r in records:
@@ -329,10 +359,50 @@ def _tail(data: bytes) -> str:
     return (": " + lines[-1][:200]) if lines else ""
 
 
+DEFAULT_ON_CHANGE_TIMEOUT_S = 300.0
+_POLL_S = 0.1  # how often a running hook is checked against the deadline and a stop request
+_GRACE_S = 2.0  # between SIGTERM and SIGKILL to the hook's process group
+_DRAIN_S = 2.0  # reading what is left of its stderr once it is dead
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> bytes:
+    """End the hook and everything it started in its process group: SIGTERM, then SIGKILL.
+
+    Returns what could still be read of its stderr. A grandchild that left the group and keeps the
+    pipe open cannot hold orsync: the pipe is abandoned after a short wait.
+    """
+    for sig, wait_s in ((signal.SIGTERM, _GRACE_S), (signal.SIGKILL, _DRAIN_S)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            _, err = proc.communicate(timeout=wait_s)
+            return err or b""
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.stderr is not None:
+        proc.stderr.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_DRAIN_S)
+    return b""
+
+
 def run_on_change(
-    argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float = 300.0
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout_s: float = DEFAULT_ON_CHANGE_TIMEOUT_S,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> None:
-    """Run the website's on_change command (no shell) with the caller's scrubbed environment."""
+    """Run the website's on_change command (no shell) with the caller's scrubbed environment.
+
+    It runs in its own process group, which is killed (SIGTERM, then SIGKILL) when it outlives
+    ``timeout_s`` (``website.on_change_timeout_s``), when ``should_stop()`` turns true (the
+    service is stopping) and when orsync itself is interrupted (Ctrl-C), so no hook outlives the
+    push that started it. ``tick`` is called while it runs (the service's watchdog heartbeat:
+    a hook bounded by its timeout is progress).
+    """
     if not argv:
         raise OnChangeError("website.on_change is empty; give a command and its arguments")
     shown = " ".join(argv)[:120]
@@ -350,15 +420,36 @@ def run_on_change(
         raise OnChangeError(
             f"website.on_change {shown!r} could not start: {exc.strerror}; check the command"
         ) from None
+    deadline = time.monotonic() + timeout_s
+    killed = False
     try:
-        _, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise OnChangeError(
-            f"website.on_change {shown!r} timed out after {timeout_s:g} s and was killed"
-        ) from None
+        while True:
+            if should_stop is not None and should_stop():
+                killed = True
+                _kill_group(proc)
+                raise OnChangeStopped(
+                    f"website.on_change {shown!r} was stopped because orsync is stopping"
+                )
+            if tick is not None:
+                tick()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                killed = True
+                _kill_group(proc)
+                raise OnChangeError(
+                    f"website.on_change {shown!r} did not finish within {timeout_s:g} s "
+                    "(website.on_change_timeout_s) and was killed with its process group; "
+                    "make it faster or raise the timeout"
+                )
+            try:
+                _, err = proc.communicate(timeout=min(_POLL_S, remaining))
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    except BaseException:
+        if not killed and proc.poll() is None:
+            _kill_group(proc)  # interrupted (Ctrl-C, a bug): the hook must not outlive us
+        raise
     if proc.returncode != 0:
         raise OnChangeError(
             f"website.on_change {shown!r} failed with exit status {proc.returncode}{_tail(err)}"
