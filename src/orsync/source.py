@@ -339,19 +339,24 @@ class OpenReviewSource:
         return [g for g in groups if isinstance(g, dict) and isinstance(g.get("id"), str)]
 
     def _not_found(self, venue_id: str) -> str:
-        parent = venue_id.rpartition("/")[0]
-        message = f"venue {venue_id} not found at {self.baseurl}; check openreview.venue_id"
+        """A missing venue's message, with the close matches among its siblings."""
+        parent, _, name = venue_id.rpartition("/")
+        message = f"venue {venue_id} not found at {self.baseurl}"
         if not parent:
-            return message
+            return message + "; check openreview.venue_id"
         try:
             ids = [g["id"] for g in self.child_groups(parent)]
         except (AccessError, UnreachableError):
             ids = []
-        by_lower = {i.lower(): i for i in ids}
-        close = [by_lower[m] for m in difflib.get_close_matches(venue_id.lower(), by_lower, n=3)]
+        # Compare last segments: the shared prefix would make every sibling look close.
+        by_name = {i.rpartition("/")[2].lower(): i for i in ids}
+        close = [by_name[m] for m in difflib.get_close_matches(name.lower(), by_name, n=3)]
         if close:
             message += " (did you mean " + " or ".join(close) + "?)"
-        return message + f"; `orsync venues {parent}/` lists the venues there"
+        return (
+            message
+            + f"; check openreview.venue_id: `orsync venues {parent}/` lists the venues there"
+        )
 
     def submission_pages(
         self, invitation: str, *, details: str = "replies", page_size: int = PAGE_SIZE
