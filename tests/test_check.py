@@ -126,7 +126,10 @@ def test_check_names_a_container_group(tmp_path: Path, emulator: Emulator) -> No
     config = write_config(tmp_path, emulator, venue_id="ICLR.cc/2024/Workshop")
     result = run_cli("--config", str(config), "check")
     assert result.returncode == 4
-    assert "group of venues" in result.stdout and "orsync venues ICLR.cc/2024/Workshop/" in result.stdout
+    assert (
+        "group of venues" in result.stdout
+        and "orsync venues ICLR.cc/2024/Workshop/" in result.stdout
+    )
 
 
 def test_venues_lists_the_groups_under_a_prefix(tmp_path: Path, emulator: Emulator) -> None:
@@ -138,7 +141,9 @@ def test_venues_lists_the_groups_under_a_prefix(tmp_path: Path, emulator: Emulat
     # Default prefix: beside the configured venue id; JSON for scripts.
     data = json.loads(run_cli("--config", str(config), "venues", "--json").stdout)
     assert data["prefix"] == "ICLR.cc/2024/Workshop/"
-    assert {"id": emulator.venue_id, "title": "ICLR 2024 Workshop BGPT", "venue": True} in data["groups"]
+    assert {"id": emulator.venue_id, "title": "ICLR 2024 Workshop BGPT", "venue": True} in data[
+        "groups"
+    ]
     # A partial last segment filters; the container one level up is a group, not a venue.
     partial = run_cli("--config", str(config), "venues", "ICLR.cc/2024/Workshop/B")
     assert [line.split()[0] for line in partial.stdout.splitlines()] == [emulator.venue_id]
@@ -151,7 +156,12 @@ def test_venues_lists_the_groups_under_a_prefix(tmp_path: Path, emulator: Emulat
 def test_unknown_venue_suggests_close_matches(tmp_path: Path, emulator: Emulator) -> None:
     config = write_config(tmp_path, emulator, venue_id="ICLR.cc/2024/Workshop/BGTP")
     result = run_cli("--config", str(config), "pull")
-    one_line_error(result, 4, "did you mean ICLR.cc/2024/Workshop/BGPT?", "orsync venues ICLR.cc/2024/Workshop/")
+    one_line_error(
+        result,
+        4,
+        "did you mean ICLR.cc/2024/Workshop/BGPT?",
+        "orsync venues ICLR.cc/2024/Workshop/",
+    )
     checked = run_cli("--config", str(config), "check")
     assert checked.returncode == 4
     assert "FAIL venue: venue ICLR.cc/2024/Workshop/BGTP not found" in checked.stdout
@@ -255,9 +265,7 @@ def readonly_copy(setup: Setup) -> Iterator[tuple[Path, Path]]:
     folder.mkdir()
     shutil.copy(setup.db, folder / "orsync.db")
     config = base / "orsync.toml"
-    config.write_text(
-        setup.config.read_text().replace(str(setup.db), str(folder / "orsync.db"))
-    )
+    config.write_text(setup.config.read_text().replace(str(setup.db), str(folder / "orsync.db")))
     config.chmod(0o644)
     shutil.copy(setup.dir / "pw", base / "pw")
     (base / "pw").chmod(0o644)  # the emulator's public password; readable by the test user
@@ -282,7 +290,11 @@ def _as_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
     env["HOME"] = "/tmp"
     return subprocess.run(
         [*prefix, sys.executable, "-m", "orsync", *args],
-        capture_output=True, text=True, timeout=120, env=env, cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd="/",
     )
 
 
@@ -292,7 +304,9 @@ def test_a_read_only_store_still_serves_status_and_export(readonly_copy: tuple[P
     status = _as_unprivileged("--config", str(config), "status", "--json")
     assert status.returncode == 0, status.stderr
     assert sum(json.loads(status.stdout)["submissions"].values()) > 0
-    export = _as_unprivileged("--config", str(config), "export", "--what", "submissions", "--format", "csv")
+    export = _as_unprivileged(
+        "--config", str(config), "export", "--what", "submissions", "--format", "csv"
+    )
     assert export.returncode == 0, export.stderr
     assert len(export.stdout.splitlines()) > 10
     assert sorted(p.name for p in folder.iterdir()) == ["orsync.db"]
