@@ -146,8 +146,9 @@ def test_check_reports_each_problem(setup: Setup) -> None:
     bad = write_config(setup.dir / "bad", setup.emu, password="wrong")
     result = run_cli("--config", str(bad), "check", "--json")
     assert result.returncode == 4
-    checks = {c["name"]: c for c in json.loads(result.stdout)}
-    assert checks["config"]["ok"] and not checks["openreview"]["ok"] and checks["store"]["ok"]
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["config"]["ok"] and not checks["login"]["ok"] and checks["store"]["ok"]
+    assert "rejected the login" in checks["login"]["detail"]
 
 
 def test_help_teaches() -> None:
@@ -161,3 +162,97 @@ def test_reading_commands_never_create_a_store(setup: Setup) -> None:
     for args in (("status",), ("changes",), ("export",), ("posters", "show")):
         one_line_error(setup.cli(*args), 5, "run `orsync pull` first")
     assert not setup.db.exists()
+
+
+# -- exit 1 was undocumented: each of these paths now has its code and a line saying what to do --
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the emulator must refuse unless asked
+
+
+@pytest.mark.parametrize(
+    ("baseurl", "needles"),
+    [
+        ("https://api.openreview.net", ("API v1", 'openreview.baseurl = "https://api2.openreview.net"')),
+        ("https://openreview.net", ("website, not its API", "https://api2.openreview.net")),
+        ("api2.openreview.net", ("must start with https://",)),
+    ],
+)
+def test_wrong_kind_of_baseurl_exits_2(tmp_path: Path, baseurl: str, needles: tuple[str, ...]) -> None:
+    config = write_config(tmp_path, None, baseurl=baseurl)
+    one_line_error(run_cli("--config", str(config), "pull"), 2, "openreview.baseurl", *needles)
+
+
+def test_api_v1_baseurl_stops_the_service_with_exit_2(tmp_path: Path) -> None:
+    # Exit 2 is in RestartPreventExitStatus: systemd does not restart a config mistake forever.
+    config = write_config(tmp_path, None, baseurl="https://api.openreview.net")
+    result = run_cli("--config", str(config), "--log-format", "json", "run", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "api2.openreview.net" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_changes_since_too_far_back_exits_2(setup: Setup) -> None:
+    one_line_error(setup.cli("changes", "--since", "99999999d"), 2, "--since", "shorter span")
+
+
+def test_export_into_a_missing_folder_exits_2(setup: Setup) -> None:
+    assert setup.cli("pull", "--no-push").returncode == 0
+    target = setup.dir / "missing" / "papers.json"
+    one_line_error(setup.cli("export", "--out", str(target)), 2, str(target), "existing, writable folder")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("--dataset", "neurips"), ("--dataset", "bgpt, iclr")),
+        (("--phase", "rebuttal"), ("--phase", "camera_ready")),
+        (("--faults", "418x2"), ("--faults", "unknown fault kind")),
+        (("--faults", "429xmany"), ("--faults", "repeat count")),
+        (("--port", "70000"), ("--port",)),
+        (("--host", ALL_INTERFACES), ("--host 0.0.0.0", "--allow-remote")),
+        (("--host", "no-such-host.invalid"), ("--host",)),
+    ],
+)
+def test_emulator_bad_options_exit_2(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    one_line_error(run_cli("emulator", "--port", "0", *args, timeout=60), 2, *needles)
+
+
+def test_emulator_port_in_use_exits_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("emulator", "--port", str(port), timeout=60)
+    one_line_error(result, 2, f"port {port}", "in use", "--port 0")
+
+
+def _banner(*args: str) -> list[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orsync", "emulator", "--port", "0", "--size", "3", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return lines
+
+
+def test_emulator_banner_says_how_to_log_in_and_where_it_listens() -> None:
+    lines = _banner()
+    first = lines[0].split()
+    # The first line stays machine-readable (bench/_emulator.py parses it).
+    assert first[:2] == ["orsync", "emulator:"] and first[2].startswith("http://127.0.0.1:")
+    assert first[3] == "venue=ICLR.cc/2024/Workshop/BGPT" and first[4].startswith("chair=")
+    user = first[4].split("=", 1)[1]
+    text = "".join(lines)
+    assert f"log in as {user} with password 'chair-password'" in text and "demo password" in text
+    port = first[2].rsplit(":", 1)[1]
+    assert f"listening on 127.0.0.1:{port}, loopback only" in text
+
+
+def test_emulator_on_every_interface_only_when_asked_and_says_so() -> None:
+    text = "".join(_banner("--host", ALL_INTERFACES, "--allow-remote"))
+    assert "listening on 0.0.0.0:" in text and "reachable from other machines" in text

@@ -1,14 +1,30 @@
-"""``orsync check``: every precondition of a pull, each reported on one line."""
+"""``orsync check``: every precondition of a pull, each reported on one line; and
+``orsync venues``: the venue groups under a prefix, to find the venue id.
+
+``check`` changes nothing: it creates no store, migrates none, creates no folder. It says what a
+``pull`` would do instead (create the store, migrate it, create the output folder) and fails only
+where a pull would fail. Its JSON is one fixed object, the same on success and failure::
+
+    {"ok": bool, "exit_code": int,
+     "checks": [{"name": str, "ok": bool, "detail": str, "exit_code": int}, ...]}
+
+``checks`` holds ``config`` and, once the config is valid, ``login``, ``venue``, ``store`` and
+``website``, in that order; ``exit_code`` is the first failed check's (0 when all pass).
+"""
 
 from __future__ import annotations
 
+import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orsync.config import Config, find_config, load_config
-from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
+from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
+from orsync.source import OpenReviewSource, RetryPolicy
+
+CHECK_NAMES = ("config", "login", "venue", "store", "website")
 
 
 @dataclass
@@ -20,6 +36,26 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class CheckReport:
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return next((c.exit_code for c in self.checks if not c.ok), 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "checks": [c.as_dict() for c in self.checks],
+        }
 
 
 def _failed(name: str, exc: OrsyncError) -> CheckResult:
@@ -34,56 +70,183 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def run_checks(config_path: Path | None) -> list[CheckResult]:
+def _check_source(config: Config) -> OpenReviewSource:
     from orsync import ops
-    from orsync.store import open_store
 
-    results: list[CheckResult] = []
+    # A diagnosis answers in seconds, not after the service's patient backoff.
+    o = config.openreview
+    policy = RetryPolicy(
+        attempts=min(o.retry_attempts, 3),
+        initial_s=o.retry_initial_s,
+        max_wait_s=min(o.retry_max_wait_s, 5.0),
+        max_total_s=60.0,
+    )
+    return ops.make_source(config, policy=policy)
+
+
+def run_checks(config_path: Path | None) -> CheckReport:
+    report = CheckReport()
     try:
         path = find_config(config_path)
         config: Config = load_config(path)
     except OrsyncError as exc:
-        return [_failed("config", exc)]
-    results.append(CheckResult("config", True, f"{path} is valid"))
+        report.checks.append(_failed("config", exc))
+        return report
+    report.checks.append(CheckResult("config", True, f"{path} is valid"))
+    report.checks += _check_openreview(config)
+    report.checks.append(_check_store(config.store.url))
+    report.checks.append(_check_website(config))
+    return report
+
+
+def _check_openreview(config: Config) -> list[CheckResult]:
+    venue_id = config.openreview.venue_id
     try:
-        source = ops.make_source(config)
+        source = _check_source(config)
         source.connect()
-        who = (
-            f"logged in as {config.openreview.username}"
-            if config.openreview.username
-            else "guest (public data only)"
-        )
-        results.append(CheckResult("credentials", True, who))
-        group = source.venue_group(config.openreview.venue_id)
-        results.append(
-            CheckResult("venue", True, f"{group['id']} is readable at {config.openreview.baseurl}")
-        )
     except OrsyncError as exc:
-        results.append(_failed("openreview", exc))
+        return [
+            _failed("login", exc),
+            CheckResult("venue", False, f"{venue_id} not checked: no connection", exc.exit_code),
+        ]
+    who = (
+        f"logged in to {source.baseurl} as {config.openreview.username}"
+        if config.openreview.username
+        else f"guest at {source.baseurl} (public data only; set openreview.username to log in)"
+    )
+    login = CheckResult("login", True, who)
     try:
-        store = open_store(config.store.url)
-        with store.begin() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        folder = store.sqlite_path.parent if store.sqlite_path else None
-        store.dispose()
-        if folder is not None and not _writable(folder):
-            results.append(
-                CheckResult("store", False, f"folder {folder} is not writable", EXIT_STORE)
-            )
-        else:
-            results.append(CheckResult("store", True, f"{store.describe()} opens and is migrated"))
+        group = source.venue_group(venue_id)
     except OrsyncError as exc:
-        results.append(_failed("store", exc))
-    if config.website is not None:
-        out = config.website.output_dir
-        if out.is_dir() and _writable(out):
-            results.append(CheckResult("website", True, f"{out} is writable"))
-        elif not out.exists() and out.parent.is_dir() and _writable(out.parent):
-            results.append(CheckResult("website", True, f"{out} will be created"))
-        else:
-            results.append(
-                CheckResult(
-                    "website", False, f"website.output_dir {out} is not writable", EXIT_USAGE
+        return [login, _failed("venue", exc)]
+    content = group.get("content")
+    if isinstance(content, dict) and not content:
+        # Container groups (ICLR.cc/2024/Workshop) have empty content; venues have settings.
+        return [
+            login,
+            CheckResult(
+                "venue",
+                False,
+                f"{venue_id} is a group of venues, not a venue; "
+                f"`orsync venues {venue_id}/` lists them, then set openreview.venue_id",
+                EXIT_ACCESS,
+            ),
+        ]
+    title = _title(group)
+    return [login, CheckResult("venue", True, f"{venue_id}{title} is readable")]
+
+
+def _title(group: dict[str, Any]) -> str:
+    content = group.get("content")
+    title = content.get("title") if isinstance(content, dict) else None
+    value = title.get("value") if isinstance(title, dict) else None
+    return f" ({value})" if isinstance(value, str) and value else ""
+
+
+def _check_store(url: str) -> CheckResult:
+    from orsync.store import probe_schema, sqlite_path_of
+
+    try:
+        path = sqlite_path_of(url)
+    except Exception:  # make_url has many complaints; open_store words them
+        path = None
+    try:
+        if path is not None:
+            folder = path.parent if str(path.parent) else Path()
+            if not folder.is_dir():
+                return CheckResult(
+                    "store",
+                    False,
+                    f"store {path}: folder {folder} does not exist; create it first",
+                    EXIT_STORE,
                 )
+            if not path.exists():
+                if _writable(folder):
+                    return CheckResult(
+                        "store", True, f"{path} does not exist yet; `orsync pull` will create it"
+                    )
+                return CheckResult(
+                    "store",
+                    False,
+                    f"store {path} cannot be created: folder {folder} is not writable",
+                    EXIT_STORE,
+                )
+        state, detail = probe_schema(url)
+    except OrsyncError as exc:
+        return _failed("store", exc)
+    if state in ("newer", "foreign"):
+        return CheckResult("store", False, detail, EXIT_STORE)
+    if path is not None:
+        folder = path.parent if str(path.parent) else Path()
+        if not os.access(path, os.W_OK) or not _writable(folder):
+            return CheckResult(
+                "store",
+                False,
+                f"{detail}, but it is read-only here: readers work, `orsync pull` cannot "
+                f"write it (make {path} and its folder writable for this user)",
+                EXIT_STORE,
             )
-    return results
+    return CheckResult("store", True, detail)
+
+
+def _check_website(config: Config) -> CheckResult:
+    if config.website is None:
+        return CheckResult("website", True, "no [website] section: pull writes no website files")
+    out = config.website.output_dir
+    # `push` creates the folder with its parents: the first existing ancestor decides.
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return CheckResult(
+            "website",
+            False,
+            f"website.output_dir {out}: {existing} is a file, not a folder",
+            EXIT_USAGE,
+        )
+    if not _writable(existing):
+        return CheckResult(
+            "website",
+            False,
+            f"website.output_dir {out} is not writable ({existing} is read-only for this user)",
+            EXIT_USAGE,
+        )
+    if existing == out:
+        return CheckResult("website", True, f"{out} is writable")
+    return CheckResult("website", True, f"{out} does not exist yet; `orsync push` will create it")
+
+
+# -- venues ------------------------------------------------------------------------------------
+
+
+@dataclass
+class VenueEntry:
+    id: str
+    title: str | None
+    venue: bool  # has venue settings (a container group such as .../Workshop has none)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_venues(config: Config, prefix: str | None = None) -> tuple[str, list[VenueEntry]]:
+    """The groups under ``prefix`` (default: next to ``openreview.venue_id``) that the account
+    can read, for finding the venue id. ``ICLR.cc/2024/Workshop/`` lists its children;
+    ``ICLR.cc/2024/Workshop/B`` those whose id starts so. Returns the prefix used and the groups."""
+    if prefix is None:
+        prefix = config.openreview.venue_id.rpartition("/")[0] + "/"
+    source = _check_source(config)
+    source.connect()
+    if prefix.endswith("/"):
+        groups = source.child_groups(prefix.rstrip("/"))
+    else:
+        groups = source.child_groups(prefix)
+        if not groups and "/" in prefix:
+            parent = prefix.rpartition("/")[0]
+            groups = [g for g in source.child_groups(parent) if g["id"].startswith(prefix)]
+    entries = []
+    for g in groups:
+        content = g.get("content")
+        title = _title(g)[2:-1] or None
+        entries.append(VenueEntry(g["id"], title, isinstance(content, dict) and bool(content)))
+    return prefix, sorted(entries, key=lambda e: e.id.lower())

@@ -407,7 +407,10 @@ def export(
         try:
             write_private(out_file, text)  # reviews: owner-only, whatever the umask
         except OSError as exc:
-            raise OrsyncError(f"cannot write {out_file}: {exc.strerror}") from None
+            raise UsageError(
+                f"cannot write --out {out_file}: {exc.strerror}; choose a path in an existing, "
+                "writable folder"
+            ) from None
 
 
 # -- push / posters ----------------------------------------------------------------------------
@@ -657,16 +660,36 @@ def check(
     """Validate the config, reach the API, log in, read the venue, and test the store and output folder."""
     from orsync.check import run_checks
 
-    results = run_checks(_globals(ctx).config_path)
+    report = run_checks(_globals(ctx).config_path)
     if as_json:
-        _print_json([r.as_dict() for r in results])
+        _print_json(report.as_dict())
     else:
-        for r in results:
-            mark = "ok  " if r.ok else "FAIL"
-            out.print(f"{mark} {r.name}: {safe(r.detail)}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise typer.Exit(failed[0].exit_code)
+        for r in report.checks:
+            out.print(f"{'ok  ' if r.ok else 'FAIL'} {r.name}: {safe(r.detail)}")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def venues(
+    ctx: typer.Context,
+    prefix: Annotated[
+        str | None,
+        typer.Argument(help="e.g. ICLR.cc/2024/Workshop/ (default: beside openreview.venue_id)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the venue groups under a prefix that the account can read, to find the venue id."""
+    from orsync.check import find_venues
+
+    used, found = find_venues(_globals(ctx).config(), prefix)
+    if as_json:
+        _print_json({"prefix": used, "groups": [v.as_dict() for v in found]})
+        return
+    for v in found:
+        kind = "venue" if v.venue else "group"
+        out.print(f"{v.id}  ({kind}{': ' + v.title if v.title else ''})")
+    if not found:
+        out.print(f"no groups under {used} that this account can read; try a shorter prefix")
 
 
 # -- emulator / demo ---------------------------------------------------------------------------
@@ -675,7 +698,8 @@ def check(
 @app.command()
 def emulator(
     host: Annotated[
-        str, typer.Option("--host", help="Address to listen on (loopback only is sensible).")
+        str,
+        typer.Option("--host", help="Address to listen on; loopback only unless --allow-remote."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8765,
     dataset: Annotated[
@@ -692,12 +716,26 @@ def emulator(
         str | None,
         typer.Option("--faults", help="Faults to inject, e.g. '429x3@retry_after=1,500x5,drop'."),
     ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other machines can reach (the login is public: see the banner).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a synthetic OpenReview API v2 venue over HTTP, for rehearsals and tests."""
     from orsync.emulator import serve_forever
 
     serve_forever(
-        host=host, port=port, dataset=dataset, seed=seed, size=size, phase=phase, faults=faults
+        host=host,
+        port=port,
+        dataset=dataset,
+        seed=seed,
+        size=size,
+        phase=phase,
+        faults=faults,
+        allow_remote=allow_remote,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from orsync import lock
 from orsync.config import Config, read_password
-from orsync.errors import StoreError, UsageError
+from orsync.errors import UsageError
 from orsync.logs import add_secret
 from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
@@ -161,7 +161,12 @@ def parse_since(text: str) -> datetime:
     """``2024-05-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if text and text[-1] in units and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches before year 1; use a shorter span"
+            ) from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -218,10 +223,7 @@ def changes(
 
 
 def open_for_reading(config: Config) -> Store:
-    """The store for a read-only command: never created as a side effect of looking at it."""
-    from orsync.store import sqlite_path_of
+    """The store for a read-only command: never created, migrated or altered by looking at it."""
+    from orsync.store import open_reader
 
-    path = sqlite_path_of(config.store.url)
-    if path is not None and not path.exists():
-        raise StoreError(f"store {path} does not exist yet; run `orsync pull` first")
-    return open_store(config.store.url)
+    return open_reader(config.store.url)

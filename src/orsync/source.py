@@ -14,12 +14,14 @@ orsync keeps every note's JSON verbatim (fields nobody planned for survive), and
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,7 +33,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from orsync.errors import AccessError, UnreachableError
+from orsync.errors import AccessError, ConfigError, UnreachableError
 
 PAGE_SIZE = 1000
 Note = dict[str, Any]
@@ -89,6 +91,35 @@ def _without_client_env() -> Iterator[None]:
         os.environ.update(saved)
 
 
+API_V2_URL = "https://api2.openreview.net"
+# OpenReview's API v1 hosts: openreview-py's v2 client refuses them, and orsync needs v2.
+_V1_HOSTS = {
+    "api.openreview.net": API_V2_URL,
+    "devapi.openreview.net": "https://devapi2.openreview.net",
+}
+_SITE_HOSTS = {"openreview.net", "www.openreview.net"}
+
+
+def _api_v2_url(baseurl: str) -> str:
+    """``openreview.baseurl`` checked before any request: an http(s) URL of an API v2 server."""
+    url = baseurl.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"openreview.baseurl {baseurl!r} is not an http(s) URL; use {API_V2_URL}")
+    host = parts.hostname.lower()
+    if host in _V1_HOSTS:
+        raise ConfigError(
+            f"openreview.baseurl {url} is OpenReview's API v1, which orsync cannot read; "
+            f'set openreview.baseurl = "{_V1_HOSTS[host]}" (API v2)'
+        )
+    if host in _SITE_HOSTS:
+        raise ConfigError(
+            f"openreview.baseurl {url} is OpenReview's website, not its API; "
+            f'set openreview.baseurl = "{API_V2_URL}"'
+        )
+    return url
+
+
 def _error_body(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -123,17 +154,24 @@ class OpenReviewSource:
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
+        from openreview import OpenReviewException
         from openreview.api import OpenReviewClient
 
-        self.baseurl = baseurl.rstrip("/")
+        self.baseurl = _api_v2_url(baseurl)
         self.username = username
         self._password = password
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._on_retry = on_retry
         self.requests = 0
-        with _without_client_env():
-            self._client = OpenReviewClient(baseurl=self.baseurl)
+        try:
+            with _without_client_env():
+                self._client = OpenReviewClient(baseurl=self.baseurl)
+        except OpenReviewException as exc:
+            raise ConfigError(
+                f"openreview.baseurl {self.baseurl} was refused by openreview-py ({exc}); "
+                f"set it to the API v2 URL, {API_V2_URL}"
+            ) from None
         session: requests.Session = self._client.session
         session.adapters.clear()
         adapter = _TimeoutAdapter(timeout_s, self._count)
@@ -184,7 +222,9 @@ class OpenReviewSource:
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
             session: requests.Session = self._client.session
-            return session.request(method, self.baseurl + path, headers=self._client.headers, **kwargs)
+            return session.request(
+                method, self.baseurl + path, headers=self._client.headers, **kwargs
+            )
         except requests.exceptions.Timeout:
             raise TransientError("request timed out") from None
         except requests.exceptions.ConnectionError as exc:
@@ -219,7 +259,9 @@ class OpenReviewSource:
         except ValueError:
             raise TransientError("truncated or non-JSON answer") from None
 
-    def _get(self, path: str, params: Mapping[str, Any], what: str) -> Any:
+    def _get(
+        self, path: str, params: Mapping[str, Any], what: str, *, missing_ok: bool = False
+    ) -> Any:
         def attempt() -> Any:
             try:
                 return self._check(self._send("GET", path, params=dict(params)), what)
@@ -233,6 +275,8 @@ class OpenReviewSource:
         try:
             return self._retrying(attempt)
         except _ApiError as exc:
+            if missing_ok and exc.status == 404:
+                return None
             raise exc.as_user_error() from None
 
     def _login(self) -> None:
@@ -272,16 +316,47 @@ class OpenReviewSource:
             self._login()
 
     def venue_group(self, venue_id: str) -> dict[str, Any]:
-        body = self._get("/groups", {"id": venue_id}, f"venue {venue_id}")
+        body = self._get("/groups", {"id": venue_id}, f"venue {venue_id}", missing_ok=True)
         groups = body.get("groups") if isinstance(body, dict) else None
         if not groups:
-            raise AccessError(
-                f"venue {venue_id} not found at {self.baseurl}; check openreview.venue_id"
-            )
+            raise AccessError(self._not_found(venue_id))
         group = groups[0]
         if not isinstance(group, dict):
             raise UnreachableError(f"OpenReview answered venue {venue_id} with an unexpected shape")
         return group
+
+    def child_groups(self, parent: str) -> list[dict[str, Any]]:
+        """The groups directly under ``parent`` that the account can see (``GET /groups?parent=``)."""
+        body = self._get(
+            "/groups",
+            {"parent": parent, "limit": PAGE_SIZE},
+            f"groups under {parent}",
+            missing_ok=True,
+        )
+        groups = body.get("groups") if isinstance(body, dict) else None
+        if not isinstance(groups, list):
+            return []
+        return [g for g in groups if isinstance(g, dict) and isinstance(g.get("id"), str)]
+
+    def _not_found(self, venue_id: str) -> str:
+        """A missing venue's message, with the close matches among its siblings."""
+        parent, _, name = venue_id.rpartition("/")
+        message = f"venue {venue_id} not found at {self.baseurl}"
+        if not parent:
+            return message + "; check openreview.venue_id"
+        try:
+            ids = [g["id"] for g in self.child_groups(parent)]
+        except (AccessError, UnreachableError):
+            ids = []
+        # Compare last segments: the shared prefix would make every sibling look close.
+        by_name = {i.rpartition("/")[2].lower(): i for i in ids}
+        close = [by_name[m] for m in difflib.get_close_matches(name.lower(), by_name, n=3)]
+        if close:
+            message += " (did you mean " + " or ".join(close) + "?)"
+        return (
+            message
+            + f"; check openreview.venue_id: `orsync venues {parent}/` lists the venues there"
+        )
 
     def submission_pages(
         self, invitation: str, *, details: str = "replies", page_size: int = PAGE_SIZE

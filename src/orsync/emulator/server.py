@@ -3,7 +3,7 @@
 Served API (the subset orsync and openreview-py use)::
 
     POST /login                    {"id","password","expiresIn"} -> {"token","user":{...}}
-    GET  /groups?id=V
+    GET  /groups?id=V | ?parent=P | ?prefix=P
     GET  /notes?...                filters, paging, sort, details, select, trash, mintmdate
     GET  /notes/edits?note.id=X
     GET  /attachment?id=X&name=pdf
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import ipaddress
 import json
 import math
@@ -55,7 +56,8 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from orsync.emulator.faults import FaultPlan, FaultRule
+from orsync.emulator.dataset import DATASETS, PHASES
+from orsync.emulator.faults import FaultPlan, FaultRule, parse_fault_spec
 from orsync.emulator.venue import ApiError, Reader, Venue
 
 CHAIR_PROFILE_ID = "~Program_Chair1"
@@ -127,6 +129,16 @@ class _ReqIds:
         with self._lock:
             self._n += 1
             return f"{datetime.now(UTC):%Y-%m-%d}-{self._n}"
+
+
+def _resolves_to_loopback(host: str) -> bool | None:
+    """True if every address ``host`` names is loopback, False if any is not, None if it names
+    none (unknown host name)."""
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos) if infos else None
 
 
 def _is_loopback(host: str) -> bool:
@@ -283,9 +295,13 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/login":
             return self._login()
         if method == "GET" and path == "/groups":
-            if "id" not in query:
-                raise ApiError(400, "ValidationError", "id is required", {"path": "id"})
-            self._send(200, venue.group_json(query["id"]))
+            if "id" in query:
+                self._send(200, venue.group_json(query["id"]))
+            elif "parent" in query or "prefix" in query:
+                self._send(200, venue.groups_json(query.get("parent"), query.get("prefix")))
+            else:
+                raise ApiError(400, "ValidationError", "id, parent or prefix is required",
+                               {"path": "id"})
             return 200
         if method == "GET" and path == "/notes":
             self._send(200, venue.list_notes(reader, query))
@@ -421,6 +437,13 @@ class Emulator:
         )
         self._thread.start()
         return self.url
+
+    @property
+    def listening(self) -> tuple[str, int]:
+        """The address the socket is bound to (``0.0.0.0`` stays ``0.0.0.0``, unlike ``url``)."""
+        assert self._server is not None, "not started"
+        bound_host, bound_port = self._server.server_address[:2]
+        return str(bound_host), int(bound_port)
 
     def stop(self) -> None:
         server, self._server = self._server, None
@@ -572,22 +595,77 @@ def serve_forever(
     password: str | None = None,
     faults: str | None = None,
     token_ttl_s: float = 3600,
+    allow_remote: bool = False,
 ) -> None:
-    """Run an emulator until SIGINT/SIGTERM; prints one line with URL, venue and chair user.
+    """Run an emulator until SIGINT/SIGTERM, after a banner saying where and how to log in.
 
-    The password is printed only when the caller passed one in; otherwise the documented
-    default (``chair-password``) is used and not echoed.
+    The banner's first line stays machine-readable: ``orsync emulator: URL venue=V chair=USER``.
+    Bad options raise ``UsageError`` (exit 2, one line) before anything listens. The login is
+    public (documented username and password), so a host other machines can reach is refused
+    unless ``allow_remote``.
     """
+    from orsync.errors import UsageError
+
+    if dataset not in DATASETS:
+        raise UsageError(f"--dataset {dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
+    if phase not in PHASES:
+        raise UsageError(f"--phase {phase!r} is unknown; choose one of {', '.join(PHASES)}")
+    if size is not None and size < 1:
+        raise UsageError(f"--size {size}: give at least 1 submission")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port; use 1-65535, or 0 for a free one")
+    specs = None
+    if faults:
+        try:
+            specs = parse_fault_spec(faults)
+        except ValueError as exc:
+            raise UsageError(f"--faults {faults!r}: {exc}") from None
+    loopback = _resolves_to_loopback(host)
+    if loopback is None:
+        raise UsageError(
+            f"--host {host!r} is not an IPv4 address or known host name; use 127.0.0.1"
+        )
+    if not loopback and not allow_remote:
+        raise UsageError(
+            f"--host {host} lets other machines connect, and the emulator's login is public; "
+            "use 127.0.0.1, or pass --allow-remote if that is what you want"
+        )
     emu = Emulator(dataset=dataset, seed=seed, size=size, phase=phase,
                    password=password if password is not None else DEFAULT_PASSWORD,
                    token_ttl_s=token_ttl_s)
-    if faults:
-        emu.faults.apply_spec(faults)
-    url = emu.start(host, port)
-    line = f"orsync emulator: {url} venue={emu.venue_id} chair={emu.chair_username}"
-    if password is not None:
-        line += f" password={password}"
-    print(line, flush=True)
+    for spec in specs or []:
+        emu.faults.inject(spec.kind, spec.times, **spec.params)
+    try:
+        url = emu.start(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"port {port} on {host} is in use (another emulator?); pick another --port, "
+                "or --port 0 for a free one"
+            ) from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_host, bound_port = emu.listening
+    secret = (
+        f"password {DEFAULT_PASSWORD!r} (the emulator's fixed demo password, published in its "
+        "documentation: not a secret)"
+        if password is None
+        else "the password passed to serve_forever"
+    )
+    where = (
+        f"listening on {bound_host}:{bound_port}, loopback only: other machines cannot connect"
+        if loopback
+        else f"listening on {bound_host}:{bound_port}, reachable from other machines "
+        f"(--allow-remote): anyone who can reach it can log in with the public password"
+    )
+    print(f"orsync emulator: {url} venue={emu.venue_id} chair={emu.chair_username}", flush=True)
+    print(f"  log in as {emu.chair_username} with {secret}; guests need no login", flush=True)
+    print(f"  {where}", flush=True)
+    print(
+        f'  orsync.toml: [openreview] baseurl = "{url}", venue_id = "{emu.venue_id}", '
+        f'username = "{emu.chair_username}", password_file = a file holding the password',
+        flush=True,
+    )
+    print("  stop it with Ctrl-C (or SIGTERM)", flush=True)
     stop = threading.Event()
 
     def _handle(signum: int, frame: FrameType | None) -> None:

@@ -120,6 +120,10 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Other venues next to the emulated one (names of real ICLR 2024 workshops; no notes).
+_SIBLING_VENUES = ("DMLR", "ME-FoMo", "R2-FM")
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -893,10 +897,48 @@ class Venue:
     # ---------------------------------------------------------------- serving
 
     def group_json(self, group_id: str) -> bytes:
-        if group_id != self.venue_id:
+        if group_id == self.venue_id:
+            return b'{"groups":[' + self._group_json + b'],"count":1}'
+        other = self._other_groups().get(group_id)
+        if other is None:
             raise ApiError(404, "NotFoundError", f"Group Not Found: {group_id}",
                            {"path": "id", "value": group_id})
-        return b'{"groups":[' + self._group_json + b'],"count":1}'
+        return b'{"groups":[' + _dumps(other) + b'],"count":1}'
+
+    def groups_json(self, parent: str | None, prefix: str | None) -> bytes:
+        """``GET /groups?parent=P`` (direct children) or ``?prefix=P`` (every id starting so)."""
+        groups = {**self._other_groups(), self.venue_id: None}
+        ids = sorted(
+            g for g in groups
+            if (parent is None or g.rpartition("/")[0] == parent)
+            and (prefix is None or g.startswith(prefix))
+        )
+        items = [self._group_json if g == self.venue_id else _dumps(groups[g]) for g in ids]
+        return b'{"groups":[' + b",".join(items) + b'],"count":' + str(len(ids)).encode() + b"}"
+
+    def _other_groups(self) -> dict[str, dict[str, Any]]:
+        """The venue's ancestors (containers with empty content) and a few sibling venues,
+        so a client can list the venues under a prefix as it would on the live service."""
+        t = PHASE_BASE_MS["submission"] - 86_400_000 * 60
+        parts = self.venue_id.split("/")
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(1, len(parts)):
+            gid = "/".join(parts[:i])
+            out[gid] = {"id": gid, "content": {}, "readers": ["everyone"], "writers": [gid],
+                        "signatures": ["~Super_User1"], "signatories": [gid], "members": [],
+                        "cdate": t, "tcdate": t, "tmdate": t}
+        parent = "/".join(parts[:-1])
+        for name in _SIBLING_VENUES:
+            gid = f"{parent}/{name}" if parent else name
+            if gid == self.venue_id:
+                continue
+            out[gid] = {"id": gid, "readers": ["everyone"], "writers": [gid],
+                        "signatures": ["~Super_User1"], "signatories": [gid],
+                        "members": [f"{gid}/Program_Chairs"], "domain": gid,
+                        "content": {"title": {"value": f"{name} workshop"},
+                                    "submission_venue_id": {"value": f"{gid}/Submission"}},
+                        "cdate": t, "tcdate": t, "tmdate": t}
+        return out
 
     def _view(self, nid: str, reader: Reader) -> dict[str, Any] | None:
         note = self.notes[nid]

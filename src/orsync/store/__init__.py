@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Alembic narrates every start (plugins, context) at INFO, from import time on: keep it quiet.
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -21,7 +22,7 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 from alembic.config import Config as AlembicConfig  # noqa: E402
 from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
-from sqlalchemy import Connection, Engine, create_engine, event  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, event, inspect  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -126,6 +127,14 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         parent = path.parent if str(path.parent) else Path()
         if not parent.is_dir():
             raise StoreError(f"store {path}: folder {parent} does not exist; create it first")
+        if path.is_file() and path.stat().st_size > 0:
+            # Look before touching: opening for writing switches the file to WAL, so another
+            # program's database or a newer orsync's store is refused before that happens.
+            probe = _open_sqlite_readonly(url, path)
+            try:
+                _require(probe, "empty", "behind", "current")
+            finally:
+                probe.dispose()
         _private_sqlite_file(path)
     try:
         # NullPool for SQLite: each use gets a fresh connection, so a forked or long-lived
@@ -163,6 +172,15 @@ def _private_sqlite_file(path: Path) -> None:
         # Not creatable here (a read-only folder): SQLite reports what it finds, as before.
         if not path.exists():
             raise StoreError(f"store {path}: cannot create it: {exc.strerror}") from None
+    _check_store_mode(path, refuse=True)
+
+
+def _check_store_mode(path: Path, *, refuse: bool) -> None:
+    """Refuse (writers) or warn about (readers) a store that other users can read.
+
+    Readers only warn: what they would read is exposed already, and a store made read-only
+    for them (a reader account) must still serve ``status`` and ``export``.
+    """
     files = [path] + [
         path.with_name(path.name + suffix)
         for suffix in SIDE_FILES
@@ -177,7 +195,9 @@ def _private_sqlite_file(path: Path) -> None:
         if not stat.S_ISREG(st.st_mode):
             continue
         group, others = loose_mode(st)
-        if others:
+        if others and not refuse:
+            group_readable.append(file)
+        elif others:
             names = " ".join(str(f) for f in files)
             raise StoreError(
                 f"store {file} is readable by other users (mode {stat.S_IMODE(st.st_mode):04o}) "
@@ -188,24 +208,138 @@ def _private_sqlite_file(path: Path) -> None:
     if group_readable:
         names = " ".join(str(f) for f in files)
         logging.getLogger("orsync.store").warning(
-            "store %s is readable by its group; run: chmod 600 %s",
+            "store %s is readable by other accounts; run: chmod 600 %s",
             group_readable[0],
             names,
         )
 
 
 def _migrate(store: Store) -> None:
-    script = ScriptDirectory.from_config(_alembic_config())
-    known = {rev.revision for rev in script.walk_revisions()}
-    head = script.get_current_head()
     with store.begin() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        if current is not None and current not in known:
-            raise StoreError(
-                f"store {store.describe()} was written by a newer orsync (schema {current}); "
-                "upgrade orsync to use it"
-            )
-        if current != head:
+        state, current = _schema_state(conn)
+        if state in ("newer", "foreign"):
+            raise _schema_error(store, state, current)
+        if state != "current":
             from alembic import command
 
             command.upgrade(_alembic_config(conn), "head")
+
+
+# Tables only orsync creates; a database holding one of them without orsync's alembic_version
+# (or with a revision orsync never wrote and none of them) belongs to another program.
+ORSYNC_TABLES = frozenset(
+    {"change", "cycle", "note", "poster_assignment", "poster_pin", "poster_session", "sync_state"}
+)
+SchemaState = Literal["empty", "behind", "current", "newer", "foreign"]
+
+
+def _schema_state(conn: Connection) -> tuple[SchemaState, str | None]:
+    """Where the store's schema stands against this orsync's migrations, and its revision."""
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" not in tables:
+        # A SQLite file is one program's; a shared server database may hold others' tables.
+        theirs = tables if conn.dialect.name == "sqlite" else tables & ORSYNC_TABLES
+        return ("foreign" if theirs else "empty"), None
+    script = ScriptDirectory.from_config(_alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return ("foreign" if tables - {"alembic_version"} else "empty"), None
+    if current not in known:
+        return ("newer" if "note" in tables else "foreign"), current
+    return ("current" if current == script.get_current_head() else "behind"), current
+
+
+def _schema_error(store: Store, state: SchemaState, current: str | None) -> StoreError:
+    where = store.describe()
+    if state == "newer":
+        return StoreError(
+            f"store {where} was written by a newer orsync (schema {current}); "
+            "upgrade orsync to use it"
+        )
+    if state == "foreign":
+        return StoreError(
+            f"store {where} holds another program's tables, not an orsync store; orsync leaves "
+            "it alone: point store.url at a new file"
+        )
+    if state == "behind":
+        return StoreError(
+            f"store {where} has an older schema ({current}); run `orsync pull` to migrate it"
+        )
+    return StoreError(f"store {where} is empty; run `orsync pull` first")
+
+
+def probe_schema(url: str) -> tuple[SchemaState, str]:
+    """Where an existing store's schema stands, and one line saying so, read without changing
+    anything (``orsync check``). A missing SQLite file is not created: ask before calling."""
+    path = sqlite_path_of(url)
+    store = _open_sqlite_readonly(url, path) if path is not None else open_store(url, migrate=False)
+    try:
+        with store.connect() as conn:
+            state, current = _schema_state(conn)
+    finally:
+        store.dispose()
+    if state in ("newer", "foreign"):
+        return state, _schema_error(store, state, current).message
+    described = {
+        "empty": "is empty; `orsync pull` sets it up",
+        "behind": f"has an older schema ({current}); the next `orsync pull` migrates it",
+        "current": "is an orsync store with the current schema",
+    }
+    return state, f"{store.describe()} {described[state]}"
+
+
+def open_reader(url: str) -> Store:
+    """Open the store for a reading command: never created, never migrated, never altered.
+
+    A store whose schema is not this orsync's current one is refused (exit 5) with what to do.
+    A SQLite file the reader may not write (a read-only file or folder) is opened read-only; when
+    not even the WAL's side files can be created there, as immutable (no -wal means every commit
+    is in the main file).
+    """
+    path = sqlite_path_of(url)
+    if path is not None and not path.exists():
+        raise StoreError(f"store {path} does not exist yet; run `orsync pull` first")
+    if path is not None:
+        _check_store_mode(path, refuse=False)
+    store = _open_sqlite_readonly(url, path) if path is not None else open_store(url, migrate=False)
+    try:
+        _require(store, "current")
+    except BaseException:
+        store.dispose()
+        raise
+    return store
+
+
+def _require(store: Store, *states: SchemaState) -> None:
+    with store.connect() as conn:
+        state, current = _schema_state(conn)
+    if state not in states:
+        raise _schema_error(store, state, current)
+
+
+def _open_sqlite_readonly(url: str, path: Path) -> Store:
+    """A SQLite store through connections that cannot write (``mode=ro``)."""
+    folder = path.parent if str(path.parent) else Path()
+    side_files = any(Path(f"{path}{s}").exists() for s in ("-wal", "-shm"))
+    uri = path.resolve().as_uri() + "?mode=ro"
+    if not side_files and not os.access(folder, os.W_OK | os.X_OK):
+        # WAL readers need a -shm file; with none there and no way to create one, every
+        # commit is in the main file (no -wal either), so reading it as immutable is exact.
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return Store(url=url, engine=engine)
