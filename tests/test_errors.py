@@ -29,15 +29,26 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles
     ("body", "needles"),
     [
         ("[openreview]\nvenue_id = 'X'\ntypo_key = 1\n", ("unknown key", "openreview.typo_key")),
-        ("[openreview]\nbaseurl = 'https://api2.openreview.net'\n", ("missing", "openreview.venue_id")),
+        (
+            "[openreview]\nbaseurl = 'https://api2.openreview.net'\n",
+            ("missing", "openreview.venue_id"),
+        ),
         ("[openreview]\nvenue_id = 'X'\ntimeout_s = -1\n", ("openreview.timeout_s",)),
         ("[openreview\nvenue_id = 'X'\n", ("not valid TOML",)),
-        ("[openreview]\nvenue_id='X'\n[[posters.sessions]]\nid='P1'\nname='a'\nstart='2024-05-11T10:00:00'\nend='2024-05-11T11:00:00+02:00'\n", ("posters.sessions[0].start",)),
-        ("[openreview]\nvenue_id='X'\n[sync]\nmax_delete_fraction = 2\n", ("sync.max_delete_fraction",)),
+        (
+            "[openreview]\nvenue_id='X'\n[[posters.sessions]]\nid='P1'\nname='a'\nstart='2024-05-11T10:00:00'\nend='2024-05-11T11:00:00+02:00'\n",
+            ("posters.sessions[0].start",),
+        ),
+        (
+            "[openreview]\nvenue_id='X'\n[sync]\nmax_delete_fraction = 2\n",
+            ("sync.max_delete_fraction",),
+        ),
         ("[openreview]\nvenue_id='X'\nusername='a@b.c'\n", ("no password",)),
     ],
 )
-def test_bad_config_exits_2_naming_the_key(tmp_path: Path, body: str, needles: tuple[str, ...]) -> None:
+def test_bad_config_exits_2_naming_the_key(
+    tmp_path: Path, body: str, needles: tuple[str, ...]
+) -> None:
     config = tmp_path / "orsync.toml"
     config.write_text(body)
     one_line_error(run_cli("--config", str(config), "pull"), 2, *needles)
@@ -60,7 +71,9 @@ def _free_port() -> int:
 
 
 def test_unreachable_api_exits_3(tmp_path: Path) -> None:
-    config = write_config(tmp_path, None, baseurl=f"http://127.0.0.1:{_free_port()}", retry_attempts=2)
+    config = write_config(
+        tmp_path, None, baseurl=f"http://127.0.0.1:{_free_port()}", retry_attempts=2
+    )
     one_line_error(run_cli("--config", str(config), "pull"), 3, "kept failing")
 
 
@@ -78,7 +91,9 @@ def test_unknown_venue_exits_4(tmp_path: Path, emulator: Emulator) -> None:
 
 def test_unwritable_store_exits_5(tmp_path: Path, emulator: Emulator) -> None:
     config = write_config(tmp_path, emulator)
-    text = config.read_text().replace(f"sqlite:///{tmp_path / 'orsync.db'}", f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    text = config.read_text().replace(
+        f"sqlite:///{tmp_path / 'orsync.db'}", f"sqlite:///{tmp_path / 'missing' / 'x.db'}"
+    )
     config.write_text(text)
     one_line_error(run_cli("--config", str(config), "pull"), 5, "does not exist")
     if os.geteuid() != 0:  # root writes anywhere; the missing folder above covers it
@@ -108,15 +123,21 @@ def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
     assert setup.cli("pull").returncode == 0
     # Hold the writer lock from another process, as a running `orsync run` would, until told.
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys\n"
-            "from pathlib import Path\n"
-            "from orsync.lock import writer_lock\n"
-            f"with writer_lock(Path({str(setup.db) + '.lock'!r}), wait_s=0, command='test'):\n"
-            "    print('held', flush=True)\n"
-            "    sys.stdin.readline()\n"
-        )],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys\n"
+                "from pathlib import Path\n"
+                "from orsync.lock import writer_lock\n"
+                f"with writer_lock(Path({str(setup.db) + '.lock'!r}), wait_s=0, command='test'):\n"
+                "    print('held', flush=True)\n"
+                "    sys.stdin.readline()\n"
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdin is not None and holder.stdout is not None
     try:
@@ -125,8 +146,19 @@ def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
         status = json.loads(setup.cli("status", "--json").stdout)
         assert status["lock_holder"]["pid"] == holder.pid
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "orsync", "--config", str(setup.config), "pull", "--wait-s", "60"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "orsync",
+                "--config",
+                str(setup.config),
+                "pull",
+                "--wait-s",
+                "60",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(2.0)
         assert waiting.poll() is None, "pull waits while the lock is held"
@@ -134,6 +166,11 @@ def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
         holder.stdin.flush()
         _, err = waiting.communicate(timeout=60)
         assert waiting.returncode == 0, err
+        # It said it was waiting, and for whom, instead of a silent progress line.
+        assert (
+            f"waiting up to 60s (--wait-s) for the writer lock, held by pid {holder.pid} (test)"
+            in err
+        )
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
@@ -154,7 +191,18 @@ def test_check_reports_each_problem(setup: Setup) -> None:
 def test_help_teaches() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("pull", "run", "push", "posters", "status", "changes", "export", "check", "emulator", "demo"):
+    for command in (
+        "pull",
+        "run",
+        "push",
+        "posters",
+        "status",
+        "changes",
+        "export",
+        "check",
+        "emulator",
+        "demo",
+    ):
         assert command in result.stdout
 
 
@@ -172,12 +220,17 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the emulator must refuse unless 
 @pytest.mark.parametrize(
     ("baseurl", "needles"),
     [
-        ("https://api.openreview.net", ("API v1", 'openreview.baseurl = "https://api2.openreview.net"')),
+        (
+            "https://api.openreview.net",
+            ("API v1", 'openreview.baseurl = "https://api2.openreview.net"'),
+        ),
         ("https://openreview.net", ("website, not its API", "https://api2.openreview.net")),
         ("api2.openreview.net", ("must start with https://",)),
     ],
 )
-def test_wrong_kind_of_baseurl_exits_2(tmp_path: Path, baseurl: str, needles: tuple[str, ...]) -> None:
+def test_wrong_kind_of_baseurl_exits_2(
+    tmp_path: Path, baseurl: str, needles: tuple[str, ...]
+) -> None:
     config = write_config(tmp_path, None, baseurl=baseurl)
     one_line_error(run_cli("--config", str(config), "pull"), 2, "openreview.baseurl", *needles)
 
@@ -198,7 +251,9 @@ def test_changes_since_too_far_back_exits_2(setup: Setup) -> None:
 def test_export_into_a_missing_folder_exits_2(setup: Setup) -> None:
     assert setup.cli("pull", "--no-push").returncode == 0
     target = setup.dir / "missing" / "papers.json"
-    one_line_error(setup.cli("export", "--out", str(target)), 2, str(target), "existing, writable folder")
+    one_line_error(
+        setup.cli("export", "--out", str(target)), 2, str(target), "existing, writable folder"
+    )
 
 
 @pytest.mark.parametrize(
@@ -229,7 +284,9 @@ def test_emulator_port_in_use_exits_2() -> None:
 def _banner(*args: str) -> list[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "orsync", "emulator", "--port", "0", "--size", "3", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -160,11 +160,23 @@ def pull(
             task = bar.add_task("submissions", total=None)
 
             def progress(done: int, total: int | None) -> None:
-                bar.update(task, completed=done, total=total)
+                bar.update(task, description="submissions", completed=done, total=total)
 
-            summary = ops.pull(config, full=full, force=force, wait_s=wait, progress=progress)
+            def waiting(holder: str) -> None:
+                bar.update(task, description=f"waiting for the lock ({safe(holder)})")
+
+            summary = ops.pull(
+                config, full=full, force=force, wait_s=wait, progress=progress, on_wait=waiting
+            )
     else:
-        summary = ops.pull(config, full=full, force=force, wait_s=wait)
+
+        def tell(holder: str) -> None:
+            if g.verbosity >= 0:
+                err.print(
+                    f"waiting up to {wait:g}s (--wait-s) for the writer lock, held by {safe(holder)}"
+                )
+
+        summary = ops.pull(config, full=full, force=force, wait_s=wait, on_wait=tell)
     data = summary.as_dict()
     if not as_json:
         _print_cycle(summary)

@@ -21,7 +21,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 from orsync.errors import LockedError, StoreError
 from orsync.files import PRIVATE_MODE
+
+OnWait = Callable[[str], None]
 
 
 def lock_path(store_url: str, sqlite_path: Path | None) -> Path | None:
@@ -160,17 +162,26 @@ def describe_holder(info: dict[str, Any] | None) -> str:
 
 
 @contextlib.contextmanager
-def writer_lock(path: Path, *, wait_s: float, command: str) -> Iterator[None]:
-    """Hold the writer lock; wait up to ``wait_s`` for it, then exit 75 (``LockedError``)."""
+def writer_lock(
+    path: Path, *, wait_s: float, command: str, on_wait: OnWait | None = None
+) -> Iterator[None]:
+    """Hold the writer lock; wait up to ``wait_s`` for it, then exit 75 (``LockedError``).
+
+    ``on_wait`` hears once, with the holder's description, that the lock is taken and we wait.
+    """
     fd = _open_lock(path)
     with os.fdopen(fd, "r+", encoding="utf-8") as handle:
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.05
+        told = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not told and on_wait is not None and time.monotonic() < deadline:
+                    told = True
+                    on_wait(describe_holder(holder(path)).removeprefix("lock: "))
                 if time.monotonic() >= deadline:
                     info = holder(path) or {}
                     who = (
@@ -212,7 +223,9 @@ ADVISORY_KEY = 0x6F7273796E63  # "orsync"
 
 
 @contextlib.contextmanager
-def _database_lock(store: Store, *, wait_s: float, command: str) -> Iterator[None]:
+def _database_lock(
+    store: Store, *, wait_s: float, command: str, on_wait: OnWait | None = None
+) -> Iterator[None]:
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -226,9 +239,13 @@ def _database_lock(store: Store, *, wait_s: float, command: str) -> Iterator[Non
             "SELECT set_config('application_name', %(label)s, false)", {"label": label[:63]}
         )
         deadline = time.monotonic() + max(0.0, wait_s)
+        told = False
         while not conn.execute(
             text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
         ).scalar():
+            if not told and on_wait is not None and time.monotonic() < deadline:
+                told = True
+                on_wait(describe_holder(database_holder(store)).removeprefix("lock: "))
             if time.monotonic() >= deadline:
                 who = database_holder(store)
                 by = f" by {who['application']}" if who and who.get("application") else ""
@@ -269,14 +286,16 @@ def database_holder(store: Store) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def store_writer(store: Store, *, wait_s: float, command: str) -> Iterator[None]:
+def store_writer(
+    store: Store, *, wait_s: float, command: str, on_wait: OnWait | None = None
+) -> Iterator[None]:
     """The one writer lock for a store: the local file, or on PostgreSQL the database's."""
     path = lock_path(store.url, store.sqlite_path)
     if path is None:
-        with _database_lock(store, wait_s=wait_s, command=command):
+        with _database_lock(store, wait_s=wait_s, command=command, on_wait=on_wait):
             yield
         return
-    with writer_lock(path, wait_s=wait_s, command=command):
+    with writer_lock(path, wait_s=wait_s, command=command, on_wait=on_wait):
         yield
 
 

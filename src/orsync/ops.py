@@ -75,12 +75,16 @@ def pull(
     wait_s: float = 600.0,
     progress: Progress | None = None,
     source: OpenReviewSource | None = None,
+    on_wait: lock.OnWait | None = None,
 ) -> CycleSummary:
-    """One sync cycle under the writer lock (SPEC §2 ``pull``)."""
+    """One sync cycle under the writer lock (SPEC §2 ``pull``).
+
+    ``on_wait`` hears who holds the lock when the cycle has to wait for it.
+    """
     source = source or make_source(config)
     store = open_store(config.store.url)
     try:
-        with lock.store_writer(store, wait_s=wait_s, command="pull"):
+        with lock.store_writer(store, wait_s=wait_s, command="pull", on_wait=on_wait):
             return run_cycle(
                 store, source, cycle_options(config, full=full, force=force, progress=progress)
             )
