@@ -233,11 +233,11 @@ def test_a_reader_refuses_an_older_schema_instead_of_migrating(
             self.real = real
 
         def walk_revisions(self) -> Iterator[Any]:
-            yield type("Rev", (), {"revision": "0002"})()
+            yield type("Rev", (), {"revision": "9999"})()
             yield from self.real.walk_revisions()
 
         def get_current_head(self) -> str:
-            return "0002"
+            return "9999"
 
     real_from_config = ScriptDirectory.from_config
     monkeypatch.setattr(
@@ -245,7 +245,7 @@ def test_a_reader_refuses_an_older_schema_instead_of_migrating(
         "from_config",
         staticmethod(lambda cfg: NewerScripts(real_from_config(cfg))),
     )
-    with pytest.raises(StoreError, match=r"older schema \(0001\); run `orsync pull` to migrate it"):
+    with pytest.raises(StoreError, match=r"older schema \(\d{4}\); run `orsync pull` to migrate it"):
         store_module.open_reader(url)
     assert _digest(tmp_path / "orsync.db") == before
     state, detail = store_module.probe_schema(url)

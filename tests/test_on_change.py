@@ -123,7 +123,7 @@ def test_push_with_a_hung_hook_fails_within_the_timeout(
         started = time.monotonic()
         result = setup.cli("push", timeout=60)
         elapsed = time.monotonic() - started
-        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert result.returncode == 2, (result.stdout, result.stderr)
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("orsync: error: website.on_change"), lines
         assert "website.on_change_timeout_s" in lines[0] and "2 s" in lines[0]

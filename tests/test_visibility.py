@@ -328,6 +328,9 @@ def _migrate_a_0001_store(url: str) -> None:
         conn.execute(text("INSERT INTO sync_state (key, value) VALUES ('watermark_ms', '1'), ('cycles_since_full', '0')"))
         assert len(conn.execute(text("SELECT * FROM accepted_papers")).all()) == 2  # the old view
     engine.dispose()
+    if url.startswith("sqlite:///"):  # made by plain SQLAlchemy under the test's umask
+        for made in Path(url.removeprefix("sqlite:///")).parent.glob("orsync.db*"):
+            made.chmod(0o600)
 
     open_store(url).dispose()  # migrates to head
     engine = create_engine(url)

@@ -173,7 +173,7 @@ def pull(
         def tell(holder: str) -> None:
             if g.verbosity >= 0:
                 err.print(
-                    f"waiting up to {wait:g}s (--wait-s) for the writer lock, held by {safe(holder)}"
+                    f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}"
                 )
 
         summary = ops.pull(config, full=full, force=force, wait_s=wait, on_wait=tell)
