@@ -64,7 +64,9 @@ def write_config(
         "retry_max_wait_s = 2",
     ]
     if not guest and emu is not None:
-        (folder / "pw").write_text(password if password is not None else emu.chair_password)
+        pw = folder / "pw"
+        pw.write_text(password if password is not None else emu.chair_password)
+        pw.chmod(0o600)  # as a chair should keep it (orsync warns otherwise)
         lines += [f'username = "{emu.chair_username}"', 'password_file = "pw"']
     lines += ["", "[store]", f'url = "sqlite:///{folder / "orsync.db"}"', "", extra]
     path = folder / "orsync.toml"
