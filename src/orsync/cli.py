@@ -140,11 +140,12 @@ def pull(
     ] = False,
 ) -> None:
     """Run one sync cycle now, then push the website data if [website] is configured."""
-    from orsync import ops
+    from orsync import pipeline
 
     g = _globals(ctx)
     config = g.config()
     wait = 0.0 if no_wait else wait_s
+    options = pipeline.PassOptions(full=full, force=force, push=not no_push, wait_s=wait)
     show_bar = sys.stderr.isatty() and not as_json and g.verbosity >= 0
     if show_bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -165,9 +166,8 @@ def pull(
             def waiting(holder: str) -> None:
                 bar.update(task, description=f"waiting for the lock ({safe(holder)})")
 
-            summary = ops.pull(
-                config, full=full, force=force, wait_s=wait, progress=progress, on_wait=waiting
-            )
+            options.progress, options.on_wait = progress, waiting
+            result = pipeline.pull(config, options)
     else:
 
         def tell(holder: str) -> None:
@@ -176,25 +176,17 @@ def pull(
                     f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}"
                 )
 
-        summary = ops.pull(config, full=full, force=force, wait_s=wait, on_wait=tell)
-    data = summary.as_dict()
+        options.on_wait = tell
+        result = pipeline.pull(config, options)
+    data = result.cycle.as_dict()
     if not as_json:
-        _print_cycle(summary)
-    if not no_push and config.website is not None:
-        from orsync import publish
-
-        try:
-            result = publish.push(
-                config, wait_s=wait, force=force, command="pull", cycle_id=summary.cycle_id
-            )
-        except OrsyncError as exc:
-            exc.details.setdefault("cycle", data)
-            exc.details["push"] = {"outcome": "failed", "error": exc.message}
-            raise
-        data["pushed"] = result.changed
-        data["push"] = _push_dict(result)
+        _print_cycle(result.cycle)
+    if result.push is not None:
+        data["pushed"] = result.push.changed
+        data["push"] = _push_dict(result.push)
         if not as_json:
-            _report_push(result, config)
+            _report_push(result.push, config)
+    result.raise_first_error()
     if as_json:
         _print_json(data)
 

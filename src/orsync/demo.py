@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from orsync import ops, publish
+from orsync import pipeline
 from orsync.config import load_config
 from orsync.errors import UsageError
 from orsync.files import write_private
@@ -141,14 +141,15 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
             ),
         )
         config = load_config(config_path)
-        summary = ops.pull(config, full=True)
+        passed = pipeline.pull(config, pipeline.PassOptions(full=True, command="demo"))
+        passed.raise_first_error()
+        summary, result = passed.cycle, passed.push
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items()))
         yield (
             f"pull: {summary.notes_seen} notes in {summary.duration_s:.1f}s with {summary.requests} "
             f"requests; submissions: {by_status}"
         )
-        result = publish.push(config)
-        assert config.website is not None
+        assert config.website is not None and result is not None
         if result.assignment is not None:
             yield (
                 f"posters: {len(result.assignment.placements)} papers in "

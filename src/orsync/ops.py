@@ -17,16 +17,14 @@ from orsync.errors import UsageError
 from orsync.logs import add_secret
 from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
-from orsync.store import Store, open_store
+from orsync.store import Store
 from orsync.store.models import Push
 from orsync.sync import (
     CYCLE,
     INTERRUPTED_ERROR,
-    CycleOptions,
     CycleSummary,
     Progress,
     get_state,
-    run_cycle,
     submissions_by_status,
     unreleased_decisions,
 )
@@ -53,20 +51,6 @@ def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
     )
 
 
-def cycle_options(
-    config: Config, *, full: bool = False, force: bool = False, progress: Progress | None = None
-) -> CycleOptions:
-    return CycleOptions(
-        venue_id=config.openreview.venue_id,
-        baseurl=config.openreview.baseurl,
-        full=full,
-        force=force,
-        full_every=config.sync.full_every,
-        max_delete_fraction=config.sync.max_delete_fraction,
-        progress=progress,
-    )
-
-
 def pull(
     config: Config,
     *,
@@ -77,19 +61,14 @@ def pull(
     source: OpenReviewSource | None = None,
     on_wait: lock.OnWait | None = None,
 ) -> CycleSummary:
-    """One sync cycle under the writer lock (SPEC §2 ``pull``).
+    """One sync cycle under the writer lock, without the push (for library use and tests;
+    ``orsync pull`` runs the whole pass through ``pipeline.pull``)."""
+    from orsync import pipeline
 
-    ``on_wait`` hears who holds the lock when the cycle has to wait for it.
-    """
-    source = source or make_source(config)
-    store = open_store(config.store.url)
-    try:
-        with lock.store_writer(store, wait_s=wait_s, command="pull", on_wait=on_wait):
-            return run_cycle(
-                store, source, cycle_options(config, full=full, force=force, progress=progress)
-            )
-    finally:
-        store.dispose()
+    options = pipeline.PassOptions(
+        full=full, force=force, push=False, wait_s=wait_s, progress=progress, on_wait=on_wait
+    )
+    return pipeline.pull(config, options, source=source).cycle
 
 
 def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:

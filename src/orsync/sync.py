@@ -7,12 +7,14 @@ falls back to a full one when the server shows it ignored the bound (SPEC §4).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from orsync.errors import GuardError, OrsyncError
@@ -123,8 +125,26 @@ def unreleased_decisions(conn: Connection) -> dict[str, int]:
     return out
 
 
+_SUMMARY_ATTR = "orsync_cycle_summary"
+
+
+def attach_summary(exc: BaseException, summary: CycleSummary) -> None:
+    """A failed cycle raises with its summary, so nobody re-reads the store to learn it."""
+    with contextlib.suppress(AttributeError):  # exceptions without a __dict__ (rare builtins)
+        setattr(exc, _SUMMARY_ATTR, summary)
+    if isinstance(exc, OrsyncError):
+        exc.details.setdefault("cycle", summary.as_dict())
+
+
+def summary_of(exc: BaseException) -> CycleSummary | None:
+    """The summary of the cycle that raised ``exc``, if a cycle was recorded at all."""
+    found = getattr(exc, _SUMMARY_ATTR, None)
+    return found if isinstance(found, CycleSummary) else None
+
+
 def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> CycleSummary:
-    """Run one cycle; on failure the store is unchanged and the failure is recorded."""
+    """Run one cycle; on failure the store is unchanged, the failure is recorded, and the
+    exception carries the cycle's summary (``summary_of``)."""
     started = datetime.now(UTC)
     clock = time.monotonic()
     requests_before = source.requests
@@ -163,56 +183,57 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
         updated=0,
         deleted=0,
     )
-    try:
-        source.connect()
-        settings = VenueSettings.from_group(source.venue_group(options.venue_id))
-        with store.begin() as conn:
-            mirror = Mirror(conn, cycle_id, settings, web_base(options.baseurl), now=started)
-            if full:
-                mirror.load_index()
-            else:
-                assert watermark is not None
-                try:
-                    _incremental(mirror, source, options, int(watermark))
-                except MintmdateIgnored:
-                    summary.fallback = "the server ignored mintmdate; ran a full cycle"
-                    full = True
-                    summary.mode = "full"
-                    mirror = Mirror(
-                        conn, cycle_id, settings, web_base(options.baseurl), now=started
-                    )
-                    mirror.load_index()
-            if full:
-                _full(mirror, source, options, settings)
-            set_state(conn, "cycles_since_full", "0" if full else str(since_full + 1))
-            if full:
-                conn.execute(delete(STATE).where(STATE.c.key == "full_required"))
-            if mirror.max_tmdate:
-                previous = int(watermark or 0)
-                set_state(conn, "watermark_ms", str(max(previous, mirror.max_tmdate)))
-            elif watermark is None:
-                set_state(conn, "watermark_ms", "0")
-            summary.created = mirror.counts.created
-            summary.updated = mirror.counts.updated
-            summary.deleted = mirror.counts.deleted
-            summary.notes_seen = mirror.counts.seen
-            summary.malformed = mirror.counts.malformed
-            summary.by_status = submissions_by_status(conn)
-            summary.outcome = "ok"
-            _finish(conn, summary, source.requests - requests_before, clock)
-    except BaseException as exc:
-        summary.outcome = "refused" if isinstance(exc, GuardError) else "failed"
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            summary.outcome = "interrupted"
-        summary.error = exc.message if isinstance(exc, OrsyncError) else exc.__class__.__name__
+    # Every log event of the cycle carries its id: the real one, known from here on.
+    with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
         try:
+            source.connect()
+            settings = VenueSettings.from_group(source.venue_group(options.venue_id))
             with store.begin() as conn:
+                mirror = Mirror(conn, cycle_id, settings, web_base(options.baseurl), now=started)
+                if full:
+                    mirror.load_index()
+                else:
+                    assert watermark is not None
+                    try:
+                        _incremental(mirror, source, options, int(watermark))
+                    except MintmdateIgnored:
+                        summary.fallback = "the server ignored mintmdate; ran a full cycle"
+                        full = True
+                        summary.mode = "full"
+                        mirror = Mirror(
+                            conn, cycle_id, settings, web_base(options.baseurl), now=started
+                        )
+                        mirror.load_index()
+                if full:
+                    _full(mirror, source, options, settings)
+                set_state(conn, "cycles_since_full", "0" if full else str(since_full + 1))
+                if full:
+                    conn.execute(delete(STATE).where(STATE.c.key == "full_required"))
+                if mirror.max_tmdate:
+                    previous = int(watermark or 0)
+                    set_state(conn, "watermark_ms", str(max(previous, mirror.max_tmdate)))
+                elif watermark is None:
+                    set_state(conn, "watermark_ms", "0")
+                summary.created = mirror.counts.created
+                summary.updated = mirror.counts.updated
+                summary.deleted = mirror.counts.deleted
+                summary.notes_seen = mirror.counts.seen
+                summary.malformed = mirror.counts.malformed
+                summary.by_status = submissions_by_status(conn)
+                summary.outcome = "ok"
                 _finish(conn, summary, source.requests - requests_before, clock)
-        except OrsyncError:
-            pass  # the store itself is failing; the original error is the one to report
-        if isinstance(exc, OrsyncError):
-            exc.details.setdefault("cycle", summary.as_dict())
-        raise
+        except BaseException as exc:
+            summary.outcome = "refused" if isinstance(exc, GuardError) else "failed"
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                summary.outcome = "interrupted"
+            summary.error = exc.message if isinstance(exc, OrsyncError) else exc.__class__.__name__
+            try:
+                with store.begin() as conn:
+                    _finish(conn, summary, source.requests - requests_before, clock)
+            except OrsyncError:
+                pass  # the store itself is failing; the original error is the one to report
+            attach_summary(exc, summary)
+            raise
     return summary
 
 

@@ -1,44 +1,6 @@
-"""``orsync run``: the long-running service that keeps the mirror fresh (SPEC §2, §4, §7).
+"""The service's loop: start, cycle and push through the pipeline, report, sleep, reload.
 
-One loop, in the main thread::
-
-    open the store → READY=1 → [ lock → cycle → unlock → push → STATUS= → sleep ]*  → exit 0
-
-Decisions worth knowing:
-
-- **Stopping.** SIGTERM/SIGINT set a stop event and nothing else. A cycle in progress is aborted
-  at the next *safe point* — between two pages of a full walk, or in a retry back-off sleep —
-  by raising :class:`CycleInterrupted` out of ``run_cycle``; the cycle's single transaction is
-  rolled back, so the store is exactly as before the cycle (``run_cycle`` records it as
-  ``interrupted``). Nothing is ever raised inside a database statement or a commit: a signal that
-  arrives during the commit lets it complete. Letting every cycle finish was rejected because a
-  full reconciliation of a main-conference venue takes minutes and a failing network can keep a
-  cycle retrying for up to ``RetryPolicy.max_total_s``, both beyond ``TimeoutStopSec=``. An
-  incremental cycle (a couple of requests) has no page boundary to stop at and simply finishes.
-- **Signals are never handled in a Python signal handler.** Taking any lock in one (even
-  ``threading.Event.set``) can deadlock against the interrupted main thread. The handlers are
-  no-ops; ``signal.set_wakeup_fd`` makes the interpreter write the signal number to a socket, and
-  a small thread reads it and sets events / sends ``STOPPING=1`` and ``RELOADING=1`` at once.
-- **SIGHUP** re-reads the config after the current cycle (never in the middle of one); a bad new
-  config is logged and the running one kept; ``READY=1`` follows either way. A good reload runs a
-  cycle right away. The source is rebuilt on reload (the password may have been rotated).
-- **Failures** never end the service, with two exceptions at start-up: an invalid config exits
-  2, and credentials or a venue rejected before the first successful cycle exit 4 (restarting
-  cannot fix those and retrying a wrong password may lock the account; the units set
-  ``RestartPreventExitStatus=2 4``). Store open failure exits 5. Everything else — unreachable
-  API, refused (guard) cycles, a busy store, an access error after a good start, even an
-  unexpected bug — is logged, recorded in the ``cycle`` table by ``run_cycle`` (so ``orsync
-  status`` shows it), and retried after ``min(interval, 5·2^(n-1))`` seconds with jitter.
-- **Watchdog.** ``WATCHDOG=1`` is sent from a thread while the loop shows progress: the main loop
-  beats while sleeping, waiting for the lock, between pages and in retry sleeps, and every HTTP
-  request counts too. A failing network is healthy (it retries and beats); a loop that shows no
-  progress for ``stall_s`` (default ``max(180, 4 × openreview.timeout_s)``) is not, so systemd
-  kills and restarts it.
-- **Lock.** The writer lock is held only around ``run_cycle``: ``orsync pull --no-wait`` during a
-  cycle exits 75 and between cycles succeeds. The push takes the lock itself afterwards.
-- **Logs.** JSON lines on stdout (journald) unless stdout is a terminal; every event carries
-  ``venue`` and ``cycle_id`` (``None`` outside cycles); exactly one ``event="cycle"`` summary
-  per cycle. Every print of any library becomes a JSON event (``redirect_prints_to_log``).
+See the package docstring for the decisions (stopping, signals, failures, watchdog, lock).
 """
 
 from __future__ import annotations
@@ -46,18 +8,15 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, cast
+from typing import cast
 
 import structlog
-from sqlalchemy import func, select
 
 from orsync import ops
 from orsync.config import Config, find_config, load_config
@@ -75,19 +34,19 @@ from orsync.errors import (
 from orsync.lock import store_writer
 from orsync.logs import LogFormat, configure_logging, get_logger, redirect_prints_to_log
 from orsync.notify import Notifier, WatchdogPinger
+from orsync.pipeline import PassOptions, PassResult, run_pass
+from orsync.service.health import STALL_MIN_S, Health, backoff_s, stall_for
+from orsync.service.signals import routed_signals
 from orsync.source import OpenReviewSource
 from orsync.store import Store, open_store
-from orsync.sync import CYCLE, CycleSummary, run_cycle
+from orsync.sync import CycleSummary, summary_of
 
-__all__ = ["CycleInterrupted", "Service", "backoff_s", "run_service"]
+__all__ = ["CycleInterrupted", "Service", "run_service"]
 
 log = get_logger("orsync.service")
 
-BACKOFF_BASE_S = 5.0
-STALL_MIN_S = 180.0
 LOCK_POLL_S = 1.0  # how long one attempt at the writer lock waits before checking for a stop
 PUSH_LOCK_WAIT_S = 60.0
-_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class CycleInterrupted(KeyboardInterrupt):
@@ -96,12 +55,6 @@ class CycleInterrupted(KeyboardInterrupt):
     A ``KeyboardInterrupt`` so that no ``except Exception`` on the way (tenacity, libraries)
     swallows it, and so that ``run_cycle`` records the cycle as ``interrupted``.
     """
-
-
-def backoff_s(failures: int, interval_s: float, rng: random.Random | None = None) -> float:
-    """Delay after ``failures`` failed cycles in a row: jittered, doubling, capped at the interval."""
-    ceiling = min(interval_s, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
-    return (rng or random).uniform(ceiling / 2, ceiling)
 
 
 def run_service(config_path: Path | None, *, log_format: str = "auto", verbosity: int = 0) -> int:
@@ -140,7 +93,7 @@ class Service:
         self.notifier = notifier if notifier is not None else Notifier.from_environ()
         self._clock = clock
         self._stall_override = stall_s
-        self.stall_s = stall_s if stall_s is not None else STALL_MIN_S
+        self.health = Health(clock, stall_s if stall_s is not None else STALL_MIN_S)
         self.config: Config | None = None
         self.path: Path | None = None
         self.store: Store | None = None
@@ -150,8 +103,6 @@ class Service:
         self._reload_requested = threading.Event()
         self._stopping_sent = False
         self._notify_lock = threading.Lock()
-        self._last_beat = clock()
-        self._seen_requests = -1
         self._good_start = False
         self._failures = 0
         self._cycles = 0
@@ -161,15 +112,12 @@ class Service:
 
     def beat(self) -> None:
         """The loop made progress."""
-        self._last_beat = self._clock()
+        self.health.beat()
 
     def healthy(self) -> bool:
         """For the watchdog thread: has the loop shown progress within ``stall_s``?"""
         source = self.source
-        if source is not None and source.requests != self._seen_requests:
-            self._seen_requests = source.requests
-            self.beat()
-        return self._clock() - self._last_beat <= self.stall_s
+        return self.health.healthy(source.requests if source is not None else None)
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -199,49 +147,6 @@ class Service:
             log.info("stop requested", signal=signal.Signals(signum).name)
             self.request_stop()
 
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        """Route SIGTERM/SIGINT/SIGHUP to :meth:`_on_signal` in a thread (see module doc)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield  # embedded in a thread (tests): the caller stops us via request_stop()
-            return
-        reader, writer = socket.socketpair()
-        writer.setblocking(False)
-        reader.settimeout(None)
-
-        def no_op(signum: int, frame: FrameType | None) -> None:
-            pass  # the wakeup fd carries the signal; nothing may be done here (module doc)
-
-        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-        previous = {sig: signal.signal(sig, no_op) for sig in _SIGNALS}
-
-        def watch() -> None:
-            while True:
-                try:
-                    data = reader.recv(64)
-                except OSError:
-                    return
-                if not data:
-                    return
-                for signum in data:
-                    if signum == 0:
-                        return  # our own shutdown byte
-                    self._on_signal(signum)
-
-        thread = threading.Thread(target=watch, name="orsync-signals", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            signal.set_wakeup_fd(previous_fd)
-            with contextlib.suppress(OSError):
-                writer.send(b"\0")
-            thread.join(2.0)
-            reader.close()
-            writer.close()
-
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -249,7 +154,7 @@ class Service:
         pinger.start()
         structlog.contextvars.bind_contextvars(venue=None, cycle_id=None)
         try:
-            with self._signals():
+            with routed_signals(self._on_signal):
                 try:
                     self._start()
                     return self._loop()
@@ -295,7 +200,7 @@ class Service:
     def _apply_config(self, config: Config) -> None:
         self.config = config
         if self._stall_override is None:
-            self.stall_s = max(STALL_MIN_S, 4 * config.openreview.timeout_s)
+            self.health.stall_s = stall_for(config.openreview.timeout_s)
 
     def _make_source(self, config: Config) -> OpenReviewSource:
         return ops.make_source(config, sleep=self._retry_sleep, on_retry=self._on_retry)
@@ -331,7 +236,7 @@ class Service:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return
-            if self._wake.wait(min(remaining, self.stall_s / 4)):
+            if self._wake.wait(min(remaining, self.health.stall_s / 4)):
                 return
 
     def _retry_sleep(self, seconds: float) -> None:
@@ -344,7 +249,7 @@ class Service:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return
-            self.stop_event.wait(min(remaining, self.stall_s / 4))
+            self.stop_event.wait(min(remaining, self.health.stall_s / 4))
 
     def _on_retry(self, error: str, wait_s: float) -> None:
         self.beat()
@@ -361,24 +266,24 @@ class Service:
     def _cycle_and_push(self) -> _Outcome:
         assert self.config is not None and self.store is not None and self.source is not None
         config, store, source = self.config, self.store, self.source
-        with contextlib.ExitStack() as held:
-            if not self._acquire(held, config, store):
+        options = PassOptions(
+            command="run",
+            wait_s=PUSH_LOCK_WAIT_S,
+            progress=self._progress,
+            should_stop=self.stop_event.is_set,  # SIGTERM kills a running on_change hook
+            tick=self.beat,
+        )
+        try:
+            result = run_pass(config, store, source, options, lock=lambda: self._writer_lock(store))
+        except CycleInterrupted as exc:
+            summary = summary_of(exc)
+            if summary is None:
                 return _Outcome(False, "stopped while waiting for the writer lock", True)
-            predicted = self._next_cycle_id(store)
-            with structlog.contextvars.bound_contextvars(cycle_id=predicted):
-                requests_before = source.requests
-                started = time.monotonic()
-                try:
-                    summary = run_cycle(
-                        store, source, ops.cycle_options(config, progress=self._progress)
-                    )
-                except CycleInterrupted:
-                    held.close()
-                    self._log_failed(store, predicted, source, requests_before, started, None)
-                    return _Outcome(False, "stopped during a cycle (rolled back)", True)
-                except Exception as exc:
-                    held.close()
-                    return self._failed(exc, store, predicted, source, requests_before, started)
+            self._log_failed(summary)
+            return _Outcome(False, "stopped during a cycle (rolled back)", True)
+        except Exception as exc:
+            return self._failed(exc, summary_of(exc))
+        summary = result.cycle
         with structlog.contextvars.bound_contextvars(cycle_id=summary.cycle_id):
             self._log_summary(summary)
             self._good_start = True
@@ -391,45 +296,53 @@ class Service:
                 f"requests, {summary.duration_s:.1f}s; submissions: "
                 + (", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items())) or "none")
             )
-            if config.website is not None and not self.stop_event.is_set():
-                text += self._push(config, summary.cycle_id)
+            text += self._stages_text(result)
         return _Outcome(True, text)
 
-    def _acquire(self, held: contextlib.ExitStack, config: Config, store: Store) -> bool:
-        announced = False
-        while not self.stop_event.is_set():
-            self.beat()
-            try:
-                held.enter_context(store_writer(store, wait_s=LOCK_POLL_S, command="run"))
-                return True
-            except LockedError as exc:
-                if not announced:
-                    log.info("waiting for the writer lock", holder=exc.message)
-                    announced = True
-        return False
-
     @staticmethod
-    def _next_cycle_id(store: Store) -> int | None:
-        # Under the writer lock only run_cycle inserts cycles, so this is the id it will get;
-        # the summary event carries the real one either way.
-        try:
-            with store.connect() as conn:
-                return int(conn.execute(select(func.max(CYCLE.c.id))).scalar() or 0) + 1
-        except OrsyncError:
-            return None
+    def _stages_text(result: PassResult) -> str:
+        """What the stages after the cycle did, for STATUS= and the log."""
+        text = ""
+        for failed in result.errors:
+            if failed.cause is not None:
+                cause = failed.cause
+                log.error(
+                    f"{failed.stage} failed unexpectedly",
+                    exc_info=(type(cause), cause, cause.__traceback__),
+                )
+            else:
+                log.warning(f"website {failed.stage} failed", error=failed.error.message)
+            text += f"; website {failed.stage} failed: {failed.error.message}"
+        if result.push is not None and result.push.changed:
+            log.info("website updated", files=result.push.changed)
+            text += f"; website: wrote {', '.join(result.push.changed)}"
+        return text
 
-    def _failed(
-        self,
-        exc: Exception,
-        store: Store,
-        predicted: int | None,
-        source: OpenReviewSource,
-        requests_before: int,
-        started: float,
-    ) -> _Outcome:
+    @contextlib.contextmanager
+    def _writer_lock(self, store: Store) -> Iterator[None]:
+        """The writer lock, waited for in short tries so that a stop request ends the wait."""
+        announced = False
+        with contextlib.ExitStack() as held:
+            while True:
+                if self.stop_event.is_set():
+                    raise CycleInterrupted()
+                self.beat()
+                try:
+                    held.enter_context(store_writer(store, wait_s=LOCK_POLL_S, command="run"))
+                    break
+                except LockedError as exc:
+                    if not announced:
+                        log.info("waiting for the writer lock", holder=exc.message)
+                        announced = True
+            yield
+
+    def _failed(self, exc: Exception, summary: CycleSummary | None) -> _Outcome:
         self._failures += 1
         message = exc.message if isinstance(exc, OrsyncError) else f"{type(exc).__name__}: {exc}"
-        self._log_failed(store, predicted, source, requests_before, started, message)
+        if summary is not None:
+            self._log_failed(summary)
+        else:  # the store failed before the cycle was even recorded
+            log.warning("cycle", outcome="failed", error=message)
         if isinstance(exc, AccessError) and not self._good_start:
             log.error(
                 "OpenReview rejected the account or the venue before any successful cycle; "
@@ -447,52 +360,15 @@ class Service:
             )
         return _Outcome(False, f"cycle failed ({self._failures} in a row): {message}")
 
-    def _log_failed(
-        self,
-        store: Store,
-        predicted: int | None,
-        source: OpenReviewSource,
-        requests_before: int,
-        started: float,
-        message: str | None,
-    ) -> None:
-        """The one summary event of a cycle that raised, from what run_cycle recorded."""
-        row: dict[str, Any] | None = None
-        if predicted is not None:
-            try:
-                with store.connect() as conn:
-                    found = conn.execute(
-                        select(CYCLE).where(CYCLE.c.id >= predicted).order_by(CYCLE.c.id.desc())
-                    ).first()
-                row = dict(found._mapping) if found is not None else None
-            except OrsyncError:
-                row = None
-        if row is None:  # the store failed before the cycle was even recorded
-            row = {
-                "id": None,
-                "mode": None,
-                "outcome": "interrupted" if message is None else "failed",
-                "requests": source.requests - requests_before,
-                "notes_seen": 0,
-                "created": 0,
-                "updated": 0,
-                "deleted": 0,
-                "duration_s": round(time.monotonic() - started, 3),
-                "error": message,
-            }
-        with structlog.contextvars.bound_contextvars(cycle_id=row["id"]):
+    @staticmethod
+    def _log_failed(summary: CycleSummary) -> None:
+        """The one summary event of a cycle that raised, from the summary it raised with."""
+        with structlog.contextvars.bound_contextvars(cycle_id=summary.cycle_id):
             log.log(
-                20 if row["outcome"] == "interrupted" else 30,
+                20 if summary.outcome == "interrupted" else 30,
                 "cycle",
-                mode=row["mode"],
-                outcome=row["outcome"],
-                requests=row["requests"],
-                notes_seen=row["notes_seen"],
-                created=row["created"],
-                updated=row["updated"],
-                deleted=row["deleted"],
-                duration_s=row["duration_s"],
-                error=row["error"] or message,
+                **summary.figures(),
+                error=summary.error,
             )
 
     @staticmethod
@@ -500,34 +376,6 @@ class Service:
         log.info(
             "cycle", **summary.figures(), fallback=summary.fallback, submissions=summary.by_status
         )
-
-    def _push(self, config: Config, cycle_id: int) -> str:
-        from orsync import publish
-
-        self.beat()
-        try:
-            result = publish.push(
-                config,
-                wait_s=PUSH_LOCK_WAIT_S,
-                command="run",
-                cycle_id=cycle_id,
-                should_stop=self.stop_event.is_set,  # SIGTERM kills a running on_change hook
-                tick=self.beat,
-            )
-        except OrsyncError as exc:
-            log.warning("website push failed", error=exc.message)
-            return f"; website push failed: {exc.message}"
-        except Exception as exc:
-            log.error(
-                "website push failed unexpectedly", exc_info=(type(exc), exc, exc.__traceback__)
-            )
-            return f"; website push failed: {type(exc).__name__}"
-        finally:
-            self.beat()
-        if result.changed:
-            log.info("website updated", files=result.changed)
-            return f"; website: wrote {', '.join(result.changed)}"
-        return ""
 
     # -- reload ---------------------------------------------------------------------------------
 

@@ -1,0 +1,172 @@
+"""One pass of orsync's job: a sync cycle, then the stages that publish from the store.
+
+``orsync pull``, ``orsync run`` and ``orsync demo`` all go through :func:`run_pass`::
+
+    cycle (under the writer lock) → push: posters, then the website files
+
+:func:`stages` is the one place where a later stage is added (hosted files, the program): it
+gets the cycle's summary and the pass's options, and records what it did in the result.
+
+A cycle that fails raises, carrying its summary (``sync.summary_of``). A stage that fails after
+a good cycle does not undo the cycle: its error is kept in the result, and each caller says it in
+its own way (``pull`` exits with the error's code after printing the cycle; the service puts it in
+``STATUS=`` and goes on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from orsync.config import Config
+from orsync.errors import OrsyncError
+from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
+
+if TYPE_CHECKING:
+    from orsync.lock import OnWait
+    from orsync.publish import PushResult
+    from orsync.source import OpenReviewSource
+    from orsync.store import Store
+
+LockFactory = Callable[[], AbstractContextManager[None]]
+
+
+@dataclass
+class PassOptions:
+    full: bool = False
+    force: bool = False
+    push: bool = True
+    command: str = "pull"
+    wait_s: float = 600.0
+    progress: Progress | None = None
+    on_wait: OnWait | None = None
+    # The service's stop request and heartbeat, for stages that run long (on_change hooks).
+    should_stop: Callable[[], bool] | None = None
+    tick: Callable[[], None] | None = None
+
+
+@dataclass
+class StageError:
+    stage: str
+    error: OrsyncError
+    cause: BaseException | None = None  # an unexpected exception behind ``error``
+
+
+@dataclass
+class PassResult:
+    cycle: CycleSummary
+    push: PushResult | None = None
+    errors: list[StageError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_first_error(self) -> None:
+        """For one-shot callers: the first stage's failure, with what the pass did as details."""
+        if not self.errors:
+            return
+        failed = self.errors[0]
+        failed.error.details.setdefault("cycle", self.cycle.as_dict())
+        failed.error.details[failed.stage] = {"outcome": "failed", "error": failed.error.message}
+        raise failed.error
+
+
+Stage = Callable[[Config, PassResult, PassOptions], None]
+
+
+def _push_stage(config: Config, result: PassResult, options: PassOptions) -> None:
+    from orsync import publish
+
+    result.push = publish.push(
+        config,
+        wait_s=options.wait_s,
+        force=options.force,
+        command=options.command,
+        cycle_id=result.cycle.cycle_id,
+        should_stop=options.should_stop,
+        tick=options.tick,
+    )
+
+
+def stages(config: Config, options: PassOptions) -> list[tuple[str, Stage]]:
+    """The stages after the cycle, in order. A new stage (hosted files, the program) goes here."""
+    out: list[tuple[str, Stage]] = []
+    if options.push and config.website is not None:
+        out.append(("push", _push_stage))
+    return out
+
+
+def cycle_options(config: Config, options: PassOptions) -> CycleOptions:
+    return CycleOptions(
+        venue_id=config.openreview.venue_id,
+        baseurl=config.openreview.baseurl,
+        full=options.full,
+        force=options.force,
+        full_every=config.sync.full_every,
+        max_delete_fraction=config.sync.max_delete_fraction,
+        progress=options.progress,
+    )
+
+
+def run_pass(
+    config: Config,
+    store: Store,
+    source: OpenReviewSource,
+    options: PassOptions,
+    *,
+    lock: LockFactory | None = None,
+) -> PassResult:
+    """The cycle under the writer lock, then every stage; see the module docstring.
+
+    ``lock`` makes the writer lock (the service waits for it in its own, stoppable way);
+    by default the store's lock, waiting ``options.wait_s``.
+    """
+    from orsync.lock import store_writer
+
+    def default_lock() -> AbstractContextManager[None]:
+        return store_writer(
+            store, wait_s=options.wait_s, command=options.command, on_wait=options.on_wait
+        )
+
+    with (lock or default_lock)():
+        summary = run_cycle(store, source, cycle_options(config, options))
+    result = PassResult(summary)
+    for name, stage in stages(config, options):
+        if options.should_stop is not None and options.should_stop():
+            break
+        try:
+            stage(config, result, options)
+        except OrsyncError as exc:
+            result.errors.append(StageError(name, exc))
+        except Exception as exc:  # a bug in a stage must not undo the good cycle
+            wrapped = OrsyncError(f"unexpected {type(exc).__name__}: {exc}; rerun with -v")
+            result.errors.append(StageError(name, wrapped, exc))
+    return result
+
+
+@contextlib.contextmanager
+def opened(
+    config: Config, source: OpenReviewSource | None = None
+) -> Iterator[tuple[Store, OpenReviewSource]]:
+    """The store and the source of a one-shot pass, closed afterwards."""
+    from orsync.ops import make_source
+    from orsync.store import open_store
+
+    source = source or make_source(config)
+    store = open_store(config.store.url)
+    try:
+        yield store, source
+    finally:
+        store.dispose()
+
+
+def pull(
+    config: Config, options: PassOptions, *, source: OpenReviewSource | None = None
+) -> PassResult:
+    """``orsync pull`` and the demo: one pass with a store opened for it."""
+    with opened(config, source) as (store, src):
+        return run_pass(config, store, src, options)
