@@ -368,3 +368,106 @@ def test_late_accept_that_fits_only_a_full_session_moves_one_paper() -> None:
     check_hard_rules([*papers, late], sessions, 2, {}, result)
     assert result.placements["late"].session_id == "P1"
     assert len(result.moved) == 1
+
+
+# --------------------------------------------------------------------------- exhaustive optimum
+
+
+def _tiny_instance(
+    rng: random.Random,
+) -> tuple[list[PosterPaper], list[Session], int | None, dict[str, str]]:
+    """≤ 7 papers from a small author pool, 2-3 sessions, a small capacity, some talks and pins."""
+    sessions = BGPT[: rng.choice([2, 3])]
+    n = rng.randint(2, 7)
+    pool = [f"~A{j}" for j in range(rng.randint(2, 4))]
+    talk_slots = [(at(10, 30), at(10, 45)), (at(12, 30), at(12, 45)), (at(15, 45), at(16, 0))]
+    papers = []
+    for i in range(n):
+        authors = tuple(sorted(set(rng.sample(pool, rng.randint(1, 2)))))
+        talks = (rng.choice(talk_slots),) if rng.random() < 0.2 else ()
+        papers.append(PosterPaper(f"t{i}", i + 1, authors, ("kw",), talks))
+    even = -(-n // len(sessions))
+    capacity = rng.choice([None, even, even + 1, max(even - 1, 1)])
+    pins: dict[str, str] = {}
+    if rng.random() < 0.3:
+        pins[papers[0].forum_id] = rng.choice(sessions).id
+    return papers, sessions, capacity, pins
+
+
+def _brute_force(
+    papers: list[PosterPaper],
+    sessions: list[Session],
+    capacity: int | None,
+    pins: dict[str, str],
+    home: dict[str, str],
+) -> tuple[int, int, int] | None:
+    """The lexicographic minimum of (clashes, moves away from ``home``, largest - smallest
+    session) over every assignment that keeps capacity, talks and pins; None if there is none."""
+    allowed = []
+    for p in papers:
+        ok = [
+            s.id
+            for s in sessions
+            if all(not (a < s.end and s.start < b) for a, b in p.talks)
+            and pins.get(p.forum_id, s.id) == s.id
+        ]
+        allowed.append(ok)
+    pairs = [
+        (i, j)
+        for i in range(len(papers))
+        for j in range(i + 1, len(papers))
+        if set(papers[i].author_keys) & set(papers[j].author_keys)
+    ]
+    best: tuple[int, int, int] | None = None
+    for choice in itertools.product(*allowed):
+        sizes = [choice.count(s.id) for s in sessions]
+        if capacity is not None and max(sizes) > capacity:
+            continue
+        clashes = sum(1 for i, j in pairs if choice[i] == choice[j])
+        moves = sum(1 for p, s in zip(papers, choice, strict=True) if home.get(p.forum_id, s) != s)
+        key = (clashes, moves, max(sizes) - min(sizes))
+        if best is None or key < best:
+            best = key
+    return best
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_tiny_instances_match_the_exhaustive_optimum(seed: int) -> None:
+    """Against every possible assignment: infeasible exactly when none exists, otherwise the
+    fewest author clashes, then the most even sessions (cold), and with ``reoptimise`` the
+    fewest clashes, then the fewest moves, then balance."""
+    rng = random.Random(seed)
+    papers, sessions, capacity, pins = _tiny_instance(rng)
+    best = _brute_force(papers, sessions, capacity, pins, {})
+    if best is None:
+        with pytest.raises(AssignmentError):
+            assign(papers, sessions, capacity, {}, pins, time_limit_s=5)
+        return
+    result = assign(papers, sessions, capacity, {}, pins, time_limit_s=5)
+    check_hard_rules(papers, sessions, capacity, pins, result)
+    assert result.status == "optimal"
+    assert len(result.clashes) == shared_pairs_in_session(papers, result) == best[0]
+    where = session_of(result)
+    sizes = [list(where.values()).count(s.id) for s in sessions]
+    assert max(sizes) - min(sizes) == best[2]
+
+    # Re-optimising from an arbitrary announced assignment (each paper's first allowed session,
+    # ignoring capacity and clashes): clashes first, then moves, then balance.
+    home = {}
+    for p in papers:
+        free = [s.id for s in sessions if all(not (a < s.end and s.start < b) for a, b in p.talks)]
+        home[p.forum_id] = pins.get(p.forum_id, free[0])
+    previous = {}
+    for board, p in enumerate(papers, start=1):
+        previous[p.forum_id] = Placement(home[p.forum_id], board)
+    if capacity is not None:
+        previous = {f: pl for f, pl in previous.items() if pl.board <= capacity}
+        home = {f: home[f] for f in previous}
+    want = _brute_force(papers, sessions, capacity, pins, home)
+    again = assign(papers, sessions, capacity, previous, pins, time_limit_s=5, reoptimise=True)
+    check_hard_rules(papers, sessions, capacity, pins, again)
+    assert again.status == "optimal"
+    where = session_of(again)
+    moves = sum(1 for f, s in home.items() if where[f] != s)
+    sizes = [list(where.values()).count(s.id) for s in sessions]
+    assert (len(again.clashes), moves, max(sizes) - min(sizes)) == want

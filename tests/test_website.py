@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orsync.posters import Session
+from orsync.schedule import Session
 from orsync.website import OnChangeError, render, run_on_change, write_atomically
 
 TZ = timezone(timedelta(hours=2))

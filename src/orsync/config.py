@@ -14,6 +14,7 @@ import shlex
 import stat
 import tomllib
 import urllib.parse
+import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import (
 )
 
 from orsync.errors import ConfigError
+from orsync.schedule import ProgramKind
 from orsync.secrets import add_secret
 
 DEFAULT_BASEURL = "https://api2.openreview.net"
@@ -167,6 +169,81 @@ class TalkConfig(_Section):
         return self
 
 
+def _web_link(value: str | None) -> str | None:
+    """An http(s) link with a host, or None: it becomes an href on the page and in the calendar,
+    where a ``javascript:`` or ``file:`` link would run or leak something on a reader's machine."""
+    if value is None:
+        return None
+    value = value.strip()
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// link with a host")
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        raise ValueError("must not contain spaces or control characters")
+    return value
+
+
+class ProgramSlotConfig(_Section):
+    """One entry of the day that is neither a poster session nor a contributed talk."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    kind: ProgramKind
+    title: Annotated[str, Field(min_length=1)]
+    speaker: str | None = None
+    affiliation: str | None = None
+    abstract: str | None = None
+    url: str | None = None
+    location: str | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _web_link(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProgramSlotConfig:
+        if self.end <= self.start:
+            raise ValueError(f"slot {self.title!r} ends before it starts")
+        return self
+
+
+class ProgramConfig(_Section):
+    """The event as a whole (SPEC §9): its name, room, zone and live stream, and the other slots."""
+
+    name: str | None = None
+    location: str | None = None
+    # IANA name (Europe/Vienna); unset = the UTC offset written in the times.
+    timezone: str | None = None
+    stream_url: str | None = None
+    slots: tuple[ProgramSlotConfig, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f'{value!r} is not an IANA time zone name, e.g. "Europe/Vienna" or "UTC"'
+            ) from None
+        return value
+
+    @field_validator("stream_url")
+    @classmethod
+    def _stream(cls, value: str | None) -> str | None:
+        return _web_link(value)
+
+
 class Config(_Section):
     openreview: OpenReviewConfig
     store: StoreConfig = StoreConfig()
@@ -174,15 +251,17 @@ class Config(_Section):
     website: WebsiteConfig | None = None
     posters: PostersConfig = PostersConfig()
     talks: tuple[TalkConfig, ...] = ()
+    program: ProgramConfig = ProgramConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     def talks_by_paper(self) -> dict[str, list[tuple[datetime, datetime]]]:
-        """Talk slots keyed by the paper reference as written (number as text, or forum id)."""
-        out: dict[str, list[tuple[datetime, datetime]]] = {}
-        for talk in self.talks:
-            if talk.paper is not None:
-                out.setdefault(str(talk.paper), []).append((talk.start, talk.end))
-        return out
+        """Talk slots keyed by the paper reference as written (number as text, or forum id).
+
+        Kept for callers of the config; ``orsync.schedule`` is where the day is interpreted.
+        """
+        from orsync.schedule import Schedule
+
+        return Schedule.from_config(self).talks_by_paper()
 
 
 def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Path:

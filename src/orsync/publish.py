@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
 
-from orsync import posters, secrets, website
+from orsync import posters, schedule, secrets, website
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
@@ -71,8 +71,9 @@ def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return secrets.child_environ(Notifier.child_environ(environ))
 
 
-def sessions_of(config: Config) -> list[posters.Session]:
-    return [posters.Session(s.id, s.name, s.start, s.end) for s in config.posters.sessions]
+def sessions_of(config: Config) -> list[schedule.Session]:
+    """The poster sessions in time order."""
+    return list(schedule.Schedule.from_config(config).sessions)
 
 
 def _sync_sessions(conn: Connection, config: Config) -> None:
@@ -102,15 +103,17 @@ def accepted_rows(conn: Connection) -> list[dict[str, Any]]:
     return rows
 
 
-def _talks(
-    by_paper: Mapping[str, list[tuple[datetime, datetime]]], row: Mapping[str, Any]
-) -> tuple[tuple[datetime, datetime], ...]:
+def _talks(day: schedule.Schedule, row: Mapping[str, Any]) -> tuple[schedule.Span, ...]:
     """A paper's talk slots; the config may name it by number or by forum id."""
-    return tuple(by_paper.get(str(row["number"]), []) + by_paper.get(str(row["forum_id"]), []))
+    return day.talk_spans(row["number"], str(row["forum_id"]))
 
 
 def update_assignment(
-    conn: Connection, config: Config, *, time_limit_s: float = 10.0, reoptimise: bool = False
+    conn: Connection,
+    config: Config,
+    *,
+    time_limit_s: float = posters.DEFAULT_TIME_LIMIT_S,
+    reoptimise: bool = False,
 ) -> posters.AssignmentResult | None:
     """Place newly accepted papers, drop departed ones, keep everyone else where they were.
 
@@ -119,14 +122,14 @@ def update_assignment(
     if not config.posters.sessions:
         return None
     rows = accepted_rows(conn)
-    talks = config.talks_by_paper()
+    day = schedule.Schedule.from_config(config)
     papers = [
         posters.PosterPaper(
             forum_id=row["forum_id"],
             number=int(row["number"] or 0),
             author_keys=posters.author_keys(row["authors"], row["authorids"] or None),
             keywords=tuple(row["keywords"]),
-            talks=_talks(talks, row),
+            talks=_talks(day, row),
         )
         for row in rows
     ]
@@ -139,7 +142,7 @@ def update_assignment(
     pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
     result = posters.assign(
         papers,
-        sessions_of(config),
+        list(day.sessions),
         config.posters.boards_per_session,
         previous,
         pins,
@@ -323,13 +326,14 @@ def talk_problems(config: Config, rows: list[dict[str, Any]]) -> list[str]:
     numbers = {str(r["number"]) for r in rows if r["number"] is not None}
     forums = {str(r["forum_id"]) for r in rows}
     problems = []
-    for i, talk in enumerate(config.talks):
-        if talk.paper is None:
+    for talk in sorted(schedule.Schedule.from_config(config).talks, key=lambda t: t.index):
+        ref = talk.paper
+        if ref is None:
             continue
-        ref = str(talk.paper)
         if ref not in numbers and ref not in forums:
+            written = config.talks[talk.index].paper
             problems.append(
-                f"talks[{i}] paper = {talk.paper!r} is not an accepted paper in the store "
+                f"talks[{talk.index}] paper = {written!r} is not an accepted paper in the store "
                 f"(talk at {talk.start.isoformat(timespec='minutes')}); its poster is placed "
                 "without regard to the talk: fix the paper number or forum id"
             )
@@ -470,11 +474,11 @@ def show(config: Config) -> list[dict[str, Any]]:
             pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
     finally:
         store.dispose()
-    talks = config.talks_by_paper()
+    day = schedule.Schedule.from_config(config)
     for row in rows:
         row["pinned"] = pins.get(row["forum_id"])
         # The configured talks, not the decision text: what the chairs set is what they see.
-        slots = _talks(talks, row)
+        slots = _talks(day, row)
         row["talk"] = ", ".join(start.strftime("%H:%M") for start, _ in slots) or None
     order = {s.id: i for i, s in enumerate(config.posters.sessions)}
     rows.sort(

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from orsync.errors import OrsyncError
-from orsync.posters import Session
+from orsync.schedule import Session
 from orsync.terminal import BIDI_CONTROLS
 
 __all__ = [
