@@ -176,6 +176,12 @@ def test_talks_naming_no_accepted_paper_are_reported(tmp_path: Path, emulator: E
     assert f"paper = {rejected}" in warnings[0] and "paper = 99999" in warnings[1]
     as_json = json.loads(run_cli("--config", str(config), "push", "--json").stdout)
     assert len(as_json["warnings"]) == 2
+    # check says it too, with the config's exit code.
+    checked = run_cli("--config", str(config), "check", "--json")
+    assert checked.returncode == 2, checked.stdout
+    talks = next(c for c in json.loads(checked.stdout)["checks"] if c["name"] == "talks")
+    assert not talks["ok"] and f"paper = {rejected}" in talks["detail"]
+    assert "1 more" in talks["detail"]
     # posters show's talk column comes from [[talks]]: the configured talk's time.
     shown = json.loads(run_cli("--config", str(config), "posters", "show", "--json").stdout)
     talk = next(r for r in shown if r["forum_id"] == forum)

@@ -24,7 +24,7 @@ from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.source import OpenReviewSource, RetryPolicy
 
-CHECK_NAMES = ("config", "login", "venue", "store", "website")
+CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks")
 
 
 @dataclass
@@ -96,7 +96,39 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks += _check_openreview(config)
     report.checks.append(_check_store(config.store.url))
     report.checks.append(_check_website(config))
+    report.checks.append(_check_talks(config))
     return report
+
+
+def _check_talks(config: Config) -> CheckResult:
+    """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored)."""
+    from orsync import publish
+    from orsync.store import open_reader, sqlite_path_of
+
+    named = [t for t in config.talks if t.paper is not None]
+    if not named:
+        return CheckResult("talks", True, f"{len(config.talks)} talk slots, no paper set yet")
+    path = sqlite_path_of(config.store.url)
+    if path is not None and not path.exists():
+        return CheckResult(
+            "talks", True, f"{len(named)} talk papers set; checked after `orsync pull`"
+        )
+    try:
+        store = open_reader(config.store.url)
+    except OrsyncError as exc:
+        return CheckResult(
+            "talks", True, f"{len(named)} talk papers set; not checked: {exc.message}"
+        )
+    try:
+        with store.connect() as conn:
+            rows = publish.accepted_rows(conn)
+    finally:
+        store.dispose()
+    problems = publish.talk_problems(config, rows)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return CheckResult("talks", False, problems[0] + more, EXIT_USAGE)
+    return CheckResult("talks", True, f"{len(named)} talk papers are accepted papers")
 
 
 def _check_openreview(config: Config) -> list[CheckResult]:
