@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from orsync import posters, secrets, website
 from orsync.config import Config, WebsiteConfig
@@ -21,13 +21,8 @@ from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.ops import open_for_reading
-from orsync.store import Store, open_store
-from orsync.store.models import PosterAssignment, PosterPin, PosterSession, Push
-
-SESSION = PosterSession.__table__  # type: ignore[attr-defined]
-ASSIGNMENT = PosterAssignment.__table__  # type: ignore[attr-defined]
-PIN = PosterPin.__table__  # type: ignore[attr-defined]
-PUSH = Push.__table__  # type: ignore[attr-defined]
+from orsync.store import Store, open_store, queries
+from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION
 
 
 @dataclass
@@ -92,14 +87,8 @@ def _sync_sessions(conn: Connection, config: Config) -> None:
 
 
 def accepted_rows(conn: Connection) -> list[dict[str, Any]]:
-    rows = [
-        dict(r._mapping)
-        for r in conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
-    ]
-    for row in rows:
-        for key in ("authors", "authorids", "keywords"):
-            row[key] = json.loads(row[key]) if row.get(key) else []
-    return rows
+    """The accepted papers the website publishes (``queries.accepted_papers``)."""
+    return queries.accepted_papers(conn)
 
 
 def _talks(
@@ -255,7 +244,7 @@ def _push_locked(
             _sync_sessions(conn, config)
     with store.connect() as conn:
         rows = accepted_rows(conn)
-        result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+        result.pins = queries.pins(conn)
     result.problems = talk_problems(config, rows)
     result.papers = len(rows)
     result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
@@ -434,7 +423,7 @@ def pinned(config: Config) -> dict[str, str]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            return {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            return queries.pins(conn)
     finally:
         store.dispose()
 
@@ -452,7 +441,7 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
             _sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
             rows = accepted_rows(conn)
-            result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            result.pins = queries.pins(conn)
             tx.rollback()
     finally:
         store.dispose()
@@ -467,7 +456,7 @@ def show(config: Config) -> list[dict[str, Any]]:
     try:
         with store.connect() as conn:
             rows = accepted_rows(conn)
-            pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            pins = queries.pins(conn)
     finally:
         store.dispose()
     talks = config.talks_by_paper()

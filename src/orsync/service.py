@@ -77,7 +77,8 @@ from orsync.logs import LogFormat, configure_logging, get_logger, redirect_print
 from orsync.notify import Notifier, WatchdogPinger
 from orsync.source import OpenReviewSource
 from orsync.store import Store, open_store
-from orsync.sync import CYCLE, CycleSummary, run_cycle
+from orsync.store.tables import CYCLE
+from orsync.sync import CycleSummary, run_cycle
 
 __all__ = ["CycleInterrupted", "Service", "backoff_s", "run_service"]
 
