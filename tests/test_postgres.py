@@ -126,9 +126,8 @@ def test_writer_lock_holds_across_machines(tmp_path: Path, emulator: Emulator, p
 def test_tables_match_the_migrated_schema_on_postgresql(postgres_url: str) -> None:
     """tables.py against what the migrations create on PostgreSQL (times WITH TIME ZONE, BIGINT
     epoch milliseconds, boolean server defaults): autogenerate finds nothing to change."""
-    from test_store import schema_differences
-
     from orsync.store import open_store
+    from test_store import schema_differences
 
     store = open_store(postgres_url)
     try:

@@ -85,7 +85,10 @@ def test_list_columns_decode_one_way() -> None:
     assert json_list('["a", "b"]') == ["a", "b"]
     row = {"authors": '["Ada"]', "authorids": None, "keywords": "[]", "title": '["x"]'}
     assert decode_lists(dict(row), null_as_empty=True) == {
-        "authors": ["Ada"], "authorids": [], "keywords": [], "title": '["x"]'
+        "authors": ["Ada"],
+        "authorids": [],
+        "keywords": [],
+        "title": '["x"]',
     }
     assert decode_lists(dict(row), null_as_empty=False)["authorids"] is None
     assert decode_lists({"number": 1}, null_as_empty=True) == {"number": 1}
@@ -101,12 +104,20 @@ def test_times_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
             stored = conn.execute(select(CYCLE.c.started_at)).scalar_one()
             assert stored == at and stored.tzinfo == UTC
             assert conn.execute(
-                select(CYCLE.c.id).where(CYCLE.c.started_at >= datetime(2026, 5, 1, 12, 29, tzinfo=UTC))
+                select(CYCLE.c.id).where(
+                    CYCLE.c.started_at >= datetime(2026, 5, 1, 12, 29, tzinfo=UTC)
+                )
             ).all()
         with pytest.raises(Exception, match="naive"), store.begin() as conn:
             conn.execute(
                 insert(CHANGE).values(
-                    cycle_id=1, at=datetime(2026, 5, 1), note_id="n", forum="f", kind="k", op="c", fields="[]"
+                    cycle_id=1,
+                    at=datetime(2026, 5, 1),
+                    note_id="n",
+                    forum="f",
+                    kind="k",
+                    op="c",
+                    fields="[]",
                 )
             )
     finally:
