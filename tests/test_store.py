@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, select
 
 from orsync.store import open_store
-from orsync.store.queries import decode_lists, json_list
+from orsync.store.queries import decode_lists, json_list, recent_cycles
 from orsync.store.tables import CHANGE, CYCLE, metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +103,8 @@ def test_times_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
             conn.execute(insert(CYCLE).values(started_at=at, mode="full"))
             stored = conn.execute(select(CYCLE.c.started_at)).scalar_one()
             assert stored == at and stored.tzinfo == UTC
+            # Plain string keys: YAML (export) refuses SQLAlchemy's quoted_name.
+            assert {type(key) for key in recent_cycles(conn)[0]} == {str}
             assert conn.execute(
                 select(CYCLE.c.id).where(
                     CYCLE.c.started_at >= datetime(2026, 5, 1, 12, 29, tzinfo=UTC)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Row, func, select, text
 
 from orsync.store.tables import CHANGE, CYCLE, NOTE, PIN, PUSH, STATE
 
@@ -24,6 +24,12 @@ EXPORTS = ("papers", "submissions", "reviews")
 
 
 # ------------------------------------------------------------------ decoding
+
+
+def as_dict(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    """A result row as a plain dict. Core names its columns with ``quoted_name`` (a ``str``
+    subclass that YAML refuses to dump): the keys are made plain strings."""
+    return {str(key): value for key, value in row._mapping.items()}
 
 
 def json_list(value: str | None) -> list[Any] | None:
@@ -113,7 +119,7 @@ def recent_cycles(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
     """The last ``limit`` cycles, newest first, as stored (a cycle still ``running`` may be one
     whose process died: only the lock says which)."""
     query = select(CYCLE).order_by(CYCLE.c.id.desc()).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return [as_dict(r) for r in conn.execute(query)]
 
 
 def last_success(conn: Connection) -> datetime | None:
@@ -137,7 +143,7 @@ def cycle_since(conn: Connection, first_id: int) -> dict[str, Any] | None:
     row = conn.execute(
         select(CYCLE).where(CYCLE.c.id >= first_id).order_by(CYCLE.c.id.desc())
     ).first()
-    return dict(row._mapping) if row is not None else None
+    return as_dict(row) if row is not None else None
 
 
 def last_push(conn: Connection) -> dict[str, Any] | None:
@@ -145,7 +151,7 @@ def last_push(conn: Connection) -> dict[str, Any] | None:
     row = conn.execute(select(PUSH).order_by(PUSH.c.id.desc()).limit(1)).first()
     if row is None:
         return None
-    out = dict(row._mapping)
+    out = as_dict(row)
     out["changed"] = json_list(out["changed"]) or []
     return out
 
@@ -226,7 +232,7 @@ def changes(
 
 def _accepted_papers(conn: Connection, *, null_as_empty: bool) -> list[dict[str, Any]]:
     result = conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
-    return [decode_lists(dict(r._mapping), null_as_empty=null_as_empty) for r in result]
+    return [decode_lists(as_dict(r), null_as_empty=null_as_empty) for r in result]
 
 
 def accepted_papers(conn: Connection) -> list[dict[str, Any]]:
@@ -241,7 +247,7 @@ def submissions_overview(conn: Connection, *, live_only: bool = False) -> list[d
     query = "SELECT * FROM submissions_overview"
     if live_only:
         query += " WHERE NOT deleted"
-    rows = [dict(r._mapping) for r in conn.execute(text(query + " ORDER BY number, forum_id"))]
+    rows = [as_dict(r) for r in conn.execute(text(query + " ORDER BY number, forum_id"))]
     for row in rows:
         row["deleted"] = bool(row["deleted"])
     return rows
@@ -264,7 +270,7 @@ def reviews(conn: Connection) -> list[dict[str, Any]]:
         .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
         .order_by(NOTE.c.forum, NOTE.c.id)
     )
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return [as_dict(r) for r in conn.execute(query)]
 
 
 def export_rows(conn: Connection, what: str) -> list[dict[str, Any]]:
