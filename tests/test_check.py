@@ -241,7 +241,7 @@ def test_a_reader_refuses_an_older_schema_instead_of_migrating(
 
     real_from_config = ScriptDirectory.from_config
     monkeypatch.setattr(
-        store_module.ScriptDirectory,
+        ScriptDirectory,
         "from_config",
         staticmethod(lambda cfg: NewerScripts(real_from_config(cfg))),
     )

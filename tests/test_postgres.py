@@ -121,3 +121,17 @@ def test_writer_lock_holds_across_machines(tmp_path: Path, emulator: Emulator, p
     other.dispose()
     freed = run_cli("--config", str(config), "pull", "--no-wait")
     assert freed.returncode == 0, freed.stderr
+
+
+def test_tables_match_the_migrated_schema_on_postgresql(postgres_url: str) -> None:
+    """tables.py against what the migrations create on PostgreSQL (times WITH TIME ZONE, BIGINT
+    epoch milliseconds, boolean server defaults): autogenerate finds nothing to change."""
+    from orsync.store import open_store
+    from test_store import schema_differences
+
+    store = open_store(postgres_url)
+    try:
+        with store.connect() as conn:
+            assert schema_differences(conn) == []
+    finally:
+        store.dispose()

@@ -103,7 +103,7 @@ def run_checks(config_path: Path | None) -> CheckReport:
 def _check_talks(config: Config) -> CheckResult:
     """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored)."""
     from orsync import publish
-    from orsync.store import open_reader, sqlite_path_of
+    from orsync.store import open_reader, queries, sqlite_path_of
 
     named = [t for t in config.talks if t.paper is not None]
     if not named:
@@ -121,7 +121,7 @@ def _check_talks(config: Config) -> CheckResult:
         )
     try:
         with store.connect() as conn:
-            rows = publish.accepted_rows(conn)
+            rows = queries.accepted_papers(conn)
     finally:
         store.dispose()
     problems = publish.talk_problems(config, rows)

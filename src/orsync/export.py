@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from typing import Any
 
 import yaml
-from sqlalchemy import select, text
 
 from orsync.config import Config
-from orsync.mirror import NOTE
 from orsync.ops import open_for_reading
+from orsync.store.queries import EXPORTS, export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
 from orsync.website import clean_text, neutralise_cell
 
-WHATS = ("papers", "submissions", "reviews")
+WHATS = EXPORTS
 FORMATS = ("json", "csv", "yaml")
-_JSON_COLUMNS = ("authors", "authorids", "keywords")
 
 
 class _QuotedDumper(yaml.SafeDumper):
@@ -44,40 +41,9 @@ def rows(config: Config, what: str) -> list[dict[str, Any]]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            if what == "papers":
-                result = conn.execute(
-                    text("SELECT * FROM accepted_papers ORDER BY number, forum_id")
-                )
-            elif what == "submissions":
-                result = conn.execute(
-                    text("SELECT * FROM submissions_overview ORDER BY number, forum_id")
-                )
-            else:
-                result = conn.execute(
-                    select(
-                        NOTE.c.id,
-                        NOTE.c.forum,
-                        NOTE.c.signature,
-                        NOTE.c.rating,
-                        NOTE.c.rating_text,
-                        NOTE.c.confidence,
-                        NOTE.c.confidence_text,
-                        NOTE.c.title,
-                        NOTE.c.tmdate,
-                    )
-                    .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
-                    .order_by(NOTE.c.forum, NOTE.c.id)
-                )
-            out = [dict(r._mapping) for r in result]
+            return export_rows(conn, what)
     finally:
         store.dispose()
-    for row in out:
-        for key in _JSON_COLUMNS:
-            if isinstance(row.get(key), str):
-                row[key] = json.loads(row[key])
-        if "deleted" in row:
-            row["deleted"] = bool(row["deleted"])
-    return out
 
 
 def render(data: list[dict[str, Any]], fmt: str) -> str:

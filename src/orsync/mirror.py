@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from orsync.store.models import Change, Note
+from orsync.store.tables import CHANGE, NOTE
 from orsync.venue import (
     VenueSettings,
     as_list,
@@ -29,8 +29,6 @@ from orsync.venue import (
 )
 
 RawNote = dict[str, Any]
-NOTE = Note.__table__  # type: ignore[attr-defined]
-CHANGE = Change.__table__  # type: ignore[attr-defined]
 CHUNK = 500  # bound on IN (...) lists: SQLite's variable limit, PostgreSQL's plan size
 
 # Top-level keys whose change is worth telling a chair about; timestamps change on every edit.

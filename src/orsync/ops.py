@@ -5,31 +5,21 @@ Library users (notebooks, the service loop, tests) call these too; nothing here 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import func, select
 
 from orsync import lock
 from orsync.config import Config, read_password
 from orsync.errors import UsageError
 from orsync.logs import add_secret
-from orsync.mirror import CHANGE, NOTE
 from orsync.source import OpenReviewSource, RetryPolicy
-from orsync.store import Store
-from orsync.store.models import Push
+from orsync.store import Store, queries
 from orsync.sync import (
-    CYCLE,
     INTERRUPTED_ERROR,
     CycleSummary,
     Progress,
-    get_state,
-    submissions_by_status,
-    unreleased_decisions,
 )
-
-PUSH = Push.__table__  # type: ignore[attr-defined]
 
 
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
@@ -76,63 +66,42 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            by_status = submissions_by_status(conn)
-            unreleased = unreleased_decisions(conn)
-            by_kind = {
-                str(r[0]): int(r[1])
-                for r in conn.execute(
-                    select(NOTE.c.kind, func.count()).where(~NOTE.c.deleted).group_by(NOTE.c.kind)
-                )
-            }
-            deleted = int(conn.execute(select(func.count()).where(NOTE.c.deleted)).scalar() or 0)
-            recent = [
-                _cycle_dict(r._mapping)
-                for r in conn.execute(select(CYCLE).order_by(CYCLE.c.id.desc()).limit(cycles))
-            ]
-            last_ok = conn.execute(
-                select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
-            ).scalar()
-            watermark = get_state(conn, "watermark_ms")
-            last_push = conn.execute(select(PUSH).order_by(PUSH.c.id.desc()).limit(1)).first()
+            found = queries.status(conn, cycles=cycles)
         holder = lock.store_holder(store)
     finally:
         store.dispose()
+    recent = [_cycle_dict(row) for row in found.cycles]
     if holder is None:
         # Nobody holds the writer lock, so a cycle or push still marked running was killed.
         for row in recent:
             if row["outcome"] == "running":
                 row["outcome"] = "interrupted"
                 row["error"] = row["error"] or INTERRUPTED_ERROR
-    push_info = _push_dict(last_push._mapping) if last_push is not None else None
+    push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
     if push_info is not None and holder is None and push_info["outcome"] == "running":
         push_info["outcome"] = "interrupted"
     since = None
+    last_ok = found.last_success
     if last_ok is not None:
         last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=UTC)
         since = round((datetime.now(UTC) - last_ok).total_seconds(), 1)
     return {
         "venue_id": config.openreview.venue_id,
         "store": store.describe(),
-        "submissions": by_status,
-        "decided_unreleased": unreleased,
-        "notes": by_kind,
-        "tombstones": deleted,
+        "submissions": found.submissions,
+        "decided_unreleased": found.decided_unreleased,
+        "notes": found.notes,
+        "tombstones": found.tombstones,
         "cycles": recent,
         "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
         "seconds_since_success": since,
-        "watermark_ms": int(watermark) if watermark else None,
+        "watermark_ms": found.watermark_ms,
         "lock_holder": holder,
         "last_push": push_info,
     }
 
 
-def _push_dict(row: Any) -> dict[str, Any]:
-    out = _cycle_dict(row)
-    out["changed"] = json.loads(out.get("changed") or "[]")
-    return out
-
-
-def _cycle_dict(row: Any) -> dict[str, Any]:
+def _cycle_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for key in ("started_at", "finished_at"):
         if out.get(key) is not None:
@@ -165,44 +134,14 @@ def changes(
     """What changed in the venue, newest first (SPEC §2 ``changes``)."""
     store = open_for_reading(config)
     try:
-        # The paper a reply belongs to is its forum's submission: chairs know papers by number.
-        paper = NOTE.alias("paper")
-        query = (
-            select(
-                CHANGE,
-                paper.c.number,
-                func.coalesce(NOTE.c.title, paper.c.title).label("title"),
-            )
-            .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
-            .join(paper, paper.c.id == CHANGE.c.forum, isouter=True)
-            .order_by(CHANGE.c.id.desc())
-        )
-        if since is not None:
-            query = query.where(CHANGE.c.at >= since)
-        if limit is not None:
-            query = query.limit(limit)
         with store.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = queries.changes(conn, since=since, limit=limit)
     finally:
         store.dispose()
-    out = []
-    for r in rows:
-        m = r._mapping
-        at = m["at"]
-        out.append(
-            {
-                "at": at.isoformat(timespec="seconds") if at else None,
-                "cycle": m["cycle_id"],
-                "op": m["op"],
-                "kind": m["kind"],
-                "note_id": m["note_id"],
-                "forum": m["forum"],
-                "number": m["number"],
-                "title": m["title"],
-                "fields": json.loads(m["fields"] or "[]"),
-            }
-        )
-    return out
+    for row in rows:
+        at = row["at"]
+        row["at"] = at.isoformat(timespec="seconds") if at else None
+    return rows
 
 
 def open_for_reading(config: Config) -> Store:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from orsync import posters, schedule, secrets, website
 from orsync.config import Config, WebsiteConfig
@@ -21,13 +21,8 @@ from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.ops import open_for_reading
-from orsync.store import Store, open_store
-from orsync.store.models import PosterAssignment, PosterPin, PosterSession, Push
-
-SESSION = PosterSession.__table__  # type: ignore[attr-defined]
-ASSIGNMENT = PosterAssignment.__table__  # type: ignore[attr-defined]
-PIN = PosterPin.__table__  # type: ignore[attr-defined]
-PUSH = Push.__table__  # type: ignore[attr-defined]
+from orsync.store import Store, open_store, queries
+from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION
 
 
 @dataclass
@@ -92,17 +87,6 @@ def _sync_sessions(conn: Connection, config: Config) -> None:
         conn.execute(insert(SESSION), rows)
 
 
-def accepted_rows(conn: Connection) -> list[dict[str, Any]]:
-    rows = [
-        dict(r._mapping)
-        for r in conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
-    ]
-    for row in rows:
-        for key in ("authors", "authorids", "keywords"):
-            row[key] = json.loads(row[key]) if row.get(key) else []
-    return rows
-
-
 def _talks(day: schedule.Schedule, row: Mapping[str, Any]) -> tuple[schedule.Span, ...]:
     """A paper's talk slots; the config may name it by number or by forum id."""
     return day.talk_spans(row["number"], str(row["forum_id"]))
@@ -121,7 +105,7 @@ def update_assignment(
     """
     if not config.posters.sessions:
         return None
-    rows = accepted_rows(conn)
+    rows = queries.accepted_papers(conn)
     day = schedule.Schedule.from_config(config)
     papers = [
         posters.PosterPaper(
@@ -139,7 +123,7 @@ def update_assignment(
         for r in conn.execute(select(ASSIGNMENT))
         if r.session_id in known_sessions
     }
-    pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+    pins = queries.pins(conn)
     result = posters.assign(
         papers,
         list(day.sessions),
@@ -257,8 +241,8 @@ def _push_locked(
         with store.begin() as conn:
             _sync_sessions(conn, config)
     with store.connect() as conn:
-        rows = accepted_rows(conn)
-        result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+        rows = queries.accepted_papers(conn)
+        result.pins = queries.pins(conn)
     result.problems = talk_problems(config, rows)
     result.papers = len(rows)
     result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
@@ -379,7 +363,7 @@ def _record_end(
 
 def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
     """A paper given as its number or forum id → (forum id, number)."""
-    rows = accepted_rows(conn)
+    rows = queries.accepted_papers(conn)
     for row in rows:
         if ref == row["forum_id"] or (ref.isdigit() and int(ref) == row["number"]):
             return str(row["forum_id"]), row["number"]
@@ -438,7 +422,7 @@ def pinned(config: Config) -> dict[str, str]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            return {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            return queries.pins(conn)
     finally:
         store.dispose()
 
@@ -455,8 +439,8 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
         ):
             _sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
-            rows = accepted_rows(conn)
-            result.pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            rows = queries.accepted_papers(conn)
+            result.pins = queries.pins(conn)
             tx.rollback()
     finally:
         store.dispose()
@@ -470,8 +454,8 @@ def show(config: Config) -> list[dict[str, Any]]:
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            rows = accepted_rows(conn)
-            pins = {r.forum_id: r.session_id for r in conn.execute(select(PIN))}
+            rows = queries.accepted_papers(conn)
+            pins = queries.pins(conn)
     finally:
         store.dispose()
     day = schedule.Schedule.from_config(config)

@@ -13,11 +13,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import text
 
 from orsync.config import Config
 from orsync.ops import open_for_reading
-from orsync.sync import unreleased_decisions
+from orsync.store.queries import report_data
 from orsync.terminal import safe
 
 EXPECTED_REVIEWS = 3
@@ -55,16 +54,10 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
     store = open_for_reading(config)
     try:
         with store.connect() as conn:
-            subs = [
-                dict(r._mapping)
-                for r in conn.execute(text("SELECT * FROM submissions_overview WHERE NOT deleted"))
-            ]
-            unreleased = unreleased_decisions(conn)
-            ratings = conn.execute(
-                text("SELECT rating, confidence FROM note WHERE kind = 'review' AND NOT deleted")
-            ).all()
+            data = report_data(conn)
     finally:
         store.dispose()
+    subs, ratings = data.submissions, data.reviews
     by_status = Counter(str(s["status"]) for s in subs)
     decisions = Counter(str(s["decision"]) for s in subs if s["decision"])
     # Withdrawn and desk-rejected papers are not expected to be reviewed.
@@ -113,7 +106,7 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
             }
             for s in top
         ],
-        decided_unreleased=unreleased,
+        decided_unreleased=data.decided_unreleased,
     )
 
 

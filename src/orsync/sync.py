@@ -15,17 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, update
 
 from orsync.errors import GuardError, OrsyncError
-from orsync.mirror import NOTE, Mirror, web_base
+from orsync.mirror import Mirror, web_base
 from orsync.source import MintmdateIgnored, OpenReviewSource
 from orsync.store import Store
-from orsync.store.models import Cycle, SyncState
+from orsync.store.queries import get_state, submissions_by_status
+from orsync.store.tables import CYCLE, STATE
 from orsync.venue import VenueSettings, well_formed
 
-CYCLE = Cycle.__table__  # type: ignore[attr-defined]
-STATE = SyncState.__table__  # type: ignore[attr-defined]
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
 WATERMARK_OVERLAP_MS = 60_000
@@ -83,46 +82,10 @@ class CycleSummary:
         }
 
 
-def get_state(conn: Connection, key: str) -> str | None:
-    row = conn.execute(select(STATE.c.value).where(STATE.c.key == key)).first()
-    return None if row is None else str(row.value)
-
-
 def set_state(conn: Connection, key: str, value: str) -> None:
     done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
     if done.rowcount == 0:
         conn.execute(insert(STATE).values(key=key, value=value))
-
-
-def submissions_by_status(conn: Connection) -> dict[str, int]:
-    """How many live submissions the store holds in each status."""
-    rows = conn.execute(
-        select(NOTE.c.status, func.count())
-        .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
-        .group_by(NOTE.c.status)
-    )
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
-def unreleased_decisions(conn: Connection) -> dict[str, int]:
-    """Live submissions decided but not released (still ``active``), by accept / reject: the
-    chairs' knowledge, never a status (SPEC §4)."""
-    rows = conn.execute(
-        select(NOTE.c.decision_accepts, func.count())
-        .where(
-            NOTE.c.kind == "submission",
-            ~NOTE.c.deleted,
-            NOTE.c.status == "active",
-            NOTE.c.decision.is_not(None),
-        )
-        .group_by(NOTE.c.decision_accepts)
-    )
-    out = {"accept": 0, "reject": 0}
-    for accepts, count in rows:
-        # None: the store was migrated and the next cycle has not judged the decision yet.
-        key = "unjudged" if accepts is None else ("accept" if accepts else "reject")
-        out[key] = out.get(key, 0) + int(count)
-    return out
 
 
 _SUMMARY_ATTR = "orsync_cycle_summary"

@@ -14,27 +14,31 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-# Alembic narrates every start (plugins, context) at INFO, from import time on: keep it quiet.
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from orsync.errors import StoreError
+from orsync.files import create_private, loose_mode
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+# Alembic narrates every start (plugins, context) at INFO: keep it quiet. It is imported only
+# when a schema is checked or migrated, so that the store's tables and read queries load
+# without it.
 logging.getLogger("alembic").setLevel(logging.WARNING)
-
-from alembic.config import Config as AlembicConfig  # noqa: E402
-from alembic.runtime.migration import MigrationContext  # noqa: E402
-from alembic.script import ScriptDirectory  # noqa: E402
-from sqlalchemy import Connection, Engine, create_engine, event, inspect  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: E402
-from sqlalchemy.pool import NullPool  # noqa: E402
-
-from orsync.errors import StoreError  # noqa: E402
-from orsync.files import create_private, loose_mode  # noqa: E402
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
 BUSY_TIMEOUT_MS = 30_000
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", MIGRATIONS)
     if connection is not None:
@@ -235,6 +239,9 @@ SchemaState = Literal["empty", "behind", "current", "newer", "foreign"]
 
 def _schema_state(conn: Connection) -> tuple[SchemaState, str | None]:
     """Where the store's schema stands against this orsync's migrations, and its revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     tables = set(inspect(conn).get_table_names())
     if "alembic_version" not in tables:
         # A SQLite file is one program's; a shared server database may hold others' tables.

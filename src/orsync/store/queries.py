@@ -1,0 +1,321 @@
+"""The store's read queries: one plain function per question, each on an open ``Connection``.
+
+Every command that reads the store (``status``, ``changes``, ``export``, ``report``,
+``posters show``, the push's view of the accepted papers) asks here, so each question has one
+answer and the JSON kept as text is decoded in one place (``json_list``). Nothing here writes;
+nothing here opens, locks or migrates a store (that is the caller's business), and importing
+this module loads neither alembic nor OpenReview's client nor the poster solver.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, func, select, text
+
+from orsync.store.tables import CHANGE, CYCLE, NOTE, PIN, PUSH, STATE
+
+# The columns of a paper that hold JSON arrays as text (SPEC §5).
+LIST_COLUMNS = ("authors", "authorids", "keywords")
+EXPORTS = ("papers", "submissions", "reviews")
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def as_dict(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    """A result row as a plain dict. Core names its columns with ``quoted_name`` (a ``str``
+    subclass that YAML refuses to dump): the keys are made plain strings."""
+    return {str(key): value for key, value in row._mapping.items()}
+
+
+def json_list(value: str | None) -> list[Any] | None:
+    """A JSON array kept as text, decoded; None when the column is null (absent, unreadable)."""
+    if not value:
+        return None
+    decoded: list[Any] = json.loads(value)
+    return decoded
+
+
+def decode_lists(row: dict[str, Any], *, null_as_empty: bool) -> dict[str, Any]:
+    """The paper's list columns (``LIST_COLUMNS``) decoded in place; ``row`` is returned.
+
+    A null column becomes ``[]`` with ``null_as_empty`` (what the website and the poster model
+    take), else stays None (what ``export`` shows: the field is not public).
+    """
+    for key in LIST_COLUMNS:
+        if key in row:
+            decoded = json_list(row[key])
+            row[key] = [] if decoded is None and null_as_empty else decoded
+    return row
+
+
+# ------------------------------------------------------------------ sync state
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    """One of the small facts the sync keeps between cycles (``sync_state``)."""
+    row = conn.execute(select(STATE.c.value).where(STATE.c.key == key)).first()
+    return None if row is None else str(row.value)
+
+
+def watermark_ms(conn: Connection) -> int | None:
+    """The newest ``tmdate`` the sync has seen, None before the first cycle."""
+    value = get_state(conn, "watermark_ms")
+    return int(value) if value else None
+
+
+# ------------------------------------------------------------------ status
+
+
+def submissions_by_status(conn: Connection) -> dict[str, int]:
+    """How many live submissions the store holds in each status."""
+    rows = conn.execute(
+        select(NOTE.c.status, func.count())
+        .where(NOTE.c.kind == "submission", ~NOTE.c.deleted)
+        .group_by(NOTE.c.status)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def unreleased_decisions(conn: Connection) -> dict[str, int]:
+    """Live submissions decided but not released (still ``active``), by accept / reject: the
+    chairs' knowledge, never a status (SPEC §4)."""
+    rows = conn.execute(
+        select(NOTE.c.decision_accepts, func.count())
+        .where(
+            NOTE.c.kind == "submission",
+            ~NOTE.c.deleted,
+            NOTE.c.status == "active",
+            NOTE.c.decision.is_not(None),
+        )
+        .group_by(NOTE.c.decision_accepts)
+    )
+    out = {"accept": 0, "reject": 0}
+    for accepts, count in rows:
+        # None: the store was migrated and the next cycle has not judged the decision yet.
+        key = "unjudged" if accepts is None else ("accept" if accepts else "reject")
+        out[key] = out.get(key, 0) + int(count)
+    return out
+
+
+def notes_by_kind(conn: Connection) -> dict[str, int]:
+    """How many live notes the store holds of each kind (submission, review, ...)."""
+    rows = conn.execute(
+        select(NOTE.c.kind, func.count()).where(~NOTE.c.deleted).group_by(NOTE.c.kind)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def tombstones(conn: Connection) -> int:
+    """How many notes are kept as deleted."""
+    return int(conn.execute(select(func.count()).where(NOTE.c.deleted)).scalar() or 0)
+
+
+def recent_cycles(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The last ``limit`` cycles, newest first, as stored (a cycle still ``running`` may be one
+    whose process died: only the lock says which)."""
+    query = select(CYCLE).order_by(CYCLE.c.id.desc()).limit(limit)
+    return [as_dict(r) for r in conn.execute(query)]
+
+
+def last_success(conn: Connection) -> datetime | None:
+    """When the last successful cycle finished."""
+    when: datetime | None = conn.execute(
+        select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
+    ).scalar()
+    return when
+
+
+def last_cycle_id(conn: Connection) -> int:
+    """The id of the newest cycle, 0 before the first one."""
+    return int(conn.execute(select(func.max(CYCLE.c.id))).scalar() or 0)
+
+
+def cycle_since(conn: Connection, first_id: int) -> dict[str, Any] | None:
+    """The newest cycle whose id is at least ``first_id``, as stored; None when there is none.
+
+    The service predicts a cycle's id before running it and reads back what was recorded.
+    """
+    row = conn.execute(
+        select(CYCLE).where(CYCLE.c.id >= first_id).order_by(CYCLE.c.id.desc())
+    ).first()
+    return as_dict(row) if row is not None else None
+
+
+def last_push(conn: Connection) -> dict[str, Any] | None:
+    """The newest website push as stored, its ``changed`` files decoded; None before any."""
+    row = conn.execute(select(PUSH).order_by(PUSH.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    out = as_dict(row)
+    out["changed"] = json_list(out["changed"]) or []
+    return out
+
+
+@dataclass
+class StoreStatus:
+    """What ``orsync status`` reports from the store itself (the lock is asked separately)."""
+
+    submissions: dict[str, int]
+    decided_unreleased: dict[str, int]
+    notes: dict[str, int]
+    tombstones: int
+    cycles: list[dict[str, Any]]
+    last_success: datetime | None
+    watermark_ms: int | None
+    last_push: dict[str, Any] | None
+
+
+def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
+    """The store's figures, read on one connection (SPEC §2 ``status``)."""
+    return StoreStatus(
+        submissions=submissions_by_status(conn),
+        decided_unreleased=unreleased_decisions(conn),
+        notes=notes_by_kind(conn),
+        tombstones=tombstones(conn),
+        cycles=recent_cycles(conn, cycles),
+        last_success=last_success(conn),
+        watermark_ms=watermark_ms(conn),
+        last_push=last_push(conn),
+    )
+
+
+# ------------------------------------------------------------------ changes
+
+
+def changes(
+    conn: Connection, *, since: datetime | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """What changed in the venue, newest first: each change with its paper's number and title
+    and the list of fields that changed (SPEC §2 ``changes``)."""
+    # The paper a reply belongs to is its forum's submission: chairs know papers by number.
+    paper = NOTE.alias("paper")
+    query = (
+        select(
+            CHANGE,
+            paper.c.number,
+            func.coalesce(NOTE.c.title, paper.c.title).label("title"),
+        )
+        .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
+        .join(paper, paper.c.id == CHANGE.c.forum, isouter=True)
+        .order_by(CHANGE.c.id.desc())
+    )
+    if since is not None:
+        query = query.where(CHANGE.c.at >= since)
+    if limit is not None:
+        query = query.limit(limit)
+    out = []
+    for r in conn.execute(query):
+        m = r._mapping
+        out.append(
+            {
+                "at": m["at"],
+                "cycle": m["cycle_id"],
+                "op": m["op"],
+                "kind": m["kind"],
+                "note_id": m["note_id"],
+                "forum": m["forum"],
+                "number": m["number"],
+                "title": m["title"],
+                "fields": json_list(m["fields"]) or [],
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------ papers and submissions
+
+
+def _accepted_papers(conn: Connection, *, null_as_empty: bool) -> list[dict[str, Any]]:
+    result = conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
+    return [decode_lists(as_dict(r), null_as_empty=null_as_empty) for r in result]
+
+
+def accepted_papers(conn: Connection) -> list[dict[str, Any]]:
+    """The ``accepted_papers`` view (public data only), by number, as the website and the
+    poster assignment take it: the list columns decoded, ``[]`` where not public."""
+    return _accepted_papers(conn, null_as_empty=True)
+
+
+def submissions_overview(conn: Connection, *, live_only: bool = False) -> list[dict[str, Any]]:
+    """The ``submissions_overview`` view by number, ``deleted`` as a bool; only the live
+    submissions with ``live_only``."""
+    query = "SELECT * FROM submissions_overview"
+    if live_only:
+        query += " WHERE NOT deleted"
+    rows = [as_dict(r) for r in conn.execute(text(query + " ORDER BY number, forum_id"))]
+    for row in rows:
+        row["deleted"] = bool(row["deleted"])
+    return rows
+
+
+def reviews(conn: Connection) -> list[dict[str, Any]]:
+    """Every live review: its scores, numbers and text as the form gave them, by forum."""
+    query = (
+        select(
+            NOTE.c.id,
+            NOTE.c.forum,
+            NOTE.c.signature,
+            NOTE.c.rating,
+            NOTE.c.rating_text,
+            NOTE.c.confidence,
+            NOTE.c.confidence_text,
+            NOTE.c.title,
+            NOTE.c.tmdate,
+        )
+        .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
+        .order_by(NOTE.c.forum, NOTE.c.id)
+    )
+    return [as_dict(r) for r in conn.execute(query)]
+
+
+def export_rows(conn: Connection, what: str) -> list[dict[str, Any]]:
+    """One of ``orsync export``'s datasets (``EXPORTS``). Papers keep a non-public list column
+    as null: the dump says what is not published rather than showing it empty."""
+    if what == "papers":
+        return _accepted_papers(conn, null_as_empty=False)
+    if what == "submissions":
+        return submissions_overview(conn)
+    if what == "reviews":
+        return reviews(conn)
+    raise ValueError(f"unknown export {what!r} (one of {', '.join(EXPORTS)})")
+
+
+# ------------------------------------------------------------------ report
+
+
+class ReviewScores(NamedTuple):
+    rating: float | None
+    confidence: float | None
+
+
+@dataclass
+class ReportData:
+    """What ``orsync report`` is computed from."""
+
+    submissions: list[dict[str, Any]]  # live rows of ``submissions_overview``
+    decided_unreleased: dict[str, int]
+    reviews: list[ReviewScores]  # one per live review
+
+
+def report_data(conn: Connection) -> ReportData:
+    scores = conn.execute(
+        select(NOTE.c.rating, NOTE.c.confidence).where(NOTE.c.kind == "review", ~NOTE.c.deleted)
+    )
+    return ReportData(
+        submissions=submissions_overview(conn, live_only=True),
+        decided_unreleased=unreleased_decisions(conn),
+        reviews=[ReviewScores(r.rating, r.confidence) for r in scores],
+    )
+
+
+# ------------------------------------------------------------------ posters
+
+
+def pins(conn: Connection) -> dict[str, str]:
+    """The chairs' pins: forum id → poster session id."""
+    return {str(r.forum_id): str(r.session_id) for r in conn.execute(select(PIN))}

@@ -1,0 +1,126 @@
+"""The store module: its tables match what the migrations create, the migrations stand alone,
+the read queries load light, and list-JSON columns decode one way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, insert, select
+
+from orsync.store import open_store
+from orsync.store.queries import decode_lists, json_list, recent_cycles
+from orsync.store.tables import CHANGE, CYCLE, metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src" / "orsync"
+
+
+def schema_differences(conn: Connection) -> list[object]:
+    """What autogenerate would change to make the store match ``tables.py``: nothing, if equal."""
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+def test_tables_match_the_migrated_schema(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
+    try:
+        with store.connect() as conn:
+            assert schema_differences(conn) == []
+    finally:
+        store.dispose()
+
+
+def _python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_migrations_never_import_the_tables_or_the_views(tmp_path: Path) -> None:
+    # Each revision freezes the SQL it runs: a later edit of tables.py or views.py must not
+    # change what an old revision creates.
+    url = f"sqlite:///{tmp_path / 'orsync.db'}"
+    loaded = _python(
+        "import sys\n"
+        "from orsync.store import open_store\n"
+        f"open_store({url!r}).dispose()\n"
+        "print(sorted(m for m in ('orsync.store.tables', 'orsync.store.views') if m in sys.modules))"
+    )
+    assert loaded == "[]"
+    assert (tmp_path / "orsync.db").stat().st_size > 0
+
+
+def test_the_read_queries_load_without_alembic_openreview_or_the_solver() -> None:
+    loaded = _python(
+        "import sys\n"
+        "import orsync.store.queries\n"
+        "print(sorted(m for m in ('alembic', 'openreview', 'ortools') if m in sys.modules))"
+    )
+    assert loaded == "[]"
+
+
+def test_tables_are_declared_only_in_the_store_module() -> None:
+    outside = [
+        f"{path.relative_to(SRC)}:{number}"
+        for path in SRC.rglob("*.py")
+        if "store" not in path.relative_to(SRC).parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(mark in line for mark in ("__table__", "MetaData(", "orsync.store.models"))
+    ]
+    assert outside == []
+
+
+def test_list_columns_decode_one_way() -> None:
+    assert json_list(None) is None
+    assert json_list("") is None
+    assert json_list('["a", "b"]') == ["a", "b"]
+    row = {"authors": '["Ada"]', "authorids": None, "keywords": "[]", "title": '["x"]'}
+    assert decode_lists(dict(row), null_as_empty=True) == {
+        "authors": ["Ada"],
+        "authorids": [],
+        "keywords": [],
+        "title": '["x"]',
+    }
+    assert decode_lists(dict(row), null_as_empty=False)["authorids"] is None
+    assert decode_lists({"number": 1}, null_as_empty=True) == {"number": 1}
+
+
+def test_times_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
+    paris = timezone(timedelta(hours=2))
+    at = datetime(2026, 5, 1, 14, 30, tzinfo=paris)
+    try:
+        with store.begin() as conn:
+            conn.execute(insert(CYCLE).values(started_at=at, mode="full"))
+            stored = conn.execute(select(CYCLE.c.started_at)).scalar_one()
+            assert stored == at and stored.tzinfo == UTC
+            # Plain string keys: YAML (export) refuses SQLAlchemy's quoted_name.
+            assert {type(key) for key in recent_cycles(conn)[0]} == {str}
+            assert conn.execute(
+                select(CYCLE.c.id).where(
+                    CYCLE.c.started_at >= datetime(2026, 5, 1, 12, 29, tzinfo=UTC)
+                )
+            ).all()
+        with pytest.raises(Exception, match="naive"), store.begin() as conn:
+            conn.execute(
+                insert(CHANGE).values(
+                    cycle_id=1,
+                    at=datetime(2026, 5, 1),
+                    note_id="n",
+                    forum="f",
+                    kind="k",
+                    op="c",
+                    fields="[]",
+                )
+            )
+    finally:
+        store.dispose()
