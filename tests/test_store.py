@@ -124,3 +124,15 @@ def test_times_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
             )
     finally:
         store.dispose()
+
+
+def test_revisions_from_file_names_agree_with_alembic() -> None:
+    """Readers learn the schema's revisions without alembic; they must be alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    from orsync.store import _alembic_config, revisions
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    chain = [rev.revision for rev in script.walk_revisions()][::-1]  # oldest first
+    assert list(revisions()) == chain
+    assert revisions()[-1] == script.get_current_head()

@@ -297,3 +297,14 @@ def test_a_config_relative_everything(tmp_path: Path, emulator: Emulator) -> Non
     assert result.returncode == 0, result.stderr
     assert (folder / "orsync.db").is_file() and (folder / "site" / "papers.json").is_file()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_changes_table_shows_the_newest_and_says_how_to_see_more(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    table = setup.cli("changes")
+    assert table.returncode == 0
+    assert "the newest 50 shown" in table.stdout
+    every = json.loads(setup.cli("changes", "--json").stdout)
+    assert len(every) > 50  # --json keeps every change
+    limited = setup.cli("changes", "--limit", "3")
+    assert "newest" not in limited.stdout

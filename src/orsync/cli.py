@@ -40,6 +40,9 @@ err = console(stderr=True, soft_wrap=True)
 out = console(soft_wrap=True)
 
 
+CHANGES_SHOWN = 50  # rows of `orsync changes` without --limit / --since
+
+
 class LogFormat(StrEnum):
     json = "json"
     console = "console"
@@ -172,9 +175,7 @@ def pull(
 
         def tell(holder: str) -> None:
             if g.verbosity >= 0:
-                err.print(
-                    f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}"
-                )
+                err.print(f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}")
 
         options.on_wait = tell
         result = pipeline.pull(config, options)
@@ -306,7 +307,12 @@ def changes(
         typer.Option("--since", help="An ISO date/time, or a span back from now like 12h or 7d."),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="At most this many, newest first.")
+        int | None,
+        typer.Option(
+            "--limit",
+            help=f"At most this many, newest first (the table shows {CHANGES_SHOWN} unless "
+            "--limit or --since is given; --json gives all).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
@@ -314,13 +320,20 @@ def changes(
     from orsync import ops
 
     when = ops.parse_since(since) if since else None
-    rows = ops.changes(_globals(ctx).config(), since=when, limit=limit)
+    # A first pull records every note as created: a table of thousands helps nobody, and
+    # scripts that want them all have --json.
+    capped = limit is None and since is None and not as_json
+    rows = ops.changes(
+        _globals(ctx).config(), since=when, limit=CHANGES_SHOWN + 1 if capped else limit
+    )
     if as_json:
         _print_json(rows)
         return
     if not rows:
         out.print("no changes recorded" + (f" since {since}" if since else ""))
         return
+    more = capped and len(rows) > CHANGES_SHOWN
+    rows = rows[:CHANGES_SHOWN] if more else rows
     table = Table("when", "op", "kind", "paper", "note", "fields", "title")
     for r in rows:
         table.add_row(
@@ -333,6 +346,10 @@ def changes(
             safe((r["title"] or "")[:50]),
         )
     out.print(table)
+    if more:
+        out.print(
+            f"(the newest {CHANGES_SHOWN} shown; --since 7d or --limit N for others, --json for all)"
+        )
 
 
 @app.command()

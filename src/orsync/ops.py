@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orsync import lock
 from orsync.config import Config, read_password
 from orsync.errors import UsageError
 from orsync.logs import add_secret
-from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import Store, queries
 from orsync.sync import (
     INTERRUPTED_ERROR,
@@ -21,8 +20,13 @@ from orsync.sync import (
     Progress,
 )
 
+if TYPE_CHECKING:
+    from orsync.source import OpenReviewSource
+
 
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
+    from orsync.source import OpenReviewSource, RetryPolicy
+
     password = read_password(config)
     if password:
         add_secret(password)

@@ -12,18 +12,20 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Connection, delete, insert, update
 
 from orsync.errors import GuardError, OrsyncError
 from orsync.mirror import Mirror, web_base
-from orsync.source import MintmdateIgnored, OpenReviewSource
 from orsync.store import Store
 from orsync.store.queries import get_state, submissions_by_status
 from orsync.store.tables import CYCLE, STATE
 from orsync.venue import VenueSettings, well_formed
+
+if TYPE_CHECKING:
+    from orsync.source import OpenReviewSource
 
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
@@ -108,6 +110,9 @@ def summary_of(exc: BaseException) -> CycleSummary | None:
 def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> CycleSummary:
     """Run one cycle; on failure the store is unchanged, the failure is recorded, and the
     exception carries the cycle's summary (``summary_of``)."""
+    # Only a cycle needs the client (openreview-py, requests); readers of this module do not.
+    from orsync.source import MintmdateIgnored
+
     started = datetime.now(UTC)
     clock = time.monotonic()
     requests_before = source.requests
