@@ -22,6 +22,7 @@ from orsync.store.models import Push
 from orsync.sync import (
     CYCLE,
     INTERRUPTED_ERROR,
+    RATE_LIMITED_UNTIL,
     CycleSummary,
     Progress,
     get_state,
@@ -93,6 +94,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
                 select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
             ).scalar()
             watermark = get_state(conn, "watermark_ms")
+            limited = get_state(conn, RATE_LIMITED_UNTIL)
             last_push = conn.execute(select(PUSH).order_by(PUSH.c.id.desc()).limit(1)).first()
         holder = lock.store_holder(store)
     finally:
@@ -103,6 +105,12 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
             if row["outcome"] == "running":
                 row["outcome"] = "interrupted"
                 row["error"] = row["error"] or INTERRUPTED_ERROR
+    limited_until = None
+    if limited:
+        until = datetime.fromisoformat(limited)
+        until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        if until > datetime.now(UTC):
+            limited_until = until.astimezone().isoformat(timespec="seconds")
     push_info = _push_dict(last_push._mapping) if last_push is not None else None
     if push_info is not None and holder is None and push_info["outcome"] == "running":
         push_info["outcome"] = "interrupted"
@@ -121,6 +129,8 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
         "seconds_since_success": since,
         "watermark_ms": int(watermark) if watermark else None,
+        # Local ISO time until which OpenReview's rate limit holds cycles back, or None.
+        "rate_limited_until": limited_until,
         "lock_holder": holder,
         "last_push": push_info,
     }
@@ -134,7 +144,7 @@ def _push_dict(row: Any) -> dict[str, Any]:
 
 def _cycle_dict(row: Any) -> dict[str, Any]:
     out = dict(row)
-    for key in ("started_at", "finished_at"):
+    for key in ("started_at", "finished_at", "quota_reset_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat(timespec="seconds")
     return out

@@ -116,6 +116,9 @@ class Cycle(SQLModel, table=True):
     deleted: int = 0
     duration_s: float | None = None
     error: str | None = Field(default=None, sa_type=Text)
+    # The rate-limit bucket with the fewest requests left that the cycle saw, and its reset.
+    quota_remaining: int | None = None
+    quota_reset_at: datetime | None = None
 
 
 class SyncState(SQLModel, table=True):
