@@ -569,7 +569,11 @@ class OpenReviewSource:
         """Log in when an account is configured; guests need nothing."""
         if self.username is not None and not self._logged_in:
             if self._password is None:
-                raise AccessError(f"no password for {self.username}")
+                raise AccessError(
+                    f"no password for openreview.username {self.username}: put it in the file "
+                    "named by openreview.password_file, the openreview-password credential or "
+                    "$ORSYNC_OPENREVIEW_PASSWORD"
+                )
             self._login()
 
     def venue_group(self, venue_id: str) -> dict[str, Any]:
