@@ -428,9 +428,9 @@ class OpenReviewSource:
         if self.username is None:
             return AccessError(
                 f"OpenReview asks anonymous clients for a browser check (it answered {what} "
-                f"with {how}), which orsync cannot pass; set openreview.username (with a "
-                "password: openreview.password_file, the openreview-password credential or "
-                "$ORSYNC_OPENREVIEW_PASSWORD) so orsync logs in"
+                f"with {how}), which orsync cannot pass; set openreview.username, and its "
+                "password in openreview.password_file, the openreview-password credential or "
+                "$ORSYNC_OPENREVIEW_PASSWORD, so orsync logs in"
             )
         return AccessError(
             f"OpenReview asked {self.username} for a browser check while reading {what} "
