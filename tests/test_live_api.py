@@ -8,6 +8,7 @@ import itertools
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import requests
 from conftest import Setup, assert_mirror_equals_truth, run_cli, store_dump, write_config
 from orsync.emulator import Emulator
 from test_service import (  # noqa: F401 - fixtures used by name
+    PASSWORD,
     NotifySocket,
     ServiceProcess,
     config_for,
@@ -27,7 +29,6 @@ from test_service import (  # noqa: F401 - fixtures used by name
     services,
     start,
 )
-from test_service import emu as service_emulator  # noqa: F401 - the fixture ``emu``
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -66,8 +67,22 @@ def local_times(epoch: int, zone: str | None = ZONE, spread: int = 2) -> list[st
     return [f"{datetime.fromtimestamp(epoch + d, tz):%H:%M:%S}" for d in range(-spread, spread + 1)]
 
 
+def log_of(e: Emulator) -> list[Any]:
+    """The emulator's request log, once the last answer's entry is written (it is logged just
+    after the answer is sent)."""
+    time.sleep(0.2)
+    return e.requests
+
+
 def refused(e: Emulator) -> list[Any]:
-    return [r for r in e.requests if r.fault in ("ratelimit", "challenge") or r.status == 429]
+    return [r for r in log_of(e) if r.fault in ("ratelimit", "challenge") or r.status == 429]
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A small venue whose chair has the service tests' password (their config files use it)."""
+    with Emulator(dataset="bgpt", seed=5, size=30, password=PASSWORD) as e:
+        yield e
 
 
 # -- the browser check ----------------------------------------------------------------------------
@@ -90,14 +105,14 @@ def test_guest_behind_the_browser_check_is_told_to_log_in(
     assert "set openreview.username" in lines[0] and "password" in lines[0]
     assert "try again later" not in lines[0] and "kept failing" not in lines[0]
     # One request, answered with the check; nothing asked again.
-    assert [(r.path, r.fault) for r in emulator.requests] == [("/groups", "challenge")]
+    assert [(r.path, r.fault) for r in log_of(emulator)] == [("/groups", "challenge")]
 
     emulator.clear_requests()
     check = run_cli("--config", str(config), "check")
     assert check.returncode == 4, check.stdout
     assert "asks anonymous clients for a browser check" in check.stdout
     assert "set openreview.username" in check.stdout
-    assert len(emulator.requests) == 1
+    assert len(log_of(emulator)) == 1
     # Logged in, the same venue reads fine.
     chair = write_config(tmp_path / "chair", emulator)
     assert run_cli("--config", str(chair), "pull").returncode == 0
@@ -131,7 +146,7 @@ def test_pull_meeting_an_hour_long_limit_exits_at_once_naming_the_local_time(
     assert any(t in line for t in local_times(reset_epoch)), (line, local_times(reset_epoch))
     assert "+0545" in line or "+05" in line
     assert len(refused(venue)) == 1
-    assert venue.requests[-1].status == 429  # nothing after the refusal
+    assert log_of(venue)[-1].status == 429  # nothing after the refusal
     assert store_dump(setup.db) == before
 
     # status names the time too, and the cycle keeps the quota it saw.
@@ -140,7 +155,8 @@ def test_pull_meeting_an_hour_long_limit_exits_at_once_naming_the_local_time(
     assert info["rate_limited_until"] is not None
     assert info["rate_limited_until"].endswith("+05:45")
     last = info["cycles"][0]
-    assert last["outcome"] == "rate_limited" and last["quota_remaining"] == 0
+    assert last["outcome"] == "failed" and last["quota_remaining"] == 0
+    assert "rate limit" in last["error"]
     assert last["quota_reset_at"] is not None
     text = setup.cli("status", env={"TZ": ZONE})
     assert "rate limit" in text.stdout
@@ -184,7 +200,8 @@ def test_run_sleeps_until_the_reset_keeps_the_watchdog_fed_then_converges(
     assert any(t in shown.stdout for t in local_times(reset_epoch, None)), shown.stdout
     info = json.loads(orsync(cfg, "status", "--json").stdout)
     assert info["rate_limited_until"] is not None
-    assert info["cycles"][0]["outcome"] == "rate_limited"
+    assert info["cycles"][0]["outcome"] == "failed"
+    assert "rate limit" in info["cycles"][0]["error"]
 
     svc.wait_event(lambda e: e["event"] == "cycle" and e["outcome"] == "ok", 40, "a good cycle")
     log = emu.requests
@@ -210,10 +227,12 @@ def test_run_sleeps_until_the_reset_keeps_the_watchdog_fed_then_converges(
     assert_mirror_equals_truth(db, emu.truth("chair"))
     cycles = (
         sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        .execute("SELECT outcome, quota_remaining FROM cycle ORDER BY id")
+        .execute(
+            "SELECT outcome, quota_remaining, error LIKE '%rate limit%' FROM cycle ORDER BY id"
+        )
         .fetchall()
     )
-    assert cycles == [("rate_limited", 0), ("ok", 1)], cycles
+    assert cycles == [("failed", 0, 1), ("ok", 1, None)], cycles
     ok_event = next(e for _, e in svc.cycle_events() if e["outcome"] == "ok")
     assert ok_event["quota_remaining"] == 1 and ok_event["quota_reset_at"]
     assert svc.stop() == 0
@@ -245,7 +264,7 @@ def test_low_quota_stops_a_full_cycle_before_refusal_and_the_next_one_completes(
         assert "nearly used up" in line and "stopped before being refused" in line
         assert any(t in line for t in local_times(reset_epoch)), line
         assert refused(venue) == []
-        assert [r.path for r in venue.requests].count("/notes") == 1  # the second page not asked
+        assert [r.path for r in log_of(venue)].count("/notes") == 1  # the second page not asked
         assert store_dump(db) == before  # the first page was rolled back with the cycle
 
         time.sleep(max(0.0, reset_epoch - time.time()) + 0.5)
@@ -295,5 +314,6 @@ def test_emulator_answers_like_the_recordings(emulator: Emulator) -> None:
     page = requests.get(emulator.url + "/groups", params={"id": emulator.venue_id}, timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "Verifying your browser" in page.text
-    assert [r.fault for r in emulator.requests][-1] == "challenge"
-    assert sum(1 for r in emulator.requests if r.fault == "ratelimit") == 2
+    log = log_of(emulator)
+    assert [r.fault for r in log][-1] == "challenge"
+    assert sum(1 for r in log if r.fault == "ratelimit") == 2
