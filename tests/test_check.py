@@ -31,14 +31,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _example_config(folder: Path, baseurl: str) -> Path:
-    """A fresh copy of config.example.toml, as a chair makes one, aimed at ``baseurl``."""
+EXAMPLE_USERNAME = 'username = "chair@example.org"'
+
+
+def _example_config(folder: Path, baseurl: str, username: str | None = None) -> Path:
+    """A fresh copy of config.example.toml, as a chair makes one: aimed at ``baseurl``, with
+    their account in place of the placeholder (the password comes from ``EXAMPLE_ENV``)."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     assert 'baseurl = "https://api2.openreview.net"' in text
     text = text.replace('baseurl = "https://api2.openreview.net"', f'baseurl = "{baseurl}"')
+    # The example leads chairs to log in: the account line is set, as a placeholder.
+    assert EXAMPLE_USERNAME in text
+    if username is not None:
+        text = text.replace(EXAMPLE_USERNAME, f'username = "{username}"')
     path = folder / "orsync.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _example_env(emu: Emulator | None) -> dict[str, str]:
+    return {"ORSYNC_OPENREVIEW_PASSWORD": emu.chair_password if emu else "any-password"}
 
 
 def _check_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -55,8 +67,14 @@ def _check_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_check_accepts_a_fresh_example_config_and_creates_nothing(
     tmp_path: Path, emulator: Emulator
 ) -> None:
+    # Untouched but for the URL, the placeholder account has no password: check says where.
     _example_config(tmp_path, emulator.url)
-    result = run_cli("check", cwd=tmp_path)
+    placeholder = run_cli("check", cwd=tmp_path)
+    assert placeholder.returncode == 2, placeholder.stdout
+    assert "openreview.username is set but no password was found" in placeholder.stdout
+    _example_config(tmp_path, emulator.url, emulator.chair_username)
+    env = _example_env(emulator)
+    result = run_cli("check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[1].rstrip(":") for line in lines] == list(CHECK_NAMES)
@@ -65,24 +83,26 @@ def test_check_accepts_a_fresh_example_config_and_creates_nothing(
     assert "site/_data does not exist yet" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orsync.toml"]
     # What check promised, pull does: the store and site/_data (with its parent) appear.
-    pulled = run_cli("pull", cwd=tmp_path)
+    pulled = run_cli("pull", cwd=tmp_path, env=env)
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "orsync.db").is_file() and (tmp_path / "site" / "_data").is_dir()
-    again = run_cli("check", cwd=tmp_path)
+    again = run_cli("check", cwd=tmp_path, env=env)
     assert again.returncode == 0 and "current schema" in again.stdout
 
 
-def test_check_unreachable_guest_still_reports_every_line(tmp_path: Path) -> None:
+def test_check_unreachable_server_still_reports_every_line(tmp_path: Path) -> None:
     _example_config(tmp_path, f"http://127.0.0.1:{_free_port()}")
-    result = run_cli("check", "--json", cwd=tmp_path)
+    env = _example_env(None)
+    result = run_cli("check", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stderr
     data = _check_json(result)
     checks = {c["name"]: c for c in data["checks"]}
     assert list(checks) == list(CHECK_NAMES)
-    assert not checks["venue"]["ok"] and "kept failing" in checks["venue"]["detail"]
+    assert not checks["login"]["ok"] and "kept failing" in checks["login"]["detail"]
+    assert not checks["venue"]["ok"] and "not checked" in checks["venue"]["detail"]
     assert checks["store"]["ok"] and checks["website"]["ok"] and checks["config"]["ok"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orsync.toml"]
-    text = run_cli("check", cwd=tmp_path)
+    text = run_cli("check", cwd=tmp_path, env=env)
     assert text.returncode == 3 and len(text.stdout.splitlines()) == len(CHECK_NAMES)
 
 

@@ -262,6 +262,16 @@ def status(
             ", ".join(f"{n} {k}" for k, n in unreleased.items() if n)
             + " (not released yet: never published)",
         )
+    if info.get("rate_limited_until"):
+        from datetime import datetime
+
+        from orsync.errors import local_time
+
+        until = datetime.fromisoformat(info["rate_limited_until"]).timestamp()
+        facts.add_row(
+            "rate limit",
+            f"OpenReview's rate limit holds cycles back until {local_time(until)} (local time)",
+        )
     from orsync.lock import describe_holder
 
     facts.add_row("lock", describe_holder(info["lock_holder"]).removeprefix("lock: "))

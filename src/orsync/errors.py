@@ -59,3 +59,25 @@ class StoreError(OrsyncError):
 
 class LockedError(OrsyncError):
     exit_code = EXIT_LOCKED
+
+
+class RateLimitedError(UnreachableError):
+    """OpenReview's rate limit is used up (or about to be) until ``resume_at`` (epoch seconds).
+
+    Not retried: waiting for the reset is the caller's choice (``pull`` exits, ``run`` sleeps).
+    """
+
+    def __init__(self, message: str, resume_at: float) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
+
+
+def local_time(epoch_s: float) -> str:
+    """A moment as the user's wall clock shows it: ``15:59:25 CEST``, with the date when it is
+    not today."""
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(epoch_s).astimezone()
+    today = datetime.now().astimezone().date()
+    shown = f"{when:%H:%M:%S}" if when.date() == today else f"{when:%Y-%m-%d %H:%M:%S}"
+    return f"{shown} {when.tzname() or when.strftime('%z')}".strip()

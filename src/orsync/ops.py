@@ -16,6 +16,7 @@ from orsync.logs import add_secret
 from orsync.store import Store, queries
 from orsync.sync import (
     INTERRUPTED_ERROR,
+    RATE_LIMITED_UNTIL,
     CycleSummary,
     Progress,
 )
@@ -71,6 +72,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     try:
         with store.connect() as conn:
             found = queries.status(conn, cycles=cycles)
+            limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
         holder = lock.store_holder(store)
     finally:
         store.dispose()
@@ -81,7 +83,13 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
             if row["outcome"] == "running":
                 row["outcome"] = "interrupted"
                 row["error"] = row["error"] or INTERRUPTED_ERROR
-    push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
+    limited_until = None
+    if limited:
+        until = datetime.fromisoformat(limited)
+        until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        if until > datetime.now(UTC):
+            limited_until = until.astimezone().isoformat(timespec="seconds")
+        push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
     if push_info is not None and holder is None and push_info["outcome"] == "running":
         push_info["outcome"] = "interrupted"
     since = None
@@ -100,6 +108,8 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
         "seconds_since_success": since,
         "watermark_ms": found.watermark_ms,
+        # Local ISO time until which OpenReview's rate limit holds cycles back, or None.
+        "rate_limited_until": limited_until,
         "lock_holder": holder,
         "last_push": push_info,
     }
@@ -107,7 +117,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
 
 def _cycle_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in ("started_at", "finished_at"):
+    for key in ("started_at", "finished_at", "quota_reset_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat(timespec="seconds")
     return out

@@ -1,25 +1,44 @@
 """OpenReview access: the one module that talks to the API (through openreview-py).
 
-openreview-py provides the session, its headers and the login. Its own retry layer is switched
-off and replaced by one here, because the built-in one has no request timeout, honours any
-``Retry-After`` without a cap, ``print``s every retry to stdout (which would break the service's
-JSON-only output) and, once exhausted, raises ``JSONDecodeError`` instead of the server's error.
-Stacking two layers would multiply attempts (8 × ours), so exactly one layer retries: this one.
+openreview-py provides the session, its headers and the login: ``client.login_user`` is
+OpenReview's official login path, where login changes ship (multi-factor, new flows), so
+orsync logs in through it rather than posting ``/login`` itself. Its own retry layer is
+switched off and replaced by one here, because the built-in one has no request timeout, honours
+any ``Retry-After`` without a cap, ``print``s every retry to stdout (which would break the
+service's JSON-only output) and, once exhausted, raises ``JSONDecodeError`` instead of the
+server's error. Stacking two layers would multiply attempts (8 × ours), so exactly one layer
+retries: this one.
+
+Every answer, whether it comes to a client call or to a raw read, passes through one transport
+(:class:`_Transport`) that times the request out, counts it, reads the rate-limit headers, and
+classifies what must not reach a JSON parser: 5xx and short 429s (retried), a 429 whose reset
+lies beyond the longest wait (:class:`RateLimitedError`, never retried), and OpenReview's
+browser check for anonymous clients (an HTML "Verifying your browser" page with HTTP 200, or a
+JSON 403 ``ChallengeRequiredError``: never retried, the account must log in).
 
 Notes are read as raw JSON through the client's session rather than ``client.get_notes``:
 orsync keeps every note's JSON verbatim (fields nobody planned for survive), and
-``get_notes`` has no ``mintmdate`` for incremental reads.
+``get_notes`` has no ``mintmdate`` for incremental reads. The venue group is read raw too:
+``client.get_group`` returns a ``Group`` object whose JSON is rebuilt, not what the server sent.
+
+Quota: the server announces what is left in its window on every answer. Before each request,
+and before each further page of a full walk, a read stops when fewer than
+``QUOTA_RESERVE`` requests would be left after the ones it still needs; it raises
+:class:`RateLimitedError` with the reset time instead of being refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,10 +52,140 @@ from tenacity import (
     stop_after_delay,
 )
 
-from orsync.errors import AccessError, ConfigError, UnreachableError
+from orsync.errors import (
+    AccessError,
+    ConfigError,
+    RateLimitedError,
+    UnreachableError,
+    local_time,
+)
 
 PAGE_SIZE = 1000
+# Requests of a rate-limit window orsync never spends: a cycle stops before it would leave
+# fewer than this many (a chair's browser and `orsync check` share the account's quota).
+QUOTA_RESERVE = 3
 Note = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What the server said is left of one rate-limit bucket, as of request ``seq``."""
+
+    bucket: str
+    limit: int | None
+    remaining: int
+    reset_at: float | None  # epoch seconds
+    seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset_at": _iso(self.reset_at),
+        }
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
+
+
+def bucket_of(path: str) -> str:
+    """The rate-limit bucket of an API path, as the server counts them."""
+    if path.startswith("/notes"):
+        return "notes"
+    if path.startswith("/groups"):
+        return "groups"
+    if path.startswith(("/attachment", "/pdf")):
+        return "attachments"
+    return path.strip("/").split("/", 1)[0] or "other"
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _quota_headers(
+    headers: Mapping[str, str], now: float
+) -> tuple[int, int | None, float | None] | None:
+    """(remaining, limit, reset_at) from ``ratelimit-*`` (reset in seconds) or the older
+    ``x-ratelimit-*`` (reset as epoch seconds)."""
+    remaining = _int(headers.get("ratelimit-remaining"))
+    if remaining is not None:
+        reset = _int(headers.get("ratelimit-reset"))
+        return (
+            remaining,
+            _int(headers.get("ratelimit-limit")),
+            (None if reset is None else now + reset),
+        )
+    remaining = _int(headers.get("x-ratelimit-remaining"))
+    if remaining is None:
+        return None
+    reset = _int(headers.get("x-ratelimit-reset"))
+    # Epoch seconds as recorded; a small number can only be a delay.
+    reset_at = None if reset is None else float(reset) if reset > 1_000_000_000 else now + reset
+    return remaining, _int(headers.get("x-ratelimit-limit")), reset_at
+
+
+_TRY_AGAIN = re.compile(
+    r"try again in\s+(?:(?P<h>\d+)\s*hours?)?[\s,and]*(?:(?P<m>\d+)\s*minutes?)?"
+    r"[\s,and]*(?:(?P<s>\d+)\s*seconds?)?",
+    re.IGNORECASE,
+)
+
+
+def _rate_limit_wait(
+    response: requests.Response, body: Mapping[str, Any], now: float
+) -> float | None:
+    """Seconds until a 429's limit resets, from everything the server said; the latest wins."""
+    waits: list[float] = []
+    retry_after = _retry_after(response)
+    if retry_after is not None:
+        waits.append(retry_after)
+    quota = _quota_headers(response.headers, now)
+    if quota is not None and quota[2] is not None:
+        waits.append(quota[2] - now)
+    details = body.get("details")
+    reset_time = details.get("resetTime") if isinstance(details, dict) else None
+    if isinstance(reset_time, str):
+        with contextlib.suppress(ValueError):
+            waits.append(
+                datetime.fromisoformat(reset_time.replace("Z", "+00:00")).timestamp() - now
+            )
+    match = _TRY_AGAIN.search(str(body.get("message", "")))
+    if match and any(match.group(g) for g in "hms"):
+        h, m, sec = (int(match.group(g) or 0) for g in "hms")
+        waits.append(h * 3600 + m * 60 + sec)
+    return max(0.0, max(waits)) if waits else None
+
+
+def _challenge(response: requests.Response) -> str | None:
+    """How the answer asks for a browser check, or None: the recorded HTML page (any status),
+    or the JSON 403 ``ChallengeRequiredError``."""
+    ctype = response.headers.get("Content-Type", "").lower()
+    if "html" in ctype:
+        head = response.content[:20_000].lower()
+        if b"verifying your browser" in head or b"turnstile" in head:
+            return f'HTTP {response.status_code} with a "Verifying your browser" page'
+        return None
+    if (
+        response.status_code == 403
+        and "json" in ctype
+        and _error_body(response).get("name") == "ChallengeRequiredError"
+    ):
+        return "403 ChallengeRequiredError"
+    return None
+
+
+class _Challenged(Exception):
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
 
 
 @dataclass(frozen=True)
@@ -61,19 +210,45 @@ class MintmdateIgnored(Exception):
     """The server answered an incremental read with notes older than the bound it was given."""
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Every request gets a timeout and is counted; retries are ours, not urllib3's."""
+class _Transport(HTTPAdapter):
+    """Every request gets a timeout and is counted, every answer inspected (quota, 429, 5xx,
+    browser check) before any caller parses it; retries are ours, not urllib3's."""
 
-    def __init__(self, timeout_s: float, counter: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        counter: Callable[[], None],
+        inspect: Callable[[requests.PreparedRequest, requests.Response], None],
+    ) -> None:
         super().__init__(max_retries=0, pool_connections=2, pool_maxsize=4)
         self._timeout_s = timeout_s
         self._counter = counter
+        self._inspect = inspect
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout_s
         self._counter()
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        self._inspect(request, response)
+        return response
+
+
+@contextlib.contextmanager
+def _network_faults() -> Iterator[None]:
+    """``requests``' exceptions as retryable faults, whoever made the request."""
+    try:
+        yield
+    except requests.exceptions.Timeout:
+        raise TransientError("request timed out") from None
+    except requests.exceptions.ConnectionError as exc:
+        reason = exc.args[0] if exc.args else exc
+        text = str(reason)
+        if "Connection refused" in text or "Failed to resolve" in text or "Name or service" in text:
+            raise TransientError("connection refused or host unknown") from None
+        raise TransientError("connection dropped") from None
+    except requests.exceptions.RequestException as exc:
+        raise TransientError(exc.__class__.__name__) from None
 
 
 @contextlib.contextmanager
@@ -174,13 +349,94 @@ class OpenReviewSource:
             ) from None
         session: requests.Session = self._client.session
         session.adapters.clear()
-        adapter = _TimeoutAdapter(timeout_s, self._count)
+        adapter = _Transport(timeout_s, self._count, self._inspect)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self._logged_in = False
+        self._base_path = urlsplit(self.baseurl).path
+        self.quota: dict[str, Quota] = {}
 
     def _count(self) -> None:
         self.requests += 1
+
+    @property
+    def account(self) -> str:
+        return self.username or "guests from this address"
+
+    # -- what every answer says ----------------------------------------------------------------
+
+    def _inspect(self, request: requests.PreparedRequest, response: requests.Response) -> None:
+        path = urlsplit(request.url or "").path
+        path = path.removeprefix(self._base_path) or "/"
+        bucket = bucket_of(path)
+        now = time.time()
+        seen = _quota_headers(response.headers, now)
+        if seen is not None:
+            remaining, limit, reset_at = seen
+            self.quota[bucket] = Quota(bucket, limit, remaining, reset_at, self.requests)
+        status = response.status_code
+        if status == 429:
+            body = _error_body(response)
+            wait = _rate_limit_wait(response, body, now)
+            if wait is not None and wait > self.policy.max_wait_s:
+                raise self._limited(bucket, now + wait, body)
+            raise TransientError(f"HTTP 429 {body.get('name', '')}".strip(), wait)
+        if status >= 500:
+            body = _error_body(response)
+            raise TransientError(
+                f"HTTP {status} {body.get('name', '')}".strip(), _retry_after(response)
+            )
+        how = _challenge(response)
+        if how is not None:
+            raise _Challenged(how)
+
+    def _limited(self, bucket: str, reset_at: float, body: Mapping[str, Any]) -> RateLimitedError:
+        details = body.get("details")
+        used = details.get("used") if isinstance(details, dict) else None
+        limit = details.get("limit") if isinstance(details, dict) else None
+        figures = f" ({used} requests, limit {limit})" if used is not None and limit else ""
+        minutes = max(1, math.ceil((reset_at - time.time()) / 60))
+        return RateLimitedError(
+            f"OpenReview's rate limit on {bucket} for {self.account} is used up{figures} and "
+            f"resets at {local_time(reset_at)} (local time, in {minutes} min); orsync does not "
+            "retry before then: try again after that time",
+            reset_at,
+        )
+
+    def _budget(self, bucket: str, needed: int) -> None:
+        """Stop before a refusal: ``needed`` more requests must leave ``QUOTA_RESERVE``."""
+        quota = self.quota.get(bucket)
+        if quota is None or quota.reset_at is None or time.time() >= quota.reset_at:
+            return
+        if quota.remaining - needed >= QUOTA_RESERVE:
+            return
+        of = f" of {quota.limit}" if quota.limit is not None else ""
+        raise RateLimitedError(
+            f"OpenReview's rate limit on {bucket} for {self.account} is nearly used up "
+            f"({quota.remaining}{of} requests left, {needed} still needed, {QUOTA_RESERVE} kept "
+            f"in reserve); stopped before being refused, nothing was changed; the quota resets "
+            f"at {local_time(quota.reset_at)} (local time): try again after that time",
+            quota.reset_at,
+        )
+
+    def lowest_quota(self, since_request: int = 0) -> Quota | None:
+        """The bucket with the fewest requests left among those seen after ``since_request``."""
+        seen = [q for q in self.quota.values() if q.seq > since_request]
+        return min(seen, key=lambda q: q.remaining) if seen else None
+
+    def _challenge_error(self, how: str, what: str) -> AccessError:
+        if self.username is None:
+            return AccessError(
+                f"OpenReview asks anonymous clients for a browser check (it answered {what} "
+                f"with {how}), which orsync cannot pass; set openreview.username, and its "
+                "password in openreview.password_file, the openreview-password credential or "
+                "$ORSYNC_OPENREVIEW_PASSWORD, so orsync logs in"
+            )
+        return AccessError(
+            f"OpenReview asked {self.username} for a browser check while reading {what} "
+            f"({how}), which orsync cannot pass; sign in once at openreview.net in a browser "
+            "with this account, then try again"
+        )
 
     # -- the retry layer ---------------------------------------------------------------------
 
@@ -220,33 +476,15 @@ class OpenReviewSource:
     # -- requests ----------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        try:
+        self._budget(bucket_of(path), 1)
+        with _network_faults():
             session: requests.Session = self._client.session
             return session.request(
                 method, self.baseurl + path, headers=self._client.headers, **kwargs
             )
-        except requests.exceptions.Timeout:
-            raise TransientError("request timed out") from None
-        except requests.exceptions.ConnectionError as exc:
-            reason = exc.args[0] if exc.args else exc
-            text = str(reason)
-            if (
-                "Connection refused" in text
-                or "Failed to resolve" in text
-                or "Name or service" in text
-            ):
-                raise TransientError("connection refused or host unknown") from None
-            raise TransientError("connection dropped") from None
-        except requests.exceptions.RequestException as exc:
-            raise TransientError(exc.__class__.__name__) from None
 
     def _check(self, response: requests.Response, what: str) -> Any:
         status = response.status_code
-        if status == 429 or status >= 500:
-            body = _error_body(response)
-            raise TransientError(
-                f"HTTP {status} {body.get('name', '')}".strip(), _retry_after(response)
-            )
         if status >= 400:
             body = _error_body(response)
             name = str(body.get("name", "Error"))
@@ -254,10 +492,15 @@ class OpenReviewSource:
             if name == "TokenExpiredError" or (status == 401 and self._logged_in):
                 raise _TokenExpired()
             raise _ApiError(status, name, message, what)
+        ctype = response.headers.get("Content-Type", "")
+        if "json" not in ctype.lower():
+            raise TransientError(
+                f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
+            )
         try:
             return response.json()
         except ValueError:
-            raise TransientError("truncated or non-JSON answer") from None
+            raise TransientError("truncated JSON answer") from None
 
     def _get(
         self, path: str, params: Mapping[str, Any], what: str, *, missing_ok: bool = False
@@ -278,32 +521,46 @@ class OpenReviewSource:
             if missing_ok and exc.status == 404:
                 return None
             raise exc.as_user_error() from None
+        except _Challenged as exc:
+            raise self._challenge_error(exc.how, what) from None
 
     def _login(self) -> None:
+        """Log in through openreview-py's ``login_user`` (OpenReview's own login path), with
+        this module's transport and retry layer under it."""
+        from openreview import OpenReviewException
+
         assert self.username is not None and self._password is not None
 
         def attempt() -> Any:
-            response = self._send(
-                "POST",
-                "/login",
-                json={"id": self.username, "password": self._password, "expiresIn": None},
-            )
-            return self._check(response, "login")
+            try:
+                with _network_faults():
+                    return self._client.login_user(self.username, self._password)
+            except OpenReviewException as exc:
+                body = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+                raise _ApiError(
+                    int(body.get("status") or 400),
+                    str(body.get("name") or "Error"),
+                    str(body.get("message") or exc)[:200],
+                    "login",
+                ) from None
+            except (KeyError, TypeError, AttributeError):
+                raise UnreachableError(
+                    f"OpenReview at {self.baseurl} answered the login without a token"
+                ) from None
 
         try:
-            body = self._retrying(attempt)
+            self._retrying(attempt)
         except _ApiError as exc:
             raise AccessError(
                 f"OpenReview rejected the login for {self.username}: {exc.message or exc.name}; "
                 "check openreview.username and the password"
             ) from None
-        token = body.get("token") if isinstance(body, dict) else None
-        if not token:
+        except _Challenged as exc:
+            raise self._challenge_error(exc.how, "the login") from None
+        if not self._client.token:
             raise UnreachableError(
                 f"OpenReview at {self.baseurl} answered the login without a token"
             )
-        self._client.token = str(token)
-        self._client.headers["Authorization"] = f"Bearer {token}"
         self._logged_in = True
 
     # -- public API --------------------------------------------------------------------------
@@ -312,7 +569,11 @@ class OpenReviewSource:
         """Log in when an account is configured; guests need nothing."""
         if self.username is not None and not self._logged_in:
             if self._password is None:
-                raise AccessError(f"no password for {self.username}")
+                raise AccessError(
+                    f"no password for openreview.username {self.username}: put it in the file "
+                    "named by openreview.password_file, the openreview-password credential or "
+                    "$ORSYNC_OPENREVIEW_PASSWORD"
+                )
             self._login()
 
     def venue_group(self, venue_id: str) -> dict[str, Any]:
@@ -389,6 +650,9 @@ class OpenReviewSource:
             yield notes, total
             if total is not None and seen >= total:
                 return
+            if total is not None:
+                # The rest of the walk must fit in what the window has left.
+                self._budget("notes", math.ceil((total - seen) / page_size))
             ids = [n["id"] for n in notes if isinstance(n, dict) and isinstance(n.get("id"), str)]
             if not ids:
                 raise UnreachableError("OpenReview answered a page of notes without ids")

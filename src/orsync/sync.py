@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import Connection, delete, insert, update
 
-from orsync.errors import GuardError, OrsyncError
+from orsync.errors import GuardError, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
 from orsync.store import Store
 from orsync.store.queries import get_state, submissions_by_status
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # still caught, and notes read twice are recognised by their digest.
 WATERMARK_OVERLAP_MS = 60_000
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
+# sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
+RATE_LIMITED_UNTIL = "rate_limited_until"
 
 Progress = Callable[[int, int | None], None]
 
@@ -62,6 +64,11 @@ class CycleSummary:
     fallback: str | None = None
     error: str | None = None
     by_status: dict[str, int] = field(default_factory=dict)
+    # The rate-limit bucket with the fewest requests left seen in the cycle (local ISO time).
+    quota_remaining: int | None = None
+    quota_reset_at: str | None = None
+    # Set when the cycle stopped for the rate limit: when to try again (local ISO time).
+    rate_limited_until: str | None = None
 
     @property
     def changes(self) -> int:
@@ -81,6 +88,8 @@ class CycleSummary:
             "updated": self.updated,
             "deleted": self.deleted,
             "duration_s": self.duration_s,
+            "quota_remaining": self.quota_remaining,
+            "quota_reset_at": self.quota_reset_at,
         }
 
 
@@ -189,15 +198,24 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
                 summary.malformed = mirror.counts.malformed
                 summary.by_status = submissions_by_status(conn)
                 summary.outcome = "ok"
-                _finish(conn, summary, source.requests - requests_before, clock)
+                conn.execute(delete(STATE).where(STATE.c.key == RATE_LIMITED_UNTIL))
+                _finish(conn, summary, source, requests_before, clock)
         except BaseException as exc:
             summary.outcome = "refused" if isinstance(exc, GuardError) else "failed"
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 summary.outcome = "interrupted"
             summary.error = exc.message if isinstance(exc, OrsyncError) else exc.__class__.__name__
+            until = None
+            if isinstance(exc, RateLimitedError):
+                # Still a failed cycle (readers of ``outcome`` know four values); the error
+                # text names the time and the sync_state key keeps it for ``status``.
+                until = datetime.fromtimestamp(exc.resume_at, UTC)
+                summary.rate_limited_until = until.astimezone().isoformat(timespec="seconds")
             try:
                 with store.begin() as conn:
-                    _finish(conn, summary, source.requests - requests_before, clock)
+                    if until is not None:
+                        set_state(conn, RATE_LIMITED_UNTIL, until.isoformat(timespec="seconds"))
+                    _finish(conn, summary, source, requests_before, clock)
             except OrsyncError:
                 pass  # the store itself is failing; the original error is the one to report
             attach_summary(exc, summary)
@@ -205,13 +223,30 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
     return summary
 
 
-def _finish(conn: Connection, summary: CycleSummary, requests: int, clock: float) -> None:
-    summary.requests = requests
+def _finish(
+    conn: Connection,
+    summary: CycleSummary,
+    source: OpenReviewSource,
+    requests_before: int,
+    clock: float,
+) -> None:
+    summary.requests = source.requests - requests_before
     summary.duration_s = round(time.monotonic() - clock, 3)
+    quota = source.lowest_quota(requests_before)
+    reset_at = None
+    if quota is not None:
+        summary.quota_remaining = quota.remaining
+        if quota.reset_at is not None:
+            reset_at = datetime.fromtimestamp(quota.reset_at, UTC)
+            summary.quota_reset_at = reset_at.astimezone().isoformat(timespec="seconds")
     conn.execute(
         update(CYCLE)
         .where(CYCLE.c.id == summary.cycle_id)
-        .values(**summary.figures(), finished_at=datetime.now(UTC), error=summary.error)
+        .values(
+            **{**summary.figures(), "quota_reset_at": reset_at},
+            finished_at=datetime.now(UTC),
+            error=summary.error,
+        )
     )
 
 

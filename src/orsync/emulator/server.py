@@ -27,6 +27,12 @@ never logged, never faulted)::
          -> {"result": <id, description or null>}
     POST /_emulator/faults    {"kind":"429","times":3,"params":{"retry_after":1}}
                               or {"spec": "429x3,drop"} or {"clear": true}
+    POST /_emulator/limits    {"bucket": "notes", "limit": 36, "window_s": 3600} (limit null:
+                              none) and/or {"challenge_guests": "html" | "json" | null}
+
+Rate limits and the browser check for guests are described in :mod:`orsync.emulator.limits`;
+refused requests are in the request log like every other (``fault`` ``ratelimit`` or
+``challenge``).
 
 Auth: no ``Authorization`` header is a guest. The chair logs in with ``chair_username`` (or
 the profile id ``~Program_Chair1``) and the emulator's password (default ``chair-password``). A
@@ -58,6 +64,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from orsync.emulator.dataset import DATASETS, PHASES
 from orsync.emulator.faults import FaultPlan, FaultRule, parse_fault_spec
+from orsync.emulator.limits import CHALLENGE_HTML, CHALLENGE_MESSAGE, CHALLENGES, RateLimits
 from orsync.emulator.venue import ApiError, Reader, Venue
 
 CHAIR_PROFILE_ID = "~Program_Chair1"
@@ -173,6 +180,7 @@ _GATEWAY_HTML = {
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
+    _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
@@ -196,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in {**self._limit_headers, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
@@ -225,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         emu = self.server.emulator
+        self._limit_headers = {}
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -235,6 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         reader: Reader = "guest"
         status = 500
         fault: FaultRule | None = None
+        refusal: str | None = None
         try:
             fault = emu.faults.take(path)
             if fault is not None:
@@ -265,6 +275,18 @@ class _Handler(BaseHTTPRequestHandler):
                                                   "Token has expired. Please log in again."))
                     return
                 reader = "chair"
+            elif path != "/login" and emu.challenge_guests is not None:
+                refusal = "challenge"
+                status = self._challenge(emu.challenge_guests)
+                return
+            if path != "/login":
+                verdict = emu.limits.count(path, reader_name, emu._req_ids.next())
+                self._limit_headers = verdict.headers
+                if verdict.refused is not None:
+                    refusal = "ratelimit"
+                    status = 429
+                    self._send(429, json.dumps(verdict.refused).encode())
+                    return
             status = self._route(method, path, query, reader)
         except ApiError as err:
             status = self._error(err)
@@ -272,12 +294,18 @@ class _Handler(BaseHTTPRequestHandler):
             status = 0
         finally:
             emu._log(RequestRecord(time.time(), method, path, query, status, reader_name,
-                                   fault.kind if fault else None))
+                                   fault.kind if fault else refusal))
 
     def _drop(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _challenge(self, kind: str) -> int:
+        if kind == "json":
+            return self._error(ApiError(403, "ChallengeRequiredError", CHALLENGE_MESSAGE))
+        self._send(200, CHALLENGE_HTML, "text/html; charset=utf-8")
+        return 200
 
     def _rate_limited(self, fault: FaultRule) -> int:
         retry = max(0, math.ceil(fault.number("retry_after", 1.0)))
@@ -379,6 +407,14 @@ class _Handler(BaseHTTPRequestHandler):
             return {"phase": emu.phase}
         if method == "POST" and sub == "/mutate":
             return {"result": emu._mutate(body)}
+        if method == "POST" and sub == "/limits":
+            if "bucket" in body:
+                limit = body.get("limit")
+                emu.limits.set(str(body["bucket"]), None if limit is None else int(limit),
+                               float(body.get("window_s", 3600)))
+            if "challenge_guests" in body:
+                emu.set_challenge(body["challenge_guests"])
+            return {"limits": emu.limits.policies, "challenge_guests": emu.challenge_guests}
         if method == "POST" and sub == "/faults":
             if body.get("clear"):
                 emu.faults.clear()
@@ -404,8 +440,12 @@ class Emulator:
         token_ttl_s: float = 3600,
         honour_mintmdate: bool = True,
         hold_decisions: bool = False,
+        challenge_guests: str | None = None,
     ) -> None:
         self._venue = Venue(dataset, seed, size, phase, honour_mintmdate, hold_decisions)
+        self.challenge_guests: str | None = None
+        self.set_challenge(challenge_guests)
+        self.limits = RateLimits()
         self.venue_id = self._venue.venue_id
         self.chair_username = f"program.chair@{dataset}.example.org"
         self.chair_password = password
@@ -466,6 +506,18 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def set_challenge(self, kind: str | None) -> None:
+        """Put the browser check in front of guests: ``html`` (200 "Verifying your browser"
+        page, as recorded), ``json`` (403 ``ChallengeRequiredError``), or None (off)."""
+        if kind is not None and kind not in CHALLENGES:
+            raise ValueError(f"challenge_guests must be one of {CHALLENGES} or None, not {kind!r}")
+        self.challenge_guests = kind
+
+    def set_rate_limit(self, bucket: str, limit: int | None, window_s: float = 3600.0) -> None:
+        """``limit`` requests per ``window_s`` seconds per reader in ``bucket`` (``notes``,
+        ``groups``, ``attachments``); None removes the limit. See :mod:`.limits`."""
+        self.limits.set(bucket, limit, window_s)
 
     # -- observation
 

@@ -29,7 +29,9 @@ from orsync.errors import (
     ConfigError,
     LockedError,
     OrsyncError,
+    RateLimitedError,
     StoreError,
+    local_time,
 )
 from orsync.lock import store_writer
 from orsync.logs import LogFormat, configure_logging, get_logger, redirect_prints_to_log
@@ -47,6 +49,8 @@ log = get_logger("orsync.service")
 
 LOCK_POLL_S = 1.0  # how long one attempt at the writer lock waits before checking for a stop
 PUSH_LOCK_WAIT_S = 60.0
+RATE_LIMIT_MARGIN_S = 1.0  # after the announced reset, before the jitter
+RATE_LIMIT_JITTER_MAX_S = 60.0
 
 
 class CycleInterrupted(KeyboardInterrupt):
@@ -76,6 +80,7 @@ class _Outcome:
     ok: bool
     text: str
     interrupted: bool = False
+    delay_s: float | None = None  # the next cycle's delay when the server decides it
 
 
 class Service:
@@ -214,7 +219,9 @@ class Service:
                 break
             assert self.config is not None
             sync = self.config.sync
-            if outcome.ok:
+            if outcome.delay_s is not None:
+                delay = outcome.delay_s
+            elif outcome.ok:
                 delay = sync.interval_s + random.uniform(0, sync.jitter_s)
             else:
                 delay = backoff_s(self._failures, sync.interval_s)
@@ -336,7 +343,31 @@ class Service:
                         announced = True
             yield
 
+    def _rate_limited(self, exc: RateLimitedError, summary: CycleSummary | None) -> _Outcome:
+        """Sleep until the server's reset (plus jitter), not the usual backoff: each earlier
+        request would be refused again and count against the same quota."""
+        assert self.config is not None
+        if summary is not None:
+            self._log_failed(summary)
+        jitter = random.uniform(0, min(self.config.sync.jitter_s, RATE_LIMIT_JITTER_MAX_S))
+        delay = max(0.0, exc.resume_at - time.time()) + RATE_LIMIT_MARGIN_S + jitter
+        until = local_time(exc.resume_at)
+        log.warning(
+            "rate limited by OpenReview; no requests until the reset",
+            error=exc.message,
+            resume_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(exc.resume_at)),
+            sleep_s=round(delay, 1),
+        )
+        cycle = f"cycle {summary.cycle_id} rolled back" if summary is not None else "no cycle"
+        return _Outcome(
+            False,
+            f"rate limited by OpenReview until {until} (local time); {cycle}",
+            delay_s=delay,
+        )
+
     def _failed(self, exc: Exception, summary: CycleSummary | None) -> _Outcome:
+        if isinstance(exc, RateLimitedError):
+            return self._rate_limited(exc, summary)
         self._failures += 1
         message = exc.message if isinstance(exc, OrsyncError) else f"{type(exc).__name__}: {exc}"
         if summary is not None:

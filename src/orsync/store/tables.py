@@ -179,6 +179,9 @@ CYCLE = Table(
     Column("deleted", Integer, nullable=False, default=0),
     Column("duration_s", Float),
     Column("error", Text),
+    # The rate-limit quota the cycle saw last (OpenReview's ratelimit-* headers).
+    Column("quota_remaining", Integer),
+    _when("quota_reset_at", nullable=True),
 )
 
 STATE = Table(
