@@ -234,40 +234,28 @@ def test_readers_leave_a_pulled_store_untouched(setup: Setup) -> None:
     assert _digest(setup.db) == before
 
 
-def test_a_reader_refuses_an_older_schema_instead_of_migrating(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from alembic.script import ScriptDirectory
+def test_a_reader_refuses_an_older_schema_instead_of_migrating(tmp_path: Path) -> None:
+    """A store an older orsync wrote (migrated only to the previous revision) is left alone."""
+    from alembic import command
+    from sqlalchemy import create_engine
 
     from orsync import store as store_module
     from orsync.errors import StoreError
 
-    url = f"sqlite:///{tmp_path / 'orsync.db'}"
-    store_module.open_store(url).dispose()
-    before = _digest(tmp_path / "orsync.db")
-
-    class NewerScripts:
-        """This orsync as if it shipped a second migration after the store's."""
-
-        def __init__(self, real: ScriptDirectory) -> None:
-            self.real = real
-
-        def walk_revisions(self) -> Iterator[Any]:
-            yield type("Rev", (), {"revision": "9999"})()
-            yield from self.real.walk_revisions()
-
-        def get_current_head(self) -> str:
-            return "9999"
-
-    real_from_config = ScriptDirectory.from_config
-    monkeypatch.setattr(
-        ScriptDirectory,
-        "from_config",
-        staticmethod(lambda cfg: NewerScripts(real_from_config(cfg))),
-    )
-    with pytest.raises(StoreError, match=r"older schema \(\d{4}\); run `orsync pull` to migrate it"):
+    db = tmp_path / "orsync.db"
+    db.touch(mode=0o600)
+    url = f"sqlite:///{db}"
+    older = store_module.revisions()[-2]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(store_module._alembic_config(conn), older)
+    engine.dispose()
+    before = _digest(db)
+    with pytest.raises(
+        StoreError, match=rf"older schema \({older}\); run `orsync pull` to migrate it"
+    ):
         store_module.open_reader(url)
-    assert _digest(tmp_path / "orsync.db") == before
+    assert _digest(db) == before
     state, detail = store_module.probe_schema(url)
     assert state == "behind" and "next `orsync pull` migrates it" in detail
 

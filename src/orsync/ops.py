@@ -89,7 +89,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         until = until if until.tzinfo else until.replace(tzinfo=UTC)
         if until > datetime.now(UTC):
             limited_until = until.astimezone().isoformat(timespec="seconds")
-        push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
+    push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
     if push_info is not None and holder is None and push_info["outcome"] == "running":
         push_info["outcome"] = "interrupted"
     since = None
