@@ -21,7 +21,13 @@ SESSIONS = [
     ("P3", "15:30", "16:20"),
     ("P4", "17:05", "17:55"),
 ]
-TALKS = [("11:30", "11:45"), ("11:45", "12:00"), ("15:00", "15:15"), ("15:15", "15:30"), ("16:50", "17:05")]
+TALKS = [
+    ("11:30", "11:45"),
+    ("11:45", "12:00"),
+    ("15:00", "15:15"),
+    ("15:15", "15:30"),
+    ("16:50", "17:05"),
+]
 
 
 def _t(hhmm: str) -> str:
@@ -44,7 +50,13 @@ def website_config(folder: Path, emu: Emulator, talk_papers: list[int], boards: 
         f"boards_per_session = {boards}",
     ]
     for sid, start, end in SESSIONS:
-        extra += ["[[posters.sessions]]", f'id = "{sid}"', f'name = "Session {sid}"', f'start = "{_t(start)}"', f'end = "{_t(end)}"']
+        extra += [
+            "[[posters.sessions]]",
+            f'id = "{sid}"',
+            f'name = "Session {sid}"',
+            f'start = "{_t(start)}"',
+            f'end = "{_t(end)}"',
+        ]
     for paper, (start, end) in zip(talk_papers, TALKS, strict=False):
         extra += ["[[talks]]", f"paper = {paper}", f'start = "{_t(start)}"', f'end = "{_t(end)}"']
     return write_config(folder, emu, extra="\n".join(extra))
@@ -80,13 +92,32 @@ def test_files_hold_exactly_the_accepted_papers_and_public_fields(site: Setup) -
     assert {p["id"] for p in papers} == accepted
     assert [p["number"] for p in papers] == sorted(p["number"] for p in papers)  # type: ignore[type-var]
     assert all(
-        set(p) == {"id", "number", "title", "authors", "keywords", "abstract", "tldr", "pdf_url", "forum_url",
-                   "decision", "presentation", "session", "board"}
+        set(p)
+        == {
+            "id",
+            "number",
+            "title",
+            "authors",
+            "keywords",
+            "abstract",
+            "tldr",
+            "pdf_url",
+            "forum_url",
+            "decision",
+            "presentation",
+            "session",
+            "board",
+        }
         for p in papers
     )
     others = set(truth["submissions"]) - accepted
-    everything = "".join((site.dir / "site" / name).read_text() for name in ("papers.json", "papers.yml", "papers.csv", "posters.json"))
-    assert not any(forum in everything for forum in others), "nothing from rejected, withdrawn, hidden papers"
+    everything = "".join(
+        (site.dir / "site" / name).read_text()
+        for name in ("papers.json", "papers.yml", "papers.csv", "posters.json")
+    )
+    assert not any(forum in everything for forum in others), (
+        "nothing from rejected, withdrawn, hidden papers"
+    )
     assert not any(reply in everything for reply in truth["replies"]), "no review or comment ids"
     assert "Reviewer_" not in everything and "@" not in everything.replace("@context", "")
     for raw in (site.dir / "site" / "posters.json",):
@@ -99,7 +130,9 @@ def test_files_hold_exactly_the_accepted_papers_and_public_fields(site: Setup) -
             assert boards == sorted(boards) and len(set(boards)) == len(boards)
     runs = hook_runs(site)
     assert len(runs) == 1
-    assert not any("PASSWORD" in k or k == "CREDENTIALS_DIRECTORY" or k == "NOTIFY_SOCKET" for k in runs[0])
+    assert not any(
+        "PASSWORD" in k or k == "CREDENTIALS_DIRECTORY" or k == "NOTIFY_SOCKET" for k in runs[0]
+    )
 
 
 def test_push_with_nothing_changed_rewrites_nothing(site: Setup) -> None:
@@ -109,7 +142,10 @@ def test_push_with_nothing_changed_rewrites_nothing(site: Setup) -> None:
     assert len(hook_runs(site)) == 1
     assert site.cli("push").returncode == 0
     assert site.cli("pull").returncode == 0
-    after = {f.name: (f.stat().st_mtime_ns, f.read_bytes()) for f in sorted((site.dir / "site").iterdir())}
+    after = {
+        f.name: (f.stat().st_mtime_ns, f.read_bytes())
+        for f in sorted((site.dir / "site").iterdir())
+    }
     assert after == before
     assert len(hook_runs(site)) == 1, "on_change runs only when a file changed"
 
@@ -118,8 +154,14 @@ def test_hostile_text_survives_as_data_and_csv_is_neutralised(site: Setup) -> No
     truth = site.emu.truth("chair")["submissions"]
     accepted = sorted((s["number"], f) for f, s in truth.items() if s["status"] == "accepted")
     hostile = {
-        accepted[0][1]: {"title": "<script>alert('x')</script> & <b>bold</b>", "abstract": "=HYPERLINK(\"http://evil\",\"x\")"},
-        accepted[1][1]: {"title": "+SUM(A1:A2)", "abstract": "line one\u2028line two\u2029end " + "long " * 200_000},
+        accepted[0][1]: {
+            "title": "<script>alert('x')</script> & <b>bold</b>",
+            "abstract": '=HYPERLINK("http://evil","x")',
+        },
+        accepted[1][1]: {
+            "title": "+SUM(A1:A2)",
+            "abstract": "line one\u2028line two\u2029end " + "long " * 200_000,
+        },
         accepted[2][1]: {"title": "-2+3", "abstract": "@cmd|' /C calc'!A0"},
         accepted[3][1]: {"title": "\tTabbed", "abstract": "\rreturn"},
     }
@@ -141,7 +183,10 @@ def test_hostile_text_survives_as_data_and_csv_is_neutralised(site: Setup) -> No
         for key in ("title", "abstract", "authors", "keywords", "sessions"):
             assert not row[key].startswith(("=", "+", "-", "@", "\t", "\r")), (key, row[key][:30])
         paper = papers[row["UID"]]
-        assert row["title"].removeprefix("'") == paper["title"].lstrip("\t")  or row["title"].removeprefix("'") == paper["title"]  # type: ignore[union-attr]
+        title = str(paper["title"])
+        assert row["title"] == (
+            "'" + title if title[:1] in ("=", "+", "-", "@", "\t", "\r") else title
+        )
         assert row["authors"].removeprefix("'") == "|".join(paper["authors"])  # type: ignore[arg-type]
         assert row["board"] == str(paper["board"])
 
@@ -176,7 +221,8 @@ def test_talks_never_overlap_their_posters(site: Setup) -> None:
     orals = sorted((s["number"], f) for f, s in truth.items() if s["presentation"] == "oral")
     sessions = {sid: (_t(a), _t(b)) for sid, a, b in SESSIONS}
     place = placements(site)
-    for (number, forum), (start, end) in zip(orals, TALKS, strict=False):
+    assert orals, "the venue has orals, so the talks constrain something"
+    for (number, forum), (start, end) in zip(orals[: len(TALKS)], TALKS[: len(orals)], strict=True):
         s_start, s_end = (datetime.fromisoformat(x) for x in sessions[place[forum][0]])
         t_start, t_end = datetime.fromisoformat(_t(start)), datetime.fromisoformat(_t(end))
         assert t_end <= s_start or s_end <= t_start, f"paper {number}'s talk overlaps its poster"
@@ -196,7 +242,9 @@ def test_pin_holds_across_cycles(site: Setup) -> None:
     assert site.cli("pull").returncode == 0
     assert placements(site)[target["id"]][0] == other  # type: ignore[index]
     shown = json.loads(site.cli("posters", "show", "--json").stdout)
-    assert any(r["forum_id"] == target["id"] and r["pinned"] and r["session_id"] == other for r in shown)
+    assert any(
+        r["forum_id"] == target["id"] and r["pinned"] and r["session_id"] == other for r in shown
+    )
     bad = site.cli("posters", "pin", str(target["number"]), "P9")
     assert bad.returncode == 2 and "unknown poster session" in bad.stderr
     assert site.cli("posters", "unpin", str(target["number"])).returncode == 0
@@ -207,6 +255,8 @@ def test_accepted_papers_view_carries_the_assignment(site: Setup) -> None:
 
     assert site.cli("pull").returncode == 0
     con = sqlite3.connect(site.db)
-    rows = con.execute("SELECT forum_id, session_id, session_name, session_start, board FROM accepted_papers").fetchall()
+    rows = con.execute(
+        "SELECT forum_id, session_id, session_name, session_start, board FROM accepted_papers"
+    ).fetchall()
     assert rows and all(r[1] and r[2] and r[3] and r[4] for r in rows)
     assert {r[0]: (r[1], r[4]) for r in rows} == placements(site)

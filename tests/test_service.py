@@ -156,6 +156,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 OUTPUTS: list[str] = []  # every captured output of this module, searched for the password
 
 
+@pytest.fixture(autouse=True)
+def _password_never_printed() -> Iterator[None]:
+    """After each test, in any order: nothing it captured holds the password."""
+    seen = len(OUTPUTS)
+    yield
+    assert not any(PASSWORD in text for text in OUTPUTS[seen:])
+
+
 def orsync(cfg: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "orsync", "--config", str(cfg), *args],
@@ -353,9 +361,11 @@ def test_ready_status_watchdog_and_sigterm_mid_cycle(
     time.sleep(2.2)
     pings = [t for t, _ in notify_socket.having("WATCHDOG=1")]
     recent = [t for t in pings if t >= pings[-1] - 2.0]
-    assert 3 <= len(recent) <= 6, recent
-    gaps = sorted(b - a for a, b in itertools.pairwise(pings))
-    assert 0.35 <= gaps[len(gaps) // 2] <= 0.65, gaps
+    assert 2 <= len(recent) <= 6, recent
+    # What systemd needs: a ping before each WATCHDOG_USEC runs out (not a precise cadence,
+    # which a loaded machine cannot promise).
+    gaps = [b - a for a, b in itertools.pairwise(pings)]
+    assert max(gaps) < 1.0, gaps
 
     # Mutate, then make the next cycle slow and stop the service in the middle of it.
     rng = random.Random(3)
@@ -607,17 +617,10 @@ def test_a_failed_push_shows_in_status_and_notify(
     )
     status = next(m for _, m in notify_socket.with_prefix("STATUS=") if "website push" in m)
     assert "website.output_dir" in status and "ok" in status  # the cycle itself was fine
+    assert svc.stop() == 0  # cycles follow each other fast: read the last push once it is still
     info = json.loads(orsync(cfg, "status", "--json").stdout)
     assert info["last_push"]["outcome"] == "failed"
     assert info["last_push"]["command"] == "run" and info["last_push"]["cycle_id"] >= 1
-    assert svc.stop() == 0
-
-
-def test_password_never_printed() -> None:
-    """Runs last in this module: every output captured above was searched; check there were some."""
-    if not OUTPUTS:
-        pytest.skip("run with the rest of the module")
-    assert not any(PASSWORD in text for text in OUTPUTS)
 
 
 # -- 5. in-process units: back-off and watchdog health -----------------------------------------------
