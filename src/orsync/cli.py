@@ -172,9 +172,7 @@ def pull(
 
         def tell(holder: str) -> None:
             if g.verbosity >= 0:
-                err.print(
-                    f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}"
-                )
+                err.print(f"waiting up to {wait:g}s (--wait-s) for the writer lock, {safe(holder)}")
 
         options.on_wait = tell
         result = pipeline.pull(config, options)
@@ -667,7 +665,9 @@ def talks_suggest(
     ctx: typer.Context,
     count: Annotated[
         int | None,
-        typer.Option("--count", min=1, help="How many talks (default: the [[talks]] slots, else 5)."),
+        typer.Option(
+            "--count", min=1, help="How many talks (default: the [[talks]] slots, else 5)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the shortlist as JSON.")] = False,
 ) -> None:

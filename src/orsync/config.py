@@ -263,7 +263,9 @@ class TalkSelectionConfig(_Section):
                 'previously published, e.g. ["Yes"]'
             )
         if self.exclude_values and self.exclude_field is None:
-            raise ValueError("exclude_values needs exclude_field: the form field they are values of")
+            raise ValueError(
+                "exclude_values needs exclude_field: the form field they are values of"
+            )
         return self
 
 

@@ -183,10 +183,10 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
         slots=[],
     )
     by_ref: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
-        by_ref[str(row["forum_id"])] = row
-        if row.get("number") is not None:
-            by_ref[str(row["number"])] = row
+    for r in rows:
+        by_ref[str(r["forum_id"])] = r
+        if r.get("number") is not None:
+            by_ref[str(r["number"])] = r
     ordinals: dict[str, int] = {}
     missing: list[str] = []
     for slot in day.slots():
@@ -198,16 +198,22 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
             )
             built.slots.append(
                 DaySlot(
-                    key=f"poster-{slot.id}", kind=kind, start=slot.start, end=slot.end,
-                    title=clean_text(slot.name), session_id=clean_text(slot.id),
+                    key=f"poster-{slot.id}",
+                    kind=kind,
+                    start=slot.start,
+                    end=slot.end,
+                    title=clean_text(slot.name),
+                    session_id=clean_text(slot.id),
                     papers=tuple(_ref(r, board=True) for r in papers),
-                )  # fmt: skip
+                )
             )
             continue
         ordinals[kind] = ordinals.get(kind, 0) + 1
         key = f"{kind}-{ordinals[kind]}"
         if isinstance(slot, schedule.TalkSlot):
-            row = by_ref.get(slot.paper) if slot.paper is not None else None
+            row: Mapping[str, Any] | None = None
+            if slot.paper is not None:
+                row = by_ref.get(slot.paper)
             when = f"{_hm(built, slot.start)}-{_hm(built, slot.end)}"
             if slot.paper is None:
                 missing.append(
@@ -222,27 +228,40 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
             ref = _ref(row) if row is not None else None
             built.slots.append(
                 DaySlot(
-                    key=key, kind=kind, start=slot.start, end=slot.end,
+                    key=key,
+                    kind=kind,
+                    start=slot.start,
+                    end=slot.end,
                     title=ref.title if ref is not None else "Contributed talk",
                     abstract=ref.abstract if ref is not None else None,
                     url=ref.forum_url if ref is not None else None,
-                    talk_index=slot.index, papers=(ref,) if ref is not None else (),
-                )  # fmt: skip
+                    talk_index=slot.index,
+                    papers=(ref,) if ref is not None else (),
+                )
             )
             continue
         built.slots.append(
             DaySlot(
-                key=key, kind=kind, start=slot.start, end=slot.end, title=clean_text(slot.title),
-                speaker=_opt(slot.speaker), affiliation=_opt(slot.affiliation),
-                abstract=_opt(slot.abstract), url=slot.url, location=_opt(slot.location),
-            )  # fmt: skip
+                key=key,
+                kind=kind,
+                start=slot.start,
+                end=slot.end,
+                title=clean_text(slot.title),
+                speaker=_opt(slot.speaker),
+                affiliation=_opt(slot.affiliation),
+                abstract=_opt(slot.abstract),
+                url=slot.url,
+                location=_opt(slot.location),
+            )
         )
     built.missing = missing + _paper_gaps(day, rows) + _clashes(built, day)
     return built
 
 
 def _numbers(rows: Sequence[Mapping[str, Any]], limit: int = 12) -> str:
-    labels = [f"#{r['number']}" if r.get("number") is not None else str(r["forum_id"]) for r in rows]
+    labels = [
+        f"#{r['number']}" if r.get("number") is not None else str(r["forum_id"]) for r in rows
+    ]
     more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
     return ", ".join(labels[:limit]) + more
 

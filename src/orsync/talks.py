@@ -240,8 +240,13 @@ def build_shortlist(
                 continue
             if s["decision_accepts"] is False:
                 left_out.append(
-                    LeftOut(s["id"], s["number"], s["title"] or "", "decision",
-                            f"decided {s['decision']!r} (not released)")  # fmt: skip
+                    LeftOut(
+                        s["id"],
+                        s["number"],
+                        s["title"] or "",
+                        "decision",
+                        f"decided {s['decision']!r} (not released)",
+                    )
                 )
                 continue
             members.append(s)
@@ -259,16 +264,26 @@ def build_shortlist(
             hit = sorted(set(values or ()) & wanted)
             if hit:
                 left_out.append(
-                    LeftOut(s["id"], s["number"], title, "previously_published",
-                            f"{selection.exclude_field} = {hit[0]!r}")  # fmt: skip
+                    LeftOut(
+                        s["id"],
+                        s["number"],
+                        title,
+                        "previously_published",
+                        f"{selection.exclude_field} = {hit[0]!r}",
+                    )
                 )
                 continue
         scores = [r for r in pool.scores.get(s["id"], []) if r.rating is not None]
         if len(scores) < selection.min_reviews:
             left_out.append(
-                LeftOut(s["id"], s["number"], title, "too_few_reviews",
-                        f"{len(scores)} rated review{'s' if len(scores) != 1 else ''} "
-                        f"(talk_selection.min_reviews = {selection.min_reviews})")  # fmt: skip
+                LeftOut(
+                    s["id"],
+                    s["number"],
+                    title,
+                    "too_few_reviews",
+                    f"{len(scores)} rated review{'s' if len(scores) != 1 else ''} "
+                    f"(talk_selection.min_reviews = {selection.min_reviews})",
+                )
             )
             continue
         ratings = tuple(float(r.rating) for r in scores if r.rating is not None)
