@@ -285,7 +285,7 @@ def render(
         raise ValueError(f"unknown website format {unknown[0]!r}; use {', '.join(FORMATS)}")
     records = _records(papers, sessions)
     files: dict[str, bytes] = {}
-    wants_day = "ics" in formats or "html" in formats or "json" in formats
+    wants_day = "ics" in formats or "html" in formats
     if day is None and wants_day:
         from orsync.program import assemble
         from orsync.schedule import Schedule
