@@ -21,7 +21,7 @@ SELECTION = '[talk_selection]\nexclude_field = "previously_published"\nexclude_v
 def example_day(talk_papers: list[int]) -> str:
     """config.example.toml's posters, talks and program (BGPT's day), the first talks filled."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    day = text[text.index("[posters]") :]
+    day = text[text.index("[posters]") : text.index("[talk_selection]")]
     for number in talk_papers:
         day = re.sub(r"^\[\[talks\]\]\n(# paper = \d+\n)?", f"[[talks#]]\npaper = {number}\n", day, count=1, flags=re.M)
     return day.replace("[[talks#]]", "[[talks]]")

@@ -336,7 +336,10 @@ def describe(day: Day) -> list[str]:
     if day.name:
         lines.append(safe(day.name))
     facts = [safe(day.location)] if day.location else []
-    facts.append(f"times in {day.timezone}")
+    zone = f"times in {day.timezone}"
+    if day.slots and day.timezone[:1] not in ("+", "-"):
+        zone += f" (UTC{day.local(day.slots[0].start).isoformat()[-6:]})"
+    facts.append(zone)
     lines.append(", ".join(facts))
     if day.stream_url:
         lines.append(f"live stream: {safe(day.stream_url)}")

@@ -253,7 +253,7 @@ def build_shortlist(
     low_below = None
     if pool.rating_range is not None:
         low_below = (pool.rating_range[0] + pool.rating_range[1]) / 2
-    wanted = {v.strip().casefold() for v in selection.exclude_values if v.strip()}
+    wanted = {v.strip().casefold(): v.strip() for v in selection.exclude_values if v.strip()}
     field_seen = False
     candidates: list[Candidate] = []
     for s in members:
@@ -261,7 +261,7 @@ def build_shortlist(
         if selection.exclude_field is not None:
             values = _field_values(s["raw"], selection.exclude_field)
             field_seen = field_seen or values is not None
-            hit = sorted(set(values or ()) & wanted)
+            hit = sorted(wanted[v] for v in set(values or ()) & set(wanted))
             if hit:
                 left_out.append(
                     LeftOut(
