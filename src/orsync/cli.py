@@ -680,6 +680,56 @@ def posters_unpin(
     )
 
 
+# -- the workshop day ---------------------------------------------------------------------------
+
+talks_app = typer.Typer(
+    help="Contributed talks: the shortlist by review scores and topic diversity.",
+    no_args_is_help=True,
+)
+app.add_typer(talks_app, name="talks")
+
+
+@talks_app.command("suggest")
+def talks_suggest(
+    ctx: typer.Context,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count", min=1, help="How many talks (default: the [[talks]] slots, else 5)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the shortlist as JSON.")] = False,
+) -> None:
+    """The contributed-talk shortlist: ranked by review scores, distinct topics, previously
+    published papers and papers with too few reviews left out. Advice only (confidential: it
+    shows ratings); chairs confirm a talk by setting [[talks]] paper."""
+    from orsync import talks
+
+    shortlist = talks.suggest(_globals(ctx).config(), count)
+    if as_json:
+        _print_json(shortlist.as_dict())
+        return
+    for line in talks.describe(shortlist):
+        out.print(line)
+
+
+@app.command()
+def program(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the day as JSON.")] = False,
+) -> None:
+    """The day in time order (talks, poster sessions with their papers, breaks) and what is
+    still missing: talk slots with no paper, papers with no abstract, clashing slots."""
+    from orsync import program as day
+
+    built = day.build(_globals(ctx).config())
+    if as_json:
+        _print_json(built.as_dict())
+        return
+    for line in day.describe(built):
+        out.print(line)
+
+
 # -- check -----------------------------------------------------------------------------------
 
 

@@ -100,7 +100,8 @@ class SyncConfig(_Section):
 
 class WebsiteConfig(_Section):
     output_dir: Path
-    formats: tuple[Literal["json", "yaml", "csv"], ...] = ("json", "yaml", "csv")
+    # json: papers.json, posters.json and program.json; ics: schedule.ics; html: index.html.
+    formats: tuple[Literal["json", "yaml", "csv", "ics", "html"], ...] = ("json", "yaml", "csv")
     on_change: tuple[str, ...] | None = None
     # After this many seconds the on_change command and its whole process group are killed and
     # the push fails (exit 1); a hung hook must not hold the push, nor the service's stop.
@@ -125,7 +126,7 @@ class WebsiteConfig(_Section):
     @classmethod
     def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
-            raise ValueError("must list at least one of json, yaml, csv")
+            raise ValueError("must list at least one of json, yaml, csv, ics, html")
         return tuple(sorted(set(value)))
 
 
@@ -244,6 +245,30 @@ class ProgramConfig(_Section):
         return _web_link(value)
 
 
+class TalkSelectionConfig(_Section):
+    """How ``orsync talks suggest`` picks the contributed-talk shortlist (SPEC §9)."""
+
+    # A submission form field (``content.<field>``) and the values that mark a paper as
+    # previously published: such a paper is never an oral. Compared as text, ignoring case and
+    # surrounding spaces; a list-valued field matches when any of its items does.
+    exclude_field: Annotated[str, Field(min_length=1)] | None = None
+    exclude_values: tuple[str, ...] = ()
+    min_reviews: Annotated[int, Field(ge=1, le=100)] = 3
+
+    @model_validator(mode="after")
+    def _field_and_values(self) -> TalkSelectionConfig:
+        if self.exclude_field is not None and not any(v.strip() for v in self.exclude_values):
+            raise ValueError(
+                "exclude_field needs exclude_values: the field's values that mark a paper as "
+                'previously published, e.g. ["Yes"]'
+            )
+        if self.exclude_values and self.exclude_field is None:
+            raise ValueError(
+                "exclude_values needs exclude_field: the form field they are values of"
+            )
+        return self
+
+
 class Config(_Section):
     openreview: OpenReviewConfig
     store: StoreConfig = StoreConfig()
@@ -252,6 +277,7 @@ class Config(_Section):
     posters: PostersConfig = PostersConfig()
     talks: tuple[TalkConfig, ...] = ()
     program: ProgramConfig = ProgramConfig()
+    talk_selection: TalkSelectionConfig = TalkSelectionConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     def talks_by_paper(self) -> dict[str, list[tuple[datetime, datetime]]]:

@@ -15,14 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from orsync import posters, schedule, secrets, website
+from orsync import ics, posters, program, schedule, secrets, website
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.ops import open_for_reading
 from orsync.store import Store, open_store, queries
-from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION
+from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION, STATE
 
 
 @dataclass
@@ -247,14 +247,34 @@ def _push_locked(
     result.papers = len(rows)
     result.numbers = {str(r["forum_id"]): r["number"] for r in rows}
     if config.website is not None:
-        _publish(config, config.website, rows, result, force=force, hooks=hooks)
+        _publish(store, config, config.website, rows, result, force=force, hooks=hooks)
     if posters_error is not None:
         raise PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
 
 
+def calendar_state(store: Store, config: Config, day: program.Day) -> dict[str, ics.EventState]:
+    """The calendar's per-event sequences after this push, saved in the store first.
+
+    Saved before the files are written: a push that fails to write them leaves the state one
+    step ahead, and the next push writes the same sequences (never a lower one).
+    """
+    with store.begin() as conn:
+        stored = ics.load_state(queries.get_state(conn, ics.STATE_KEY))
+        state = ics.next_state(day, config.openreview.venue_id, stored, datetime.now(UTC))
+        if state != stored:
+            text = ics.dump_state(state)
+            done = conn.execute(
+                update(STATE).where(STATE.c.key == ics.STATE_KEY).values(value=text)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(STATE).values(key=ics.STATE_KEY, value=text))
+    return state
+
+
 def _publish(
+    store: Store,
     config: Config,
     site: WebsiteConfig,
     rows: list[dict[str, Any]],
@@ -275,7 +295,16 @@ def _publish(
                 "empty or is not the one that made this site: check store.url, run `orsync "
                 "pull`, or rerun with --force if the papers really went"
             )
-    files = website.render(rows, sessions_of(config), site.formats)
+    day = program.assemble(schedule.Schedule.from_config(config), rows)
+    calendar = calendar_state(store, config, day) if "ics" in site.formats else None
+    files = website.render(
+        rows,
+        sessions_of(config),
+        site.formats,
+        day=day,
+        venue_id=config.openreview.venue_id,
+        calendar=calendar,
+    )
     try:
         result.changed = website.write_atomically(out, files)
     except OSError as exc:

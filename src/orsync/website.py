@@ -17,15 +17,19 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from orsync.errors import OrsyncError
 from orsync.schedule import Session
 from orsync.terminal import BIDI_CONTROLS
+
+if TYPE_CHECKING:
+    from orsync.ics import EventState
+    from orsync.program import Day
 
 __all__ = [
     "FORMATS",
@@ -38,7 +42,7 @@ __all__ = [
     "write_atomically",
 ]
 
-FORMATS = ("json", "yaml", "csv")
+FORMATS = ("json", "yaml", "csv", "ics", "html")
 CSV_HEADER = (
     "UID", "title", "authors", "abstract", "keywords", "sessions", "pdf_url", "presentation", "board"
 )  # fmt: skip
@@ -261,17 +265,49 @@ def _sort_time(value: str | None) -> tuple[int, float, str]:
 
 
 def render(
-    papers: Sequence[Mapping[str, Any]], sessions: Sequence[Session], formats: Collection[str]
+    papers: Sequence[Mapping[str, Any]],
+    sessions: Sequence[Session],
+    formats: Collection[str],
+    *,
+    day: Day | None = None,
+    venue_id: str = "",
+    calendar: Mapping[str, EventState] | None = None,
 ) -> dict[str, bytes]:
-    """The website files for ``formats`` ("json" also gives posters.json), deterministic bytes."""
+    """The website files for ``formats``, deterministic bytes.
+
+    "json" gives papers.json, posters.json and, when the day has slots, program.json; "ics"
+    schedule.ics; "html" index.html. ``day`` is the program (``program.assemble``; without it,
+    the poster sessions alone); ``calendar`` the events' stored sequences (``ics.next_state``;
+    without it every event is at sequence 0).
+    """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise ValueError(f"unknown website format {unknown[0]!r}; use json, yaml or csv")
+        raise ValueError(f"unknown website format {unknown[0]!r}; use {', '.join(FORMATS)}")
     records = _records(papers, sessions)
     files: dict[str, bytes] = {}
+    wants_day = "ics" in formats or "html" in formats
+    if day is None and wants_day:
+        from orsync.program import assemble
+        from orsync.schedule import Schedule
+
+        day = assemble(Schedule(sessions=tuple(sessions)), papers)
     if "json" in formats:
         files["papers.json"] = _json_bytes(records)
         files["posters.json"] = _json_bytes(_posters(records, sessions))
+        if day is not None and day.slots:
+            files["program.json"] = _json_bytes(day.as_dict(details=False))
+    if "ics" in formats and day is not None:
+        from orsync import ics
+
+        state = calendar
+        if state is None or any(ics.uid(day, s, venue_id) not in state for s in day.slots):
+            first = min((s.start for s in day.slots), default=datetime(2000, 1, 1, tzinfo=UTC))
+            state = ics.next_state(day, venue_id, state or {}, first)
+        files["schedule.ics"] = ics.render(day, venue_id, state)
+    if "html" in formats and day is not None:
+        from orsync import page
+
+        files["index.html"] = page.render(day, records)
     if "yaml" in formats:
         files["papers.yml"] = _yaml_bytes(records)
     if "csv" in formats:

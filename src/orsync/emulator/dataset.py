@@ -9,6 +9,7 @@ phase, so the oracle (`Venue.truth`) never has to parse the JSON it serves.
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 import string
 from dataclasses import dataclass, field
@@ -186,6 +187,10 @@ class PlannedSubmission:
     outcome: Outcome
     replies: list[PlannedReply] = field(default_factory=list)
     camera_ready_title: str | None = None  # set when the camera-ready revision retitles
+    # The form's "previously published" answer (served as content.previously_published, "Yes"
+    # or "No"): such papers may not be orals. Derived from the id, not the seeded stream, so
+    # every other generated value stays what it was before the field existed.
+    previously_published: bool = False
 
 
 @dataclass
@@ -238,6 +243,11 @@ class IdMaker:
             if nid not in self._seen:
                 self._seen.add(nid)
                 return nid
+
+
+def published_before(note_id: str) -> bool:
+    """About one submission in ten says it was published before (a journal version, say)."""
+    return int(hashlib.sha256(f"published:{note_id}".encode()).hexdigest()[:8], 16) % 10 == 0
 
 
 def _anon_suffix(rng: random.Random) -> str:
@@ -348,6 +358,7 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
             abstract=f"We study {title.lower()}. Results on {rng.randint(2, 9)} benchmarks.",
             tldr=f"{rng.choice(_ADJ)} method; {rng.randint(1, 40)}% better.",
             outcome=outcome,
+            previously_published=published_before(sid),
         )
         sig_prefix = f"{v}/Submission{number}"
         reviewer_sigs: list[str] = []

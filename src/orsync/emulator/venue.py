@@ -360,6 +360,7 @@ class Venue:
                 "abstract": {"value": p.abstract},
                 "TLDR": {"value": p.tldr},
                 "pdf": {"value": f"/pdf/{hashlib.sha256(p.id.encode()).hexdigest()[:40]}.pdf"},
+                "previously_published": {"value": "Yes" if p.previously_published else "No"},
             },
             "readers": ["everyone"],
             "nonreaders": [],

@@ -319,3 +319,61 @@ def report_data(conn: Connection) -> ReportData:
 def pins(conn: Connection) -> dict[str, str]:
     """The chairs' pins: forum id → poster session id."""
     return {str(r.forum_id): str(r.session_id) for r in conn.execute(select(PIN))}
+
+
+# ------------------------------------------------------------------ contributed talks
+
+
+@dataclass
+class TalkPool:
+    """What ``orsync talks suggest`` ranks: the live submissions that may become talks, their
+    reviews' scores, and the range of ratings the venue's reviews use. Confidential (ratings):
+    for the chairs' terminal, never for the website."""
+
+    submissions: list[dict[str, Any]]  # id, number, title, abstract, keywords, status, raw, ...
+    scores: dict[str, list[ReviewScores]]  # forum id -> its live reviews' scores, by review id
+    rating_range: tuple[float, float] | None  # lowest and highest rating of any live review
+
+
+def talk_pool(conn: Connection, statuses: tuple[str, ...] = ("accepted", "active")) -> TalkPool:
+    """The live submissions in ``statuses`` with their reviews' ratings and confidences.
+
+    ``keywords`` is decoded (``[]`` when absent); ``raw`` stays the note's JSON text, from
+    which a form field nobody planned for (``talk_selection.exclude_field``) is read.
+    """
+    subs = conn.execute(
+        select(
+            NOTE.c.id,
+            NOTE.c.number,
+            NOTE.c.title,
+            NOTE.c.abstract,
+            NOTE.c.keywords,
+            NOTE.c.status,
+            NOTE.c.decision,
+            NOTE.c.decision_accepts,
+            NOTE.c.raw,
+        )
+        .where(NOTE.c.kind == "submission", ~NOTE.c.deleted, NOTE.c.status.in_(statuses))
+        .order_by(NOTE.c.number, NOTE.c.id)
+    )
+    submissions = [decode_lists(as_dict(r), null_as_empty=True) for r in subs]
+    wanted = {s["id"] for s in submissions}
+    scores: dict[str, list[ReviewScores]] = {}
+    reviews = conn.execute(
+        select(NOTE.c.forum, NOTE.c.rating, NOTE.c.confidence)
+        .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
+        .order_by(NOTE.c.forum, NOTE.c.id)
+    )
+    low: float | None = None
+    high: float | None = None
+    for r in reviews:
+        if r.rating is not None:
+            low = r.rating if low is None else min(low, r.rating)
+            high = r.rating if high is None else max(high, r.rating)
+        if r.forum in wanted:
+            scores.setdefault(str(r.forum), []).append(ReviewScores(r.rating, r.confidence))
+    return TalkPool(
+        submissions=submissions,
+        scores=scores,
+        rating_range=None if low is None or high is None else (float(low), float(high)),
+    )

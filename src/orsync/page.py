@@ -1,0 +1,124 @@
+"""``index.html`` (SPEC §9): the workshop's page, self-contained, from public data only.
+
+The program (from the config) and every accepted paper (from the ``accepted_papers`` view, as
+``website`` records): authors, abstract, keywords, presentation, contributed talk, poster session
+and board, links. Jinja2 with autoescaping renders it: every text is the authors' and is escaped.
+One file that opens offline: inline CSS, no script, no image, no font, nothing fetched from any
+host (a Content-Security-Policy says so to the browser too); links are plain anchors to
+OpenReview, the live stream and the speakers' pages. Responsive (phone to desktop) and with print
+styles. Byte-stable: no time of generation in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from orsync.program import Day, DaySlot
+
+__all__ = ["render"]
+
+KIND_NAMES = {
+    "invited": "Invited talk",
+    "contributed": "Contributed talk",
+    "poster": "Poster session",
+    "break": "Break",
+    "opening": "Opening",
+    "closing": "Closing",
+    "other": "",
+}
+
+_env: Environment | None = None
+
+
+def _environment() -> Environment:
+    global _env
+    if _env is None:
+        _env = Environment(
+            loader=PackageLoader("orsync", "templates"),
+            autoescape=select_autoescape(["html", "j2"], default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+    return _env
+
+
+def _link(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    ok = text.startswith(("https://", "http://")) and not any(c.isspace() for c in text)
+    return text if ok else None
+
+
+def _anchor(number: object, forum_id: str) -> str:
+    return f"paper-{number}" if number is not None else f"paper-{forum_id}"
+
+
+def render(day: Day, papers: Sequence[Mapping[str, Any]]) -> bytes:
+    """The page's bytes from the day and the website records of the accepted papers."""
+
+    def hm(when: datetime) -> str:
+        return day.local(when).strftime("%H:%M")
+
+    def span(slot: DaySlot) -> str:
+        return f"{hm(slot.start)}\u2013{hm(slot.end)}"
+
+    talks: dict[str, list[DaySlot]] = {}
+    for slot in day.slots:
+        if slot.paper is not None:
+            talks.setdefault(slot.paper.id, []).append(slot)
+    days: list[tuple[str, list[DaySlot]]] = []
+    for slot in day.slots:
+        label = day.local(slot.start).strftime("%A %d %B %Y")
+        if not days or days[-1][0] != label:
+            days.append((label, []))
+        days[-1][1].append(slot)
+    offset = ""
+    if day.slots:
+        offset = day.local(day.slots[0].start).strftime("%z")
+        offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
+    entries = []
+    for p in papers:
+        session = p.get("session")
+        entries.append(
+            {
+                **p,
+                "anchor": _anchor(p.get("number"), str(p["id"])),
+                "forum_link": _link(p.get("forum_url")),
+                "pdf_link": _link(p.get("pdf_url")),
+                "talks": [span(s) for s in talks.get(str(p["id"]), [])],
+                "session_span": _session_span(day, session),
+            }
+        )
+    html = (
+        _environment()
+        .get_template("index.html.j2")
+        .render(
+            day=day,
+            days=days,
+            papers=entries,
+            kinds=KIND_NAMES,
+            span=span,
+            anchor=_anchor,
+            offset=offset,
+            stream=_link(day.stream_url),
+            link=_link,
+        )
+    )
+    return html.encode("utf-8")
+
+
+def _session_span(day: Day, session: Mapping[str, Any] | None) -> str | None:
+    if not session or not session.get("start") or not session.get("end"):
+        return None
+    try:
+        start = datetime.fromisoformat(str(session["start"]))
+        end = datetime.fromisoformat(str(session["end"]))
+    except ValueError:
+        return None
+    return f"{day.local(start).strftime('%H:%M')}\u2013{day.local(end).strftime('%H:%M')}"
