@@ -668,7 +668,7 @@ def run_stage(
         failed=len(result.failed),
         removed=len(result.removed),
         requests=result.requests,
-        **result.counts,
+        **{f"now_{k}": v for k, v in result.counts.items()},
     )
     return result
 

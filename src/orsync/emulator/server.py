@@ -181,7 +181,7 @@ _GATEWAY_HTML = {
 }
 
 
-FILE_ANSWERS = ("html", "hostile_zip")
+FILE_ANSWERS = ("html", "hostile_zip", "no_batch")
 
 NOT_A_FILE_HTML = b"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Error | OpenReview</title></head>
@@ -395,6 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if len(ids) == 1:  # as openreview-py notes: one id answers the file itself
                     self._send(200, venue.attachment(reader, ids[0], name), "application/pdf")
                     return 200
+                if emu.file_answer == "no_batch":
+                    raise ApiError(400, "ValidationError", "ids is not allowed here",
+                                   {"path": "ids"})
                 if emu.file_answer == "hostile_zip":
                     body = hostile_zip(venue, reader, ids, name)
                 else:
@@ -581,7 +584,8 @@ class Emulator:
     def set_file_answer(self, kind: str | None) -> None:
         """How file downloads are answered: normally (None), with an HTML page and HTTP 200
         (``html``: a login or error page where a file was expected), or, for batches, with a
-        hostile archive (``hostile_zip``: see :func:`hostile_zip`)."""
+        hostile archive (``hostile_zip``: see :func:`hostile_zip`), or refused with a 400
+        (``no_batch``: files come one by one only)."""
         if kind not in (None, *FILE_ANSWERS):
             raise ValueError(f"unknown file answer {kind!r}; one of {', '.join(FILE_ANSWERS)}")
         self.file_answer = kind
