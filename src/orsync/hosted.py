@@ -139,8 +139,8 @@ class FilesResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "downloaded": self.downloaded,
-            "refused": self.refused,
-            "failed": self.failed,
+            "refused_files": self.refused,
+            "failed_files": self.failed,
             "removed": self.removed,
             "requests": self.requests,
             **self.counts,
@@ -579,20 +579,22 @@ class _Downloader:
                             self._refuse(w, refused[w.forum_id])
             path.unlink(missing_ok=True)
         # Fallback: one by one for the papers the batch did not bring (an unusable answer, or
-        # a member missing); a file refused from the archive waits for a later pass. One more
-        # unusable answer in a row means the server cannot give these now: the rest waits.
+        # a member missing); a file refused from the archive waits for a later pass. Two
+        # failures in a row mean the server cannot give these now: the rest waits.
         rest = [
             w
             for w in batch
             if (w.forum_id, w.field) not in self.outcome.ok
             and (w.forum_id, w.field) not in self.outcome.refused
         ]
+        failures = 0
         for i, w in enumerate(rest):
             if not self._may_request():
                 return
-            if not self._one(w):
+            failures = 0 if self._one(w) else failures + 1
+            if failures >= 2:
                 for other in rest[i + 1 :]:
-                    self._fail(other, "not tried: the previous download of this batch failed")
+                    self._fail(other, "not tried: the downloads before it failed")
                 return
 
 

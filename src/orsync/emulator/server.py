@@ -58,6 +58,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -209,7 +210,9 @@ def hostile_zip(venue: Venue, reader: Reader, ids: list[str], name: str) -> byte
                 archive.writestr(f"/tmp/{nid}.pdf", data)  # noqa: S108 - an absolute member name
             elif i == 2:
                 archive.writestr(f"{nid}.pdf", data)
-                archive.writestr(f"{nid}.pdf", b"%PDF-1.4\n% the other copy\n")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # the duplicate is the point
+                    archive.writestr(f"{nid}.pdf", b"%PDF-1.4\n% the other copy\n")
             elif i == 3:
                 bomb = zipfile.ZipInfo(f"{nid}.pdf")
                 bomb.compress_type = zipfile.ZIP_DEFLATED
