@@ -281,3 +281,23 @@ def test_a_file_over_the_size_limit_is_refused(
     number = next(p["number"] for p in papers(s) if p["id"] == big)
     assert not any(n.startswith(f"{number}-pdf-") for n in hosted(s))
     assert all(len(v) < 1024 * 1024 for v in hosted(s).values())
+
+
+def test_check_says_whether_the_hosted_fields_exist(tmp_path: Path, emulator: Emulator) -> None:
+    def check(fields: str) -> tuple[int, dict[str, Any]]:
+        folder = tmp_path / fields.replace('"', "").replace(",", "_").replace(" ", "")
+        config = write_config(
+            folder,
+            emulator,
+            extra=f'[website]\noutput_dir = "{folder / "site"}"\nfiles = [{fields}]\n',
+        )
+        done = Setup(emulator, folder, config, folder / "orsync.db").cli("check", "--json")
+        report = json.loads(done.stdout)
+        return done.returncode, next(c for c in report["checks"] if c["name"] == "files")
+
+    code, found = check('"pdf"')
+    assert code == 0 and found["ok"], found
+    code, found = check('"pdf", "poster"')
+    assert code == 2 and not found["ok"]
+    assert "poster" in found["detail"] and "website.files" in found["detail"]
+    assert "pdf" in found["detail"]  # the fields the form has, to choose from

@@ -44,7 +44,7 @@ import re
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -466,8 +466,14 @@ class _Downloader:
         self.quota = quota
         self.result = result
         self.outcome = _Outcome()
+        self.should_stop: Callable[[], bool] | None = None
+        self.tick: Callable[[], None] | None = None
 
     def _may_request(self) -> bool:
+        if self.tick is not None:
+            self.tick()  # the service's watchdog: each bounded request is progress
+        if self.should_stop is not None and self.should_stop():
+            return False
         left = self.quota.left()
         return left is None or left >= 1
 
@@ -613,6 +619,8 @@ def run_stage(
     command: str,
     republish: Any,
     site_current: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> FilesResult:
     """One pass of hosted files (see the module docstring). ``republish()`` rewrites the
     website data (raising when it cannot); ``site_current`` says whether the push before this
@@ -633,6 +641,7 @@ def run_stage(
         stored = queries.get_state(conn, QUOTA_STATE)
     quota = _Quota(source, json.loads(stored) if stored else None, QUOTA_RESERVE)
     downloader = _Downloader(source, folder, max_bytes, quota, result)
+    downloader.should_stop, downloader.tick = should_stop, tick
     try:
         if due:
             downloader.run(due)
@@ -819,6 +828,8 @@ def run_files_stage(
     command: str,
     republish: Any,
     site_current: bool,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> FilesResult:
     """:func:`run_stage`, a folder that cannot be written said in one line."""
     try:
@@ -830,6 +841,8 @@ def run_files_stage(
             command=command,
             republish=republish,
             site_current=site_current,
+            should_stop=should_stop,
+            tick=tick,
         )
     except OSError as exc:
         raise OrsyncError(

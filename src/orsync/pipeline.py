@@ -119,6 +119,8 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
         command=options.command,
         republish=republish,
         site_current=site_current,
+        should_stop=options.should_stop,
+        tick=options.tick,
     )
 
 
