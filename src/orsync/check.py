@@ -165,7 +165,46 @@ def _check_openreview(config: Config) -> list[CheckResult]:
             ),
         ]
     title = _title(group)
-    return [login, CheckResult("venue", True, f"{venue_id}{title} is readable")]
+    venue = CheckResult("venue", True, f"{venue_id}{title} is readable")
+    if config.website is None or not config.website.files:
+        return [login, venue]
+    return [login, venue, _check_file_fields(config, source, group)]
+
+
+def _check_file_fields(
+    config: Config, source: OpenReviewSource, group: dict[str, Any]
+) -> CheckResult:
+    """``website.files`` names fields of the venue's submission form (SPEC §10): looked up in
+    the content keys of a few submissions."""
+    assert config.website is not None
+    content = group.get("content")
+    setting = content.get("submission_name") if isinstance(content, dict) else None
+    name = setting.get("value") if isinstance(setting, dict) else None
+    invitation = (
+        f"{config.openreview.venue_id}/-/{name if isinstance(name, str) and name else 'Submission'}"
+    )
+    fields = ", ".join(config.website.files)
+    try:
+        keys = source.content_fields(invitation)
+    except OrsyncError as exc:
+        return CheckResult(
+            "files", False, f"website.files ({fields}) not checked: {exc.message}", exc.exit_code
+        )
+    if keys is None:
+        return CheckResult(
+            "files", True, f"website.files ({fields}): no submission to compare with yet"
+        )
+    missing = [f for f in config.website.files if f not in keys]
+    if missing:
+        known = ", ".join(sorted(k for k in keys if not k.startswith("_"))) or "none"
+        return CheckResult(
+            "files",
+            False,
+            f"website.files names {', '.join(missing)}, which the submissions of "
+            f"{config.openreview.venue_id} do not have (their fields: {known}); fix website.files",
+            EXIT_USAGE,
+        )
+    return CheckResult("files", True, f"website.files ({fields}) are fields of the submission form")
 
 
 def _title(group: dict[str, Any]) -> str:

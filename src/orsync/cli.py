@@ -187,9 +187,30 @@ def pull(
         data["push"] = _push_dict(result.push)
         if not as_json:
             _report_push(result.push, config)
+    if result.files is not None:
+        data["files"] = result.files.as_dict()
+        if not as_json:
+            _report_files(result.files)
     result.raise_first_error()
     if as_json:
         _print_json(data)
+
+
+def _report_files(files: Any) -> None:
+    """One line on the hosted files (SPEC §10), and each refused file on its own."""
+    c = files.counts
+    line = (
+        f"files: {len(files.downloaded)} downloaded, {len(files.removed)} removed in "
+        f"{files.requests} requests; {c.get('current', 0)} current, {c.get('pending', 0)} "
+        f"pending, {c.get('refused', 0)} refused"
+    )
+    if files.window_opens_at is not None:
+        from orsync.errors import local_time
+
+        line += f"; more after {local_time(files.window_opens_at)} (download quota)"
+    out.print(line)
+    for what in files.refused:
+        err.print(f"warning: refused {safe(what)}")
 
 
 def _print_cycle(summary: Any) -> None:
@@ -287,6 +308,18 @@ def status(
         elif push_info["error"]:
             line += f": {push_info['error']}"
         facts.add_row("last push", line)
+    hosted = info.get("files")
+    if hosted is not None:
+        line = (
+            f"{hosted['current']} current, {hosted['pending']} pending, {hosted['refused']} refused"
+        )
+        if hosted["next_attempt_at"]:
+            line += f"; next download {hosted['next_attempt_at']}"
+        if hosted["window_opens_at"]:
+            line += f" (download quota used up until {hosted['window_opens_at']})"
+        facts.add_row("files", line)
+        for r in hosted["refused_files"][:10]:
+            facts.add_row("", f"refused #{r['number']} {r['field']}: {safe(r['error'] or '')}")
     out.print(facts)
     if info["cycles"]:
         # Fits 80 columns: the counts share one column and errors go on lines of their own.

@@ -106,6 +106,15 @@ class WebsiteConfig(_Section):
     # After this many seconds the on_change command and its whole process group are killed and
     # the push fails (exit 1); a hung hook must not hold the push, nor the service's stop.
     on_change_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300
+    # Content fields of accepted papers whose files the site hosts (SPEC §10), and the largest
+    # file accepted, in MB (refused while it streams, never written).
+    files: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], ...] = ()
+    file_max_mb: Annotated[float, Field(gt=0, le=4096)] = 50
+
+    @field_validator("files")
+    @classmethod
+    def _unique_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value))
 
     @field_validator("on_change", mode="before")
     @classmethod

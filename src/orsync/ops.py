@@ -69,10 +69,15 @@ def pull(
 def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     """What the store holds, the last cycles, and who holds the lock."""
     store = open_for_reading(config)
+    files = None
     try:
         with store.connect() as conn:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
+            if config.website is not None and config.website.files:
+                from orsync import hosted
+
+                files = hosted.status(conn)
         holder = lock.store_holder(store)
     finally:
         store.dispose()
@@ -112,6 +117,8 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         "rate_limited_until": limited_until,
         "lock_holder": holder,
         "last_push": push_info,
+        # Hosted files (SPEC §10), when website.files is set: current / pending / refused.
+        "files": files,
     }
 
 

@@ -2,7 +2,7 @@
 
 ``orsync pull``, ``orsync run`` and ``orsync demo`` all go through :func:`run_pass`::
 
-    cycle (under the writer lock) → push: posters, then the website files
+    cycle (under the writer lock) → push: posters, then the website files → hosted files
 
 :func:`stages` is the one place where a later stage is added (hosted files, the program): it
 gets the cycle's summary and the pass's options, and records what it did in the result.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from orsync.config import Config
@@ -26,6 +26,7 @@ from orsync.errors import OrsyncError
 from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
 
 if TYPE_CHECKING:
+    from orsync.hosted import FilesResult
     from orsync.lock import OnWait
     from orsync.publish import PushResult
     from orsync.source import OpenReviewSource
@@ -46,6 +47,9 @@ class PassOptions:
     # The service's stop request and heartbeat, for stages that run long (on_change hooks).
     should_stop: Callable[[], bool] | None = None
     tick: Callable[[], None] | None = None
+    # Set by run_pass for the stages that need them (hosted files).
+    store: Store | None = None
+    source: OpenReviewSource | None = None
 
 
 @dataclass
@@ -59,6 +63,7 @@ class StageError:
 class PassResult:
     cycle: CycleSummary
     push: PushResult | None = None
+    files: FilesResult | None = None
     errors: list[StageError] = field(default_factory=list)
 
     @property
@@ -92,11 +97,40 @@ def _push_stage(config: Config, result: PassResult, options: PassOptions) -> Non
     )
 
 
+def _files_stage(config: Config, result: PassResult, options: PassOptions) -> None:
+    """Hosted files (SPEC §10), after the push: the metadata never waits for a download. When
+    files arrive or go, the website data is written again to link them."""
+    from orsync import hosted
+
+    assert options.store is not None and options.source is not None
+    site_current = result.push is not None
+
+    def republish() -> None:
+        first, result.push = result.push, None
+        _push_stage(config, result, replace(options, command=f"{options.command} (files)"))
+        if first is not None and result.push is not None:
+            result.push.changed = sorted({*first.changed, *result.push.changed})
+
+    result.files = hosted.run_files_stage(
+        config,
+        options.store,
+        options.source,
+        wait_s=options.wait_s,
+        command=options.command,
+        republish=republish,
+        site_current=site_current,
+        should_stop=options.should_stop,
+        tick=options.tick,
+    )
+
+
 def stages(config: Config, options: PassOptions) -> list[tuple[str, Stage]]:
     """The stages after the cycle, in order. A new stage (hosted files, the program) goes here."""
     out: list[tuple[str, Stage]] = []
     if options.push and config.website is not None:
         out.append(("push", _push_stage))
+        if config.website.files:
+            out.append(("files", _files_stage))
     return out
 
 
@@ -135,6 +169,7 @@ def run_pass(
     with (lock or default_lock)():
         summary = run_cycle(store, source, cycle_options(config, options))
     result = PassResult(summary)
+    options = replace(options, store=store, source=source)
     for name, stage in stages(config, options):
         if options.should_stop is not None and options.should_stop():
             break

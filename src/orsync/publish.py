@@ -243,6 +243,12 @@ def _push_locked(
     with store.connect() as conn:
         rows = queries.accepted_papers(conn)
         result.pins = queries.pins(conn)
+        if config.website is not None and config.website.files:
+            # Hosted files (SPEC §10): each listed field's local copy, null until it is hosted.
+            links = queries.hosted_links(conn)
+            for row in rows:
+                mine = links.get(str(row["forum_id"]), {})
+                row["files"] = {name: mine.get(name) for name in config.website.files}
     result.problems = talk_problems(config, rows)
     result.papers = len(rows)
     result.numbers = {str(r["forum_id"]): r["number"] for r in rows}

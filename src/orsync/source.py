@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -204,6 +204,10 @@ class TransientError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class FileTooLarge(Exception):
+    """A download grew past its size limit; nothing of it is kept."""
 
 
 class MintmdateIgnored(Exception):
@@ -659,6 +663,69 @@ class OpenReviewSource:
             params = {k: v for k, v in params.items() if k != "count"}
             params["count"] = "false"
             params["after"] = ids[-1]
+
+    def content_fields(self, invitation: str, *, sample: int = 25) -> set[str] | None:
+        """The content keys of a few submissions of ``invitation`` (for ``check``); None when
+        there is none yet."""
+        body = self._get(
+            "/notes", {"invitation": invitation, "limit": sample}, f"submissions of {invitation}"
+        )
+        notes = body.get("notes") if isinstance(body, dict) else None
+        if not isinstance(notes, list) or not notes:
+            return None
+        keys: set[str] = set()
+        for note in notes:
+            content = note.get("content") if isinstance(note, dict) else None
+            if isinstance(content, dict):
+                keys.update(str(k) for k in content)
+        return keys
+
+    def download(
+        self, params: Mapping[str, str], sink: IO[bytes], max_bytes: int, what: str
+    ) -> str:
+        """One ``GET /attachment`` streamed into ``sink``; returns its Content-Type.
+
+        Never retried here (a failed download waits for a later cycle, the quota is small):
+        raises :class:`FileTooLarge` as soon as more than ``max_bytes`` arrive (or are
+        announced), ``RateLimitedError`` before a request the attachments quota cannot spare
+        or on a long 429, ``AccessError`` for a missing file, ``UnreachableError`` otherwise.
+        """
+
+        def attempt() -> str:
+            response = self._send("GET", "/attachment", params=dict(params), stream=True)
+            with contextlib.closing(response):
+                if response.status_code >= 400:
+                    self._check(response, what)  # raises the server's error
+                announced = _int(response.headers.get("Content-Length"))
+                if announced is not None and announced > max_bytes:
+                    raise FileTooLarge(f"{what}: announced {announced} bytes")
+                written = 0
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise FileTooLarge(f"{what}: more than {max_bytes} bytes")
+                    sink.write(chunk)
+                return str(response.headers.get("Content-Type", ""))
+
+        try:
+            with _network_faults():
+                try:
+                    return attempt()
+                except _TokenExpired:
+                    if not self._logged_in:
+                        raise _ApiError(401, "TokenExpiredError", "token expired", what) from None
+                    self._login()
+                    sink.seek(0)
+                    sink.truncate()
+                    return attempt()
+        except _ApiError as exc:
+            if exc.status == 404:
+                raise AccessError(f"{what} not found ({exc.message})") from None
+            raise exc.as_user_error() from None
+        except _Challenged as exc:
+            raise self._challenge_error(exc.how, what) from None
+        except TransientError as exc:
+            raise UnreachableError(f"{what}: {exc}; tried again in a later cycle") from None
 
     def changed_notes(
         self, domain: str, since_ms: int, *, page_size: int = PAGE_SIZE

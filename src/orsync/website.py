@@ -157,11 +157,19 @@ def _record(row: Mapping[str, Any], known: Mapping[str, Session]) -> dict[str, A
     }
 
 
+def _files_of(row: Mapping[str, Any]) -> dict[str, str | None]:
+    """The hosted copies of a paper's files (SPEC §10): ``{field: "files/<name>" | None}``."""
+    return {clean_text(k): _clean_optional(v) for k, v in sorted(dict(row["files"]).items())}
+
+
 def _records(
     papers: Sequence[Mapping[str, Any]], sessions: Sequence[Session]
 ) -> list[dict[str, Any]]:
     known = {s.id: s for s in sessions}
     records = [_record(row, known) for row in papers]
+    for record, row in zip(records, papers, strict=True):
+        if row.get("files") is not None:
+            record["files"] = _files_of(row)
     records.sort(key=lambda r: (r["number"] is None, r["number"] or 0, r["id"]))
     return records
 
@@ -216,7 +224,8 @@ def neutralise_cell(cell: str) -> str:
 def _csv_bytes(records: Sequence[Mapping[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    hosted = sorted({name for r in records for name in r.get("files") or {}})
+    writer.writerow((*CSV_HEADER, *(f"file_{name}" for name in hosted)))
     for r in records:
         session = r["session"]
         row = [
@@ -229,6 +238,7 @@ def _csv_bytes(records: Sequence[Mapping[str, Any]]) -> bytes:
             r["pdf_url"] or "",
             r["presentation"] or "",
             "" if r["board"] is None else str(r["board"]),
+            *((r.get("files") or {}).get(name) or "" for name in hosted),
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return out.getvalue().encode("utf-8")
@@ -247,7 +257,7 @@ def _posters(records: Sequence[Mapping[str, Any]], sessions: Sequence[Session]) 
     out = []
     for sid, head in by_id.items():
         papers = [
-            {k: r[k] for k in ("board", "id", "number", "title", "authors")}
+            {k: r[k] for k in ("board", "id", "number", "title", "authors", "files") if k in r}
             for r in records
             if r["session"] is not None and r["session"]["id"] == sid
         ]

@@ -7,6 +7,8 @@ Served API (the subset orsync and openreview-py use)::
     GET  /notes?...                filters, paging, sort, details, select, trash, mintmdate
     GET  /notes/edits?note.id=X
     GET  /attachment?id=X&name=pdf
+    GET  /attachment?ids=X,Y,...&name=pdf   (at most 50: one zip, a member <id>.<ext> each;
+                                             a single id answers the file itself)
 
 Control surface for an emulator running in another process (answered only to loopback clients,
 never logged, never faulted)::
@@ -45,6 +47,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import io
 import ipaddress
 import json
 import math
@@ -55,6 +58,8 @@ import socket
 import sys
 import threading
 import time
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,6 +180,52 @@ _GATEWAY_HTML = {
     b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
 }
+
+
+FILE_ANSWERS = ("html", "hostile_zip", "no_batch")
+
+NOT_A_FILE_HTML = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Error | OpenReview</title></head>
+<body><h1>Something went wrong</h1><p>Please sign in to download this file.</p></body></html>
+"""
+
+BOMB_BYTES = 40 * 1024 * 1024  # what the bomb member inflates to (a few dozen KB compressed)
+
+
+def hostile_zip(venue: Venue, reader: Reader, ids: list[str], name: str) -> bytes:
+    """A batch answer that tries what a hostile or broken server could: the first asked id's
+    member named ``../../<id>.pdf``, the second's an absolute path, the third's twice, the
+    fourth's a bomb (a PDF header, then tens of MB of zeros), plus members nobody asked for
+    (``stranger.pdf``, a Windows path); the other ids get their real files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i, nid in enumerate(ids):
+            try:
+                data = venue.attachment(reader, nid, name)
+            except ApiError:
+                continue
+            if i == 0:
+                archive.writestr(f"../../{nid}.pdf", data)
+            elif i == 1:
+                archive.writestr(f"/tmp/{nid}.pdf", data)  # noqa: S108 - an absolute member name
+            elif i == 2:
+                archive.writestr(f"{nid}.pdf", data)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # the duplicate is the point
+                    archive.writestr(f"{nid}.pdf", b"%PDF-1.4\n% the other copy\n")
+            elif i == 3:
+                bomb = zipfile.ZipInfo(f"{nid}.pdf")
+                bomb.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(bomb, "w", force_zip64=True) as member:
+                    member.write(b"%PDF-1.4\n")
+                    zeros = bytes(1024 * 1024)
+                    for _ in range(BOMB_BYTES // len(zeros)):
+                        member.write(zeros)
+            else:
+                archive.writestr(f"{nid}.pdf", data)
+        archive.writestr("stranger.pdf", b"%PDF-1.4\n% nobody asked for me\n")
+        archive.writestr("..\\..\\evil.pdf", b"%PDF-1.4\n% a Windows path\n")
+    return buffer.getvalue()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -338,7 +389,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, venue.edits(reader, query))
             return 200
         if method == "GET" and path == "/attachment":
-            body = venue.attachment(reader, query.get("id", ""), query.get("name", "pdf"))
+            name = query.get("name", "pdf")
+            if emu.file_answer == "html":
+                self._send(200, NOT_A_FILE_HTML, "text/html; charset=utf-8")
+                return 200
+            if "ids" in query:
+                ids = [i for i in query["ids"].split(",") if i]
+                if len(ids) == 1:  # as openreview-py notes: one id answers the file itself
+                    self._send(200, venue.attachment(reader, ids[0], name), "application/pdf")
+                    return 200
+                if emu.file_answer == "no_batch":
+                    raise ApiError(400, "ValidationError", "ids is not allowed here",
+                                   {"path": "ids"})
+                if emu.file_answer == "hostile_zip":
+                    body = hostile_zip(venue, reader, ids, name)
+                else:
+                    body = venue.attachments_zip(reader, ids, name)
+                self._send(200, body, "application/zip")
+                return 200
+            body = venue.attachment(reader, query.get("id", ""), name)
             self._send(200, body, "application/pdf")
             return 200
         raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}",
@@ -446,6 +515,7 @@ class Emulator:
         self.challenge_guests: str | None = None
         self.set_challenge(challenge_guests)
         self.limits = RateLimits()
+        self.file_answer: str | None = None
         self.venue_id = self._venue.venue_id
         self.chair_username = f"program.chair@{dataset}.example.org"
         self.chair_password = password
@@ -513,6 +583,23 @@ class Emulator:
         if kind is not None and kind not in CHALLENGES:
             raise ValueError(f"challenge_guests must be one of {CHALLENGES} or None, not {kind!r}")
         self.challenge_guests = kind
+
+    def set_file_answer(self, kind: str | None) -> None:
+        """How file downloads are answered: normally (None), with an HTML page and HTTP 200
+        (``html``: a login or error page where a file was expected), or, for batches, with a
+        hostile archive (``hostile_zip``: see :func:`hostile_zip`), or refused with a 400
+        (``no_batch``: files come one by one only)."""
+        if kind not in (None, *FILE_ANSWERS):
+            raise ValueError(f"unknown file answer {kind!r}; one of {', '.join(FILE_ANSWERS)}")
+        self.file_answer = kind
+
+    def set_file(self, note_id: str, name: str, data: bytes | None) -> None:
+        """Serve ``data`` as note ``note_id``'s ``name`` file (None: the generated PDF again)."""
+        with self._venue.lock:
+            if data is None:
+                self._venue.file_overrides.pop((note_id, name), None)
+            else:
+                self._venue.file_overrides[(note_id, name)] = data
 
     def set_rate_limit(self, bucket: str, limit: int | None, window_s: float = 3600.0) -> None:
         """``limit`` requests per ``window_s`` seconds per reader in ``bucket`` (``notes``,

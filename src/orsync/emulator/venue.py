@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import io
 import json
 import random
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -185,6 +187,9 @@ class Venue:
         self._plan_by_id: dict[str, PlannedSubmission] = {p.id: p for p in self.plan.submissions}
         self._cache: dict[tuple[str, Reader], bytes | None] = {}
         self._reply_counter: dict[tuple[str, str], int] = {}
+        # Bytes served for one note's file instead of the generated PDF (tests: an oversized
+        # file, a file of the wrong type).
+        self.file_overrides: dict[tuple[str, str], bytes] = {}
         self.phase = "none"
         # Held decisions: posted readable by the program chairs only, venueid unchanged and
         # author fields still restricted, until `release_decisions` (as OpenReview venues do
@@ -1140,6 +1145,8 @@ class Venue:
         return base[:-1] + b',"details":' + body + b"}"
 
     def attachment(self, reader: Reader, note_id: str, name: str) -> bytes:
+        """One note's file: the generated PDF changes with ``content.<name>.value`` (whose path
+        carries the file's hash), as OpenReview's files do."""
         with self._lock:
             if note_id not in self.notes or not self._visible(note_id, reader, False):
                 raise ApiError(404, "NotFoundError", f"The Note {note_id} was not found",
@@ -1149,8 +1156,35 @@ class Venue:
             if name not in view["content"]:
                 raise ApiError(404, "NotFoundError", f"Attachment {name} not found",
                                {"path": "name", "value": name})
+            override = self.file_overrides.get((note_id, name))
+            if override is not None:
+                return override
             title = str(self.notes[note_id]["content"].get("title", {}).get("value", note_id))
-        return _pdf_bytes(title)
+            value = str(view["content"][name].get("value", ""))
+        return _pdf_bytes(title, value)
+
+    def attachments_zip(self, reader: Reader, ids: list[str], name: str) -> bytes:
+        """``GET /attachment?ids=A,B&name=F``: one zip, a member ``<id>.<ext>`` per readable
+        note that has the file (others are left out); at most 50 ids."""
+        if not ids or len(ids) > 50:
+            raise ApiError(400, "ValidationError", "ids must hold 1 to 50 note ids",
+                           {"path": "ids"})
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for nid in ids:
+                try:
+                    data = self.attachment(reader, nid, name)
+                except ApiError:
+                    continue
+                archive.writestr(f"{nid}.{self._ext(nid, name)}", data)
+        return buffer.getvalue()
+
+    def _ext(self, note_id: str, name: str) -> str:
+        with self._lock:
+            field = self.notes[note_id]["content"].get(name) or {}
+            value = str(field.get("value", ""))
+        ext = value.rpartition(".")[2].lower()
+        return ext if ext.isalnum() and len(ext) <= 8 else "pdf"
 
     def edits(self, reader: Reader, q: dict[str, str]) -> bytes:
         with self._lock:
@@ -1175,10 +1209,14 @@ class Venue:
             return b'{"edits":[' + _dumps(edit) + b'],"count":1}'
 
 
-def _pdf_bytes(title: str) -> bytes:
-    """A tiny but structurally valid one-page PDF."""
+def _pdf_bytes(title: str, version: str = "") -> bytes:
+    """A tiny but structurally valid one-page PDF; ``version`` (the file's path) is printed
+    small at the foot, so a new upload is new bytes."""
     safe = "".join(ch for ch in title if 32 <= ord(ch) < 127 and ch not in "()\\")[:80]
-    stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1")
+    tag = "".join(ch for ch in version if 32 <= ord(ch) < 127 and ch not in "()\\")[:80]
+    stream = (
+        f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET BT /F1 6 Tf 72 40 Td ({tag}) Tj ET"
+    ).encode("latin-1")
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, func, select, text
 
-from orsync.store.tables import CHANGE, CYCLE, NOTE, PIN, PUSH, STATE
+from orsync.store.tables import CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
 
 # The columns of a paper that hold JSON arrays as text (SPEC §5).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
@@ -377,3 +377,25 @@ def talk_pool(conn: Connection, statuses: tuple[str, ...] = ("accepted", "active
         scores=scores,
         rating_range=None if low is None or high is None else (float(low), float(high)),
     )
+
+
+# ------------------------------------------------------------------ hosted files
+
+
+def hosted_links(conn: Connection) -> dict[str, dict[str, str]]:
+    """The files the site holds now: forum id → {field: "files/<name>"} (SPEC §10)."""
+    links: dict[str, dict[str, str]] = {}
+    query = select(HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field, HOSTED_FILE.c.file).where(
+        HOSTED_FILE.c.file.is_not(None)
+    )
+    for r in conn.execute(query):
+        links.setdefault(str(r.forum_id), {})[str(r.field)] = f"files/{r.file}"
+    return links
+
+
+def hosted_files(conn: Connection) -> list[dict[str, Any]]:
+    """Every hosted-file row, by paper number and field."""
+    query = select(HOSTED_FILE).order_by(
+        HOSTED_FILE.c.number, HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
+    )
+    return [as_dict(r) for r in conn.execute(query)]

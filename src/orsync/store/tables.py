@@ -3,7 +3,7 @@ raw JSON for the rest.
 
 Plain SQLAlchemy Core: orsync reads and writes these with Core statements only (bulk inserts,
 updates by key), so nothing here needs an ORM. The migrations create the schema (they never
-import this module); these declarations match what revisions 0001-0003 create, column for
+import this module); these declarations match what revisions 0001-0005 create, column for
 column, and ``tests/test_store.py`` holds them to it.
 
 Internal to orsync; other programs read the views of SPEC §5 (see ``views.py``) instead.
@@ -235,4 +235,26 @@ PUSH = Table(
     Column("papers", Integer),
     Column("changed", Text, nullable=False, default="[]"),
     Column("error", Text),
+)
+
+HOSTED_FILE = Table(
+    "hosted_file",
+    metadata,
+    # A file the website hosts (SPEC §10): one accepted paper's content field. ``value``/``hash``
+    # are what OpenReview holds now; ``file``/``file_hash`` what ``files/`` holds and the site
+    # links (kept until a newer file replaces it). ``status``: current, pending or refused.
+    Column("forum_id", String, primary_key=True),
+    Column("field", String, primary_key=True),
+    Column("number", Integer),
+    Column("value", String, nullable=False),
+    Column("hash", String, nullable=False),
+    Column("ext", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("file", String),
+    Column("file_hash", String),
+    Column("size", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    _when("next_attempt_at", nullable=True),
+    _when("updated_at", nullable=False),
 )

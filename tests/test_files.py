@@ -1,0 +1,303 @@
+"""Hosted files (SPEC §10): accepted papers' PDFs copied into the site's ``files/`` folder and
+linked from the data files, fetched in batches at the pace of the attachments quota, fetched
+again only when OpenReview's file changes, removed when the paper leaves, and every answer
+checked before it is kept. The CLI runs as a subprocess against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Setup, write_config
+from orsync.emulator import Emulator
+
+pytestmark = pytest.mark.timeout(300)
+
+WINDOW_S = 6.0  # "an hour" of the attachments quota
+QUOTA = 36  # as recorded from the live service
+
+
+@pytest.fixture
+def site(tmp_path: Path, emulator: Emulator) -> Setup:
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=f'[website]\noutput_dir = "{tmp_path / "site"}"\nfiles = ["pdf"]\n',
+    )
+    return Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+
+
+def settle(emu: Emulator) -> list[Any]:
+    time.sleep(0.2)  # an answer is logged just after it is sent
+    return emu.requests
+
+
+def downloads(emu: Emulator) -> list[Any]:
+    return [r for r in settle(emu) if r.path == "/attachment"]
+
+
+def pull(s: Setup) -> dict[str, Any]:
+    done = s.cli("pull", "--json")
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    assert data["outcome"] == "ok"
+    return data
+
+
+def status(s: Setup) -> dict[str, Any]:
+    done = s.cli("status", "--json")
+    assert done.returncode == 0, done.stderr
+    files: dict[str, Any] = json.loads(done.stdout)["files"]
+    return files
+
+
+def papers(s: Setup) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((s.dir / "site" / "papers.json").read_text())
+    return data
+
+
+def hosted(s: Setup) -> dict[str, bytes]:
+    folder = s.dir / "site" / "files"
+    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def accepted_ids(emu: Emulator) -> set[str]:
+    subs = emu.truth("guest")["submissions"]
+    return {fid for fid, sub in subs.items() if sub["status"] == "accepted"}
+
+
+def everything_outside_files(root: Path) -> set[str]:
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if "files" not in p.relative_to(root).parts[:2]
+    }
+
+
+def all_hosted(s: Setup) -> None:
+    data = pull(s)
+    assert data["files"]["pending"] == 0 and data["files"]["refused"] == 0, data["files"]
+    assert data["files"]["current"] > 0
+
+
+# -- pace -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batches", [True, False], ids=["batches", "one-by-one"])
+def test_every_accepted_file_is_hosted_within_the_download_quota(
+    site: Setup, batches: bool
+) -> None:
+    emu = site.emu
+    emu.set_rate_limit("attachments", QUOTA, WINDOW_S)
+    if not batches:
+        emu.set_file_answer("no_batch")  # the server takes no batches: the per-file fallback
+    want = accepted_ids(emu)
+    cycles: list[dict[str, Any]] = []
+    windows = set()
+    while True:
+        emu.clear_requests()
+        data = pull(site)
+        # The metadata cycle does its work whatever the files do.
+        assert data["outcome"] == "ok"
+        files = data["files"]
+        log = downloads(emu)
+        assert all(r.status != 429 for r in log), "a download was refused by the quota"
+        cycles.append({"requests": len(log), **{k: files[k] for k in ("current", "pending")}})
+        if files["pending"] == 0:
+            break
+        assert len(cycles) < 8, cycles
+        assert files["window_opens_at"] is not None, files
+        # Before the window opens again no pull asks for a file.
+        emu.clear_requests()
+        again = pull(site)
+        assert downloads(emu) == [] and again["files"]["pending"] == files["pending"]
+        assert status(site)["window_opens_at"] is not None
+        windows.add(files["window_opens_at"])
+        time.sleep(WINDOW_S + 0.5)
+    print(f"\n{'batches' if batches else 'one by one'}: cycles {cycles}")
+    assert files["current"] == len(want) == 65
+    links = {p["id"]: p["files"]["pdf"] for p in papers(site)}
+    assert set(links) == want and all(links.values())
+    names = hosted(site)
+    assert {link.removeprefix("files/") for link in links.values()} == set(names)
+    assert all(data.startswith(b"%PDF-") for data in names.values())
+    for p in papers(site):
+        assert p["pdf_url"].startswith(emu.url + "/pdf/")  # OpenReview's link stays
+        number, field, hash8 = (
+            p["files"]["pdf"].removeprefix("files/").removesuffix(".pdf").split("-")
+        )
+        assert (int(number), field) == (p["number"], "pdf") and hash8 in p["pdf_url"]
+    if batches:
+        assert [c["requests"] for c in cycles] == [2]  # 65 files: a batch of 50, one of 15
+    else:
+        # 33 requests a window (36 less the reserve of 3): the refused batch, then one by one.
+        assert [c["requests"] for c in cycles] == [33, 33, 1]
+        assert len(cycles) == 3
+
+
+# -- changes --------------------------------------------------------------------------------------
+
+
+def test_a_changed_pdf_is_fetched_once_and_a_withdrawn_paper_loses_its_file(site: Setup) -> None:
+    emu = site.emu
+    all_hosted(site)
+    before = hosted(site)
+    json_before = (site.dir / "site" / "papers.json").read_bytes()
+
+    # Nothing changed: no download, the site is byte-identical.
+    emu.clear_requests()
+    data = pull(site)
+    assert downloads(emu) == [] and data["files"]["downloaded"] == []
+    assert (site.dir / "site" / "papers.json").read_bytes() == json_before
+
+    # One paper's PDF changes: exactly that file is fetched again.
+    changed = sorted(accepted_ids(emu))[0]
+    emu.edit_content(changed, pdf="/pdf/" + "ab12" * 10 + ".pdf")
+    emu.clear_requests()
+    data = pull(site)
+    log = downloads(emu)
+    assert [(r.query.get("id"), r.query.get("name")) for r in log] == [(changed, "pdf")]
+    after = hosted(site)
+    number = next(p["number"] for p in papers(site) if p["id"] == changed)
+    new_name = f"{number}-pdf-ab12ab12.pdf"
+    assert data["files"]["downloaded"] == [new_name]
+    assert set(after) - set(before) == {new_name}
+    (old_name,) = set(before) - set(after)
+    assert old_name.startswith(f"{number}-pdf-")
+    assert after[new_name] != before[old_name] and after[new_name].startswith(b"%PDF-")
+    assert {k: v for k, v in after.items() if k != new_name} == {
+        k: v for k, v in before.items() if k != old_name
+    }
+    link = next(p["files"]["pdf"] for p in papers(site) if p["id"] == changed)
+    assert link == f"files/{new_name}"
+
+    # A withdrawal: the paper and its file leave the site; nothing is downloaded.
+    gone = sorted(accepted_ids(emu))[1]
+    gone_link = next(p["files"]["pdf"] for p in papers(site) if p["id"] == gone)
+    emu.withdraw(gone)
+    emu.clear_requests()
+    data = pull(site)
+    assert downloads(emu) == []
+    assert data["files"]["removed"] == [gone_link.removeprefix("files/")]
+    assert not (site.dir / "site" / gone_link).exists()
+    assert gone not in {p["id"] for p in papers(site)}
+    assert len(hosted(site)) == len(before) - 1 == data["files"]["current"]
+
+
+def test_a_paper_that_is_not_public_gets_no_hosted_file(site: Setup) -> None:
+    emu = site.emu
+    hidden = sorted(accepted_ids(emu))[2]
+    number = emu.truth("chair")["submissions"][hidden]["number"]
+    emu.set_readers(hidden, readers=[emu.venue_id])
+    all_hosted(site)
+    assert len(hosted(site)) == 64
+    assert all(not name.startswith(f"{number}-") for name in hosted(site))
+    assert hidden not in {p["id"] for p in papers(site)}
+    asked = {i for r in downloads(emu) for i in (r.query.get("ids") or r.query["id"]).split(",")}
+    assert hidden not in asked
+
+
+# -- untrusted answers ----------------------------------------------------------------------------
+
+
+def test_a_hostile_archive_is_refused_member_by_member(site: Setup) -> None:
+    emu = site.emu
+    emu.set_file_answer("hostile_zip")
+    outside = everything_outside_files(site.dir)
+    data = pull(site)
+    assert data["outcome"] == "ok" and data["push"]["papers"] == 65
+    files = data["files"]
+    # Per batch: a traversal, an absolute path, a duplicate and a bomb; the other members are
+    # the real files, kept. Members nobody asked for are dropped.
+    assert files["refused"] == 8 and files["current"] == 57 and files["pending"] == 0, files
+    assert len(files["refused_files"]) == 8
+    st = status(site)
+    errors = sorted(r["error"] for r in st["refused_files"])
+    assert sum("a path, not a plain file name" in e for e in errors) == 4, errors
+    assert sum("more than one file" in e for e in errors) == 2, errors
+    assert sum("archive bomb" in e for e in errors) == 2, errors
+    # Nothing was written outside files/, nothing but checked PDFs inside it.
+    new_outside = everything_outside_files(site.dir) - outside
+    assert all(p.startswith(("site", "orsync.db", ".orsync")) for p in new_outside), new_outside
+    assert not any(n.endswith(("x.pdf", "evil.pdf", "stranger.pdf")) for n in new_outside)
+    assert not any(Path("/tmp", f"{fid}.pdf").exists() for fid in accepted_ids(emu))
+    names = hosted(site)
+    assert len(names) == 57 and all(v.startswith(b"%PDF-") for v in names.values())
+    assert all(len(v) < 10_000 for v in names.values())  # no bomb inflated
+    assert sorted((site.dir / "site" / "files").iterdir()) == sorted(
+        site.dir / "site" / "files" / n for n in names
+    )
+    # Refused files are not linked; the next pull does not fetch them again at once.
+    linked = [p["files"]["pdf"] for p in papers(site)]
+    assert sum(link is None for link in linked) == 8
+    emu.clear_requests()
+    again = pull(site)
+    assert downloads(emu) == [] and again["files"]["refused_files"] == []
+
+
+def test_an_html_page_instead_of_a_pdf_is_refused(site: Setup) -> None:
+    emu = site.emu
+    emu.set_file_answer("html")
+    data = pull(site)
+    assert data["outcome"] == "ok" and data["push"]["papers"] == 65
+    files = data["files"]
+    assert files["current"] == 0 and files["downloaded"] == []
+    refused = files["refused_files"]
+    assert len(refused) == 4 and all("an HTML page, not a .pdf file" in r for r in refused)
+    # The batch answer is unusable, so files are tried alone; after two HTML pages in a row the
+    # rest of the batch waits for a later pass instead of spending the quota.
+    assert len(downloads(emu)) == 6
+    assert hosted(site) == {}
+    assert all(p["files"] == {"pdf": None} for p in papers(site))
+    st = status(site)
+    assert st["refused"] == 4 and st["pending"] == 61 and st["next_attempt_at"] is not None
+
+
+@pytest.mark.parametrize("batches", [True, False], ids=["zip-member", "single-file"])
+def test_a_file_over_the_size_limit_is_refused(
+    tmp_path: Path, emulator: Emulator, batches: bool
+) -> None:
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=f'[website]\noutput_dir = "{tmp_path / "site"}"\nfiles = ["pdf"]\nfile_max_mb = 1\n',
+    )
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    big = sorted(accepted_ids(emulator))[0]
+    # Random-looking bytes (no archive compresses them), 2 MB.
+    blob = b"%PDF-1.4\n" + bytes((i * 7919 + (i >> 8) * 31) % 251 for i in range(2 * 1024 * 1024))
+    emulator.set_file(big, "pdf", blob)
+    if not batches:
+        emulator.set_file_answer("no_batch")
+    data = pull(s)
+    files = data["files"]
+    assert files["current"] == 64 and files["refused"] == 1, files
+    (line,) = files["refused_files"]
+    assert "file_max_mb" in line
+    number = next(p["number"] for p in papers(s) if p["id"] == big)
+    assert not any(n.startswith(f"{number}-pdf-") for n in hosted(s))
+    assert all(len(v) < 1024 * 1024 for v in hosted(s).values())
+
+
+def test_check_says_whether_the_hosted_fields_exist(tmp_path: Path, emulator: Emulator) -> None:
+    def check(fields: str) -> tuple[int, dict[str, Any]]:
+        folder = tmp_path / fields.replace('"', "").replace(",", "_").replace(" ", "")
+        config = write_config(
+            folder,
+            emulator,
+            extra=f'[website]\noutput_dir = "{folder / "site"}"\nfiles = [{fields}]\n',
+        )
+        done = Setup(emulator, folder, config, folder / "orsync.db").cli("check", "--json")
+        report = json.loads(done.stdout)
+        return done.returncode, next(c for c in report["checks"] if c["name"] == "files")
+
+    code, found = check('"pdf"')
+    assert code == 0 and found["ok"], found
+    code, found = check('"pdf", "poster"')
+    assert code == 2 and not found["ok"]
+    assert "poster" in found["detail"] and "website.files" in found["detail"]
+    assert "pdf" in found["detail"]  # the fields the form has, to choose from
