@@ -301,3 +301,24 @@ def test_check_says_whether_the_hosted_fields_exist(tmp_path: Path, emulator: Em
     assert code == 2 and not found["ok"]
     assert "poster" in found["detail"] and "website.files" in found["detail"]
     assert "pdf" in found["detail"]  # the fields the form has, to choose from
+
+
+def test_the_page_links_the_hosted_copy(tmp_path: Path, emulator: Emulator) -> None:
+    """index.html links the local file when the site hosts it, and OpenReview's beside it."""
+    site_dir = tmp_path / "site"
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\n'
+        'formats = ["json", "html"]\n',
+    )
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    pull(s)
+    page = (site_dir / "index.html").read_text(encoding="utf-8")
+    linked = [p for p in papers(s) if (p.get("files") or {}).get("pdf")]
+    assert linked, "the pull hosted some files"
+    for paper in linked:
+        path = paper["files"]["pdf"]
+        assert (site_dir / path).is_file()
+        assert f'<a href="{path}">PDF</a>' in page
+    assert "PDF on OpenReview" in page

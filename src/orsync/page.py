@@ -55,6 +55,17 @@ def _link(value: object) -> str | None:
     return text if ok else None
 
 
+def _hosted(files: object) -> list[tuple[str, str]]:
+    """The paper's files the site hosts, as (field, relative path) pairs (SPEC §10)."""
+    if not isinstance(files, Mapping):
+        return []
+    return [
+        (str(field), path)
+        for field, path in sorted(files.items())
+        if isinstance(path, str) and path.startswith("files/") and ".." not in path
+    ]
+
+
 def _anchor(number: object, forum_id: str) -> str:
     return f"paper-{number}" if number is not None else f"paper-{forum_id}"
 
@@ -91,6 +102,7 @@ def render(day: Day, papers: Sequence[Mapping[str, Any]]) -> bytes:
                 "anchor": _anchor(p.get("number"), str(p["id"])),
                 "forum_link": _link(p.get("forum_url")),
                 "pdf_link": _link(p.get("pdf_url")),
+                "hosted": _hosted(p.get("files")),
                 "talks": [span(s) for s in talks.get(str(p["id"]), [])],
                 "session_span": _session_span(day, session),
             }
