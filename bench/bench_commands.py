@@ -48,7 +48,15 @@ def main() -> None:
             "import sqlalchemy": [sys.executable, "-c", "import sqlalchemy"],
             "orsync status": [sys.executable, "-m", "orsync", "-c", config, "status"],
             "orsync changes": [sys.executable, "-m", "orsync", "-c", config, "changes"],
-            "orsync posters show": [sys.executable, "-m", "orsync", "-c", config, "posters", "show"],
+            "orsync posters show": [
+                sys.executable,
+                "-m",
+                "orsync",
+                "-c",
+                config,
+                "posters",
+                "show",
+            ],
             "orsync --help": [sys.executable, "-m", "orsync", "--help"],
         }
         walls: dict[str, list[float]] = {name: [] for name in commands}

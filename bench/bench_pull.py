@@ -31,8 +31,12 @@ def fetch_only(emu: Emu) -> tuple[float, int]:
     headers = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
     params: dict[str, object] = {
-        "invitation": f"{emu.venue_id}/-/Submission", "details": "replies", "sort": "id:asc",
-        "limit": 1000, "trash": "true", "count": "true",
+        "invitation": f"{emu.venue_id}/-/Submission",
+        "details": "replies",
+        "sort": "id:asc",
+        "limit": 1000,
+        "trash": "true",
+        "count": "true",
     }
     notes = 0
     while True:
@@ -61,8 +65,18 @@ def main() -> None:
         fetch_s, notes = fetch_only(emu)
         started = time.perf_counter()
         pull = subprocess.Popen(
-            [sys.executable, "-m", "orsync", "--config", str(folder / "orsync.toml"), "-q", "pull", "--json"],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "orsync",
+                "--config",
+                str(folder / "orsync.toml"),
+                "-q",
+                "pull",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert pull.stdout is not None
         output = pull.stdout.read()
@@ -72,7 +86,9 @@ def main() -> None:
         assert pull.returncode == 0, output
         summary = json.loads(output)
         db_mb = (folder / "orsync.db").stat().st_size / 2**20
-        print(f"dataset={args.dataset} submissions={sum(summary['by_status'].values())} notes={notes}")
+        print(
+            f"dataset={args.dataset} submissions={sum(summary['by_status'].values())} notes={notes}"
+        )
         print(f"fetch only (baseline): {fetch_s:6.2f} s")
         print(
             f"orsync pull (full):    {pull_s:6.2f} s   ratio {pull_s / fetch_s:.2f}x   "

@@ -180,7 +180,9 @@ def test_lock_held_by_an_unknown_process_is_shown_as_held(setup: Setup) -> None:
         text = cli(setup, "status")
         assert text.returncode == 0, text.stderr
         assert not re.search(r"lock\s+free", text.stdout)
-        assert re.search(r"lock\s+held by a process orsync cannot identify", text.stdout), text.stdout
+        assert re.search(r"lock\s+held by a process orsync cannot identify", text.stdout), (
+            text.stdout
+        )
         data = json.loads(cli(setup, "status", "--json").stdout)
         assert data["lock_holder"] is not None
         busy = cli(setup, "pull", "--no-push", "--no-wait")

@@ -23,7 +23,13 @@ def example_day(talk_papers: list[int]) -> str:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     day = text[text.index("[posters]") : text.index("[talk_selection]")]
     for number in talk_papers:
-        day = re.sub(r"^\[\[talks\]\]\n(# paper = \d+\n)?", f"[[talks#]]\npaper = {number}\n", day, count=1, flags=re.M)
+        day = re.sub(
+            r"^\[\[talks\]\]\n(# paper = \d+\n)?",
+            f"[[talks#]]\npaper = {number}\n",
+            day,
+            count=1,
+            flags=re.M,
+        )
     return day.replace("[[talks#]]", "[[talks]]")
 
 
@@ -33,9 +39,17 @@ def hook(folder: Path) -> list[str]:
     return [sys.executable, str(script), str(folder / "hook.log")]
 
 
-def day_config(folder: Path, emu: Emulator, talk_papers: list[int], formats: str = '["json", "yaml", "csv", "ics", "html"]', extra: str = "") -> Path:
+def day_config(
+    folder: Path,
+    emu: Emulator,
+    talk_papers: list[int],
+    formats: str = '["json", "yaml", "csv", "ics", "html"]',
+    extra: str = "",
+) -> Path:
     website = f'[website]\noutput_dir = "site"\nformats = {formats}\non_change = {json.dumps(hook(folder))}\n\n'
-    return write_config(folder, emu, extra=website + SELECTION + "\n" + extra + "\n" + example_day(talk_papers))
+    return write_config(
+        folder, emu, extra=website + SELECTION + "\n" + extra + "\n" + example_day(talk_papers)
+    )
 
 
 def suggest(s: Setup, *args: str) -> dict[str, Any]:
@@ -66,9 +80,15 @@ def test_shortlist_is_deterministic_and_explains_itself(chairs: Setup) -> None:
     for pick in first["shortlist"]:
         assert pick["number"] in by_number  # accepted papers only
         assert len(pick["ratings"]) >= 3 and pick["topic"]
-        assert pick["rating_mean"] == pytest.approx(sum(pick["ratings"]) / len(pick["ratings"]), abs=1e-3)
+        assert pick["rating_mean"] == pytest.approx(
+            sum(pick["ratings"]) / len(pick["ratings"]), abs=1e-3
+        )
     # Ranked by mean rating, ties by the confidence-weighted mean, then fewer low scores.
-    keys = [(-p["rating_mean"], -p["confidence_weighted_mean"], p["low_scores"]) for p in first["shortlist"] if not p["displaced"]]
+    keys = [
+        (-p["rating_mean"], -p["confidence_weighted_mean"], p["low_scores"])
+        for p in first["shortlist"]
+        if not p["displaced"]
+    ]
     assert keys == sorted(keys)
     text = chairs.cli("talks", "suggest")
     assert text.returncode == 0 and "Advice only" in text.stdout and "confidential" in text.stdout
@@ -81,7 +101,12 @@ def test_a_new_topic_displaces_a_higher_score_and_says_so(chairs: Setup) -> None
     plain = suggest(chairs, "--count", "3")
     top, second = plain["shortlist"][0], plain["shortlist"][1]
     # The runner-up now writes about exactly what the top paper does: same keywords, same words.
-    chairs.emu.edit_content(second["forum_id"], keywords=top["keywords"] or ["attention"], title=top["title"], abstract="Same study.")
+    chairs.emu.edit_content(
+        second["forum_id"],
+        keywords=top["keywords"] or ["attention"],
+        title=top["title"],
+        abstract="Same study.",
+    )
     chairs.emu.edit_content(top["forum_id"], keywords=top["keywords"] or ["attention"])
     assert chairs.cli("pull", "--no-push").returncode == 0
     after = suggest(chairs, "--count", "3")
@@ -111,9 +136,17 @@ def test_a_previously_published_paper_is_never_shortlisted(chairs: Setup) -> Non
         assert star["forum_id"] not in {p["forum_id"] for p in data["shortlist"]}
         assert star["forum_id"] not in {p["forum_id"] for p in data["passed_over"]}
         out = [lo for lo in data["left_out"] if lo["forum_id"] == star["forum_id"]]
-        assert out and out[0]["why"] == "previously_published" and "previously_published" in out[0]["detail"]
+        assert (
+            out
+            and out[0]["why"] == "previously_published"
+            and "previously_published" in out[0]["detail"]
+        )
     # The emulator's own answers are honoured too: every paper marked Yes is left out.
-    marked = {f for f, n in emu.venue.notes.items() if n.get("content", {}).get("previously_published", {}).get("value") == "Yes"}
+    marked = {
+        f
+        for f, n in emu.venue.notes.items()
+        if n.get("content", {}).get("previously_published", {}).get("value") == "Yes"
+    }
     data = suggest(chairs, "--count", "200")
     assert marked & set(accepted(emu)), "the venue should have accepted papers marked as published"
     assert not marked & {p["forum_id"] for p in data["shortlist"]}
@@ -138,7 +171,9 @@ def test_papers_with_too_few_reviews_are_left_out(chairs: Setup) -> None:
 
 
 def test_exclude_field_needs_its_values(tmp_path: Path, emulator: Emulator) -> None:
-    config = write_config(tmp_path, emulator, extra='[talk_selection]\nexclude_field = "previously_published"\n')
+    config = write_config(
+        tmp_path, emulator, extra='[talk_selection]\nexclude_field = "previously_published"\n'
+    )
     r = Setup(emulator, tmp_path, config, tmp_path / "orsync.db").cli("talks", "suggest")
     assert r.returncode == 2 and "talk_selection" in r.stderr and "exclude_values" in r.stderr
 
@@ -155,7 +190,11 @@ def test_program_lists_the_day_and_what_is_missing(tmp_path: Path, emulator: Emu
     starts = [(x["start"], x["end"]) for x in day["slots"]]
     assert starts == sorted(starts) and all(x.endswith("+02:00") for pair in starts for x in pair)
     kinds = [x["kind"] for x in day["slots"]]
-    assert kinds.count("invited") == 6 and kinds.count("contributed") == 5 and kinds.count("poster") == 4
+    assert (
+        kinds.count("invited") == 6
+        and kinds.count("contributed") == 5
+        and kinds.count("poster") == 4
+    )
     assert kinds[0] == "opening" and kinds[-1] == "closing" and "break" in kinds
     posters = [x for x in day["slots"] if x["kind"] == "poster"]
     assert sum(len(x["papers"]) for x in posters) == len(truth)  # every accepted paper, once
@@ -178,7 +217,9 @@ def test_program_says_what_clashes(tmp_path: Path, emulator: Emulator) -> None:
         '[[program.slots]]\nkind = "invited"\ntitle = "A keynote during lunch"\n'
         'start = "2024-05-11T12:30:00+02:00"\nend = "2024-05-11T13:00:00+02:00"\n'
     )
-    s = Setup(emulator, tmp_path, day_config(tmp_path, emulator, [], extra=""), tmp_path / "orsync.db")
+    s = Setup(
+        emulator, tmp_path, day_config(tmp_path, emulator, [], extra=""), tmp_path / "orsync.db"
+    )
     s.config.write_text(s.config.read_text() + "\n" + extra)
     assert s.cli("pull", "--no-push").returncode == 0
     missing = json.loads(s.cli("program", "--json").stdout)["missing"]

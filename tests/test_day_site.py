@@ -22,9 +22,20 @@ from orsync.emulator import Emulator
 from test_day import accepted, day_config
 
 NEW_FILES = ("index.html", "program.json", "schedule.ics")
-ALL_FILES = ("index.html", "papers.csv", "papers.json", "papers.yml", "posters.json", "program.json", "schedule.ics")
+ALL_FILES = (
+    "index.html",
+    "papers.csv",
+    "papers.json",
+    "papers.yml",
+    "posters.json",
+    "program.json",
+    "schedule.ics",
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package `chromium`; .ci/run installs it)")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (Debian package `chromium`; .ci/run installs it)",
+)
 # Requests Chromium makes on its own (updates, accounts, clock), whatever page it shows.
 BROWSER_HOSTS = ("googleapis.com", "google.com", "gvt1.com", "gstatic.com")
 HOSTILE = '<script>alert("t")</script></div><b>bold</b> & done'
@@ -62,7 +73,9 @@ def test_new_files_are_byte_stable_and_change_only_when_the_day_does(day_site: S
         assert s.cli("pull").returncode == 0
     assert site_files(s) == first and hook_runs(s) == 1  # no change: no write, no hook
     # A new title for one invited talk changes the program files, not the papers' files.
-    s.config.write_text(s.config.read_text().replace('title = "Invited talk 3"', 'title = "Why SGD generalises"'))
+    s.config.write_text(
+        s.config.read_text().replace('title = "Invited talk 3"', 'title = "Why SGD generalises"')
+    )
     r = s.cli("push", "--json")
     assert r.returncode == 0
     assert json.loads(r.stdout)["changed"] == list(NEW_FILES)
@@ -75,7 +88,9 @@ def test_program_json(day_site: Setup) -> None:
     day = json.loads((s.dir / "site" / "program.json").read_text())
     assert day["timezone"] == "Europe/Vienna" and day["name"].startswith("Bridging the Gap")
     slots = day["slots"]
-    assert len(slots) == 6 + 5 + 4 + 3 + 1 + 1  # invited, contributed, posters, breaks, opening, closing
+    assert (
+        len(slots) == 6 + 5 + 4 + 3 + 1 + 1
+    )  # invited, contributed, posters, breaks, opening, closing
     for slot in slots:
         assert {"start", "end", "kind", "title"} <= set(slot)
         assert datetime.fromisoformat(slot["start"]).utcoffset() is not None
@@ -99,7 +114,9 @@ def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) ->
     assert len(before) == len(program)  # one event per slot, UIDs unique
     vienna = ZoneInfo("Europe/Vienna")
     got = sorted((e.decoded("DTSTART"), e.decoded("DTEND")) for e in before.values())
-    want = sorted((datetime.fromisoformat(x["start"]), datetime.fromisoformat(x["end"])) for x in program)
+    want = sorted(
+        (datetime.fromisoformat(x["start"]), datetime.fromisoformat(x["end"])) for x in program
+    )
     assert got == want
     for e in before.values():
         start = e.decoded("DTSTART")
@@ -109,13 +126,21 @@ def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) ->
     talks = [e for e in before.values() if str(e["SUMMARY"]).startswith("Contributed talk:")]
     assert len(talks) == 2
     truth = accepted(s.emu)
-    first_talk = next(p for p in truth.values() if "Contributed talk: " + p["title"] == str(talks[0]["SUMMARY"]))
+    first_talk = next(
+        p for p in truth.values() if "Contributed talk: " + p["title"] == str(talks[0]["SUMMARY"])
+    )
     description = str(talks[0]["DESCRIPTION"])
-    assert first_talk["title"] in description and all(a in description for a in first_talk["authors"])
+    assert first_talk["title"] in description and all(
+        a in description for a in first_talk["authors"]
+    )
     assert "We study" in description  # the abstract
-    assert all("Live stream" not in str(e.get("DESCRIPTION", "")) for e in before.values())  # no stream_url set
+    assert all(
+        "Live stream" not in str(e.get("DESCRIPTION", "")) for e in before.values()
+    )  # no stream_url set
     # One title changes: the same UIDs, that one event's SEQUENCE and DTSTAMP move, no other.
-    s.config.write_text(s.config.read_text().replace('title = "Invited talk 3"', 'title = "Why SGD generalises"'))
+    s.config.write_text(
+        s.config.read_text().replace('title = "Invited talk 3"', 'title = "Why SGD generalises"')
+    )
     assert s.cli("push").returncode == 0
     after = events(path.read_bytes())
     assert set(after) == set(before)
@@ -125,14 +150,18 @@ def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) ->
     assert list(bumped.values()) == [1]
     (uid,) = bumped
     assert after[uid].decoded("DTSTAMP") > before[uid].decoded("DTSTAMP")
-    assert all(after[u].decoded("DTSTAMP") == before[u].decoded("DTSTAMP") for u in after if u != uid)
+    assert all(
+        after[u].decoded("DTSTAMP") == before[u].decoded("DTSTAMP") for u in after if u != uid
+    )
     # A talk's paper retitled on OpenReview: its event updates, under its UID, at SEQUENCE 1.
     talk_uid = str(talks[0]["UID"])
     s.emu.edit_content(first_talk_id(truth, first_talk), title="A Better Title for the Talk")
     assert s.cli("pull").returncode == 0
     latest = events(path.read_bytes())
     assert set(latest) == set(before)
-    assert int(latest[talk_uid]["SEQUENCE"]) == 1 and "A Better Title" in str(latest[talk_uid]["SUMMARY"])
+    assert int(latest[talk_uid]["SEQUENCE"]) == 1 and "A Better Title" in str(
+        latest[talk_uid]["SUMMARY"]
+    )
     # Unchanged since: the same bytes, the same sequences.
     stable = path.read_bytes()
     assert s.cli("push").returncode == 0 and path.read_bytes() == stable
@@ -149,7 +178,9 @@ def test_stream_link_goes_with_the_talks(tmp_path: Path, emulator: Emulator) -> 
     assert s.cli("pull").returncode == 0
     for e in events((tmp_path / "site" / "schedule.ics").read_bytes()).values():
         streamed = "https://example.org/bgpt-live" in str(e.get("DESCRIPTION", ""))
-        assert streamed == (str(e["CATEGORIES"].cats[0]) in ("invited", "contributed", "opening", "closing"))
+        assert streamed == (
+            str(e["CATEGORIES"].cats[0]) in ("invited", "contributed", "opening", "closing")
+        )
     assert not (tmp_path / "site" / "index.html").exists()  # html not asked for
 
 
@@ -191,13 +222,17 @@ def chromium(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-default-apps", "--hide-scrollbars", "--host-resolver-rules=MAP * ~NOTFOUND",
     ]  # fmt: skip
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def requested_urls(net_log: Path) -> set[str]:
     log = json.loads(net_log.read_text())
     urls = {str(e["params"]["url"]) for e in log["events"] if "url" in e.get("params", {})}
-    return {u for u in urls if not (urllib.parse.urlsplit(u).hostname or "").endswith(BROWSER_HOSTS)}
+    return {
+        u for u in urls if not (urllib.parse.urlsplit(u).hostname or "").endswith(BROWSER_HOSTS)
+    }
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -215,9 +250,31 @@ def test_page_is_static_and_escapes_text(day_site: Setup) -> None:
     html = (s.dir / "site" / "index.html").read_text()
     page = _Page()
     page.feed(html)
-    assert not [t for t, _ in page.tags if t in ("script", "img", "iframe", "object", "embed", "link", "base", "form", "video", "audio", "source")]
-    assert not [a for _, a in page.tags if "src" in a or "srcset" in a or any(k.startswith("on") for k in a)]
-    forum_hosts = {urllib.parse.urlsplit(p["forum_url"]).netloc for p in json.loads((s.dir / "site" / "papers.json").read_text())}
+    assert not [
+        t
+        for t, _ in page.tags
+        if t
+        in (
+            "script",
+            "img",
+            "iframe",
+            "object",
+            "embed",
+            "link",
+            "base",
+            "form",
+            "video",
+            "audio",
+            "source",
+        )
+    ]
+    assert not [
+        a for _, a in page.tags if "src" in a or "srcset" in a or any(k.startswith("on") for k in a)
+    ]
+    forum_hosts = {
+        urllib.parse.urlsplit(p["forum_url"]).netloc
+        for p in json.loads((s.dir / "site" / "papers.json").read_text())
+    }
     for tag, attrs in page.tags:
         href = attrs.get("href")
         if href is None:
@@ -225,8 +282,13 @@ def test_page_is_static_and_escapes_text(day_site: Setup) -> None:
         assert tag == "a", tag  # links to other hosts only as plain anchors
         assert href.startswith("#") or urllib.parse.urlsplit(href).netloc in forum_hosts, href
     assert "style" in {t for t, _ in page.tags} and "Content-Security-Policy" in html
-    assert '<meta name="viewport"' in html and "@media print" in html and "@media (max-width" in html
-    assert "<script>alert" not in html and "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;&lt;/div&gt;" in html
+    assert (
+        '<meta name="viewport"' in html and "@media print" in html and "@media (max-width" in html
+    )
+    assert (
+        "<script>alert" not in html
+        and "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;&lt;/div&gt;" in html
+    )
 
 
 @needs_chromium

@@ -14,12 +14,24 @@ def test_demo_mirrors_assigns_and_publishes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "pull:" in result.stdout and "posters:" in result.stdout
     demo = tmp_path / "demo"
-    assert (demo / "openreview-password").stat().st_mode & 0o077 == 0, "the password file is private"
+    assert (demo / "openreview-password").stat().st_mode & 0o077 == 0, (
+        "the password file is private"
+    )
     papers = json.loads((demo / "site" / "papers.json").read_text())
     assert papers and all(p["session"] and p["board"] for p in papers)
     status = run_cli("--config", str(demo / "orsync.toml"), "status", "--json")
     assert json.loads(status.stdout)["cycles"][0]["outcome"] == "ok"
-    exported = run_cli("--config", str(demo / "orsync.toml"), "export", "--what", "papers", "--format", "csv", "--out", str(tmp_path / "p.csv"))
+    exported = run_cli(
+        "--config",
+        str(demo / "orsync.toml"),
+        "export",
+        "--what",
+        "papers",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "p.csv"),
+    )
     assert exported.returncode == 0
     rows = list(csv.DictReader((tmp_path / "p.csv").open(newline="")))
     assert sorted(r["forum_id"] for r in rows) == sorted(p["id"] for p in papers)

@@ -20,6 +20,9 @@ from openreview.api import OpenReviewClient
 from orsync.emulator import Emulator, parse_fault_spec
 from orsync.emulator.dataset import generate
 
+# One worker runs this module, so its module-scoped fixture is built once.
+pytestmark = pytest.mark.xdist_group("emulator")
+
 BGPT = "ICLR.cc/2024/Workshop/BGPT"
 SUB_INV = f"{BGPT}/-/Submission"
 
@@ -183,7 +186,8 @@ def test_chair_sees_everything(emu: Emulator) -> None:
     hidden = [n for n in notes if n.content["venueid"]["value"] != BGPT]
     assert hidden and all("authors" in n.content for n in hidden)
     assert hidden[0].content["authors"]["readers"] == [
-        BGPT, f"{BGPT}/Submission{hidden[0].number}/Authors"
+        BGPT,
+        f"{BGPT}/Submission{hidden[0].number}/Authors",
     ]
     private = [r for n in notes for r in n.details["replies"] if "everyone" not in r["readers"]]
     assert private
@@ -256,8 +260,13 @@ def test_tmdates_strictly_increase(emu: Emulator) -> None:
 def test_large_iclr_venue_generates_and_serves() -> None:
     with Emulator(dataset="iclr", seed=2) as e:
         assert len(e.truth("chair")["submissions"]) == 7500
-        r = raw(e, "/notes", invitation="ICLR.cc/2024/Conference/-/Submission",
-                details="replies", limit=1000)
+        r = raw(
+            e,
+            "/notes",
+            invitation="ICLR.cc/2024/Conference/-/Submission",
+            details="replies",
+            limit=1000,
+        )
         body = r.json()
         assert body["count"] == 7500 and len(body["notes"]) == 1000
         assert sum(len(n["details"]["replies"]) for n in body["notes"]) > 8000
@@ -273,8 +282,9 @@ def test_wrong_password(emu: Emulator) -> None:
         OpenReviewClient(baseurl=emu.url, username=emu.chair_username, password="nope")
     err = exc.value.args[0]
     assert err["message"] == "Invalid username or password" and err["status"] == 400
-    r = requests.post(emu.url + "/login", json={"id": emu.chair_username, "password": "x"},
-                      timeout=5)
+    r = requests.post(
+        emu.url + "/login", json={"id": emu.chair_username, "password": "x"}, timeout=5
+    )
     assert r.status_code == 400
 
 
@@ -354,8 +364,7 @@ def test_openreview_client_rides_out_a_short_429() -> None:
 
 def test_parse_fault_spec() -> None:
     specs = parse_fault_spec("429x3@retry_after=1,500x5,drop,slow@delay=2&path=/login")
-    assert [(s.kind, s.times) for s in specs] == [("429", 3), ("500", 5), ("drop", 1),
-                                                   ("slow", 1)]
+    assert [(s.kind, s.times) for s in specs] == [("429", 3), ("500", 5), ("drop", 1), ("slow", 1)]
     assert specs[0].params == {"retry_after": 1.0}
     assert specs[3].params == {"delay": 2.0, "path": "/login"}
     assert parse_fault_spec("") == []
@@ -451,8 +460,7 @@ def test_decisions_withdrawals_over_http(fresh: Emulator) -> None:
     assert n.content["venueid"]["value"] == BGPT and n.content["authors"]["value"]
     assert "Oral" in n.content["venue"]["value"] and n.pdate
     t = fresh.truth("guest")["submissions"][new]
-    assert (t["status"], t["decision"], t["presentation"]) == ("accepted", "Accept (Oral)",
-                                                               "oral")
+    assert (t["status"], t["decision"], t["presentation"]) == ("accepted", "Accept (Oral)", "oral")
     assert fresh.flip_decision(new) == "Reject"
     n = g.get_note(new)
     assert n.content["venueid"]["value"] == f"{BGPT}/Rejected_Submission"

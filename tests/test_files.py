@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,13 @@ def hosted(s: Setup) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
 
 
+def _epoch(value: Any) -> float:
+    """A window time as reported (epoch seconds or ISO text) in epoch seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
 def accepted_ids(emu: Emulator) -> set[str]:
     subs = emu.truth("guest")["submissions"]
     return {fid for fid, sub in subs.items() if sub["status"] == "accepted"}
@@ -111,11 +119,14 @@ def test_every_accepted_file_is_hosted_within_the_download_quota(
             break
         assert len(cycles) < 8, cycles
         assert files["window_opens_at"] is not None, files
-        # Before the window opens again no pull asks for a file.
+        # Before the window opens again no pull asks for a file (on a loaded machine the short
+        # window standing for an hour may pass meanwhile: then a download is allowed again).
         emu.clear_requests()
         again = pull(site)
-        assert downloads(emu) == [] and again["files"]["pending"] == files["pending"]
-        assert status(site)["window_opens_at"] is not None
+        if time.time() < _epoch(files["window_opens_at"]):
+            assert downloads(emu) == [] and again["files"]["pending"] == files["pending"]
+        shown = status(site)["window_opens_at"]
+        assert shown is not None or time.time() >= _epoch(files["window_opens_at"])
         windows.add(files["window_opens_at"])
         time.sleep(WINDOW_S + 0.5)
     print(f"\n{'batches' if batches else 'one by one'}: cycles {cycles}")

@@ -17,6 +17,9 @@ from conftest import Setup, write_config
 from orsync.emulator import Emulator
 from orsync.terminal import json_text, safe
 
+# One worker runs this module, so its module-scoped fixture is built once.
+pytestmark = pytest.mark.xdist_group("hostile_text")
+
 MARKUP_CLOSE = "[/] closing tag first"
 MARKUP_LINK = "[link=https://evil.example]click[/link] me [bold]loud"
 OSC8 = "\x1b]8;;http://evil.example\x1b\\Innocent title\x1b]8;;\x1b\\ with a hidden link"

@@ -36,6 +36,9 @@ from orsync import ops
 from orsync.config import Config, parse_config
 from orsync.emulator import Emulator
 
+# One worker runs this module, so its module-scoped fixture is built once.
+pytestmark = pytest.mark.xdist_group("incremental")
+
 PASSWORD = "incremental-pw-9d2!"
 
 

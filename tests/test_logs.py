@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+# One worker runs this module, so its module-scoped fixture is built once.
+pytestmark = pytest.mark.xdist_group("logs")
+
 SECRET = "hunter2-S3cr3t!xyz"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.session-token-value"
 VENUE = "ICLR.cc/2024/Workshop/BGPT"

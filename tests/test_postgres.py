@@ -20,7 +20,12 @@ from sqlalchemy import create_engine, text
 from conftest import run_cli, write_config
 from orsync.emulator import Emulator
 
-pytestmark = pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH")
+pytestmark = [
+    pytest.mark.xdist_group("postgres"),
+    pytest.mark.skipif(
+        shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH"
+    ),
+]
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
@@ -37,20 +42,35 @@ def postgres_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(base, "nobody")
         shutil.chown(sock, "nobody")
-    subprocess.run(_as_server_user(["initdb", "-D", str(data), "-A", "trust", "-U", "orsync"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user(["initdb", "-D", str(data), "-A", "trust", "-U", "orsync"]),
+        check=True,
+        capture_output=True,
+    )
     options = f"-c listen_addresses='' -k {sock} -c fsync=off"
-    subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_server_user(
+            ["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://orsync@/postgres?host={sock}"
     finally:
-        subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_server_user(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
 def _pg_config(folder: Path, emu: Emulator, url: str) -> Path:
     config = write_config(folder, emu)
     lines = config.read_text().splitlines()
-    config.write_text("\n".join(f'url = "{url}"' if line.startswith("url = ") else line for line in lines))
+    config.write_text(
+        "\n".join(f'url = "{url}"' if line.startswith("url = ") else line for line in lines)
+    )
     return config
 
 
@@ -62,7 +82,9 @@ def _notes(url: str) -> dict[str, dict[str, Any]]:
     return {r["id"]: dict(r) for r in rows}
 
 
-def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, postgres_url: str) -> None:
+def test_pull_into_postgresql_equals_truth(
+    tmp_path: Path, emulator: Emulator, postgres_url: str
+) -> None:
     config = _pg_config(tmp_path, emulator, postgres_url)
     first = run_cli("--config", str(config), "pull", "--json")
     assert first.returncode == 0, first.stderr
@@ -71,23 +93,30 @@ def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, p
     subs = {i: n for i, n in notes.items() if n["kind"] == "submission"}
     assert set(subs) == set(truth["submissions"])
     for forum, want in truth["submissions"].items():
-        assert (subs[forum]["status"], subs[forum]["decision"]) == (want["status"], want["decision"])
+        assert (subs[forum]["status"], subs[forum]["decision"]) == (
+            want["status"],
+            want["decision"],
+        )
     replies = {i: n for i, n in notes.items() if n["kind"] != "submission"}
     assert set(replies) == set(truth["replies"])
     assert all(replies[i]["rating"] == r["rating"] for i, r in truth["replies"].items())
     # Epoch milliseconds need BIGINT on PostgreSQL.
     assert all(n["tmdate"] > 2**31 for n in notes.values())
 
-    emulator.flip_decision(next(f for f, s in truth["submissions"].items() if s["status"] == "rejected"))
+    emulator.flip_decision(
+        next(f for f, s in truth["submissions"].items() if s["status"] == "rejected")
+    )
     # Hostile text PostgreSQL would refuse as is (NUL), and odd unicode.
-    emulator.edit_content(next(iter(truth["submissions"])), title="Nul\u0000 and \u2028 and \U0001F600")
+    emulator.edit_content(
+        next(iter(truth["submissions"])), title="Nul\u0000 and \u2028 and \U0001f600"
+    )
     second = run_cli("--config", str(config), "pull", "--json")
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["changes"] > 0
     flipped = _notes(postgres_url)
     for forum, want in emulator.truth("chair")["submissions"].items():
         assert flipped[forum]["status"] == want["status"]
-    assert flipped[next(iter(truth["submissions"]))]["title"] == "Nul and \u2028 and \U0001F600"
+    assert flipped[next(iter(truth["submissions"]))]["title"] == "Nul and \u2028 and \U0001f600"
 
     engine = create_engine(postgres_url)
     with engine.connect() as conn:
@@ -101,7 +130,9 @@ def test_pull_into_postgresql_equals_truth(tmp_path: Path, emulator: Emulator, p
     assert status.returncode == 0 and "orsync@" in json.loads(status.stdout)["store"]
 
 
-def test_writer_lock_holds_across_machines(tmp_path: Path, emulator: Emulator, postgres_url: str) -> None:
+def test_writer_lock_holds_across_machines(
+    tmp_path: Path, emulator: Emulator, postgres_url: str
+) -> None:
     """Another machine's writer holds the database's advisory lock: no local file can show it."""
     from orsync.lock import ADVISORY_KEY
 

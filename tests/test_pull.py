@@ -18,7 +18,9 @@ def pull_json(setup: Setup, *args: str) -> dict[str, object]:
 def test_full_pull_equals_truth_and_second_pull_changes_nothing(setup: Setup) -> None:
     first = pull_json(setup)
     assert first["mode"] == "full" and first["outcome"] == "ok"
-    assert first["created"] == len(setup.emu.truth("chair")["submissions"]) + len(setup.emu.truth("chair")["replies"])
+    assert first["created"] == len(setup.emu.truth("chair")["submissions"]) + len(
+        setup.emu.truth("chair")["replies"]
+    )
     assert_mirror_equals_truth(setup.db, setup.emu.truth("chair"))
     second = pull_json(setup)
     assert second["changes"] == 0 and second["mode"] == "incremental"
@@ -43,21 +45,46 @@ def test_views_follow_the_contract(setup: Setup) -> None:
     accepted = con.execute("SELECT * FROM accepted_papers").fetchall()
     columns = [d[0] for d in con.execute("SELECT * FROM accepted_papers").description]
     assert columns == [
-        "forum_id", "number", "title", "authors", "authorids", "keywords", "abstract", "tldr",
-        "pdf_url", "forum_url", "decision", "presentation", "session_id", "session_name",
-        "session_start", "session_end", "board",
+        "forum_id",
+        "number",
+        "title",
+        "authors",
+        "authorids",
+        "keywords",
+        "abstract",
+        "tldr",
+        "pdf_url",
+        "forum_url",
+        "decision",
+        "presentation",
+        "session_id",
+        "session_name",
+        "session_start",
+        "session_end",
+        "board",
     ]
     truth = setup.emu.truth("chair")["submissions"]
     assert len(accepted) == sum(1 for s in truth.values() if s["status"] == "accepted")
     overview_cols = [d[0] for d in con.execute("SELECT * FROM submissions_overview").description]
     assert overview_cols == [
-        "forum_id", "number", "title", "status", "decision", "review_count", "rating_mean",
-        "rating_min", "rating_max", "confidence_mean", "deleted",
+        "forum_id",
+        "number",
+        "title",
+        "status",
+        "decision",
+        "review_count",
+        "rating_mean",
+        "rating_min",
+        "rating_max",
+        "confidence_mean",
+        "deleted",
     ]
     counts = dict(con.execute("SELECT forum_id, review_count FROM submissions_overview").fetchall())
     replies = setup.emu.truth("chair")["replies"].values()
     for forum in truth:
-        assert counts[forum] == sum(1 for r in replies if r["forum"] == forum and r["kind"] == "review")
+        assert counts[forum] == sum(
+            1 for r in replies if r["forum"] == forum and r["kind"] == "review"
+        )
 
 
 def _changes(setup: Setup) -> list[dict[str, object]]:
@@ -102,7 +129,9 @@ def test_each_mutation_shows_in_next_pull_and_in_changes(setup: Setup) -> None:
     assert decision_notes and "decision" in decision_notes[0]["fields"]
     # The tombstone stays, marked deleted.
     con = sqlite3.connect(setup.db)
-    assert con.execute("SELECT deleted, deleted_at IS NOT NULL FROM note WHERE id = ?", (reply,)).fetchone() == (1, 1)
+    assert con.execute(
+        "SELECT deleted, deleted_at IS NOT NULL FROM note WHERE id = ?", (reply,)
+    ).fetchone() == (1, 1)
     # --since in the future shows nothing.
     result = setup.cli("changes", "--json", "--since", "2999-01-01")
     assert json.loads(result.stdout) == []
@@ -120,7 +149,9 @@ def test_full_pull_catches_notes_that_became_unreadable(setup: Setup) -> None:
     assert reply not in live_notes(guest_dir / "orsync.db")
 
 
-def test_guest_mirror_holds_no_hidden_field_and_no_private_reply(tmp_path, emulator: Emulator) -> None:
+def test_guest_mirror_holds_no_hidden_field_and_no_private_reply(
+    tmp_path, emulator: Emulator
+) -> None:
     from conftest import run_cli
 
     emulator.advance("review") if emulator.phase == "submission" else None

@@ -22,13 +22,25 @@ def test_report_figures_and_html(setup: Setup) -> None:
     result = setup.cli("report", "--html", str(html), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["by_status"] == dict(sorted(Counter(s["status"] for s in truth["submissions"].values()).items()))
+    assert data["by_status"] == dict(
+        sorted(Counter(s["status"] for s in truth["submissions"].values()).items())
+    )
     reviews = [r for r in truth["replies"].values() if r["kind"] == "review"]
     assert data["reviews"] == len(reviews)
-    assert sum(data["rating_histogram"].values()) == sum(1 for r in reviews if r["rating"] is not None)
-    assert data["decisions"] == dict(sorted(Counter(s["decision"] for s in truth["submissions"].values() if s["decision"]).items()))
+    assert sum(data["rating_histogram"].values()) == sum(
+        1 for r in reviews if r["rating"] is not None
+    )
+    assert data["decisions"] == dict(
+        sorted(
+            Counter(s["decision"] for s in truth["submissions"].values() if s["decision"]).items()
+        )
+    )
     per_paper = Counter(r["forum"] for r in reviews)
-    under_review = [f for f, s in truth["submissions"].items() if s["status"] in ("active", "accepted", "rejected")]
+    under_review = [
+        f
+        for f, s in truth["submissions"].items()
+        if s["status"] in ("active", "accepted", "rejected")
+    ]
     assert len(data["missing_reviews"]) == sum(1 for f in under_review if per_paper[f] < 3)
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "<svg" in page

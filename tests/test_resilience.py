@@ -63,8 +63,18 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
             assert attempts <= 80, "pulls finished before the kill too often to test anything"
             emulator.faults.inject("slow", times=1, delay=rng.uniform(0.0, 0.5))
             proc = subprocess.Popen(
-                [sys.executable, "-m", "orsync", "--config", str(config), "pull", "--full", "--no-push"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "orsync",
+                    "--config",
+                    str(config),
+                    "pull",
+                    "--full",
+                    "--no-push",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             # Start-up takes about a second; the cycle (fetch, then writes) follows it.
             time.sleep(rng.uniform(0.5, 3.0))
@@ -74,7 +84,9 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
             proc.wait(timeout=60)
             if db.exists():
                 con = sqlite3.connect(db)
-                assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",), f"attempt {attempts}"
+                assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",), (
+                    f"attempt {attempts}"
+                )
                 con.close()
         emulator.faults.clear()
         final = run_cli("--config", str(config), "pull", "--full", "--json")
@@ -93,21 +105,28 @@ def test_reader_is_not_blocked_and_sees_a_consistent_state(setup: Setup) -> None
 
     reader = sqlite3.connect(setup.db, timeout=0.1)  # a short timeout: blocking would fail fast
     reader.execute("BEGIN")
-    before = reader.execute("SELECT count(*), group_concat(title) FROM note WHERE kind='submission'").fetchone()
+    before = reader.execute(
+        "SELECT count(*), group_concat(title) FROM note WHERE kind='submission'"
+    ).fetchone()
     results: list[subprocess.CompletedProcess[str]] = []
     thread = threading.Thread(target=lambda: results.append(setup.cli("pull", "--full")))
     thread.start()
     samples = 0
     while thread.is_alive():
-        assert reader.execute(
-            "SELECT count(*), group_concat(title) FROM note WHERE kind='submission'"
-        ).fetchone() == before
+        assert (
+            reader.execute(
+                "SELECT count(*), group_concat(title) FROM note WHERE kind='submission'"
+            ).fetchone()
+            == before
+        )
         samples += 1
         time.sleep(0.05)
     thread.join()
     assert samples > 5
     assert results[0].returncode == 0, results[0].stderr
     reader.execute("COMMIT")
-    after = reader.execute("SELECT count(*) FROM note WHERE title = 'Edited while a reader reads'").fetchone()
+    after = reader.execute(
+        "SELECT count(*) FROM note WHERE title = 'Edited while a reader reads'"
+    ).fetchone()
     assert after == (30,)
     reader.close()

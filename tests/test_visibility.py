@@ -18,6 +18,9 @@ from orsync.emulator import Emulator
 from orsync.venue import VenueSettings, is_public, public_content_fields
 from test_postgres import postgres_url  # noqa: F401  (the fixture: a real PostgreSQL server)
 
+# One worker runs this module, so its module-scoped fixture is built once.
+pytestmark = pytest.mark.xdist_group("visibility")
+
 V = "ICLR.cc/2024/Workshop/BGPT"
 
 
@@ -61,7 +64,9 @@ def test_public_fields_follow_field_readers_and_the_note() -> None:
 
 def test_acceptance_by_options_else_by_a_leading_accept() -> None:
     bare = VenueSettings.from_group({"id": V, "content": {}})
-    empty = VenueSettings.from_group({"id": V, "content": {"accept_decision_options": {"value": ""}}})
+    empty = VenueSettings.from_group(
+        {"id": V, "content": {"accept_decision_options": {"value": ""}}}
+    )
     for settings in (bare, empty):
         assert settings.accept_decision_options is None
         assert settings.is_accepting("Accept (Poster)") and settings.is_accepting(" accept: oral")
@@ -119,13 +124,17 @@ def held() -> Iterator[Emulator]:
 # --------------------------------------------------------------------------- (a)
 
 
-def test_unreleased_decisions_stay_off_the_website_until_released(tmp_path: Path, held: Emulator) -> None:
+def test_unreleased_decisions_stay_off_the_website_until_released(
+    tmp_path: Path, held: Emulator
+) -> None:
     s = Setup(held, tmp_path, site_config(tmp_path, held), tmp_path / "orsync.db")
     truth = held.truth("chair")["submissions"]
     decided = {f: t for f, t in truth.items() if t["decision"] and t["status"] == "active"}
     will_accept = {f for f, t in decided.items() if t["decision"].startswith("Accept")}
     assert will_accept and len(decided) > len(will_accept), "the venue must hold both kinds"
-    hidden_authors = {a for t in truth.values() for a in [*(t["authors"] or []), *(t["authorids"] or [])]}
+    hidden_authors = {
+        a for t in truth.values() for a in [*(t["authors"] or []), *(t["authorids"] or [])]
+    }
     assert hidden_authors
 
     pull(s)
@@ -135,7 +144,10 @@ def test_unreleased_decisions_stay_off_the_website_until_released(tmp_path: Path
     assert papers(tmp_path) == {} and view_rows(s.db) == {}
     assert_mirror_equals_truth(s.db, held.truth("chair"))  # decisions kept, statuses active
     status = json.loads(s.cli("status", "--json").stdout)
-    assert status["decided_unreleased"] == {"accept": len(will_accept), "reject": len(decided) - len(will_accept)}
+    assert status["decided_unreleased"] == {
+        "accept": len(will_accept),
+        "reject": len(decided) - len(will_accept),
+    }
     assert "accepted" not in status["submissions"]
     report = json.loads(s.cli("report", "--json", "--html", str(tmp_path / "r.html")).stdout)
     assert report["decided_unreleased"] == status["decided_unreleased"]
@@ -160,7 +172,9 @@ def test_not_accepted_is_never_accepted_without_accept_options(tmp_path: Path) -
     with Emulator(dataset="bgpt", seed=7, phase="review") as emu:
         assert "accept_decision_options" not in emu.venue._group()["content"]
         s = Setup(emu, tmp_path, site_config(tmp_path, emu), tmp_path / "orsync.db")
-        active = sorted(f for f, t in emu.truth("chair")["submissions"].items() if t["status"] == "active")
+        active = sorted(
+            f for f, t in emu.truth("chair")["submissions"].items() if t["status"] == "active"
+        )
         rejected, public_unreleased, accepted = active[:3]
         emu.set_decision(rejected, "Not Accepted")  # released: venueid .../Rejected_Submission
         note = emu.set_decision(public_unreleased, "Not Accepted", release=False)
@@ -173,7 +187,10 @@ def test_not_accepted_is_never_accepted_without_accept_options(tmp_path: Path) -
         assert published[accepted]["presentation"] == "poster"
         assert_mirror_equals_truth(s.db, emu.truth("chair"))
         status = json.loads(s.cli("status", "--json").stdout)
-        assert status["decided_unreleased"]["reject"] == 1 and status["decided_unreleased"]["accept"] == 0
+        assert (
+            status["decided_unreleased"]["reject"] == 1
+            and status["decided_unreleased"]["accept"] == 0
+        )
 
 
 # --------------------------------------------------------------------------- (c)
@@ -231,12 +248,19 @@ def test_a_field_is_published_only_when_everyone_may_read_it(setup: Setup) -> No
     assert all(any(where(f)) for f in reaching)
 
     # The decision: published only when the decision note and its field are public.
-    decision_note = next(r for r, v in emu.truth("chair")["replies"].items() if v["forum"] == paper and v["kind"] == "decision")
+    decision_note = next(
+        r
+        for r, v in emu.truth("chair")["replies"].items()
+        if v["forum"] == paper and v["kind"] == "decision"
+    )
     decision = truth[paper]["decision"]
     assert papers(setup.dir)[paper]["decision"] == decision
     emu.set_readers(decision_note, [f"{V}/Program_Chairs"], field="decision")
     pull(setup)
-    assert papers(setup.dir)[paper]["decision"] is None and view_rows(setup.db)[paper]["decision"] is None
+    assert (
+        papers(setup.dir)[paper]["decision"] is None
+        and view_rows(setup.db)[paper]["decision"] is None
+    )
     emu.set_readers(decision_note, ["everyone"], field="decision")
     emu.set_readers(decision_note, [f"{V}/Program_Chairs"])
     pull(setup)
@@ -325,7 +349,11 @@ def _migrate_a_0001_store(url: str) -> None:
                 "venueid": c.get("venueid", {}).get("value"), "status": status, "decision": dec,
                 "presentation": pres, "raw": json.dumps(raw),
             })  # fmt: skip
-        conn.execute(text("INSERT INTO sync_state (key, value) VALUES ('watermark_ms', '1'), ('cycles_since_full', '0')"))
+        conn.execute(
+            text(
+                "INSERT INTO sync_state (key, value) VALUES ('watermark_ms', '1'), ('cycles_since_full', '0')"
+            )
+        )
         assert len(conn.execute(text("SELECT * FROM accepted_papers")).all()) == 2  # the old view
     engine.dispose()
     if url.startswith("sqlite:///"):  # made by plain SQLAlchemy under the test's umask
@@ -335,9 +363,14 @@ def _migrate_a_0001_store(url: str) -> None:
     open_store(url).dispose()  # migrates to head
     engine = create_engine(url)
     with engine.connect() as conn:
-        after = {r["forum_id"]: dict(r) for r in conn.execute(text("SELECT * FROM accepted_papers")).mappings()}
+        after = {
+            r["forum_id"]: dict(r)
+            for r in conn.execute(text("SELECT * FROM accepted_papers")).mappings()
+        }
         status = conn.execute(text("SELECT status FROM note WHERE id = 'Unreleas01'")).scalar()
-        full = conn.execute(text("SELECT value FROM sync_state WHERE key = 'full_required'")).scalar()
+        full = conn.execute(
+            text("SELECT value FROM sync_state WHERE key = 'full_required'")
+        ).scalar()
     engine.dispose()
     assert set(after) == {"Released01"}
     row = after["Released01"]
@@ -347,7 +380,9 @@ def _migrate_a_0001_store(url: str) -> None:
     assert status == "active" and full == "0002"
 
 
-def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(tmp_path: Path, emulator: Emulator) -> None:
+def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(
+    tmp_path: Path, emulator: Emulator
+) -> None:
     _migrate_a_0001_store(f"sqlite:///{tmp_path / 'orsync.db'}")
     # The next cycle is full (it recomputes every forum with the venue's settings), then not.
     config = write_config(tmp_path, emulator)

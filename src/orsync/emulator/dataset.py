@@ -76,34 +76,143 @@ MESSY_TITLES: tuple[str, ...] = (
 )
 
 _ADJ = (
-    "Scalable", "Robust", "Efficient", "Provable", "Sparse", "Adaptive", "Contrastive", "Causal",
-    "Hierarchical", "Implicit", "Neural", "Bayesian", "Federated", "Equivariant", "Latent",
-    "Generative", "Self-Supervised", "Differentiable", "Multimodal", "Continual",
+    "Scalable",
+    "Robust",
+    "Efficient",
+    "Provable",
+    "Sparse",
+    "Adaptive",
+    "Contrastive",
+    "Causal",
+    "Hierarchical",
+    "Implicit",
+    "Neural",
+    "Bayesian",
+    "Federated",
+    "Equivariant",
+    "Latent",
+    "Generative",
+    "Self-Supervised",
+    "Differentiable",
+    "Multimodal",
+    "Continual",
 )
 _NOUN = (
-    "Transformers", "Language Models", "Diffusion", "Attention", "Tokenization", "Retrieval",
-    "Graph Networks", "Optimisation", "Representations", "Agents", "Reward Models", "Prompting",
-    "Benchmarks", "Alignment", "Scaling Laws", "In-Context Learning", "Distillation",
+    "Transformers",
+    "Language Models",
+    "Diffusion",
+    "Attention",
+    "Tokenization",
+    "Retrieval",
+    "Graph Networks",
+    "Optimisation",
+    "Representations",
+    "Agents",
+    "Reward Models",
+    "Prompting",
+    "Benchmarks",
+    "Alignment",
+    "Scaling Laws",
+    "In-Context Learning",
+    "Distillation",
 )
 _TAIL = (
-    "for Long Contexts", "without Labels", "at Scale", "in the Wild", "via Spectral Methods",
-    "under Distribution Shift", "with Guarantees", "Revisited", "from First Principles", "",
+    "for Long Contexts",
+    "without Labels",
+    "at Scale",
+    "in the Wild",
+    "via Spectral Methods",
+    "under Distribution Shift",
+    "with Guarantees",
+    "Revisited",
+    "from First Principles",
+    "",
 )
 _FIRST = (
-    "Ana", "Bo", "Chen", "Dana", "Emil", "Fatima", "Goran", "Hiro", "Ines", "Jonas", "Kavya",
-    "Lars", "Mei", "Nikolai", "Olu", "Priya", "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Valentin",
-    "Wen", "Xavier", "Yuki", "Zoë", "José", "Björn", "Łukasz", "Siobhán",
+    "Ana",
+    "Bo",
+    "Chen",
+    "Dana",
+    "Emil",
+    "Fatima",
+    "Goran",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kavya",
+    "Lars",
+    "Mei",
+    "Nikolai",
+    "Olu",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Uma",
+    "Valentin",
+    "Wen",
+    "Xavier",
+    "Yuki",
+    "Zoë",
+    "José",
+    "Björn",
+    "Łukasz",
+    "Siobhán",
 )
 _LAST = (
-    "Abe", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hoang", "Ivanova", "Jensen",
-    "Kim", "Li", "Müller", "Nakamura", "O'Brien", "Petrov", "Quispe", "Rossi", "Schmidt", "Tanaka",
-    "Urban", "Virtanen", "Wang", "Xu", "Yilmaz", "Zhang", "Nguyen", "Smith", "Kowalski", "Singh",
+    "Abe",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Hoang",
+    "Ivanova",
+    "Jensen",
+    "Kim",
+    "Li",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Urban",
+    "Virtanen",
+    "Wang",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+    "Nguyen",
+    "Smith",
+    "Kowalski",
+    "Singh",
 )
 _KEYWORDS = (
-    "large language models", "transformers", "attention", "reinforcement learning", "robustness",
-    "interpretability", "diffusion models", "tokenization", "scaling laws", "benchmarks",
-    "in-context learning", "alignment", "efficiency", "theory", "graph neural networks",
-    "federated learning", "optimization", "generalization", "multimodal", "retrieval",
+    "large language models",
+    "transformers",
+    "attention",
+    "reinforcement learning",
+    "robustness",
+    "interpretability",
+    "diffusion models",
+    "tokenization",
+    "scaling laws",
+    "benchmarks",
+    "in-context learning",
+    "alignment",
+    "efficiency",
+    "theory",
+    "graph neural networks",
+    "federated learning",
+    "optimization",
+    "generalization",
+    "multimodal",
+    "retrieval",
 )
 _DOMAINS = ("uni-example.edu", "example.ac.uk", "research.example.com", "inst.example.org")
 
@@ -376,13 +485,25 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
                 sig = f"{sig_prefix}/Reviewer_{_anon_suffix(rng)}"
                 reviewer_sigs.append(sig)
                 sub.replies.append(
-                    PlannedReply(ids.new(), "review", sid, sig, content, True, "review",
-                                 rating=rating, confidence=conf)
+                    PlannedReply(
+                        ids.new(),
+                        "review",
+                        sid,
+                        sig,
+                        content,
+                        True,
+                        "review",
+                        rating=rating,
+                        confidence=conf,
+                    )
                 )
         if outcome == "withdrawn":
             sub.replies.append(
                 PlannedReply(
-                    ids.new(), "withdrawal", sid, f"{sig_prefix}/Authors",
+                    ids.new(),
+                    "withdrawal",
+                    sid,
+                    f"{sig_prefix}/Authors",
                     {
                         "title": {"value": "Submission Withdrawn by the Authors"},
                         "withdrawal_confirmation": {
@@ -390,18 +511,23 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
                             "on behalf of myself and my co-authors."
                         },
                     },
-                    True, "review",
+                    True,
+                    "review",
                 )
             )
         if outcome == "desk_rejected":
             sub.replies.append(
                 PlannedReply(
-                    ids.new(), "desk_rejection", sid, f"{v}/Program_Chairs",
+                    ids.new(),
+                    "desk_rejection",
+                    sid,
+                    f"{v}/Program_Chairs",
                     {
                         "title": {"value": "Submission Desk Rejected by Program Chairs"},
                         "desk_reject_comments": {"value": "Violates the page limit."},
                     },
-                    True, "review",
+                    True,
+                    "review",
                 )
             )
         # Comments: some nested, some restricted to the committee.
@@ -415,20 +541,30 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
                 else:
                     parent = rng.choice(parents)
                 public = rng.random() >= 0.2
-                sig = rng.choice(
-                    [f"{sig_prefix}/Authors", f"{v}/Program_Chairs", *reviewer_sigs]
-                )
+                sig = rng.choice([f"{sig_prefix}/Authors", f"{v}/Program_Chairs", *reviewer_sigs])
                 cid = ids.new()
                 comments.append(cid)
                 sub.replies.append(
                     PlannedReply(
-                        cid, "comment", parent, sig,
+                        cid,
+                        "comment",
+                        parent,
+                        sig,
                         {
                             "title": {"value": rng.choice(["Response", "Re: question", "Thanks"])},
-                            "comment": {"value": rng.choice(["We clarified §3.", "See Table 2 ✓",
-                                                             "Merci — updated.", "Agreed."])},
+                            "comment": {
+                                "value": rng.choice(
+                                    [
+                                        "We clarified §3.",
+                                        "See Table 2 ✓",
+                                        "Merci — updated.",
+                                        "Agreed.",
+                                    ]
+                                )
+                            },
                         },
-                        public, "review",
+                        public,
+                        "review",
                     )
                 )
         if outcome in ("oral", "poster", "reject"):
@@ -436,25 +572,40 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
             if cfg.has_meta_review:
                 sub.replies.append(
                     PlannedReply(
-                        ids.new(), "meta_review", sid, f"{sig_prefix}/Area_Chair_{_anon_suffix(rng)}",
+                        ids.new(),
+                        "meta_review",
+                        sid,
+                        f"{sig_prefix}/Area_Chair_{_anon_suffix(rng)}",
                         {
                             "metareview": {"value": "The reviewers reached consensus."},
                             "recommendation": {"value": decision},
                             "confidence": {"value": rng.randint(3, 5)},
                         },
-                        True, "decision",
+                        True,
+                        "decision",
                     )
                 )
             sub.replies.append(
                 PlannedReply(
-                    ids.new(), "decision", sid, f"{v}/Program_Chairs",
+                    ids.new(),
+                    "decision",
+                    sid,
+                    f"{v}/Program_Chairs",
                     {
                         "title": {"value": "Paper Decision"},
                         "decision": {"value": decision},
-                        "comment": {"value": rng.choice(["Congratulations.", "Solid work.",
-                                                         "The committee thanks the authors."])},
+                        "comment": {
+                            "value": rng.choice(
+                                [
+                                    "Congratulations.",
+                                    "Solid work.",
+                                    "The committee thanks the authors.",
+                                ]
+                            )
+                        },
                     },
-                    True, "decision",
+                    True,
+                    "decision",
                 )
             )
             if outcome in ("oral", "poster"):
@@ -464,13 +615,17 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
                 sub.camera_ready_title = new_title
                 sub.replies.append(
                     PlannedReply(
-                        ids.new(), "camera_ready", sid, f"{sig_prefix}/Authors",
+                        ids.new(),
+                        "camera_ready",
+                        sid,
+                        f"{sig_prefix}/Authors",
                         {
                             "title": {"value": new_title or sub.title},
                             "abstract": {"value": sub.abstract + " (camera-ready)"},
                             "pdf": {"value": f"/pdf/{rng.getrandbits(160):040x}.pdf"},
                         },
-                        True, "camera_ready",
+                        True,
+                        "camera_ready",
                     )
                 )
         subs.append(sub)

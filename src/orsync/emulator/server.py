@@ -109,12 +109,20 @@ class _Auth:
             self._seq += 1
             now = time.time()
             # JWT-shaped so openreview-py can decode it when handed `token=`; never verified.
-            payload = {"user": {"id": user_id, "profile": {"id": CHAIR_PROFILE_ID}},
-                       "iat": int(now), "exp": int(now + ttl), "jti": secrets.token_hex(8)}
-            token = ".".join(
-                base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
-                for part in ({"alg": "HS256", "typ": "JWT"}, payload)
-            ) + "." + secrets.token_urlsafe(24)
+            payload = {
+                "user": {"id": user_id, "profile": {"id": CHAIR_PROFILE_ID}},
+                "iat": int(now),
+                "exp": int(now + ttl),
+                "jti": secrets.token_hex(8),
+            }
+            token = (
+                ".".join(
+                    base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                    for part in ({"alg": "HS256", "typ": "JWT"}, payload)
+                )
+                + "."
+                + secrets.token_urlsafe(24)
+            )
             self._tokens[token] = _Token(user_id, now + ttl, self._seq)
             return token, ttl
 
@@ -250,8 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing
 
-    def _send(self, status: int, body: bytes, ctype: str = "application/json; charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        ctype: str = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -264,8 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, err: ApiError, headers: dict[str, str] | None = None) -> int:
         details = dict(err.details)
         details.setdefault("reqId", self.server.emulator._req_ids.next())
-        body = {"name": err.name, "message": err.message, "status": err.status,
-                "details": details}
+        body = {"name": err.name, "message": err.message, "status": err.status, "details": details}
         self._send(err.status, json.dumps(body).encode(), headers=headers)
         return err.status
 
@@ -322,8 +334,11 @@ class _Handler(BaseHTTPRequestHandler):
                 user, valid = emu._auth.check(token)
                 reader_name = user or "guest"
                 if not valid:
-                    status = self._error(ApiError(401, "TokenExpiredError",
-                                                  "Token has expired. Please log in again."))
+                    status = self._error(
+                        ApiError(
+                            401, "TokenExpiredError", "Token has expired. Please log in again."
+                        )
+                    )
                     return
                 reader = "chair"
             elif path != "/login" and emu.challenge_guests is not None:
@@ -344,8 +359,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = 0
         finally:
-            emu._log(RequestRecord(time.time(), method, path, query, status, reader_name,
-                                   fault.kind if fault else refusal))
+            emu._log(
+                RequestRecord(
+                    time.time(),
+                    method,
+                    path,
+                    query,
+                    status,
+                    reader_name,
+                    fault.kind if fault else refusal,
+                )
+            )
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -362,9 +386,16 @@ class _Handler(BaseHTTPRequestHandler):
         retry = max(0, math.ceil(fault.number("retry_after", 1.0)))
         reset = datetime.now(UTC) + timedelta(seconds=retry)
         err = ApiError(
-            429, "RateLimitError", "Too many requests, please try again later.",
-            {"limit": 100, "remaining": 0, "resetTime": reset.isoformat(timespec="milliseconds"),
-             "used": 101, "current": 101},
+            429,
+            "RateLimitError",
+            "Too many requests, please try again later.",
+            {
+                "limit": 100,
+                "remaining": 0,
+                "resetTime": reset.isoformat(timespec="milliseconds"),
+                "used": 101,
+                "current": 101,
+            },
         )
         return self._error(err, headers={"Retry-After": str(retry)})
 
@@ -379,8 +410,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif "parent" in query or "prefix" in query:
                 self._send(200, venue.groups_json(query.get("parent"), query.get("prefix")))
             else:
-                raise ApiError(400, "ValidationError", "id, parent or prefix is required",
-                               {"path": "id"})
+                raise ApiError(
+                    400, "ValidationError", "id, parent or prefix is required", {"path": "id"}
+                )
             return 200
         if method == "GET" and path == "/notes":
             self._send(200, venue.list_notes(reader, query))
@@ -399,8 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200, venue.attachment(reader, ids[0], name), "application/pdf")
                     return 200
                 if emu.file_answer == "no_batch":
-                    raise ApiError(400, "ValidationError", "ids is not allowed here",
-                                   {"path": "ids"})
+                    raise ApiError(
+                        400, "ValidationError", "ids is not allowed here", {"path": "ids"}
+                    )
                 if emu.file_answer == "hostile_zip":
                     body = hostile_zip(venue, reader, ids, name)
                 else:
@@ -410,8 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = venue.attachment(reader, query.get("id", ""), name)
             self._send(200, body, "application/pdf")
             return 200
-        raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}",
-                       {"path": path})
+        raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}", {"path": path})
 
     def _login(self) -> int:
         emu = self.server.emulator
@@ -432,8 +464,11 @@ class _Handler(BaseHTTPRequestHandler):
             "token": token,
             "user": {
                 "id": emu.chair_username,
-                "profile": {"id": CHAIR_PROFILE_ID, "usernames": [CHAIR_PROFILE_ID],
-                            "preferredEmail": emu.chair_username},
+                "profile": {
+                    "id": CHAIR_PROFILE_ID,
+                    "usernames": [CHAIR_PROFILE_ID],
+                    "preferredEmail": emu.chair_username,
+                },
             },
         }
         self._send(200, json.dumps(resp).encode())
@@ -456,13 +491,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, json.dumps(result, ensure_ascii=False).encode())
 
-    def _control_route(
-        self, emu: Emulator, method: str, path: str, query: dict[str, str]
-    ) -> Any:
+    def _control_route(self, emu: Emulator, method: str, path: str, query: dict[str, str]) -> Any:
         sub = path.removeprefix("/_emulator")
         if method == "GET" and sub == "/info":
-            return {"url": emu.url, "venue_id": emu.venue_id,
-                    "chair_username": emu.chair_username, "phase": emu.phase}
+            return {
+                "url": emu.url,
+                "venue_id": emu.venue_id,
+                "chair_username": emu.chair_username,
+                "phase": emu.phase,
+            }
         if method == "GET" and sub == "/truth":
             return emu.truth(query.get("reader", "guest"))
         if method == "GET" and sub == "/requests":
@@ -479,8 +516,11 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and sub == "/limits":
             if "bucket" in body:
                 limit = body.get("limit")
-                emu.limits.set(str(body["bucket"]), None if limit is None else int(limit),
-                               float(body.get("window_s", 3600)))
+                emu.limits.set(
+                    str(body["bucket"]),
+                    None if limit is None else int(limit),
+                    float(body.get("window_s", 3600)),
+                )
             if "challenge_guests" in body:
                 emu.set_challenge(body["challenge_guests"])
             return {"limits": emu.limits.policies, "challenge_guests": emu.challenge_guests}
@@ -490,8 +530,9 @@ class _Handler(BaseHTTPRequestHandler):
             if "spec" in body:
                 emu.faults.apply_spec(str(body["spec"]))
             if "kind" in body:
-                emu.faults.inject(str(body["kind"]), int(body.get("times", 1)),
-                                  **dict(body.get("params") or {}))
+                emu.faults.inject(
+                    str(body["kind"]), int(body.get("times", 1)), **dict(body.get("params") or {})
+                )
             return {"pending": [asdict(r) for r in emu.faults.pending]}
         raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}")
 
@@ -542,8 +583,10 @@ class Emulator:
             shown = "127.0.0.1"
         self.url = f"http://{shown}:{bound_port}"
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="orsync-emulator", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="orsync-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self.url
@@ -690,22 +733,25 @@ class Emulator:
         if op == "add_review":
             return self.add_review(body["forum"], body.get("rating"))
         if op == "add_comment":
-            return self.add_comment(body["forum"], body.get("replyto"),
-                                    bool(body.get("public", True)))
+            return self.add_comment(
+                body["forum"], body.get("replyto"), bool(body.get("public", True))
+            )
         if op == "edit_content":
             self.edit_content(body["note"], **dict(body.get("fields") or {}))
             return None
         if op == "set_decision":
-            return self.set_decision(body["forum"], str(body["decision"]),
-                                     bool(body.get("release", True)))
+            return self.set_decision(
+                body["forum"], str(body["decision"]), bool(body.get("release", True))
+            )
         if op == "hold_decisions":
             self.hold_decisions(bool(body.get("hold", True)))
             return None
         if op == "release_decisions":
             return self.release_decisions()
         if op == "set_readers":
-            self.set_readers(body["note"], body.get("readers"), body.get("nonreaders"),
-                             body.get("field"))
+            self.set_readers(
+                body["note"], body.get("readers"), body.get("nonreaders"), body.get("field")
+            )
             return None
         if op == "flip_decision":
             return self.flip_decision(body["forum"])
@@ -769,9 +815,14 @@ def serve_forever(
             f"--host {host} lets other machines connect, and the emulator's login is public; "
             "use 127.0.0.1, or pass --allow-remote if that is what you want"
         )
-    emu = Emulator(dataset=dataset, seed=seed, size=size, phase=phase,
-                   password=password if password is not None else DEFAULT_PASSWORD,
-                   token_ttl_s=token_ttl_s)
+    emu = Emulator(
+        dataset=dataset,
+        seed=seed,
+        size=size,
+        phase=phase,
+        password=password if password is not None else DEFAULT_PASSWORD,
+        token_ttl_s=token_ttl_s,
+    )
     for spec in specs or []:
         emu.faults.inject(spec.kind, spec.times, **spec.params)
     try:

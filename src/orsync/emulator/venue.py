@@ -326,12 +326,14 @@ class Venue:
         bib, ph = self._bibtex(note, reveal)
         c["_bibtex"] = {"value": bib}
         c["paperhash"] = {"value": ph}
-        if status == "withdrawn" and f"{self.venue_id}/-/Withdrawn_Submission" not in (
-            note["invitations"]
+        if (
+            status == "withdrawn"
+            and f"{self.venue_id}/-/Withdrawn_Submission" not in (note["invitations"])
         ):
             note["invitations"].append(f"{self.venue_id}/-/Withdrawn_Submission")
-        if status == "desk_rejected" and f"{self.venue_id}/-/Desk_Rejected_Submission" not in (
-            note["invitations"]
+        if (
+            status == "desk_rejected"
+            and f"{self.venue_id}/-/Desk_Rejected_Submission" not in (note["invitations"])
         ):
             note["invitations"].append(f"{self.venue_id}/-/Desk_Rejected_Submission")
         self._index(sid)
@@ -360,8 +362,9 @@ class Venue:
                 "title": {"value": p.title},
                 "authors": {"value": list(p.authors), "readers": list(hidden)},
                 "authorids": {"value": list(p.authorids), "readers": list(hidden)},
-                "keywords": {"value": p.keywords if isinstance(p.keywords, str)
-                             else list(p.keywords)},
+                "keywords": {
+                    "value": p.keywords if isinstance(p.keywords, str) else list(p.keywords)
+                },
                 "abstract": {"value": p.abstract},
                 "TLDR": {"value": p.tldr},
                 "pdf": {"value": f"/pdf/{hashlib.sha256(p.id.encode()).hexdigest()[:40]}.pdf"},
@@ -480,7 +483,8 @@ class Venue:
                         self._create_reply(p.id, r, at(), readers=self._chairs_only())
                         outcome = p.outcome
                         self._held[p.id] = (
-                            ("accepted", outcome) if outcome in ("oral", "poster")
+                            ("accepted", outcome)
+                            if outcome in ("oral", "poster")
                             else ("rejected", None)
                         )
                         continue
@@ -618,15 +622,20 @@ class Venue:
             conf = self._rng.randint(1, 5)
             sig = f"{self.venue_id}/Submission{rec.number}/Reviewer_{self._ids.new()[:4]}"
             r = PlannedReply(
-                id=self._ids.new(), kind="review", replyto=forum_id, signature=sig,
+                id=self._ids.new(),
+                kind="review",
+                replyto=forum_id,
+                signature=sig,
                 content={
                     "title": {"value": "Official review"},
                     "review": {"value": "Added review."},
                     "rating": {"value": value},
                     "confidence": {"value": conf},
                 },
-                public=True, phase="review",
-                rating=parse_score(value), confidence=float(conf),
+                public=True,
+                phase="review",
+                rating=parse_score(value),
+                confidence=float(conf),
             )
             return self._create_reply(forum_id, r, None)
 
@@ -638,10 +647,13 @@ class Venue:
             if pnote is None or pnote["forum"] != forum_id:
                 raise KeyError(f"{parent!r} is not a note of forum {forum_id!r}")
             r = PlannedReply(
-                id=self._ids.new(), kind="comment", replyto=parent,
+                id=self._ids.new(),
+                kind="comment",
+                replyto=parent,
                 signature=f"{self.venue_id}/Submission{rec.number}/Authors",
                 content={"title": {"value": "Comment"}, "comment": {"value": "Added comment."}},
-                public=public, phase="review",
+                public=public,
+                phase="review",
             )
             return self._create_reply(forum_id, r, None)
 
@@ -699,14 +711,17 @@ class Venue:
                     self.edit_content(existing.id, decision=decision)
                     return existing.id
                 r = PlannedReply(
-                    id=self._ids.new(), kind="decision", replyto=forum_id,
+                    id=self._ids.new(),
+                    kind="decision",
+                    replyto=forum_id,
                     signature=f"{self.venue_id}/Program_Chairs",
                     content={
                         "title": {"value": "Paper Decision"},
                         "decision": {"value": decision},
                         "comment": {"value": "Decision set by the program chairs."},
                     },
-                    public=False, phase="decision",
+                    public=False,
+                    phase="decision",
                 )
                 return self._create_reply(forum_id, r, None, readers=self._chairs_only())
             self._held.pop(forum_id, None)
@@ -720,14 +735,17 @@ class Venue:
                     existing.public = True
             else:
                 r = PlannedReply(
-                    id=self._ids.new(), kind="decision", replyto=forum_id,
+                    id=self._ids.new(),
+                    kind="decision",
+                    replyto=forum_id,
                     signature=f"{self.venue_id}/Program_Chairs",
                     content={
                         "title": {"value": "Paper Decision"},
                         "decision": {"value": decision},
                         "comment": {"value": "Decision set by the program chairs."},
                     },
-                    public=True, phase="decision",
+                    public=True,
+                    phase="decision",
                 )
                 did = self._create_reply(forum_id, r, None)
             if accepted:
@@ -749,14 +767,25 @@ class Venue:
             prefix = f"{self.venue_id}/Submission{rec.number}"
             if kind == "withdrawal":
                 sig = f"{prefix}/Authors"
-                content = {"title": {"value": "Submission Withdrawn by the Authors"},
-                           "withdrawal_confirmation": {"value": "I agree."}}
+                content = {
+                    "title": {"value": "Submission Withdrawn by the Authors"},
+                    "withdrawal_confirmation": {"value": "I agree."},
+                }
             else:
                 sig = f"{self.venue_id}/Program_Chairs"
-                content = {"title": {"value": "Submission Desk Rejected by Program Chairs"},
-                           "desk_reject_comments": {"value": "Out of scope."}}
-            r = PlannedReply(id=self._ids.new(), kind=kind, replyto=forum_id, signature=sig,
-                             content=content, public=True, phase="review")
+                content = {
+                    "title": {"value": "Submission Desk Rejected by Program Chairs"},
+                    "desk_reject_comments": {"value": "Out of scope."},
+                }
+            r = PlannedReply(
+                id=self._ids.new(),
+                kind=kind,
+                replyto=forum_id,
+                signature=sig,
+                content=content,
+                public=True,
+                phase="review",
+            )
             rid = self._create_reply(forum_id, r, None)
             self._apply_status(forum_id, status)
             return rid
@@ -798,8 +827,16 @@ class Venue:
             live_replies = sorted(r.id for r in self.replies.values() if not r.deleted)
             ops = ["add_submission"]
             if live_subs:
-                ops += ["add_review", "add_comment", "edit_title", "set_decision", "flip",
-                        "withdraw", "desk_reject", "hide_sub"]
+                ops += [
+                    "add_review",
+                    "add_comment",
+                    "edit_title",
+                    "set_decision",
+                    "flip",
+                    "withdraw",
+                    "desk_reject",
+                    "hide_sub",
+                ]
             if live_replies:
                 ops += ["delete_reply", "hide_reply", "edit_rating"]
             if self.phase != PHASES[-1]:
@@ -907,15 +944,20 @@ class Venue:
             return b'{"groups":[' + self._group_json + b'],"count":1}'
         other = self._other_groups().get(group_id)
         if other is None:
-            raise ApiError(404, "NotFoundError", f"Group Not Found: {group_id}",
-                           {"path": "id", "value": group_id})
+            raise ApiError(
+                404,
+                "NotFoundError",
+                f"Group Not Found: {group_id}",
+                {"path": "id", "value": group_id},
+            )
         return b'{"groups":[' + _dumps(other) + b'],"count":1}'
 
     def groups_json(self, parent: str | None, prefix: str | None) -> bytes:
         """``GET /groups?parent=P`` (direct children) or ``?prefix=P`` (every id starting so)."""
         groups = {**self._other_groups(), self.venue_id: None}
         ids = sorted(
-            g for g in groups
+            g
+            for g in groups
             if (parent is None or g.rpartition("/")[0] == parent)
             and (prefix is None or g.startswith(prefix))
         )
@@ -930,20 +972,39 @@ class Venue:
         out: dict[str, dict[str, Any]] = {}
         for i in range(1, len(parts)):
             gid = "/".join(parts[:i])
-            out[gid] = {"id": gid, "content": {}, "readers": ["everyone"], "writers": [gid],
-                        "signatures": ["~Super_User1"], "signatories": [gid], "members": [],
-                        "cdate": t, "tcdate": t, "tmdate": t}
+            out[gid] = {
+                "id": gid,
+                "content": {},
+                "readers": ["everyone"],
+                "writers": [gid],
+                "signatures": ["~Super_User1"],
+                "signatories": [gid],
+                "members": [],
+                "cdate": t,
+                "tcdate": t,
+                "tmdate": t,
+            }
         parent = "/".join(parts[:-1])
         for name in _SIBLING_VENUES:
             gid = f"{parent}/{name}" if parent else name
             if gid == self.venue_id:
                 continue
-            out[gid] = {"id": gid, "readers": ["everyone"], "writers": [gid],
-                        "signatures": ["~Super_User1"], "signatories": [gid],
-                        "members": [f"{gid}/Program_Chairs"], "domain": gid,
-                        "content": {"title": {"value": f"{name} workshop"},
-                                    "submission_venue_id": {"value": f"{gid}/Submission"}},
-                        "cdate": t, "tcdate": t, "tmdate": t}
+            out[gid] = {
+                "id": gid,
+                "readers": ["everyone"],
+                "writers": [gid],
+                "signatures": ["~Super_User1"],
+                "signatories": [gid],
+                "members": [f"{gid}/Program_Chairs"],
+                "domain": gid,
+                "content": {
+                    "title": {"value": f"{name} workshop"},
+                    "submission_venue_id": {"value": f"{gid}/Submission"},
+                },
+                "cdate": t,
+                "tcdate": t,
+                "tmdate": t,
+            }
         return out
 
     def _view(self, nid: str, reader: Reader) -> dict[str, Any] | None:
@@ -953,7 +1014,8 @@ class Venue:
         if not _everyone(note.get("readers"), note.get("nonreaders")):
             return None
         content = {
-            k: v for k, v in note["content"].items()
+            k: v
+            for k, v in note["content"].items()
             if "readers" not in v or _everyone(v["readers"])
         }
         return {**note, "content": content}
@@ -986,14 +1048,22 @@ class Venue:
         if limit is None:
             limit = 1000
         if limit < 0 or limit > 1000 or offset < 0:
-            raise ApiError(400, "ValidationError", "limit must be between 0 and 1000",
-                           {"path": "limit", "value": q.get("limit")})
+            raise ApiError(
+                400,
+                "ValidationError",
+                "limit must be between 0 and 1000",
+                {"path": "limit", "value": q.get("limit")},
+            )
         sort = q.get("sort", "id")
         field, _, direction = sort.partition(":")
         direction = direction or "asc"
         if field not in SORT_FIELDS or direction not in ("asc", "desc"):
-            raise ApiError(400, "ValidationError", f"Invalid sort value: {sort}",
-                           {"path": "sort", "value": sort})
+            raise ApiError(
+                400,
+                "ValidationError",
+                f"Invalid sort value: {sort}",
+                {"path": "sort", "value": sort},
+            )
 
         candidates: list[str] | set[str]
         if "id" in q:
@@ -1016,7 +1086,7 @@ class Venue:
             if name in q:
                 filters[name] = set(_split(q[name]))
         content_filters = {
-            k[len("content."):]: set(_split(v)) for k, v in q.items() if k.startswith("content.")
+            k[len("content.") :]: set(_split(v)) for k, v in q.items() if k.startswith("content.")
         }
 
         matched: list[dict[str, Any]] = []
@@ -1060,8 +1130,12 @@ class Venue:
         count = len(matched)
         if "id" in q and not matched:
             ident = q["id"]
-            raise ApiError(404, "NotFoundError", f"The Note {ident} was not found",
-                           {"path": "id", "value": ident})
+            raise ApiError(
+                404,
+                "NotFoundError",
+                f"The Note {ident} was not found",
+                {"path": "id", "value": ident},
+            )
         if "after" in q:
             anchor = self.notes.get(q["after"])
             if field == "id":
@@ -1081,9 +1155,7 @@ class Venue:
         details = set(_split(q.get("details", "")))
         select = _split(q.get("select", ""))
         parts = [self._serialise(n["id"], reader, trash, details, select) for n in page]
-        return (
-            b'{"notes":[' + b",".join(parts) + b'],"count":' + str(count).encode() + b"}"
-        )
+        return b'{"notes":[' + b",".join(parts) + b'],"count":' + str(count).encode() + b"}"
 
     @staticmethod
     def _content_match(field: dict[str, Any] | None, wanted: set[str]) -> bool:
@@ -1103,7 +1175,7 @@ class Venue:
             picked: dict[str, Any] = {}
             for s in select:
                 if s.startswith("content."):
-                    f = s[len("content."):]
+                    f = s[len("content.") :]
                     if f in view["content"]:
                         picked.setdefault("content", {})[f] = view["content"][f]
                 elif s in view:
@@ -1126,11 +1198,13 @@ class Venue:
             chunks.append(b'"replyCount":' + str(len(forum_replies)).encode())
         if "directReplies" in details:
             direct = [
-                r for r in self.by_forum.get(note["forum"], [])
+                r
+                for r in self.by_forum.get(note["forum"], [])
                 if self.notes[r].get("replyto") == nid and self._visible(r, reader, trash)
             ]
             chunks.append(
-                b'"directReplies":[' + b",".join(self._json(r, reader) or b"{}" for r in direct)
+                b'"directReplies":['
+                + b",".join(self._json(r, reader) or b"{}" for r in direct)
                 + b"]"
             )
         if "replies" in details:
@@ -1149,13 +1223,21 @@ class Venue:
         carries the file's hash), as OpenReview's files do."""
         with self._lock:
             if note_id not in self.notes or not self._visible(note_id, reader, False):
-                raise ApiError(404, "NotFoundError", f"The Note {note_id} was not found",
-                               {"path": "id", "value": note_id})
+                raise ApiError(
+                    404,
+                    "NotFoundError",
+                    f"The Note {note_id} was not found",
+                    {"path": "id", "value": note_id},
+                )
             view = self._view(note_id, reader)
             assert view is not None
             if name not in view["content"]:
-                raise ApiError(404, "NotFoundError", f"Attachment {name} not found",
-                               {"path": "name", "value": name})
+                raise ApiError(
+                    404,
+                    "NotFoundError",
+                    f"Attachment {name} not found",
+                    {"path": "name", "value": name},
+                )
             override = self.file_overrides.get((note_id, name))
             if override is not None:
                 return override
@@ -1167,8 +1249,9 @@ class Venue:
         """``GET /attachment?ids=A,B&name=F``: one zip, a member ``<id>.<ext>`` per readable
         note that has the file (others are left out); at most 50 ids."""
         if not ids or len(ids) > 50:
-            raise ApiError(400, "ValidationError", "ids must hold 1 to 50 note ids",
-                           {"path": "ids"})
+            raise ApiError(
+                400, "ValidationError", "ids must hold 1 to 50 note ids", {"path": "ids"}
+            )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for nid in ids:
@@ -1214,9 +1297,9 @@ def _pdf_bytes(title: str, version: str = "") -> bytes:
     small at the foot, so a new upload is new bytes."""
     safe = "".join(ch for ch in title if 32 <= ord(ch) < 127 and ch not in "()\\")[:80]
     tag = "".join(ch for ch in version if 32 <= ord(ch) < 127 and ch not in "()\\")[:80]
-    stream = (
-        f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET BT /F1 6 Tf 72 40 Td ({tag}) Tj ET"
-    ).encode("latin-1")
+    stream = (f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET BT /F1 6 Tf 72 40 Td ({tag}) Tj ET").encode(
+        "latin-1"
+    )
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
