@@ -72,3 +72,12 @@ def loose_mode(st: os.stat_result) -> tuple[bool, bool]:
     """(group may read or write it, others may read or write it) for a file's stat."""
     mode = stat.S_IMODE(st.st_mode)
     return bool(mode & 0o060), bool(mode & 0o006)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -54,6 +54,7 @@ import structlog
 from sqlalchemy import Connection, delete, insert, select, update
 
 from orsync.errors import AccessError, OrsyncError, RateLimitedError, UnreachableError
+from orsync.files import fsync_dir
 from orsync.store import queries
 from orsync.store.tables import HOSTED_FILE, NOTE
 
@@ -743,15 +744,7 @@ def _commit(
             )
             listed.append(f"{w.label}: {why}")
     if outcome.ok:
-        _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(folder)
 
 
 def sweep(folder: Path, keep: set[str]) -> list[str]:

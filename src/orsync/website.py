@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from orsync.errors import OrsyncError
+from orsync.files import fsync_dir
 from orsync.schedule import Session
 from orsync.terminal import BIDI_CONTROLS
 
@@ -345,14 +346,6 @@ def _same_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _replace(directory: Path, name: str, data: bytes) -> None:
     target = directory / name
     try:
@@ -393,7 +386,7 @@ def write_atomically(output_dir: Path, files: Mapping[str, bytes]) -> list[str]:
     for name in changed:
         _replace(output_dir, name, files[name])
     if changed:
-        _fsync_dir(output_dir)  # the renames themselves survive a power cut
+        fsync_dir(output_dir)  # the renames themselves survive a power cut
     return changed
 
 
