@@ -25,6 +25,11 @@ url = "sqlite:///{store}"
 
 [website]
 output_dir = "site"
+formats = ["json", "yaml", "csv", "ics", "html"]
+
+[program]
+name = "BGPT workshop (demo)"
+timezone = "Europe/Vienna"
 
 [posters]
 boards_per_session = 20
@@ -157,6 +162,7 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
                 f"{len(result.assignment.clashes)} author clashes)"
             )
         yield f"website: {', '.join(result.changed) or 'nothing new'} in {config.website.output_dir}"
+        yield f"page:   {config.website.output_dir / 'index.html'} (open it in a browser)"
     yield f"config: {config_path}"
     yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"  # noqa: S608 (a hint to type, not a query)
     prog = _program()
