@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import json
 import math
 import os
 import random
@@ -44,7 +43,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import (
@@ -211,23 +209,6 @@ class TransientError(Exception):
 
 class WalkStopped(Exception):
     """A walk's reader asked it to stop (its ``stop`` event) while it waited to retry."""
-
-
-# A run of 20 digits may be an integer beyond 64 bits, which orjson would read as a float.
-_LONG_NUMBER = re.compile(rb"\d{20}")
-
-
-def loads_page(content: bytes) -> Any:
-    """A page of notes, parsed as ``json.loads`` would (what requests' ``.json()`` uses), faster.
-
-    orjson reads the same values except integers beyond 64 bits (it makes them floats) and
-    text it refuses (``NaN``, lone surrogates): a page that might hold either is read by the
-    standard library. Raises ``ValueError`` on JSON neither reads.
-    """
-    if _LONG_NUMBER.search(content) is None:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            return orjson.loads(content)
-    return json.loads(content)
 
 
 class MintmdateIgnored(Exception):
@@ -518,12 +499,7 @@ class OpenReviewSource:
                 method, self.baseurl + path, headers=self._client.headers, **kwargs
             )
 
-    def _check(
-        self,
-        response: requests.Response,
-        what: str,
-        loads: Callable[[bytes], Any] | None = None,
-    ) -> Any:
+    def _check(self, response: requests.Response, what: str) -> Any:
         status = response.status_code
         if status >= 400:
             body = _error_body(response)
@@ -538,7 +514,7 @@ class OpenReviewSource:
                 f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
             )
         try:
-            return response.json() if loads is None else loads(response.content)
+            return response.json()
         except ValueError:
             raise TransientError("truncated JSON answer") from None
 
@@ -549,18 +525,17 @@ class OpenReviewSource:
         what: str,
         *,
         missing_ok: bool = False,
-        loads: Callable[[bytes], Any] | None = None,
         stop: threading.Event | None = None,
     ) -> Any:
         def attempt() -> Any:
             try:
-                return self._check(self._send("GET", path, params=dict(params)), what, loads)
+                return self._check(self._send("GET", path, params=dict(params)), what)
             except _TokenExpired:
                 if not self._logged_in:
                     raise _ApiError(401, "TokenExpiredError", "token expired", what) from None
                 # Renew and repeat at once: an expired token is not a server fault.
                 self._login()
-                return self._check(self._send("GET", path, params=dict(params)), what, loads)
+                return self._check(self._send("GET", path, params=dict(params)), what)
 
         try:
             return self._retrying(attempt, stop)
@@ -691,9 +666,7 @@ class OpenReviewSource:
         total: int | None = None
         seen = 0
         while True:
-            body = self._get(
-                "/notes", params, f"submissions of {invitation}", loads=loads_page, stop=stop
-            )
+            body = self._get("/notes", params, f"submissions of {invitation}", stop=stop)
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):
                 raise UnreachableError("OpenReview answered /notes without a notes list")
@@ -732,7 +705,7 @@ class OpenReviewSource:
                 "limit": page_size,
                 "offset": offset,
             }
-            body = self._get("/notes", params, f"changes in {domain}", loads=loads_page)
+            body = self._get("/notes", params, f"changes in {domain}")
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):
                 raise UnreachableError("OpenReview answered /notes without a notes list")

@@ -167,8 +167,9 @@ def well_formed(note: Any) -> bool:
 def content_value(note: Note, field: str) -> Any:
     """``content[field].value``, or None when the field is absent (unreadable or not filled)."""
     content = note.get("content")
-    entry = content.get(field) if isinstance(content, Mapping) else None
-    if isinstance(entry, Mapping):
+    # ``dict`` first: parsed JSON is always one, and the ``Mapping`` check is an ABC look-up.
+    entry = content.get(field) if (type(content) is dict or isinstance(content, Mapping)) else None
+    if type(entry) is dict or isinstance(entry, Mapping):
         return entry.get("value")
     return None
 
@@ -238,11 +239,11 @@ def public_content_fields(note: Note) -> frozenset[str]:
     when they allow everyone. Nothing is public on a note that is not itself public.
     """
     content = note.get("content")
-    if not note_is_public(note) or not isinstance(content, Mapping):
+    if not note_is_public(note) or not (type(content) is dict or isinstance(content, Mapping)):
         return frozenset()
     public = set()
     for name, entry in content.items():
-        if not isinstance(entry, Mapping):
+        if not (type(entry) is dict or isinstance(entry, Mapping)):
             continue
         readers = entry["readers"] if "readers" in entry else note.get("readers")
         if is_public(readers, entry.get("nonreaders")):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, bindparam, insert, update
+from sqlalchemy import Boolean, Column, Connection, Table, bindparam, insert, update
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -38,28 +38,34 @@ class Prepared:
             raise ValueError(f"no column given for parameters {missing}")
         self.names = names
         self.positional = compiled.positiontup is not None
-        self.processors: list[tuple[str, Callable[[Any], Any]]] = []
-        for name in names:
-            processor = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
+        # Only processors that change a value: booleans pass as they are to SQLite (an int)
+        # and psycopg (native), so theirs (a check that the value is a bool) are left out.
+        self.processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, name in enumerate(names):
+            impl = columns[name].type.dialect_impl(dialect)
+            if isinstance(impl, Boolean) and dialect.name in ("sqlite", "postgresql"):
+                continue
+            processor = impl.bind_processor(dialect)
             if processor is not None:
-                self.processors.append((name, processor))
+                self.processors.append((index, processor))
         self._get = itemgetter(*names)
 
     def params(self, rows: Sequence[Row]) -> list[Any]:
-        out: list[Any] = []
-        processors = self.processors
+        """Each row's values in the statement's order, through the type processors (a None
+        stays None, as every processor would leave it)."""
         get = self._get
-        for row in rows:
-            if processors:
-                row = dict(row)
-                for name, processor in processors:
-                    row[name] = processor(row[name])
-            if self.positional:
-                values = get(row)
-                out.append(values if isinstance(values, tuple) else (values,))
-            else:
-                out.append({name: row[name] for name in self.names})
-        return out
+        single = len(self.names) == 1
+        values = [(get(row),) if single else get(row) for row in rows]
+        for index, processor in self.processors:
+            for i, row_values in enumerate(values):
+                value = row_values[index]
+                if value is not None:
+                    patched = list(row_values)
+                    patched[index] = processor(value)
+                    values[i] = tuple(patched)
+        if self.positional:
+            return values
+        return [dict(zip(self.names, row_values, strict=True)) for row_values in values]
 
     def run(self, conn: Connection, rows: Sequence[Row]) -> None:
         if rows:
