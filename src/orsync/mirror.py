@@ -237,7 +237,7 @@ def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
     return sorted(fields)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Known:
     digest: str
     deleted: bool
@@ -374,7 +374,8 @@ class Mirror:
             self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
             for row in new_rows:
                 self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
-                self._created.add(row["id"])
+                if row["kind"] == "submission":  # what refresh_forums asks about
+                    self._created.add(row["id"])
                 if not row["deleted"]:
                     self._record(row["id"], row["forum"], row["kind"], "created", [])
         if changed_rows:

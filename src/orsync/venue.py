@@ -218,13 +218,17 @@ def is_public(readers: Any, nonreaders: Any = None) -> bool:
     An absent or null ``nonreaders`` excludes no one; anything malformed (readers absent or not
     a list of strings, nonreaders not a list of strings) counts as private.
     """
-    if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+    # Without ``everyone`` the answer is no whatever else the list holds: checked first, as
+    # most notes of a venue under review are not public.
+    if not isinstance(readers, list) or "everyone" not in readers:
+        return False
+    if not all(isinstance(r, str) for r in readers):
         return False
     if nonreaders is not None and (
         not isinstance(nonreaders, list) or not all(isinstance(r, str) for r in nonreaders)
     ):
         return False
-    return "everyone" in readers and "everyone" not in (nonreaders or [])
+    return "everyone" not in (nonreaders or [])
 
 
 def note_is_public(note: Note) -> bool:
