@@ -238,6 +238,17 @@ def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
 
 
 @dataclass(slots=True)
+class Staged:
+    """One note of a page, ready for ``Mirror.apply`` (``note_id`` is empty when malformed)."""
+
+    note: Any
+    note_id: str
+    canonical: str
+    digest: str
+    row: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class _Known:
     digest: str
     deleted: bool
@@ -329,40 +340,65 @@ class Mirror:
             )
         return prepared
 
-    def apply(self, notes: Sequence[RawNote]) -> None:
+    def stage(self, notes: Sequence[Any]) -> list[Staged]:
+        """The work on a page that needs no database: each well-formed note serialised once,
+        its digest, and its row when the store does not hold that digest.
+
+        Pure but for reading ``known``, so a full cycle runs it in the thread that reads the
+        next page while this one is stored; ``apply`` decides again with what it knows then.
+        """
+        staged = []
+        for note in notes:
+            if not well_formed(note):
+                staged.append(Staged(note, "", "", "", None))
+                continue
+            canonical = canonical_json(strip_details(note))
+            note_id = str(note["id"])
+            if "\\u0000" in canonical:
+                note_id = _no_nul(note_id)
+            digest = digest_of(canonical)
+            known = self.known.get(note_id)
+            row = None
+            if known is None or known.digest != digest:
+                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
+            staged.append(Staged(note, note_id, canonical, digest, row))
+        return staged
+
+    def apply(self, notes: Sequence[Any] | list[Staged]) -> None:
         """Insert new notes, update changed ones, and refresh the forums they touch.
 
         Each note is serialised once (``canonical_json``); an unchanged note (same digest,
         same deletion) costs that and a dictionary look-up, and its row is never built.
+        ``notes`` may come staged already (``stage``).
         """
+        staged = notes if notes and isinstance(notes[0], Staged) else self.stage(notes)
         if not self._complete:
-            self.prefetch(str(n["id"]) for n in notes if well_formed(n))
+            self.prefetch(str(s.note["id"]) for s in staged if s.note_id)
         new_rows = []
         changed_rows = []
         forums: set[str] = set()
-        for note in notes:
-            if not well_formed(note):
+        for item in staged:
+            note, note_id, canonical = item.note, item.note_id, item.canonical
+            if not note_id:
                 self.counts.malformed += 1
                 continue
-            canonical = canonical_json(strip_details(note))
-            note_id = str(note["id"])
             tmdate = note.get("tmdate")
             if isinstance(tmdate, int) and tmdate > self.max_tmdate:
                 self.max_tmdate = tmdate
-            if "\\u0000" in canonical:
-                note_id = _no_nul(note_id)
             self.seen.add(note_id)
             self.counts.seen += 1
             known = self.known.get(note_id)
             if (
                 known is not None
                 and known.deleted == bool(note.get("ddate"))
-                and known.digest == digest_of(canonical)
+                and known.digest == item.digest
             ):
                 forum = note.get("forum") or note_id
                 forums.add(_no_nul(str(forum)) if "\\u0000" in canonical else str(forum))
                 continue
-            row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
+            row = item.row
+            if row is None:
+                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
             forums.add(row["forum"])
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = self.cycle_id

@@ -353,12 +353,17 @@ def _full(
     invitation = settings.submission_invitation
     with (
         _cyclic_gc_paused(),
-        read_ahead(lambda stop: source.submission_pages(invitation, stop=stop)) as pages,
+        read_ahead(
+            lambda stop: (
+                (len(page), total, mirror.stage(_page_notes(page)))
+                for page, total in source.submission_pages(invitation, stop=stop)
+            )
+        ) as pages,
     ):
-        for page, total in pages:
-            _apply_page(mirror, page)
-            done += len(page)
-            del page
+        for submissions, total, staged in pages:
+            mirror.apply(staged)
+            done += submissions
+            del staged
             if options.progress is not None:
                 options.progress(done, total)
     unseen = mirror.unseen()
@@ -368,7 +373,8 @@ def _full(
     mirror.tombstone(unseen)
 
 
-def _apply_page(mirror: Mirror, page: list[Any]) -> None:
+def _page_notes(page: list[Any]) -> list[Any]:
+    """A page of submissions as notes: each submission, then its replies."""
     notes = []
     for submission in page:
         notes.append(submission)  # the mirror sets malformed notes aside and counts them
@@ -376,7 +382,7 @@ def _apply_page(mirror: Mirror, page: list[Any]) -> None:
         replies = details.get("replies") if isinstance(details, dict) else None
         if isinstance(replies, list):
             notes.extend(replies)
-    mirror.apply(notes)
+    return notes
 
 
 def _is_venue_submission(mirror: Mirror, note: dict[str, Any]) -> bool:
