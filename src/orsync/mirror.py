@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+import orjson
+from sqlalchemy import Connection, Table, func, select, update
 
+from orsync.store.bulk import Prepared, prepared_insert, prepared_update
 from orsync.store.tables import CHANGE, NOTE
 from orsync.venue import (
     VenueSettings,
@@ -51,6 +53,7 @@ PUBLIC_FLAGS = {
     "tldr": "tldr_public",
     "pdf_url": "pdf_public",
 }
+_NO_FLAGS = {flag: False for flag in PUBLIC_FLAGS.values()}
 _TIMESTAMPS = ("cdate", "tcdate", "mdate", "tmdate", "odate", "pdate", "ddate")
 
 
@@ -62,17 +65,44 @@ def web_base(baseurl: str) -> str:
     return baseurl.rstrip("/")
 
 
+# ``json.dumps`` with options builds a new encoder on every call; these are built once.
+_TEXT = json.JSONEncoder(ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else _TEXT.encode(value)
 
 
 def strip_details(note: RawNote) -> RawNote:
-    return {k: v for k, v in note.items() if k != "details"}
+    return {k: v for k, v in note.items() if k != "details"} if "details" in note else note
+
+
+def canonical_json(note: RawNote) -> str:
+    """A note's one serialisation: keys sorted, compact, non-ASCII as itself, NUL as ``\\u0000``.
+
+    The ``raw`` column stores it and the digest hashes it, so each note is encoded once. orjson
+    writes what ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))`` writes
+    (the digest of stores made before it is unchanged); what orjson refuses (integers beyond 64
+    bits, lone surrogates) goes through the standard library.
+    """
+    try:
+        return orjson.dumps(note, option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _CANONICAL.encode(note)
+
+
+def digest_of(canonical: str) -> str:
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def digest(note: RawNote) -> str:
-    canonical = json.dumps(note, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+    return digest_of(canonical_json(note))
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; the raw JSON keeps it (escaped) for whoever needs it.
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 def _first(value: Any) -> str | None:
@@ -92,23 +122,32 @@ def _ms_to_datetime(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
-def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> dict[str, Any]:
-    """The typed columns of one note; the raw JSON goes along verbatim."""
-    raw = strip_details(note)
+def note_row(
+    note: RawNote,
+    kind: str,
+    settings: VenueSettings,
+    site: str,
+    canonical: str | None = None,
+) -> dict[str, Any]:
+    """The typed columns of one note; the raw JSON goes along verbatim (``canonical_json``)."""
+    if canonical is None:
+        canonical = canonical_json(strip_details(note))
     note_id = str(note["id"])
+    ddate = note.get("ddate")
+    number = note.get("number")
     row: dict[str, Any] = {
         "id": note_id,
         "forum": str(note.get("forum") or note_id),
         "replyto": note.get("replyto"),
         "kind": kind,
         "invitation": _first(note.get("invitations")),
-        "number": note.get("number") if isinstance(note.get("number"), int) else None,
+        "number": number if isinstance(number, int) else None,
         "signature": _first(note.get("signatures")),
         "readers": _json(note.get("readers")),
-        "raw": json.dumps(raw, ensure_ascii=False, sort_keys=True),
-        "digest": digest(raw),
-        "deleted": bool(note.get("ddate")),
-        "deleted_at": _ms_to_datetime(note.get("ddate")),
+        "raw": canonical,
+        "digest": digest_of(canonical),
+        "deleted": bool(ddate),
+        "deleted_at": _ms_to_datetime(ddate),
         "title": None,
         "authors": None,
         "authorids": None,
@@ -126,13 +165,13 @@ def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> di
         "confidence_text": None,
         "public": note_is_public(note),
         "public_fields": None,
-        **{flag: False for flag in PUBLIC_FLAGS.values()},
+        **_NO_FLAGS,
     }
     for key in _TIMESTAMPS:
         value = note.get(key)
         row[key] = int(value) if isinstance(value, int | float) else None
     public_fields = public_content_fields(note)
-    row["public_fields"] = json.dumps(sorted(public_fields), ensure_ascii=False)
+    row["public_fields"] = _TEXT.encode(sorted(public_fields))
     # The content field each typed column came from, to tell whether everyone may read it.
     sources: dict[str, str | None] = {"title": "title"}
     title = content_value(note, "title")
@@ -176,10 +215,12 @@ def note_row(note: RawNote, kind: str, settings: VenueSettings, site: str) -> di
     for key in ("venue", "venueid"):
         if row[key] is not None:
             row[key] = str(row[key])
-    for key, value in row.items():
-        # PostgreSQL text cannot hold NUL; the raw JSON keeps it (escaped) for whoever needs it.
-        if key != "raw" and isinstance(value, str) and "\x00" in value:
-            row[key] = value.replace("\x00", "")
+    # A NUL anywhere in the note shows in its JSON as an escape (or, for a key or a string
+    # that the JSON writes with a backslash, as a look-alike): only then are the columns read.
+    if "\\u0000" in canonical:
+        for key, value in row.items():
+            if key != "raw" and isinstance(value, str):
+                row[key] = _no_nul(value)
     return row
 
 
@@ -196,7 +237,18 @@ def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
     return sorted(fields)
 
 
-@dataclass
+@dataclass(slots=True)
+class Staged:
+    """One note of a page, ready for ``Mirror.apply`` (``note_id`` is empty when malformed)."""
+
+    note: Any
+    note_id: str
+    canonical: str
+    digest: str
+    row: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class _Known:
     digest: str
     deleted: bool
@@ -232,6 +284,7 @@ class Mirror:
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     _complete: bool = False
     _looked_up: set[str] = field(default_factory=set)
+    _prepared: dict[tuple[str, tuple[str, ...], str | None], Prepared] = field(default_factory=dict)
     live_at_start: int = 0
 
     def __post_init__(self) -> None:
@@ -275,41 +328,95 @@ class Mirror:
             return "submission"
         return self.settings.reply_kind(note)
 
-    def apply(self, notes: Sequence[RawNote]) -> None:
-        """Insert new notes, update changed ones, and refresh the forums they touch."""
-        good = [n for n in notes if well_formed(n)]
-        self.counts.malformed += len(notes) - len(good)
-        notes = good
-        self.prefetch(str(n["id"]) for n in notes)
-        rows = []
+    def _statement(self, table: Table, keys: Sequence[str], by: str | None = None) -> Prepared:
+        """An insert of ``keys`` (or an update of them by ``by``), compiled once per cycle."""
+        name = (table.name, tuple(keys), by)
+        prepared = self._prepared.get(name)
+        if prepared is None:
+            prepared = self._prepared[name] = (
+                prepared_insert(self.conn, table, keys)
+                if by is None
+                else prepared_update(self.conn, table, by, keys)
+            )
+        return prepared
+
+    def stage(self, notes: Sequence[Any]) -> list[Staged]:
+        """The work on a page that needs no database: each well-formed note serialised once,
+        its digest, and its row when the store does not hold that digest.
+
+        Pure but for reading ``known``, so a full cycle runs it in the thread that reads the
+        next page while this one is stored; ``apply`` decides again with what it knows then.
+        """
+        staged = []
         for note in notes:
-            kind = self.kind_of(note)
-            rows.append(note_row(note, kind, self.settings, self.site))
+            if not well_formed(note):
+                staged.append(Staged(note, "", "", "", None))
+                continue
+            canonical = canonical_json(strip_details(note))
+            note_id = str(note["id"])
+            if "\\u0000" in canonical:
+                note_id = _no_nul(note_id)
+            digest = digest_of(canonical)
+            known = self.known.get(note_id)
+            row = None
+            if known is None or known.digest != digest:
+                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
+            staged.append(Staged(note, note_id, canonical, digest, row))
+        return staged
+
+    def apply(self, notes: Sequence[Any] | list[Staged]) -> None:
+        """Insert new notes, update changed ones, and refresh the forums they touch.
+
+        Each note is serialised once (``canonical_json``); an unchanged note (same digest,
+        same deletion) costs that and a dictionary look-up, and its row is never built.
+        ``notes`` may come staged already (``stage``).
+        """
+        staged = notes if notes and isinstance(notes[0], Staged) else self.stage(notes)
+        if not self._complete:
+            self.prefetch(str(s.note["id"]) for s in staged if s.note_id)
+        new_rows = []
+        changed_rows = []
+        forums: set[str] = set()
+        for item in staged:
+            note, note_id, canonical = item.note, item.note_id, item.canonical
+            if not note_id:
+                self.counts.malformed += 1
+                continue
             tmdate = note.get("tmdate")
             if isinstance(tmdate, int) and tmdate > self.max_tmdate:
                 self.max_tmdate = tmdate
-        new_rows = []
-        changed_rows = []
-        for row in rows:
-            self.seen.add(row["id"])
+            self.seen.add(note_id)
             self.counts.seen += 1
-            known = self.known.get(row["id"])
+            known = self.known.get(note_id)
+            if (
+                known is not None
+                and known.deleted == bool(note.get("ddate"))
+                and known.digest == item.digest
+            ):
+                forum = note.get("forum") or note_id
+                forums.add(_no_nul(str(forum)) if "\\u0000" in canonical else str(forum))
+                continue
+            row = item.row
+            if row is None:
+                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
+            forums.add(row["forum"])
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = self.cycle_id
                 new_rows.append(row)
-            elif known.digest != row["digest"] or known.deleted != row["deleted"]:
+            else:
                 row["last_cycle"] = self.cycle_id
                 changed_rows.append(row)
         if new_rows:
-            self.conn.execute(insert(NOTE), new_rows)
+            self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
             for row in new_rows:
                 self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
-                self._created.add(row["id"])
+                if row["kind"] == "submission":  # what refresh_forums asks about
+                    self._created.add(row["id"])
                 if not row["deleted"]:
                     self._record(row["id"], row["forum"], row["kind"], "created", [])
         if changed_rows:
             self._update_rows(changed_rows)
-        self.refresh_forums({row["forum"] for row in rows})
+        self.refresh_forums(forums)
         self.flush()
 
     def _update_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -318,12 +425,9 @@ class Mirror:
         for chunk in _chunks(ids):
             for r in self.conn.execute(select(NOTE.c.id, NOTE.c.raw).where(NOTE.c.id.in_(chunk))):
                 old_raw[r.id] = json.loads(r.raw)
-        stmt = (
-            update(NOTE)
-            .where(NOTE.c.id == bindparam("b_id"))
-            .values({key: bindparam(key) for key in rows[0] if key != "id"})
-        )
-        self.conn.execute(stmt, [{**row, "b_id": row["id"]} for row in rows])
+        keys = [key for key in rows[0] if key != "id"]
+        updates = [{**row, "b_id": row["id"]} for row in rows]
+        self._statement(NOTE, keys, by="id").run(self.conn, updates)
         for row in rows:
             known = self.known[row["id"]]
             was_deleted = known.deleted
@@ -430,12 +534,8 @@ class Mirror:
                     if fields:
                         self._record(s.id, s.id, "submission", "updated", fields)
             if updates:
-                self.conn.execute(
-                    update(NOTE)
-                    .where(NOTE.c.id == bindparam("b_id"))
-                    .values({key: bindparam(key) for key in updates[0] if key != "b_id"}),
-                    updates,
-                )
+                keys = [key for key in updates[0] if key != "b_id"]
+                self._statement(NOTE, keys, by="id").run(self.conn, updates)
 
     def _record(self, note_id: str, forum: str, kind: str, op: str, fields: list[str]) -> None:
         """Queue one change record per note and cycle page; the counts follow the records."""
@@ -461,7 +561,8 @@ class Mirror:
 
     def flush(self) -> None:
         if self._pending:
-            self.conn.execute(insert(CHANGE), list(self._pending.values()))
+            records = list(self._pending.values())
+            self._statement(CHANGE, list(records[0])).run(self.conn, records)
             self._pending.clear()
 
 

@@ -35,6 +35,7 @@ import math
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -208,6 +209,10 @@ class TransientError(Exception):
 
 class FileTooLarge(Exception):
     """A download grew past its size limit; nothing of it is kept."""
+
+
+class WalkStopped(Exception):
+    """A walk's reader asked it to stop (its ``stop`` event) while it waited to retry."""
 
 
 class MintmdateIgnored(Exception):
@@ -459,14 +464,25 @@ class OpenReviewSource:
         if self._on_retry is not None:
             self._on_retry(str(exc), wait)
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
+    def _retrying(self, fn: Callable[[], Any], stop: threading.Event | None = None) -> Any:
+        def sleep(seconds: float) -> None:
+            # A stopped walk ends its back-off within a second, whoever sleeps for it.
+            assert stop is not None
+            deadline = time.monotonic() + seconds
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._sleep(min(left, 1.0))
+            raise WalkStopped()
+
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts)
             | stop_after_delay(self.policy.max_total_s),
             wait=self._wait,
             retry=retry_if_exception_type(TransientError),
             before_sleep=self._before_sleep,
-            sleep=self._sleep,
+            sleep=self._sleep if stop is None else sleep,
             reraise=True,
         )
         try:
@@ -507,7 +523,13 @@ class OpenReviewSource:
             raise TransientError("truncated JSON answer") from None
 
     def _get(
-        self, path: str, params: Mapping[str, Any], what: str, *, missing_ok: bool = False
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        what: str,
+        *,
+        missing_ok: bool = False,
+        stop: threading.Event | None = None,
     ) -> Any:
         def attempt() -> Any:
             try:
@@ -520,7 +542,7 @@ class OpenReviewSource:
                 return self._check(self._send("GET", path, params=dict(params)), what)
 
         try:
-            return self._retrying(attempt)
+            return self._retrying(attempt, stop)
         except _ApiError as exc:
             if missing_ok and exc.status == 404:
                 return None
@@ -624,12 +646,18 @@ class OpenReviewSource:
         )
 
     def submission_pages(
-        self, invitation: str, *, details: str = "replies", page_size: int = PAGE_SIZE
+        self,
+        invitation: str,
+        *,
+        details: str = "replies",
+        page_size: int = PAGE_SIZE,
+        stop: threading.Event | None = None,
     ) -> Iterator[tuple[list[Note], int | None]]:
         """Every submission of ``invitation`` with its replies, one page at a time.
 
         Walks ``sort=id`` with ``after=<last id>`` as openreview-py does; yields each page and the
         total the server announced. Soft-deleted submissions come too (``trash``), with ``ddate``.
+        Setting ``stop`` (from any thread) ends a retry back-off with :class:`WalkStopped`.
         """
         params: dict[str, Any] = {
             "invitation": invitation,
@@ -642,7 +670,7 @@ class OpenReviewSource:
         total: int | None = None
         seen = 0
         while True:
-            body = self._get("/notes", params, f"submissions of {invitation}")
+            body = self._get("/notes", params, f"submissions of {invitation}", stop=stop)
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):
                 raise UnreachableError("OpenReview answered /notes without a notes list")

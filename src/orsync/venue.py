@@ -167,8 +167,9 @@ def well_formed(note: Any) -> bool:
 def content_value(note: Note, field: str) -> Any:
     """``content[field].value``, or None when the field is absent (unreadable or not filled)."""
     content = note.get("content")
-    entry = content.get(field) if isinstance(content, Mapping) else None
-    if isinstance(entry, Mapping):
+    # ``dict`` first: parsed JSON is always one, and the ``Mapping`` check is an ABC look-up.
+    entry = content.get(field) if (type(content) is dict or isinstance(content, Mapping)) else None
+    if type(entry) is dict or isinstance(entry, Mapping):
         return entry.get("value")
     return None
 
@@ -217,13 +218,17 @@ def is_public(readers: Any, nonreaders: Any = None) -> bool:
     An absent or null ``nonreaders`` excludes no one; anything malformed (readers absent or not
     a list of strings, nonreaders not a list of strings) counts as private.
     """
-    if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+    # Without ``everyone`` the answer is no whatever else the list holds: checked first, as
+    # most notes of a venue under review are not public.
+    if not isinstance(readers, list) or "everyone" not in readers:
+        return False
+    if not all(isinstance(r, str) for r in readers):
         return False
     if nonreaders is not None and (
         not isinstance(nonreaders, list) or not all(isinstance(r, str) for r in nonreaders)
     ):
         return False
-    return "everyone" in readers and "everyone" not in (nonreaders or [])
+    return "everyone" not in (nonreaders or [])
 
 
 def note_is_public(note: Note) -> bool:
@@ -238,11 +243,11 @@ def public_content_fields(note: Note) -> frozenset[str]:
     when they allow everyone. Nothing is public on a note that is not itself public.
     """
     content = note.get("content")
-    if not note_is_public(note) or not isinstance(content, Mapping):
+    if not note_is_public(note) or not (type(content) is dict or isinstance(content, Mapping)):
         return frozenset()
     public = set()
     for name, entry in content.items():
-        if not isinstance(entry, Mapping):
+        if not (type(entry) is dict or isinstance(entry, Mapping)):
             continue
         readers = entry["readers"] if "readers" in entry else note.get("readers")
         if is_public(readers, entry.get("nonreaders")):
