@@ -51,7 +51,11 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
     # A larger venue than the fixture's, so the write phase is long enough to be hit often.
     with Emulator(dataset="bgpt", seed=11, size=500) as emulator:
         clean_config = write_config(tmp_path / "clean", emulator)
+        started = time.monotonic()
         assert run_cli("--config", str(clean_config), "pull", "--full").returncode == 0
+        # Kills land within a whole pull's time as measured here (start-up included), so that
+        # they hit a running pull on a fast machine as on a loaded one.
+        clean_s = time.monotonic() - started
         reference = store_dump(tmp_path / "clean" / "orsync.db")
 
         config = write_config(tmp_path / "killed", emulator)
@@ -76,8 +80,7 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            # Start-up takes about a second; the cycle (fetch, then writes) follows it.
-            time.sleep(rng.uniform(0.5, 3.0))
+            time.sleep(rng.uniform(0.3, 1.0) * clean_s)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed_mid_run += 1
