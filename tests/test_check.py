@@ -264,8 +264,8 @@ def test_a_reader_refuses_an_older_schema_instead_of_migrating(tmp_path: Path) -
 def readonly_copy(setup: Setup) -> Iterator[tuple[Path, Path]]:
     """A pulled store copied into a folder, both made read-only; a config pointing at it.
 
-    The folder lives under a world-traversable temporary directory so the readers can run as an
-    unprivileged user when the tests run as root (root ignores file modes)."""
+    When the tests run as root, the readers run without the capabilities that let root ignore
+    file modes."""
     assert setup.cli("pull", "--no-push").returncode == 0
     base = Path(tempfile.mkdtemp(prefix="orsync-ro-"))
     base.chmod(0o755)
@@ -276,7 +276,7 @@ def readonly_copy(setup: Setup) -> Iterator[tuple[Path, Path]]:
     config.write_text(setup.config.read_text().replace(str(setup.db), str(folder / "orsync.db")))
     config.chmod(0o644)
     shutil.copy(setup.dir / "pw", base / "pw")
-    (base / "pw").chmod(0o644)  # the emulator's public password; readable by the test user
+    (base / "pw").chmod(0o600)
     (folder / "orsync.db").chmod(0o444)
     folder.chmod(0o555)
     try:
@@ -292,7 +292,15 @@ def _as_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             pytest.skip("running as root without setpriv: file modes cannot be tested")
-        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        # Root without the capabilities that bypass file modes: the modes then bind it as they
+        # bind any owner, and it can still read the checkout and its virtualenv wherever the
+        # clone lies (another user could not read a clone in a private temporary folder).
+        prefix = [
+            setpriv,
+            "--bounding-set=-dac_override,-dac_read_search,-fowner",
+            "--inh-caps=-all",
+            "--",
+        ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORSYNC_")}
     env["PYTHONPATH"] = str(Path(orsync.__file__).resolve().parents[1])
     env["HOME"] = "/tmp"
