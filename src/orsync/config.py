@@ -16,7 +16,6 @@ import tomllib
 import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -288,15 +287,6 @@ class Config(_Section):
     program: ProgramConfig = ProgramConfig()
     talk_selection: TalkSelectionConfig = TalkSelectionConfig()
     source: Path | None = Field(default=None, exclude=True)
-
-    def talks_by_paper(self) -> dict[str, list[tuple[datetime, datetime]]]:
-        """Talk slots keyed by the paper reference as written (number as text, or forum id).
-
-        Kept for callers of the config; ``orsync.schedule`` is where the day is interpreted.
-        """
-        from orsync.schedule import Schedule
-
-        return Schedule.from_config(self).talks_by_paper()
 
 
 def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Path:

@@ -453,15 +453,6 @@ def unpin(config: Config, ref: str) -> PinResult:
     return PinResult(forum_id, number, None, was)
 
 
-def pinned(config: Config) -> dict[str, str]:
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            return queries.pins(conn)
-    finally:
-        store.dispose()
-
-
 def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
     """What ``posters assign`` would do, computed under the lock and rolled back."""
     store = open_store(config.store.url)
