@@ -696,6 +696,21 @@ class Venue:
                 found = r
         return found
 
+    def _planned_decision(self, forum_id: str, decision: str, *, public: bool) -> PlannedReply:
+        return PlannedReply(
+            id=self._ids.new(),
+            kind="decision",
+            replyto=forum_id,
+            signature=f"{self.venue_id}/Program_Chairs",
+            content={
+                "title": {"value": "Paper Decision"},
+                "decision": {"value": decision},
+                "comment": {"value": "Decision set by the program chairs."},
+            },
+            public=public,
+            phase="decision",
+        )
+
     def set_decision(self, forum_id: str, decision: str, release: bool = True) -> str:
         """Create or update the decision note; returns its id. Unreleased (``release=False``):
         readable by the program chairs only, the submission unchanged until
@@ -710,19 +725,7 @@ class Venue:
                 if existing is not None:
                     self.edit_content(existing.id, decision=decision)
                     return existing.id
-                r = PlannedReply(
-                    id=self._ids.new(),
-                    kind="decision",
-                    replyto=forum_id,
-                    signature=f"{self.venue_id}/Program_Chairs",
-                    content={
-                        "title": {"value": "Paper Decision"},
-                        "decision": {"value": decision},
-                        "comment": {"value": "Decision set by the program chairs."},
-                    },
-                    public=False,
-                    phase="decision",
-                )
+                r = self._planned_decision(forum_id, decision, public=False)
                 return self._create_reply(forum_id, r, None, readers=self._chairs_only())
             self._held.pop(forum_id, None)
             if existing is not None:
@@ -734,19 +737,7 @@ class Venue:
                     note["odate"] = self._touch(did)
                     existing.public = True
             else:
-                r = PlannedReply(
-                    id=self._ids.new(),
-                    kind="decision",
-                    replyto=forum_id,
-                    signature=f"{self.venue_id}/Program_Chairs",
-                    content={
-                        "title": {"value": "Paper Decision"},
-                        "decision": {"value": decision},
-                        "comment": {"value": "Decision set by the program chairs."},
-                    },
-                    public=True,
-                    phase="decision",
-                )
+                r = self._planned_decision(forum_id, decision, public=True)
                 did = self._create_reply(forum_id, r, None)
             if accepted:
                 self._apply_status(forum_id, "accepted", pres)
