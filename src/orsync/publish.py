@@ -297,7 +297,7 @@ def _publish(
             raise PushRefused(
                 f"refusing to publish {len(rows)} papers over the {len(published)} that {out} "
                 f"publishes now ({len(dropped)} would go, more than sync.max_delete_fraction = "
-                f"{config.sync.max_delete_fraction}); the store {store_label(config)} looks "
+                f"{config.sync.max_delete_fraction}); the store {store.describe()} looks "
                 "empty or is not the one that made this site: check store.url, run `orsync "
                 "pull`, or rerun with --force if the papers really went"
             )
@@ -332,12 +332,6 @@ def _publish(
             )
         except website.OnChangeError as exc:
             raise PushError(f"{exc.message} (the files are written)") from None
-
-
-def store_label(config: Config) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(config.store.url).render_as_string(hide_password=True)
 
 
 def talk_problems(config: Config, rows: list[dict[str, Any]]) -> list[str]:
