@@ -68,10 +68,22 @@ def web_base(baseurl: str) -> str:
 # ``json.dumps`` with options builds a new encoder on every call; these are built once.
 _TEXT = json.JSONEncoder(ensure_ascii=False)
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else _TEXT.encode(value)
+
+
+def _compact_json(value: Any) -> str | None:
+    """JSON for the columns nobody reads as text (``readers``): orjson, else the standard
+    library with the same output, for what orjson refuses."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _COMPACT.encode(value)
 
 
 def strip_details(note: RawNote) -> RawNote:
@@ -122,56 +134,85 @@ def _ms_to_datetime(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
+# Every column ``note_row`` writes, at its value for a note that fills none of them: each row
+# starts as a copy of this (one C-level copy instead of fifty stores).
+_BLANK_ROW: dict[str, Any] = {
+    "id": None,
+    "forum": None,
+    "replyto": None,
+    "kind": None,
+    "invitation": None,
+    "number": None,
+    "signature": None,
+    "readers": None,
+    "raw": None,
+    "digest": None,
+    "deleted": False,
+    "deleted_at": None,
+    "title": None,
+    "authors": None,
+    "authorids": None,
+    "keywords": None,
+    "abstract": None,
+    "tldr": None,
+    "pdf_url": None,
+    "forum_url": None,
+    "venue": None,
+    "venueid": None,
+    "decision": None,
+    "rating": None,
+    "rating_text": None,
+    "confidence": None,
+    "confidence_text": None,
+    "public": False,
+    "public_fields": "[]",
+    **dict.fromkeys(_TIMESTAMPS),
+    **_NO_FLAGS,
+}
+
+
 def note_row(
     note: RawNote,
     kind: str,
     settings: VenueSettings,
     site: str,
     canonical: str | None = None,
+    digest: str | None = None,
 ) -> dict[str, Any]:
-    """The typed columns of one note; the raw JSON goes along verbatim (``canonical_json``)."""
+    """The typed columns of one note; the raw JSON goes along verbatim (``canonical_json``,
+    and its ``digest_of`` when the caller has them)."""
     if canonical is None:
         canonical = canonical_json(strip_details(note))
+    get = note.get
     note_id = str(note["id"])
-    ddate = note.get("ddate")
-    number = note.get("number")
-    row: dict[str, Any] = {
-        "id": note_id,
-        "forum": str(note.get("forum") or note_id),
-        "replyto": note.get("replyto"),
-        "kind": kind,
-        "invitation": _first(note.get("invitations")),
-        "number": number if isinstance(number, int) else None,
-        "signature": _first(note.get("signatures")),
-        "readers": _json(note.get("readers")),
-        "raw": canonical,
-        "digest": digest_of(canonical),
-        "deleted": bool(ddate),
-        "deleted_at": _ms_to_datetime(ddate),
-        "title": None,
-        "authors": None,
-        "authorids": None,
-        "keywords": None,
-        "abstract": None,
-        "tldr": None,
-        "pdf_url": None,
-        "forum_url": None,
-        "venue": None,
-        "venueid": None,
-        "decision": None,
-        "rating": None,
-        "rating_text": None,
-        "confidence": None,
-        "confidence_text": None,
-        "public": note_is_public(note),
-        "public_fields": None,
-        **_NO_FLAGS,
-    }
+    ddate = get("ddate")
+    number = get("number")
+    invitations = get("invitations")
+    signatures = get("signatures")
+    readers = get("readers")
+    row = _BLANK_ROW.copy()
+    row["id"] = note_id
+    row["forum"] = str(get("forum") or note_id)
+    row["replyto"] = get("replyto")
+    row["kind"] = kind
+    row["invitation"] = str(invitations[0]) if type(invitations) is list and invitations else None
+    row["number"] = number if isinstance(number, int) else None
+    row["signature"] = str(signatures[0]) if type(signatures) is list and signatures else None
+    row["readers"] = _compact_json(readers)
+    row["raw"] = canonical
+    row["digest"] = digest if digest is not None else digest_of(canonical)
+    if ddate:
+        row["deleted"] = True
+        row["deleted_at"] = _ms_to_datetime(ddate)
     for key in _TIMESTAMPS:
-        value = note.get(key)
-        row[key] = int(value) if isinstance(value, int | float) else None
-    public_fields = public_content_fields(note)
-    row["public_fields"] = _TEXT.encode(sorted(public_fields))
+        value = get(key)
+        if value is not None:
+            row[key] = int(value) if isinstance(value, int | float) else None
+    public = note_is_public(note)
+    row["public"] = public
+    public_fields = public_content_fields(note, public) if public else frozenset()
+    if public_fields:
+        row["public_fields"] = _TEXT.encode(sorted(public_fields))
     # The content field each typed column came from, to tell whether everyone may read it.
     sources: dict[str, str | None] = {"title": "title"}
     title = content_value(note, "title")
@@ -201,6 +242,9 @@ def note_row(
             venue=content_value(note, "venue"),
             venueid=content_value(note, "venueid"),
         )
+        for key in ("venue", "venueid"):
+            if row[key] is not None:
+                row[key] = str(row[key])
     elif kind == "review":
         row["rating"], row["rating_text"] = _score(note, settings.review_rating)
         row["confidence"], row["confidence_text"] = _score(note, settings.review_confidence)
@@ -209,12 +253,10 @@ def note_row(
     elif kind == "decision":
         decision = content_value(note, settings.decision_field_name)
         row["decision"] = str(decision) if decision is not None else None
-    for column, flag in PUBLIC_FLAGS.items():
-        source = sources.get(column)
-        row[flag] = row[column] is not None and source is not None and source in public_fields
-    for key in ("venue", "venueid"):
-        if row[key] is not None:
-            row[key] = str(row[key])
+    if public_fields:
+        for column, flag in PUBLIC_FLAGS.items():
+            source = sources.get(column)
+            row[flag] = row[column] is not None and source is not None and source in public_fields
     # A NUL anywhere in the note shows in its JSON as an escape (or, for a key or a string
     # that the JSON writes with a backslash, as a look-alike): only then are the columns read.
     if "\\u0000" in canonical:
@@ -235,17 +277,6 @@ def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
     }
     fields.update(key for key in _TRACKED_KEYS if old_raw.get(key) != new_raw.get(key))
     return sorted(fields)
-
-
-@dataclass(slots=True)
-class Staged:
-    """One note of a page, ready for ``Mirror.apply`` (``note_id`` is empty when malformed)."""
-
-    note: Any
-    note_id: str
-    canonical: str
-    digest: str
-    row: dict[str, Any] | None
 
 
 @dataclass(slots=True)
@@ -284,6 +315,9 @@ class Mirror:
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     _complete: bool = False
     _looked_up: set[str] = field(default_factory=set)
+    # A full cycle into an empty store, and the forums its pages touched so far.
+    _fresh: bool = False
+    _touched_forums: set[str] = field(default_factory=set)
     _prepared: dict[tuple[str, tuple[str, ...], str | None], Prepared] = field(default_factory=dict)
     live_at_start: int = 0
 
@@ -296,6 +330,7 @@ class Mirror:
         rows = self.conn.execute(select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind))
         self.known = {r.id: _Known(r.digest, bool(r.deleted), r.kind) for r in rows}
         self._complete = True
+        self._fresh = not self.known
 
     def prefetch(self, ids: Iterable[str]) -> None:
         """Know these notes (if stored): an incremental cycle looks up only what it touches."""
@@ -340,65 +375,43 @@ class Mirror:
             )
         return prepared
 
-    def stage(self, notes: Sequence[Any]) -> list[Staged]:
-        """The work on a page that needs no database: each well-formed note serialised once,
-        its digest, and its row when the store does not hold that digest.
-
-        Pure but for reading ``known``, so a full cycle runs it in the thread that reads the
-        next page while this one is stored; ``apply`` decides again with what it knows then.
-        """
-        staged = []
-        for note in notes:
-            if not well_formed(note):
-                staged.append(Staged(note, "", "", "", None))
-                continue
-            canonical = canonical_json(strip_details(note))
-            note_id = str(note["id"])
-            if "\\u0000" in canonical:
-                note_id = _no_nul(note_id)
-            digest = digest_of(canonical)
-            known = self.known.get(note_id)
-            row = None
-            if known is None or known.digest != digest:
-                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
-            staged.append(Staged(note, note_id, canonical, digest, row))
-        return staged
-
-    def apply(self, notes: Sequence[Any] | list[Staged]) -> None:
+    def apply(self, notes: Sequence[Any]) -> None:
         """Insert new notes, update changed ones, and refresh the forums they touch.
 
         Each note is serialised once (``canonical_json``); an unchanged note (same digest,
         same deletion) costs that and a dictionary look-up, and its row is never built.
-        ``notes`` may come staged already (``stage``).
+        Malformed notes are set aside and counted.
         """
-        staged = notes if notes and isinstance(notes[0], Staged) else self.stage(notes)
         if not self._complete:
-            self.prefetch(str(s.note["id"]) for s in staged if s.note_id)
+            self.prefetch(str(n["id"]) for n in notes if well_formed(n))
         new_rows = []
         changed_rows = []
         forums: set[str] = set()
-        for item in staged:
-            note, note_id, canonical = item.note, item.note_id, item.canonical
-            if not note_id:
-                self.counts.malformed += 1
+        known_notes, seen, counts = self.known, self.seen, self.counts
+        for note in notes:
+            if not well_formed(note):
+                counts.malformed += 1
                 continue
+            canonical = canonical_json(strip_details(note))
+            # A NUL shows in the JSON as an escape (or a look-alike): only then strip it.
+            nul = "\\u0000" in canonical
+            note_id = _no_nul(str(note["id"])) if nul else str(note["id"])
+            digest = digest_of(canonical)
             tmdate = note.get("tmdate")
             if isinstance(tmdate, int) and tmdate > self.max_tmdate:
                 self.max_tmdate = tmdate
-            self.seen.add(note_id)
-            self.counts.seen += 1
-            known = self.known.get(note_id)
+            seen.add(note_id)
+            counts.seen += 1
+            known = known_notes.get(note_id)
             if (
                 known is not None
                 and known.deleted == bool(note.get("ddate"))
-                and known.digest == item.digest
+                and known.digest == digest
             ):
-                forum = note.get("forum") or note_id
-                forums.add(_no_nul(str(forum)) if "\\u0000" in canonical else str(forum))
+                forum = str(note.get("forum") or note_id)
+                forums.add(_no_nul(forum) if nul else forum)
                 continue
-            row = item.row
-            if row is None:
-                row = note_row(note, self.kind_of(note), self.settings, self.site, canonical)
+            row = note_row(note, self.kind_of(note), self.settings, self.site, canonical, digest)
             forums.add(row["forum"])
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = self.cycle_id
@@ -407,6 +420,8 @@ class Mirror:
                 row["last_cycle"] = self.cycle_id
                 changed_rows.append(row)
         if new_rows:
+            if self._fresh:
+                self._derive_new_forums(new_rows, forums)
             self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
             for row in new_rows:
                 self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
@@ -466,29 +481,15 @@ class Mirror:
         return [i for i, k in self.known.items() if not k.deleted and i not in self.seen]
 
     def refresh_forums(self, forums: set[str]) -> None:
-        """Recompute each submission's status, decisions and presentation from the store.
-
-        Status is what OpenReview released (``venueid``); ``decision`` is the latest decision the
-        account can read, ``public_decision`` the latest everyone can read.
-        """
-        field = self.settings.decision_field_name
+        """Recompute each submission's status, decisions and presentation from the store."""
         for chunk in _chunks(sorted(forums)):
-            decisions: dict[str, tuple[int, str]] = {}
-            public: dict[str, tuple[int, str]] = {}
+            tally = _DecisionTally(self.settings.decision_field_name)
             for r in self.conn.execute(
                 select(NOTE.c.forum, NOTE.c.decision, NOTE.c.tmdate, NOTE.c.public_fields).where(
                     NOTE.c.forum.in_(chunk), NOTE.c.kind == "decision", ~NOTE.c.deleted
                 )
             ):
-                if r.decision is None:
-                    continue
-                stamp = r.tmdate or 0
-                if r.forum not in decisions or stamp >= decisions[r.forum][0]:
-                    decisions[r.forum] = (stamp, r.decision)
-                if field in _names(r.public_fields) and (
-                    r.forum not in public or stamp >= public[r.forum][0]
-                ):
-                    public[r.forum] = (stamp, r.decision)
+                tally.add(r.forum, r.tmdate, r.decision, r.public_fields)
             subs = self.conn.execute(
                 select(
                     NOTE.c.id,
@@ -504,21 +505,7 @@ class Mirror:
             ).all()
             updates = []
             for s in subs:
-                decision = decisions.get(s.id, (0, None))[1]
-                published = public.get(s.id, (0, None))[1]
-                accepts = None if decision is None else self.settings.is_accepting(decision)
-                status = self.settings.status(s.venueid)
-                # Published, so only from what everyone can read: the public decision, else
-                # the venue text when that field is public.
-                venue = s.venue if "venue" in _names(s.public_fields) else None
-                shown = presentation(published, venue) if status == "accepted" else None
-                new = {
-                    "status": status,
-                    "decision": decision,
-                    "public_decision": published,
-                    "decision_accepts": accepts,
-                    "presentation": shown,
-                }
+                new = tally.derived(self.settings, s.id, s.venueid, s.venue, s.public_fields)
                 old = {key: getattr(s, key) for key in new}
                 if old["decision_accepts"] is not None:
                     old["decision_accepts"] = bool(old["decision_accepts"])
@@ -537,6 +524,33 @@ class Mirror:
                 keys = [key for key in updates[0] if key != "b_id"]
                 self._statement(NOTE, keys, by="id").run(self.conn, updates)
 
+    def _derive_new_forums(self, rows: list[dict[str, Any]], forums: set[str]) -> None:
+        """On a store that was empty, the derived columns of the submissions in ``rows``, set
+        before they are written, and their forums taken out of ``forums``: what
+        ``refresh_forums`` would read back and update, saved a round trip per forum.
+
+        Only for a forum whose notes all arrive in this page (a full walk brings each
+        submission with its replies): one touched by an earlier page is refreshed from the store
+        as always. Every row gets the derived keys, so the page is one insert statement.
+        """
+        tally = _DecisionTally(self.settings.decision_field_name)
+        for row in rows:
+            if row["kind"] == "decision" and not row["deleted"]:
+                tally.add(row["forum"], row["tmdate"], row["decision"], row["public_fields"])
+        earlier = self._touched_forums
+        for row in rows:
+            if row["kind"] == "submission" and row["id"] not in earlier:
+                row.update(
+                    tally.derived(
+                        self.settings, row["id"], row["venueid"], row["venue"], row["public_fields"]
+                    )
+                )
+                forums.discard(row["id"])
+            else:
+                row.update(_NO_DERIVED)
+        earlier.update(forums)
+        earlier.update(row["forum"] for row in rows)
+
     def _record(self, note_id: str, forum: str, kind: str, op: str, fields: list[str]) -> None:
         """Queue one change record per note and cycle page; the counts follow the records."""
         pending = self._pending.get(note_id)
@@ -553,7 +567,7 @@ class Mirror:
             "forum": forum,
             "kind": kind,
             "op": op,
-            "fields": json.dumps(fields),
+            "fields": json.dumps(fields) if fields else "[]",
         }
         setattr(self.counts, op, getattr(self.counts, op) + 1)
         if op == "deleted" and kind == "submission":
@@ -564,6 +578,61 @@ class Mirror:
             records = list(self._pending.values())
             self._statement(CHANGE, list(records[0])).run(self.conn, records)
             self._pending.clear()
+
+
+# The columns ``refresh_forums`` derives for a submission; a reply's stay null.
+_NO_DERIVED = {
+    "status": None,
+    "public_decision": None,
+    "decision_accepts": None,
+    "presentation": None,
+}
+
+
+class _DecisionTally:
+    """The latest decision per forum that the account can read, and that everyone can."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.latest: dict[str, tuple[int, str]] = {}
+        self.public: dict[str, tuple[int, str]] = {}
+
+    def add(
+        self, forum: str, tmdate: int | None, decision: str | None, public_fields: str | None
+    ) -> None:
+        if decision is None:
+            return
+        stamp = tmdate or 0
+        if forum not in self.latest or stamp >= self.latest[forum][0]:
+            self.latest[forum] = (stamp, decision)
+        if self.field in _names(public_fields) and (
+            forum not in self.public or stamp >= self.public[forum][0]
+        ):
+            self.public[forum] = (stamp, decision)
+
+    def derived(
+        self,
+        settings: VenueSettings,
+        forum: str,
+        venueid: str | None,
+        venue: str | None,
+        public_fields: str | None,
+    ) -> dict[str, Any]:
+        """Status is what OpenReview released (``venueid``); ``decision`` is the latest decision
+        the account can read, ``public_decision`` the latest everyone can read."""
+        decision = self.latest.get(forum, (0, None))[1]
+        published = self.public.get(forum, (0, None))[1]
+        status = settings.status(venueid)
+        # Published, so only from what everyone can read: the public decision, else the venue
+        # text when that field is public.
+        shown_venue = venue if "venue" in _names(public_fields) else None
+        return {
+            "status": status,
+            "decision": decision,
+            "public_decision": published,
+            "decision_accepts": None if decision is None else settings.is_accepting(decision),
+            "presentation": presentation(published, shown_venue) if status == "accepted" else None,
+        }
 
 
 def _names(public_fields: str | None) -> list[str]:

@@ -236,18 +236,25 @@ def note_is_public(note: Note) -> bool:
     return is_public(note.get("readers"), note.get("nonreaders"))
 
 
-def public_content_fields(note: Note) -> frozenset[str]:
-    """Content fields of a note that everyone may read.
+def public_content_fields(note: Note, note_public: bool | None = None) -> frozenset[str]:
+    """Content fields of a note that everyone may read (``note_public``: the note's own
+    ``note_is_public``, when the caller knows it already).
 
     A field without its own ``readers`` inherits the note's; a field with them is public only
     when they allow everyone. Nothing is public on a note that is not itself public.
     """
     content = note.get("content")
-    if not note_is_public(note) or not (type(content) is dict or isinstance(content, Mapping)):
+    if note_public is None:
+        note_public = note_is_public(note)
+    if not note_public or not (type(content) is dict or isinstance(content, Mapping)):
         return frozenset()
     public = set()
     for name, entry in content.items():
         if not (type(entry) is dict or isinstance(entry, Mapping)):
+            continue
+        if "readers" not in entry and entry.get("nonreaders") is None:
+            # The note's own readers, which allow everyone: the common case, decided.
+            public.add(str(name))
             continue
         readers = entry["readers"] if "readers" in entry else note.get("readers")
         if is_public(readers, entry.get("nonreaders")):

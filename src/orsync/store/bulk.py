@@ -57,11 +57,16 @@ class Prepared:
         single = len(self.names) == 1
         values = [(get(row),) if single else get(row) for row in rows]
         for index, processor in self.processors:
+            # A cycle stamps all its change records with one time: process it once.
+            last_in: Any = None
+            last_out: Any = None
             for i, row_values in enumerate(values):
                 value = row_values[index]
                 if value is not None:
+                    if value is not last_in:
+                        last_in, last_out = value, processor(value)
                     patched = list(row_values)
-                    patched[index] = processor(value)
+                    patched[index] = last_out
                     values[i] = tuple(patched)
         if self.positional:
             return values
