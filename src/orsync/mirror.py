@@ -105,7 +105,12 @@ def canonical_json(note: RawNote) -> str:
 
 
 def digest_of(canonical: str) -> str:
-    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+    return _digest_bytes(canonical).hex()
+
+
+def _digest_bytes(canonical: str) -> bytes:
+    # What the store's index holds in memory: 16 bytes, where the hex text takes 32.
+    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
 
 
 def digest(note: RawNote) -> str:
@@ -279,13 +284,6 @@ def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
     return sorted(fields)
 
 
-@dataclass(slots=True)
-class _Known:
-    digest: str
-    deleted: bool
-    kind: str
-
-
 @dataclass
 class Counts:
     """The cycle's figures; created / updated / deleted are exactly the change records written."""
@@ -308,8 +306,14 @@ class Mirror:
     site: str
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: Counts = field(default_factory=Counts)
-    known: dict[str, _Known] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
+    # What the store holds, as far as this cycle knows it: each note's digest (raw bytes, the
+    # column's hex decoded: a large venue's index is most of a full cycle's memory), the ones
+    # deleted, the submissions.
+    known: dict[str, bytes] = field(default_factory=dict)
+    deleted_ids: set[str] = field(default_factory=set)
+    submission_ids: set[str] = field(default_factory=set)
+    # A full cycle: live notes stored at its start that the source has not returned yet.
+    _unseen: set[str] = field(default_factory=set)
     max_tmdate: int = 0
     _created: set[str] = field(default_factory=set)
     _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -327,10 +331,25 @@ class Mirror:
 
     def load_index(self) -> None:
         """Know every stored note: a full cycle must find the ones the source no longer has."""
-        rows = self.conn.execute(select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind))
-        self.known = {r.id: _Known(r.digest, bool(r.deleted), r.kind) for r in rows}
+        for r in self.conn.execute(select(NOTE.c.id, NOTE.c.digest, NOTE.c.deleted, NOTE.c.kind)):
+            self._know(r.id, r.digest, bool(r.deleted), r.kind)
+        self._unseen = {i for i in self.known if i not in self.deleted_ids}
         self._complete = True
         self._fresh = not self.known
+
+    def _know(self, note_id: str, digest: str, deleted: bool, kind: str) -> None:
+        try:
+            self.known[note_id] = bytes.fromhex(digest)
+        except ValueError:  # not a digest orsync wrote: never equal to one, so rewritten
+            self.known[note_id] = digest.encode()
+        if deleted:
+            self.deleted_ids.add(note_id)
+        else:
+            self.deleted_ids.discard(note_id)
+        if kind == "submission":
+            self.submission_ids.add(note_id)
+        else:
+            self.submission_ids.discard(note_id)
 
     def prefetch(self, ids: Iterable[str]) -> None:
         """Know these notes (if stored): an incremental cycle looks up only what it touches."""
@@ -344,11 +363,10 @@ class Mirror:
                     NOTE.c.id.in_(chunk)
                 )
             ):
-                self.known[r.id] = _Known(r.digest, bool(r.deleted), r.kind)
+                self._know(r.id, r.digest, bool(r.deleted), r.kind)
 
     def knows_submission(self, forum: str) -> bool:
-        entry = self.known.get(forum)
-        return entry is not None and entry.kind == "submission"
+        return forum in self.submission_ids
 
     def live_submissions(self) -> int:
         return int(
@@ -387,7 +405,12 @@ class Mirror:
         new_rows = []
         changed_rows = []
         forums: set[str] = set()
-        known_notes, seen, counts = self.known, self.seen, self.counts
+        known_notes, deleted_ids, unseen, counts = (
+            self.known,
+            self.deleted_ids,
+            self._unseen,
+            self.counts,
+        )
         for note in notes:
             if not well_formed(note):
                 counts.malformed += 1
@@ -396,22 +419,20 @@ class Mirror:
             # A NUL shows in the JSON as an escape (or a look-alike): only then strip it.
             nul = "\\u0000" in canonical
             note_id = _no_nul(str(note["id"])) if nul else str(note["id"])
-            digest = digest_of(canonical)
+            digest = _digest_bytes(canonical)
             tmdate = note.get("tmdate")
             if isinstance(tmdate, int) and tmdate > self.max_tmdate:
                 self.max_tmdate = tmdate
-            seen.add(note_id)
+            unseen.discard(note_id)
             counts.seen += 1
             known = known_notes.get(note_id)
-            if (
-                known is not None
-                and known.deleted == bool(note.get("ddate"))
-                and known.digest == digest
-            ):
+            if known == digest and (note_id in deleted_ids) == bool(note.get("ddate")):
                 forum = str(note.get("forum") or note_id)
                 forums.add(_no_nul(forum) if nul else forum)
                 continue
-            row = note_row(note, self.kind_of(note), self.settings, self.site, canonical, digest)
+            row = note_row(
+                note, self.kind_of(note), self.settings, self.site, canonical, digest.hex()
+            )
             forums.add(row["forum"])
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = self.cycle_id
@@ -424,7 +445,7 @@ class Mirror:
                 self._derive_new_forums(new_rows, forums)
             self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
             for row in new_rows:
-                self.known[row["id"]] = _Known(row["digest"], row["deleted"], row["kind"])
+                self._know(row["id"], row["digest"], row["deleted"], row["kind"])
                 if row["kind"] == "submission":  # what refresh_forums asks about
                     self._created.add(row["id"])
                 if not row["deleted"]:
@@ -444,9 +465,8 @@ class Mirror:
         updates = [{**row, "b_id": row["id"]} for row in rows]
         self._statement(NOTE, keys, by="id").run(self.conn, updates)
         for row in rows:
-            known = self.known[row["id"]]
-            was_deleted = known.deleted
-            known.digest, known.deleted = row["digest"], row["deleted"]
+            was_deleted = row["id"] in self.deleted_ids
+            self._know(row["id"], row["digest"], row["deleted"], row["kind"])
             if row["deleted"] and not was_deleted:
                 self._record(row["id"], row["forum"], row["kind"], "deleted", [])
                 continue
@@ -458,7 +478,7 @@ class Mirror:
 
     def tombstone(self, ids: Iterable[str]) -> int:
         """Mark notes deleted that the source no longer returns (the rows stay)."""
-        targets = [i for i in ids if i in self.known and not self.known[i].deleted]
+        targets = [i for i in ids if i in self.known and i not in self.deleted_ids]
         forums: set[str] = set()
         for chunk in _chunks(targets):
             self.conn.execute(
@@ -469,7 +489,7 @@ class Mirror:
             for r in self.conn.execute(
                 select(NOTE.c.id, NOTE.c.forum, NOTE.c.kind).where(NOTE.c.id.in_(chunk))
             ):
-                self.known[r.id].deleted = True
+                self.deleted_ids.add(r.id)
                 forums.add(r.forum)
                 self._record(r.id, r.forum, r.kind, "deleted", [])
         self.refresh_forums(forums)
@@ -478,7 +498,7 @@ class Mirror:
 
     def unseen(self) -> list[str]:
         assert self._complete, "only a full cycle knows what the source no longer returns"
-        return [i for i, k in self.known.items() if not k.deleted and i not in self.seen]
+        return sorted(self._unseen)
 
     def refresh_forums(self, forums: set[str]) -> None:
         """Recompute each submission's status, decisions and presentation from the store."""

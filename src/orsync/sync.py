@@ -367,7 +367,7 @@ def _full(
             if options.progress is not None:
                 options.progress(done, total)
     unseen = mirror.unseen()
-    doomed = sum(1 for i in unseen if mirror.known[i].kind == "submission")
+    doomed = sum(1 for i in unseen if i in mirror.submission_ids)
     # Submissions that came back with a ddate count as deletions too.
     _guard(mirror, doomed + mirror.counts.deleted_submissions, options)
     mirror.tombstone(unseen)
