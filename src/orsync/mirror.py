@@ -316,7 +316,7 @@ class Mirror:
     _unseen: set[str] = field(default_factory=set)
     max_tmdate: int = 0
     _created: set[str] = field(default_factory=set)
-    _pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _pending: dict[str, list[Any]] = field(default_factory=dict)
     _complete: bool = False
     _looked_up: set[str] = field(default_factory=set)
     # A full cycle into an empty store, and the forums its pages touched so far.
@@ -575,29 +575,39 @@ class Mirror:
         """Queue one change record per note and cycle page; the counts follow the records."""
         pending = self._pending.get(note_id)
         if pending is not None:
-            if pending["op"] == "updated" and op == "updated":
-                merged = sorted(set(json.loads(pending["fields"])) | set(fields))
-                pending["fields"] = json.dumps(merged)
+            if pending[_OP] == "updated" and op == "updated":
+                merged = sorted(set(json.loads(pending[_FIELDS])) | set(fields))
+                pending[_FIELDS] = json.dumps(merged)
             # A created or deleted note needs no further record in the same page.
             return
-        self._pending[note_id] = {
-            "cycle_id": self.cycle_id,
-            "at": self.now,
-            "note_id": note_id,
-            "forum": forum,
-            "kind": kind,
-            "op": op,
-            "fields": json.dumps(fields) if fields else "[]",
-        }
+        # In CHANGE_KEYS order; ``at`` goes in as the driver takes it (``flush``).
+        self._pending[note_id] = [
+            self.cycle_id,
+            None,
+            note_id,
+            forum,
+            kind,
+            op,
+            json.dumps(fields) if fields else "[]",
+        ]
         setattr(self.counts, op, getattr(self.counts, op) + 1)
         if op == "deleted" and kind == "submission":
             self.counts.deleted_submissions += 1
 
     def flush(self) -> None:
         if self._pending:
+            statement = self._statement(CHANGE, CHANGE_KEYS)
+            # One time for the whole cycle, converted once rather than once a record.
+            at = statement.bind_value("at", self.now)
             records = list(self._pending.values())
-            self._statement(CHANGE, list(records[0])).run(self.conn, records)
+            for record in records:
+                record[_AT] = at
+            statement.run_values(self.conn, CHANGE_KEYS, records)
             self._pending.clear()
+
+
+CHANGE_KEYS = ("cycle_id", "at", "note_id", "forum", "kind", "op", "fields")
+_AT, _OP, _FIELDS = CHANGE_KEYS.index("at"), CHANGE_KEYS.index("op"), CHANGE_KEYS.index("fields")
 
 
 # The columns ``refresh_forums`` derives for a submission; a reply's stay null.

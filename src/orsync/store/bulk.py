@@ -76,6 +76,31 @@ class Prepared:
         if rows:
             conn.exec_driver_sql(self.sql, self.params(rows))
 
+    def bind_value(self, name: str, value: Any) -> Any:
+        """``value`` for parameter ``name`` as the driver takes it (for ``run_values``)."""
+        index = self.names.index(name)
+        for at, processor in self.processors:
+            if at == index and value is not None:
+                return processor(value)
+        return value
+
+    def run_values(
+        self, conn: Connection, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Rows given as values in the order of ``keys``, each already as the driver takes it
+        (``bind_value``): no conversion a row."""
+        if not rows:
+            return
+        if list(keys) != self.names:
+            positions = [list(keys).index(name) for name in self.names]
+            rows = [[row[i] for i in positions] for row in rows]
+        if self.positional:
+            conn.exec_driver_sql(self.sql, [tuple(row) for row in rows])
+        else:
+            conn.exec_driver_sql(
+                self.sql, [dict(zip(self.names, row, strict=True)) for row in rows]
+            )
+
 
 def prepared_insert(conn: Connection, table: Table, keys: Sequence[str]) -> Prepared:
     """``INSERT INTO table (keys) VALUES (...)``; every row gives exactly ``keys``."""
