@@ -14,15 +14,12 @@ from orsync.config import Config, read_password
 from orsync.errors import UsageError
 from orsync.logs import add_secret
 from orsync.store import Store, queries
-from orsync.sync import (
-    INTERRUPTED_ERROR,
-    RATE_LIMITED_UNTIL,
-    CycleSummary,
-    Progress,
-)
+from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
 if TYPE_CHECKING:
+    # Only a cycle needs these: reading commands (status, changes) never load the mirror.
     from orsync.source import OpenReviewSource
+    from orsync.sync import CycleSummary, Progress
 
 
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:

@@ -24,7 +24,12 @@ from sqlalchemy import Connection, delete, insert, update
 from orsync.errors import GuardError, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
 from orsync.store import Store
-from orsync.store.queries import get_state, submissions_by_status
+from orsync.store.queries import (
+    INTERRUPTED_ERROR,
+    RATE_LIMITED_UNTIL,
+    get_state,
+    submissions_by_status,
+)
 from orsync.store.tables import CYCLE, STATE
 from orsync.venue import VenueSettings, well_formed
 
@@ -34,9 +39,6 @@ if TYPE_CHECKING:
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
 WATERMARK_OVERLAP_MS = 60_000
-INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
-# sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
-RATE_LIMITED_UNTIL = "rate_limited_until"
 
 Progress = Callable[[int, int | None], None]
 T = TypeVar("T")

@@ -18,6 +18,11 @@ from sqlalchemy import Connection, Row, func, select, text
 
 from orsync.store.tables import CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
 
+# What a cycle row left "running" by a process that died says (``status`` tells it so too).
+INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
+# sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
+RATE_LIMITED_UNTIL = "rate_limited_until"
+
 # The columns of a paper that hold JSON arrays as text (SPEC §5).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
 EXPORTS = ("papers", "submissions", "reviews")
