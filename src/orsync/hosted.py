@@ -50,11 +50,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import structlog
 from sqlalchemy import Connection, delete, insert, select, update
 
 from orsync.errors import AccessError, OrsyncError, RateLimitedError, UnreachableError
 from orsync.files import fsync_dir
+from orsync.logs import get_logger
 from orsync.store import queries
 from orsync.store.tables import HOSTED_FILE, NOTE
 
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from orsync.source import OpenReviewSource
     from orsync.store import Store
 
-log = structlog.get_logger("orsync.files")
+log = get_logger("orsync.files")
 
 FILES_DIR = "files"
 BATCH_MAX = 50  # OpenReview's limit of ids per /attachment?ids= request

@@ -28,12 +28,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Literal, TextIO
-
-import structlog
-from structlog.processors import ExceptionRenderer
-from structlog.tracebacks import ExceptionDictTransformer
-from structlog.typing import EventDict, Processor, WrappedLogger
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from orsync.secrets import (
     REDACTED,
@@ -55,9 +50,23 @@ __all__ = [
     "redirect_prints_to_log",
 ]
 
+if TYPE_CHECKING:
+    # structlog itself is imported on first use: it costs a reading command (status, changes)
+    # a tenth of its time, and those log nothing unless something goes wrong.
+    from structlog.stdlib import BoundLogger
+    from structlog.typing import EventDict, Processor, WrappedLogger
+
 LogFormat = Literal["json", "console", "auto"]
 
-get_logger = structlog.get_logger
+
+def get_logger(name: str | None = None) -> BoundLogger:
+    """A structlog logger, with structlog configured as ``configure_logging`` asked."""
+    import structlog
+
+    _configure_structlog()
+    logger: BoundLogger = structlog.get_logger(name)
+    return logger
+
 
 # Keys the pipeline itself owns; a user value can never land in them by name.
 _STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception", "stack"})
@@ -150,6 +159,8 @@ def bind_cycle(venue: str, cycle_id: str | int) -> AbstractContextManager[None]:
     Context variables do not flow into threads started inside the block (e.g. a thread pool);
     run such work with ``contextvars.copy_context().run`` to keep the ids.
     """
+    import structlog
+
     return structlog.contextvars.bound_contextvars(venue=venue, cycle_id=cycle_id)
 
 
@@ -208,41 +219,9 @@ def configure_logging(
     out = _real_stream(stream if stream is not None else sys.stderr)
     use_json = fmt == "json" or (fmt == "auto" and not _is_terminal(out))
 
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-
-    exceptions: Processor
-    renderer: Processor
-    if use_json:
-        # Structured traceback (frames as dicts) that journald/jq can query; never any locals.
-        exceptions = ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        # Formatted to plain text *before* redaction, so the masking sees the exception text;
-        # rich/better-exceptions are bypassed on purpose (they print locals by default).
-        exceptions = structlog.processors.format_exc_info
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=_is_terminal(out),
-            exception_formatter=structlog.dev.plain_traceback,
-        )
-
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.StackInfoRenderer(),
-            exceptions,
-            redact,
-            _MaskRendered(renderer),
-        ],
-    )
     handler = _Handler(out)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_LazyFormatter(use_json, out))
 
     root = logging.getLogger()
     # We own the root logger: a handler added earlier (a library's basicConfig) would print the
@@ -260,10 +239,42 @@ def configure_logging(
         )
     logging.captureWarnings(True)
 
+    _structlog_state["wanted"] = True
+    _structlog_state["configured"] = False
+    if "structlog" in sys.modules:
+        # Loggers made before this call (a SIGHUP's reconfiguration) follow it from now on.
+        _configure_structlog()
+
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+# Whether ``configure_logging`` ran (structlog is to be configured), and whether it was.
+_structlog_state = {"wanted": False, "configured": False}
+
+
+def _shared_processors() -> list[Processor]:
+    import structlog
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _configure_structlog() -> None:
+    """Send structlog's events through the stdlib handler ``configure_logging`` installed."""
+    if not _structlog_state["wanted"] or _structlog_state["configured"]:
+        return
+    import structlog
+
+    _structlog_state["configured"] = True
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared,
+            *_shared_processors(),
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
@@ -274,8 +285,51 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
 
-    sys.excepthook = _log_uncaught
-    threading.excepthook = _log_uncaught_in_thread
+
+class _LazyFormatter(logging.Formatter):
+    """structlog's ``ProcessorFormatter``, built (and structlog imported) at the first record."""
+
+    def __init__(self, use_json: bool, out: TextIO) -> None:
+        super().__init__()
+        self._use_json = use_json
+        self._out = out
+        self._real: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._real is None:
+            self._real = self._build()
+        return self._real.format(record)
+
+    def _build(self) -> logging.Formatter:
+        import structlog
+        from structlog.processors import ExceptionRenderer
+        from structlog.tracebacks import ExceptionDictTransformer
+
+        _configure_structlog()
+        exceptions: Processor
+        renderer: Processor
+        if self._use_json:
+            # Structured traceback (frames as dicts) that journald/jq can query; no locals.
+            exceptions = ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+            renderer = structlog.processors.JSONRenderer()
+        else:
+            # Formatted to plain text *before* redaction, so the masking sees the exception
+            # text; rich/better-exceptions are bypassed on purpose (they print locals).
+            exceptions = structlog.processors.format_exc_info
+            renderer = structlog.dev.ConsoleRenderer(
+                colors=_is_terminal(self._out),
+                exception_formatter=structlog.dev.plain_traceback,
+            )
+        return structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.StackInfoRenderer(),
+                exceptions,
+                redact,
+                _MaskRendered(renderer),
+            ],
+        )
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -307,13 +361,13 @@ def _log_uncaught(
     if issubclass(exc_type, KeyboardInterrupt):
         sys.__excepthook__(exc_type, exc, tb)
         return
-    structlog.get_logger("orsync").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+    get_logger("orsync").critical("uncaught exception", exc_info=(exc_type, exc, tb))
 
 
 def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is None or issubclass(args.exc_type, SystemExit):
         return
-    structlog.get_logger("orsync").critical(
+    get_logger("orsync").critical(
         "uncaught exception in thread",
         thread=args.thread.name if args.thread is not None else None,
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
@@ -399,7 +453,7 @@ class _LogWriter(io.TextIOBase):
             return
         _emitting.active = True
         try:
-            structlog.get_logger(caller).log(self._level, line, stream=self._stream_name)
+            get_logger(caller).log(self._level, line, stream=self._stream_name)
         finally:
             _emitting.active = False
 
