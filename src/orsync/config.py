@@ -31,8 +31,10 @@ from pydantic import (
 )
 
 from orsync.errors import ConfigError
-from orsync.schedule import ProgramKind
 from orsync.secrets import add_secret
+
+# The kinds of a [[program]] slot (the day's other slots: posters and talks have their own).
+ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
 
 DEFAULT_BASEURL = "https://api2.openreview.net"
 SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))

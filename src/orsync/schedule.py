@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Literal, TypeVar, get_args
 
+from orsync.config import ProgramKind
+
 if TYPE_CHECKING:
     from orsync.config import Config
 
@@ -34,7 +36,6 @@ __all__ = [
     "overlaps",
 ]
 
-ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
 SlotKind = Literal["poster", "contributed", "invited", "break", "opening", "closing", "other"]
 PROGRAM_KINDS: tuple[str, ...] = get_args(ProgramKind)
 
