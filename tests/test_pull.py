@@ -232,3 +232,19 @@ def test_export_csv_neutralises_formulas(setup: Setup) -> None:
     rows = {r["forum_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert rows[forum]["title"] == '\'=HYPERLINK("http://evil","x")'
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())
+
+
+def test_numbers_beyond_64_bits_are_kept_exactly(setup: Setup) -> None:
+    # A page is parsed by orjson unless it holds such a number: then by the standard library,
+    # which keeps it an integer (orjson would make it a float, and the digest would move).
+    forum = next(iter(setup.emu.truth("chair")["submissions"]))
+    setup.emu.venue.edit_content(
+        forum, big=123456789012345678901234567890, edge=2**64, neg=-(2**63) - 1
+    )
+    pull_json(setup)
+    raw = json.loads(live_notes(setup.db)[forum]["raw"])
+    assert raw["content"]["big"]["value"] == 123456789012345678901234567890
+    assert raw["content"]["edge"]["value"] == 2**64
+    assert raw["content"]["neg"]["value"] == -(2**63) - 1
+    again = pull_json(setup, "--full")
+    assert again["changes"] == 0, "the same note parsed again has the same digest"
