@@ -308,6 +308,8 @@ def _api_v2_url(baseurl: str) -> str:
 # A JSON number of 19 digits or more (a digit run right after ``:``, ``,`` or ``[``; one
 # inside a string that looks so only sends the page the slower, exact way).
 _LONG_NUMBER = re.compile(rb"[:,\[]\s*-?\d{19}")
+# The cheap test first: a bare run of digits is scanned for at memory speed, the one above not.
+_DIGITS_19 = re.compile(rb"\d{19}")
 
 
 def _error_body(response: requests.Response) -> dict[str, Any]:
@@ -528,7 +530,7 @@ class OpenReviewSource:
         # integer beyond 64 bits into a float, so a page with a number of 19 digits or more
         # goes through the standard library (exact), as does what orjson refuses (NaN, lone
         # surrogates, another encoding).
-        if not _LONG_NUMBER.search(body):
+        if not (_DIGITS_19.search(body) and _LONG_NUMBER.search(body)):
             with contextlib.suppress(orjson.JSONDecodeError):
                 return orjson.loads(body)
         try:
