@@ -305,11 +305,31 @@ def _api_v2_url(baseurl: str) -> str:
     return url
 
 
-# A JSON number of 19 digits or more (a digit run right after ``:``, ``,`` or ``[``; one
-# inside a string that looks so only sends the page the slower, exact way).
-_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?\d{19}")
-# The cheap test first: a bare run of digits is scanned for at memory speed, the one above not.
-_DIGITS_19 = re.compile(rb"\d{19}")
+# Every ASCII digit as "0", anything else as ".": a run of 19 digits is then a plain substring,
+# which bytes.find locates at memory speed (a regular expression takes ten times as long).
+_DIGITS_AS_ZEROS = bytes(ord("0") if chr(i) in "0123456789" else ord(".") for i in range(256))
+_RUN = b"0" * 19
+
+
+def _has_long_number(text: bytes) -> bool:
+    """Whether a JSON text may hold a number of 19 digits or more: a digit run right after
+    ``:``, ``,`` or ``[`` (and a minus sign, and blanks). A run inside a string that looks so
+    only sends the page the slower, exact way; most runs (a hash in a PDF path) do not."""
+    mapped = text.translate(_DIGITS_AS_ZEROS)
+    start = mapped.find(_RUN)
+    while start != -1:
+        at = start - 1
+        if at >= 0 and text[at] == ord("-"):
+            at -= 1
+        while at >= 0 and text[at] in b" \t\r\n":
+            at -= 1
+        if at >= 0 and text[at] in b":,[":
+            return True
+        end = start + len(_RUN)
+        while end < len(mapped) and mapped[end] == ord("0"):
+            end += 1
+        start = mapped.find(_RUN, end)
+    return False
 
 
 def _error_body(response: requests.Response) -> dict[str, Any]:
@@ -525,14 +545,14 @@ class OpenReviewSource:
             raise TransientError(
                 f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
             )
-        body = response.content
+        text = response.content
         # orjson parses a page of notes in a third of the standard library's time. It turns an
         # integer beyond 64 bits into a float, so a page with a number of 19 digits or more
         # goes through the standard library (exact), as does what orjson refuses (NaN, lone
         # surrogates, another encoding).
-        if not (_DIGITS_19.search(body) and _LONG_NUMBER.search(body)):
+        if not _has_long_number(text):
             with contextlib.suppress(orjson.JSONDecodeError):
-                return orjson.loads(body)
+                return orjson.loads(text)
         try:
             return response.json()
         except ValueError:
