@@ -412,36 +412,47 @@ class Mirror:
             self._unseen,
             self.counts,
         )
+        # Names bound locally: this loop runs once a note, a hundred thousand times at ICLR scale.
+        serialise, digest_bytes, build_row, kind_of = (
+            canonical_json,
+            _digest_bytes,
+            note_row,
+            self.kind_of,
+        )
+        settings, site, cycle_id = self.settings, self.site, self.cycle_id
+        seen = malformed = 0
+        max_tmdate = self.max_tmdate
         for note in notes:
             if not well_formed(note):
-                counts.malformed += 1
+                malformed += 1
                 continue
-            canonical = canonical_json(strip_details(note))
+            canonical = serialise(strip_details(note))
             # A NUL shows in the JSON as an escape (or a look-alike): only then strip it.
             nul = "\\u0000" in canonical
             note_id = _no_nul(str(note["id"])) if nul else str(note["id"])
-            digest = _digest_bytes(canonical)
+            digest = digest_bytes(canonical)
             tmdate = note.get("tmdate")
-            if isinstance(tmdate, int) and tmdate > self.max_tmdate:
-                self.max_tmdate = tmdate
+            if isinstance(tmdate, int) and tmdate > max_tmdate:
+                max_tmdate = tmdate
             unseen.discard(note_id)
-            counts.seen += 1
+            seen += 1
             known = known_notes.get(note_id)
             if known == digest and (note_id in deleted_ids) == bool(note.get("ddate")):
                 forum = str(note.get("forum") or note_id)
                 forums.add(_no_nul(forum) if nul else forum)
                 continue
-            row = note_row(
-                note, self.kind_of(note), self.settings, self.site, canonical, digest.hex()
-            )
+            row = build_row(note, kind_of(note), settings, site, canonical, digest.hex())
             forums.add(row["forum"])
             if known is None:
-                row["first_cycle"] = row["last_cycle"] = self.cycle_id
+                row["first_cycle"] = row["last_cycle"] = cycle_id
                 new_rows.append(row)
                 new_digests.append(digest)
             else:
-                row["last_cycle"] = self.cycle_id
+                row["last_cycle"] = cycle_id
                 changed_rows.append(row)
+        self.max_tmdate = max_tmdate
+        counts.seen += seen
+        counts.malformed += malformed
         if new_rows:
             if self._fresh:
                 self._derive_new_forums(new_rows, forums)

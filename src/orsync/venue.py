@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 Note = dict[str, Any]
@@ -89,20 +90,24 @@ class VenueSettings:
     def is_submission(self, note: Note) -> bool:
         return not note.get("replyto") and note.get("forum", note.get("id")) == note.get("id")
 
-    def reply_kind(self, note: Note) -> str:
-        """The kind of a reply from its invitations (``.../-/<name>``), or ``other``."""
-        names = {
+    @cached_property
+    def _kinds(self) -> dict[str, str]:
+        # The venue's own names first: a venue may call its reviews what another calls comments.
+        return {
+            **_FIXED_KINDS,
             self.review_name: "review",
             self.meta_review_name: "meta_review",
             self.decision_name: "decision",
         }
+
+    def reply_kind(self, note: Note) -> str:
+        """The kind of a reply from its invitations (``.../-/<name>``), or ``other``."""
+        kinds = self._kinds
         invitations = note.get("invitations")
         for invitation in invitations if isinstance(invitations, list) else []:
-            suffix = str(invitation).rsplit("/-/", 1)[-1]
-            if suffix in names:
-                return names[suffix]
-            if suffix in _FIXED_KINDS:
-                return _FIXED_KINDS[suffix]
+            kind = kinds.get(str(invitation).rsplit("/-/", 1)[-1])
+            if kind is not None:
+                return kind
         return "other"
 
     def is_accepting(self, decision: str) -> bool:
