@@ -1,20 +1,34 @@
-"""Shared fixtures: an emulator on loopback, a config pointing at it, the CLI as a subprocess,
-and the comparison of a mirror against the emulator's ground truth."""
+"""Shared fixtures: an emulator on loopback, a config pointing at it, the CLI (in this process by
+default, as a subprocess where a real process is the point), and the comparison of a mirror
+against the emulator's ground truth."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
+import io
 import json
+import locale
+import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
+import orsync
 from orsync.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,26 +42,246 @@ class Setup:
     db: Path
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        return run_cli("--config", str(self.config), *args, env=env, timeout=timeout)
+        return run_cli(
+            "--config", str(self.config), *args, env=env, timeout=timeout, process=process
+        )
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``orsync ARGS``: its exit code, stdout and stderr, as ``subprocess.run`` gives them.
+
+    In this process by default (:func:`run_cli_in_process`: the same ``orsync.cli.main``, without
+    an interpreter start and the imports per call). ``process=True`` runs ``python -m orsync``
+    (:func:`run_cli_process`) where a real process is the point: signals and kills, locks held
+    by another process, the service, what reaches a child's environment, a timeout.
+    Either way the command sees this environment without ``ORSYNC_*`` and ``NOTIFY_SOCKET``,
+    plus ``env``, and runs in ``cwd``.
+    """
+    run = run_cli_process if process else run_cli_in_process
+    return run(*args, env=env, timeout=timeout, cwd=cwd)
+
+
+_NOT_INHERITED = ("ORSYNC_", "NOTIFY_SOCKET")
+
+
+def cli_environ(env: dict[str, str] | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI gets: ``base`` (this one) without orsync's own variables, ``env``."""
     full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ORSYNC_", "NOTIFY_SOCKET"))
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith(_NOT_INHERITED)
     }
     full_env.update(env or {})
+    return full_env
+
+
+def run_cli_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m orsync ARGS`` as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "orsync", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=cli_environ(env),
         cwd=cwd,
     )
+
+
+def run_cli_in_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``orsync.cli.main()`` with ``sys.argv`` set, here, in a state a new process would have.
+
+    The entry point itself (not the typer app): it maps errors to exit codes and one line.
+    stdout and stderr are files (not terminals), read back as ``subprocess.run(text=True)``
+    reads pipes. The exit code is what the process would have exited with: ``SystemExit``'s, 0
+    when ``main`` returns, 1 after an uncaught exception (reported by ``sys.excepthook``, as
+    the interpreter would). A run longer than ``timeout`` raises ``subprocess.TimeoutExpired``
+    once it ends (it cannot be cut short). Non-daemon threads it started are waited for, as
+    the interpreter waits for them at exit.
+    """
+    from orsync import cli
+
+    (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
+    stdout, stderr = _pipe(out_enc, out_errors), _pipe(err_enc, err_errors)
+    threads = set(threading.enumerate())
+    started = time.monotonic()
+    with _fresh_process_state(args, env, cwd, stdout, stderr):
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = _exit_status(exc)
+        except Exception:
+            sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+            code = 1
+        for thread in set(threading.enumerate()) - threads:
+            if not thread.daemon:
+                thread.join(max(0.0, timeout - (time.monotonic() - started)))
+    out, err = _read_back(stdout), _read_back(stderr)
+    command = ["orsync", *args]
+    if time.monotonic() - started > timeout:
+        raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
+    return subprocess.CompletedProcess(command, code, out, err)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The exit status the interpreter gives ``raise SystemExit(code)``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+@functools.cache
+def _child_stdio() -> tuple[tuple[str, str], tuple[str, str]]:
+    """The encoding and error handler of a child's stdout and stderr when they are pipes."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfor s in sys.stdout, sys.stderr: print(s.encoding, s.errors)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cli_environ(None),
+    )
+    out, err = (tuple(line.split()) for line in probe.stdout.splitlines())
+    return (out[0], out[1]), (err[0], err[1])
+
+
+def _pipe(encoding: str, errors: str) -> io.TextIOWrapper:
+    """A stream for the CLI to write to: a file, like a pipe (a descriptor, not a terminal)."""
+    return io.TextIOWrapper(tempfile.TemporaryFile(), encoding=encoding, errors=errors)
+
+
+def _read_back(stream: io.TextIOWrapper) -> str:
+    """What ``subprocess.run(text=True)`` reads: locale decoding, universal newlines."""
+    stream.flush()
+    stream.buffer.seek(0)
+    data = stream.buffer.read()
+    stream.close()
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# The warning filters a new interpreter starts with (CPython 3.11, no -W, no PYTHONWARNINGS).
+# pytest shows deprecation warnings, and orsync would log them, on stderr.
+_FRESH_WARNING_FILTERS: tuple[tuple[Any, type[Warning], str], ...] = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@contextlib.contextmanager
+def _fresh_process_state(
+    args: tuple[str, ...],
+    env: dict[str, str] | None,
+    cwd: Path | None,
+    stdout: io.TextIOWrapper,
+    stderr: io.TextIOWrapper,
+) -> Iterator[None]:
+    """Within the block, this process is to the CLI what a new ``python -m orsync ARGS`` would
+    be: environment, folder, ``sys.argv``, standard streams, no logging configured, the
+    interpreter's warning filters, no secret registered. Everything is put back afterwards,
+    including what the CLI changes for its process (logging, hooks, the secret registry)."""
+    from orsync import secrets
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved_environ = dict(os.environ)
+    saved_cwd = Path.cwd()
+    saved_argv = sys.argv
+    saved_streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    saved_hooks = (sys.excepthook, threading.excepthook)
+    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main_thread else {}
+    saved_umask = os.umask(0o077)
+    os.umask(saved_umask)
+    gc_enabled = gc.isenabled()
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    loggers = logging.root.manager.loggerDict
+    saved_levels = {n: lg.level for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
+    saved_structlog = structlog.get_config() if structlog.is_configured() else None
+    saved_context = structlog.contextvars.get_contextvars()
+    with secrets._secrets_lock:
+        saved_secrets = set(secrets._secret_values)
+    try:
+        os.environ.clear()
+        os.environ.update(cli_environ(env, saved_environ))
+        if os.environ.get("TZ") != saved_environ.get("TZ"):
+            time.tzset()
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.argv = [str(Path(orsync.__file__).with_name("__main__.py")), *args]
+        sys.stdout, sys.stderr = stdout, stderr
+        sys.__stdout__, sys.__stderr__ = stdout, stderr  # type: ignore[misc]
+        for handler in list(root.handlers):  # pytest's: a new process has none
+            root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        secrets.clear_secrets()
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(_FRESH_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            try:
+                yield
+            finally:
+                logging.captureWarnings(False)  # else the next run's call would do nothing
+    finally:
+        secrets.clear_secrets()
+        for value in saved_secrets:
+            secrets.add_secret(value)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**saved_context)
+        structlog.reset_defaults()
+        if saved_structlog is not None:
+            structlog.configure(**saved_structlog)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_root[0]:
+            root.addHandler(handler)
+        root.setLevel(saved_root[1])
+        for name, logger in loggers.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(saved_levels.get(name, logging.NOTSET))
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved_streams  # type: ignore[misc]
+        sys.excepthook, threading.excepthook = saved_hooks
+        for sig, handler in saved_signals.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
+        if gc_enabled:
+            gc.enable()
+        os.umask(saved_umask)
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        tz = os.environ.get("TZ")
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        if tz != os.environ.get("TZ"):
+            time.tzset()
 
 
 def write_config(
