@@ -377,3 +377,21 @@ def store_dump(db: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         con.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` grouping on pytest 9.2 (pytest-xdist issue 1386).
+
+    On a worker, pytest-xdist appends ``@group`` to the node id of a test marked
+    ``xdist_group`` by writing ``item._nodeid``; since pytest 9.2 the node id is read from
+    ``item._id`` instead, so the groups were silently ignored and each worker built a grouped
+    module's fixtures anew. Where xdist wrote an id that pytest does not show, it is applied.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        written = getattr(item, "_nodeid", None)
+        current = getattr(item, "_id", None)
+        if isinstance(written, str) and current is not None and str(current) != written:
+            item._id = type(current).parse(written)
