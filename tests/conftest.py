@@ -107,32 +107,32 @@ def run_cli_in_process(
     """``orsync.cli.main()`` with ``sys.argv`` set, here, in a state a new process would have.
 
     The entry point itself (not the typer app): it maps errors to exit codes and one line.
-    stdout and stderr are files (not terminals), read back as ``subprocess.run(text=True)``
-    reads pipes. The exit code is what the process would have exited with: ``SystemExit``'s, 0
-    when ``main`` returns, 1 after an uncaught exception (reported by ``sys.excepthook``, as
-    the interpreter would). A run longer than ``timeout`` raises ``subprocess.TimeoutExpired``
-    once it ends (it cannot be cut short). Non-daemon threads it started are waited for, as
-    the interpreter waits for them at exit.
+    Descriptors 1 and 2 are files for the run (not terminals), so what a library writes below
+    Python lands there too, and ``sys.stdout``/``sys.stderr`` write through to them; both are
+    read back as ``subprocess.run(text=True)`` reads pipes. The exit code is what the process
+    would have exited with: ``SystemExit``'s, 0 when ``main`` returns, 1 after an uncaught
+    exception (reported by ``sys.excepthook``, as the interpreter would). Non-daemon threads
+    it started are waited for, as the interpreter waits for them at exit. A run longer than
+    ``timeout`` raises ``subprocess.TimeoutExpired`` once it ends (it cannot be cut short).
     """
     from orsync import cli
 
-    (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
-    stdout, stderr = _pipe(out_enc, out_errors), _pipe(err_enc, err_errors)
     threads = set(threading.enumerate())
     started = time.monotonic()
-    with _fresh_process_state(args, env, cwd, stdout, stderr):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = _exit_status(exc)
-        except Exception:
-            sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
-            code = 1
-        for thread in set(threading.enumerate()) - threads:
-            if not thread.daemon:
-                thread.join(max(0.0, timeout - (time.monotonic() - started)))
-    out, err = _read_back(stdout), _read_back(stderr)
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        with _fresh_process_state(args, env, cwd, out_file, err_file):
+            try:
+                cli.main()
+                code = 0
+            except SystemExit as exc:
+                code = _exit_status(exc)
+            except Exception:
+                sys.excepthook(*sys.exc_info())
+                code = 1
+            for thread in set(threading.enumerate()) - threads:
+                if not thread.daemon:
+                    thread.join(max(0.0, timeout - (time.monotonic() - started)))
+        out, err = _read_back(out_file), _read_back(err_file)
     command = ["orsync", *args]
     if time.monotonic() - started > timeout:
         raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
@@ -167,18 +167,16 @@ def _child_stdio() -> tuple[tuple[str, str], tuple[str, str]]:
     return (out[0], out[1]), (err[0], err[1])
 
 
-def _pipe(encoding: str, errors: str) -> io.TextIOWrapper:
-    """A stream for the CLI to write to: a file, like a pipe (a descriptor, not a terminal)."""
-    return io.TextIOWrapper(tempfile.TemporaryFile(), encoding=encoding, errors=errors)
+def _stdio(fd: int, encoding: str, errors: str) -> io.TextIOWrapper:
+    """A text stream on descriptor ``fd`` that writes through at once (as ``python -u``)."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True)
 
 
-def _read_back(stream: io.TextIOWrapper) -> str:
-    """What ``subprocess.run(text=True)`` reads: locale decoding, universal newlines."""
-    stream.flush()
-    stream.buffer.seek(0)
-    data = stream.buffer.read()
-    stream.close()
-    text = data.decode(locale.getpreferredencoding(False))
+def _read_back(file: Any) -> str:
+    """What ``subprocess.run(text=True)`` reads from a pipe: locale decoding, universal newlines."""
+    file.seek(0)
+    text: str = file.read().decode(locale.getpreferredencoding(False))
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -199,15 +197,17 @@ def _fresh_process_state(
     args: tuple[str, ...],
     env: dict[str, str] | None,
     cwd: Path | None,
-    stdout: io.TextIOWrapper,
-    stderr: io.TextIOWrapper,
+    out_file: Any,
+    err_file: Any,
 ) -> Iterator[None]:
     """Within the block, this process is to the CLI what a new ``python -m orsync ARGS`` would
-    be: environment, folder, ``sys.argv``, standard streams, no logging configured, the
-    interpreter's warning filters, no secret registered. Everything is put back afterwards,
-    including what the CLI changes for its process (logging, hooks, the secret registry)."""
+    be: environment, folder, ``sys.argv``, standard output and error (``out_file`` and
+    ``err_file``, descriptors included), no logging configured, the interpreter's warning
+    filters, no secret registered. Everything is put back afterwards, including what the CLI
+    changes for its process (logging, hooks, the secret registry)."""
     from orsync import secrets
 
+    (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
     main_thread = threading.current_thread() is threading.main_thread()
     saved_environ = dict(os.environ)
     saved_cwd = Path.cwd()
@@ -226,6 +226,9 @@ def _fresh_process_state(
     saved_context = structlog.contextvars.get_contextvars()
     with secrets._secrets_lock:
         saved_secrets = set(secrets._secret_values)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved_fds = (os.dup(1), os.dup(2))
     try:
         os.environ.clear()
         os.environ.update(cli_environ(env, saved_environ))
@@ -234,8 +237,10 @@ def _fresh_process_state(
         if cwd is not None:
             os.chdir(cwd)
         sys.argv = [str(Path(orsync.__file__).with_name("__main__.py")), *args]
-        sys.stdout, sys.stderr = stdout, stderr
-        sys.__stdout__, sys.__stderr__ = stdout, stderr  # type: ignore[misc]
+        os.dup2(out_file.fileno(), 1)
+        os.dup2(err_file.fileno(), 2)
+        sys.stdout, sys.stderr = _stdio(1, out_enc, out_errors), _stdio(2, err_enc, err_errors)
+        sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
         for handler in list(root.handlers):  # pytest's: a new process has none
             root.removeHandler(handler)
         root.setLevel(logging.WARNING)
@@ -267,11 +272,17 @@ def _fresh_process_state(
         for name, logger in loggers.items():
             if isinstance(logger, logging.Logger):
                 logger.setLevel(saved_levels.get(name, logging.NOTSET))
+        with contextlib.suppress(ValueError, OSError):  # closed by the command
+            sys.stdout.flush()
+            sys.stderr.flush()
         sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved_streams  # type: ignore[misc]
+        for fd, saved in zip((1, 2), saved_fds, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
         sys.excepthook, threading.excepthook = saved_hooks
-        for sig, handler in saved_signals.items():
-            if handler is not None and signal.getsignal(sig) is not handler:
-                signal.signal(sig, handler)
+        for sig, action in saved_signals.items():
+            if action is not None and signal.getsignal(sig) is not action:
+                signal.signal(sig, action)
         if gc_enabled:
             gc.enable()
         os.umask(saved_umask)
