@@ -1,20 +1,34 @@
-"""Shared fixtures: an emulator on loopback, a config pointing at it, the CLI as a subprocess,
-and the comparison of a mirror against the emulator's ground truth."""
+"""Shared fixtures: an emulator on loopback, a config pointing at it, the CLI (in this process by
+default, as a subprocess where a real process is the point), and the comparison of a mirror
+against the emulator's ground truth."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
+import io
 import json
+import locale
+import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
+import orsync
 from orsync.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,26 +42,257 @@ class Setup:
     db: Path
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        return run_cli("--config", str(self.config), *args, env=env, timeout=timeout)
+        return run_cli(
+            "--config", str(self.config), *args, env=env, timeout=timeout, process=process
+        )
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """``orsync ARGS``: its exit code, stdout and stderr, as ``subprocess.run`` gives them.
+
+    In this process by default (:func:`run_cli_in_process`: the same ``orsync.cli.main``, without
+    an interpreter start and the imports per call). ``process=True`` runs ``python -m orsync``
+    (:func:`run_cli_process`) where a real process is the point: signals and kills, locks held
+    by another process, the service, what reaches a child's environment, a timeout.
+    Either way the command sees this environment without ``ORSYNC_*`` and ``NOTIFY_SOCKET``,
+    plus ``env``, and runs in ``cwd``.
+    """
+    run = run_cli_process if process else run_cli_in_process
+    return run(*args, env=env, timeout=timeout, cwd=cwd)
+
+
+_NOT_INHERITED = ("ORSYNC_", "NOTIFY_SOCKET")
+
+
+def cli_environ(env: dict[str, str] | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI gets: ``base`` (this one) without orsync's own variables, ``env``."""
     full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ORSYNC_", "NOTIFY_SOCKET"))
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith(_NOT_INHERITED)
     }
     full_env.update(env or {})
+    return full_env
+
+
+def run_cli_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m orsync ARGS`` as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "orsync", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=cli_environ(env),
         cwd=cwd,
     )
+
+
+def run_cli_in_process(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``orsync.cli.main()`` with ``sys.argv`` set, here, in a state a new process would have.
+
+    The entry point itself (not the typer app): it maps errors to exit codes and one line.
+    Descriptors 1 and 2 are files for the run (not terminals), so what a library writes below
+    Python lands there too, and ``sys.stdout``/``sys.stderr`` write through to them; both are
+    read back as ``subprocess.run(text=True)`` reads pipes. The exit code is what the process
+    would have exited with: ``SystemExit``'s, 0 when ``main`` returns, 1 after an uncaught
+    exception (reported by ``sys.excepthook``, as the interpreter would). Non-daemon threads
+    it started are waited for, as the interpreter waits for them at exit. A run longer than
+    ``timeout`` raises ``subprocess.TimeoutExpired`` once it ends (it cannot be cut short).
+    """
+    from orsync import cli
+
+    threads = set(threading.enumerate())
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        with _fresh_process_state(args, env, cwd, out_file, err_file):
+            try:
+                cli.main()
+                code = 0
+            except SystemExit as exc:
+                code = _exit_status(exc)
+            except Exception:
+                sys.excepthook(*sys.exc_info())
+                code = 1
+            for thread in set(threading.enumerate()) - threads:
+                if not thread.daemon:
+                    thread.join(max(0.0, timeout - (time.monotonic() - started)))
+        out, err = _read_back(out_file), _read_back(err_file)
+    command = ["orsync", *args]
+    if time.monotonic() - started > timeout:
+        raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
+    return subprocess.CompletedProcess(command, code, out, err)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The exit status the interpreter gives ``raise SystemExit(code)``."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+@functools.cache
+def _child_stdio() -> tuple[tuple[str, str], tuple[str, str]]:
+    """The encoding and error handler of a child's stdout and stderr when they are pipes."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfor s in sys.stdout, sys.stderr: print(s.encoding, s.errors)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cli_environ(None),
+    )
+    out, err = (tuple(line.split()) for line in probe.stdout.splitlines())
+    return (out[0], out[1]), (err[0], err[1])
+
+
+def _stdio(fd: int, encoding: str, errors: str) -> io.TextIOWrapper:
+    """A text stream on descriptor ``fd`` that writes through at once (as ``python -u``)."""
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True)
+
+
+def _read_back(file: Any) -> str:
+    """What ``subprocess.run(text=True)`` reads from a pipe: locale decoding, universal newlines."""
+    file.seek(0)
+    text: str = file.read().decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# The warning filters a new interpreter starts with (CPython 3.11, no -W, no PYTHONWARNINGS).
+# pytest shows deprecation warnings, and orsync would log them, on stderr.
+_FRESH_WARNING_FILTERS: tuple[tuple[Any, type[Warning], str], ...] = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@contextlib.contextmanager
+def _fresh_process_state(
+    args: tuple[str, ...],
+    env: dict[str, str] | None,
+    cwd: Path | None,
+    out_file: Any,
+    err_file: Any,
+) -> Iterator[None]:
+    """Within the block, this process is to the CLI what a new ``python -m orsync ARGS`` would
+    be: environment, folder, ``sys.argv``, standard output and error (``out_file`` and
+    ``err_file``, descriptors included), no logging configured, the interpreter's warning
+    filters, no secret registered. Everything is put back afterwards, including what the CLI
+    changes for its process (logging, hooks, the secret registry)."""
+    from orsync import secrets
+
+    (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved_environ = dict(os.environ)
+    saved_cwd = Path.cwd()
+    saved_argv = sys.argv
+    saved_streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    saved_hooks = (sys.excepthook, threading.excepthook)
+    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main_thread else {}
+    saved_umask = os.umask(0o077)
+    os.umask(saved_umask)
+    gc_enabled = gc.isenabled()
+    root = logging.getLogger()
+    saved_root = (list(root.handlers), root.level)
+    loggers = logging.root.manager.loggerDict
+    saved_levels = {n: lg.level for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
+    saved_structlog = structlog.get_config() if structlog.is_configured() else None
+    saved_context = structlog.contextvars.get_contextvars()
+    with secrets._secrets_lock:
+        saved_secrets = set(secrets._secret_values)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved_fds = (os.dup(1), os.dup(2))
+    try:
+        os.environ.clear()
+        os.environ.update(cli_environ(env, saved_environ))
+        if os.environ.get("TZ") != saved_environ.get("TZ"):
+            time.tzset()
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.argv = [str(Path(orsync.__file__).with_name("__main__.py")), *args]
+        os.dup2(out_file.fileno(), 1)
+        os.dup2(err_file.fileno(), 2)
+        sys.stdout, sys.stderr = _stdio(1, out_enc, out_errors), _stdio(2, err_enc, err_errors)
+        sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
+        for handler in list(root.handlers):  # pytest's: a new process has none
+            root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        secrets.clear_secrets()
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(_FRESH_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            try:
+                yield
+            finally:
+                logging.captureWarnings(False)  # else the next run's call would do nothing
+    finally:
+        secrets.clear_secrets()
+        for value in saved_secrets:
+            secrets.add_secret(value)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**saved_context)
+        structlog.reset_defaults()
+        if saved_structlog is not None:
+            structlog.configure(**saved_structlog)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_root[0]:
+            root.addHandler(handler)
+        root.setLevel(saved_root[1])
+        for name, logger in loggers.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(saved_levels.get(name, logging.NOTSET))
+        with contextlib.suppress(ValueError, OSError):  # closed by the command
+            sys.stdout.flush()
+            sys.stderr.flush()
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved_streams  # type: ignore[misc]
+        for fd, saved in zip((1, 2), saved_fds, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        sys.excepthook, threading.excepthook = saved_hooks
+        for sig, action in saved_signals.items():
+            if action is not None and signal.getsignal(sig) is not action:
+                signal.signal(sig, action)
+        if gc_enabled:
+            gc.enable()
+        os.umask(saved_umask)
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        tz = os.environ.get("TZ")
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        if tz != os.environ.get("TZ"):
+            time.tzset()
 
 
 def write_config(
@@ -143,3 +388,21 @@ def store_dump(db: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         con.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` grouping on pytest 9.2 (pytest-xdist issue 1386).
+
+    On a worker, pytest-xdist appends ``@group`` to the node id of a test marked
+    ``xdist_group`` by writing ``item._nodeid``; since pytest 9.2 the node id is read from
+    ``item._id`` instead, so the groups were silently ignored and each worker built a grouped
+    module's fixtures anew. Where xdist wrote an id that pytest does not show, it is applied.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        written = getattr(item, "_nodeid", None)
+        current = getattr(item, "_id", None)
+        if isinstance(written, str) and current is not None and str(current) != written:
+            item._id = type(current).parse(written)

@@ -1,4 +1,4 @@
-"""The workshop day: `orsync talks suggest` and `orsync program`, as CLI subprocesses against the
+"""The workshop day: `orsync talks suggest` and `orsync program`, through the CLI against the
 emulator's BGPT venue (SPEC §2, §9)."""
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ import json
 import shutil
 import struct
 import subprocess
+import time
 import urllib.parse
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,10 @@ def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) ->
         "Live stream" not in str(e.get("DESCRIPTION", "")) for e in before.values()
     )  # no stream_url set
     # One title changes: the same UIDs, that one event's SEQUENCE and DTSTAMP move, no other.
+    # DTSTAMP has whole seconds: the change comes in a later second than the first stamps.
+    stamped = max(e.decoded("DTSTAMP") for e in before.values())
+    while datetime.now(UTC) < stamped + timedelta(seconds=1):
+        time.sleep(0.05)
     s.config.write_text(
         s.config.read_text().replace('title = "Invited talk 3"', 'title = "Why SGD generalises"')
     )

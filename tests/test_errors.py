@@ -141,8 +141,10 @@ def test_lock_no_wait_exits_75_and_wait_succeeds(setup: Setup) -> None:
     assert holder.stdin is not None and holder.stdout is not None
     try:
         assert holder.stdout.readline().strip() == "held"
-        one_line_error(setup.cli("pull", "--no-wait"), 75, "another sync holds the lock")
-        status = json.loads(setup.cli("status", "--json").stdout)
+        one_line_error(
+            setup.cli("pull", "--no-wait", process=True), 75, "another sync holds the lock"
+        )
+        status = json.loads(setup.cli("status", "--json", process=True).stdout)
         assert status["lock_holder"]["pid"] == holder.pid
         waiting = subprocess.Popen(
             [
@@ -241,7 +243,9 @@ def test_wrong_kind_of_baseurl_exits_2(
 def test_api_v1_baseurl_stops_the_service_with_exit_2(tmp_path: Path) -> None:
     # Exit 2 is in RestartPreventExitStatus: systemd does not restart a config mistake forever.
     config = write_config(tmp_path, None, baseurl="https://api.openreview.net")
-    result = run_cli("--config", str(config), "--log-format", "json", "run", timeout=60)
+    result = run_cli(
+        "--config", str(config), "--log-format", "json", "run", timeout=60, process=True
+    )
     assert result.returncode == 2, result.stderr
     assert "api2.openreview.net" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -272,7 +276,7 @@ def test_export_into_a_missing_folder_exits_2(setup: Setup) -> None:
     ],
 )
 def test_emulator_bad_options_exit_2(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
-    one_line_error(run_cli("emulator", "--port", "0", *args, timeout=60), 2, *needles)
+    one_line_error(run_cli("emulator", "--port", "0", *args, timeout=60, process=True), 2, *needles)
 
 
 def test_emulator_port_in_use_exits_2() -> None:
@@ -280,7 +284,7 @@ def test_emulator_port_in_use_exits_2() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("emulator", "--port", str(port), timeout=60)
+        result = run_cli("emulator", "--port", str(port), timeout=60, process=True)
     one_line_error(result, 2, f"port {port}", "in use", "--port 0")
 
 
@@ -316,3 +320,43 @@ def test_emulator_banner_says_how_to_log_in_and_where_it_listens() -> None:
 def test_emulator_on_every_interface_only_when_asked_and_says_so() -> None:
     text = "".join(_banner("--host", ALL_INTERFACES, "--allow-remote"))
     assert "listening on 0.0.0.0:" in text and "reachable from other machines" in text
+
+
+# -- the suite's in-process CLI answers as the installed one does ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--help",), {"COLUMNS": "70"}),
+        (("--version",), {}),
+        (("pull", "--no-such-flag"), {}),
+        (("--config", "/nonexistent/orsync.toml", "pull"), {}),
+        (("--config", "/nonexistent/orsync.toml", "pull", "--json"), {}),
+        (("status",), {"ORSYNC_CONFIG": "/nonexistent/orsync.toml"}),
+    ],
+)
+def test_the_cli_in_process_answers_as_a_process_does(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """The tests call the CLI in their own process; a real ``python -m orsync`` must agree."""
+    from orsync import secrets
+
+    known = set(secrets._secret_values)
+    secrets.add_secret("a-secret-of-the-test-process")
+    try:
+        before = (dict(os.environ), Path.cwd(), sys.stdout, sys.stderr, sys.argv)
+        in_process = run_cli(*args, env=env, cwd=tmp_path)
+        # What it changed for its "process" is put back.
+        assert (dict(os.environ), Path.cwd(), sys.stdout, sys.stderr, sys.argv) == before
+        assert secrets.mask_text("a-secret-of-the-test-process") == secrets.REDACTED
+    finally:
+        secrets.clear_secrets()
+        for value in known:
+            secrets.add_secret(value)
+    process = run_cli(*args, env=env, cwd=tmp_path, process=True)
+    assert (in_process.returncode, in_process.stdout, in_process.stderr) == (
+        process.returncode,
+        process.stdout,
+        process.stderr,
+    )

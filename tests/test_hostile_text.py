@@ -1,6 +1,6 @@
 """Hostile text from the venue: never markup, never a control sequence in the chair's terminal,
-never a bidi override or a closing </script> in the public files. CLI subprocesses against the
-emulator, stdout a pipe (as when piped into less or tee)."""
+never a bidi override or a closing </script> in the public files. The CLI against the
+emulator, stdout not a terminal (as when piped into less or tee)."""
 
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def test_push_with_a_hung_hook_fails_within_the_timeout(
     try:
         assert setup.cli("pull", "--no-push").returncode == 0
         started = time.monotonic()
-        result = setup.cli("push", timeout=60)
+        result = setup.cli("push", timeout=60, process=True)
         elapsed = time.monotonic() - started
         assert result.returncode == 2, (result.stdout, result.stderr)
         lines = result.stderr.splitlines()

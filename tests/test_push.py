@@ -1,4 +1,4 @@
-"""`orsync push` and the poster commands end to end: CLI subprocesses, emulator, real files."""
+"""`orsync push` and the poster commands end to end: the CLI, emulator, real files."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def hook_runs(site: Setup) -> list[list[str]]:
 
 
 def test_files_hold_exactly_the_accepted_papers_and_public_fields(site: Setup) -> None:
-    result = site.cli("pull", env={"ORSYNC_OPENREVIEW_PASSWORD": "unused-but-secret"})
+    # A real process: what its on_change child inherits from its environment is the point.
+    result = site.cli("pull", env={"ORSYNC_OPENREVIEW_PASSWORD": "unused-but-secret"}, process=True)
     assert result.returncode == 0, result.stderr
     truth = site.emu.truth("chair")
     accepted = {f for f, s in truth["submissions"].items() if s["status"] == "accepted"}

@@ -52,7 +52,9 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
     with Emulator(dataset="bgpt", seed=11, size=500) as emulator:
         clean_config = write_config(tmp_path / "clean", emulator)
         started = time.monotonic()
-        assert run_cli("--config", str(clean_config), "pull", "--full").returncode == 0
+        assert (
+            run_cli("--config", str(clean_config), "pull", "--full", process=True).returncode == 0
+        )
         # Kills land within a whole pull's time as measured here (start-up included), so that
         # they hit a running pull on a fast machine as on a loaded one.
         clean_s = time.monotonic() - started
@@ -92,7 +94,7 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
                 )
                 con.close()
         emulator.faults.clear()
-        final = run_cli("--config", str(config), "pull", "--full", "--json")
+        final = run_cli("--config", str(config), "pull", "--full", "--json", process=True)
         assert final.returncode == 0, final.stderr
         assert store_dump(db) == reference
         assert_mirror_equals_truth(db, emulator.truth("chair"))
@@ -112,7 +114,10 @@ def test_reader_is_not_blocked_and_sees_a_consistent_state(setup: Setup) -> None
         "SELECT count(*), group_concat(title) FROM note WHERE kind='submission'"
     ).fetchone()
     results: list[subprocess.CompletedProcess[str]] = []
-    thread = threading.Thread(target=lambda: results.append(setup.cli("pull", "--full")))
+    # The writer is another process, as a running `orsync run` would be.
+    thread = threading.Thread(
+        target=lambda: results.append(setup.cli("pull", "--full", process=True))
+    )
     thread.start()
     samples = 0
     while thread.is_alive():

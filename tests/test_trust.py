@@ -1,7 +1,7 @@
 """Nothing a chair does loses the published site, and no failure looks like success.
 
-Each test walks one case through the CLI as a chair would: real subprocesses, the emulator over
-HTTP, real files in real folders.
+Each test walks one case through the CLI as a chair would: the CLI's entry point, the emulator
+over HTTP, real files in real folders; a real process where it is killed.
 """
 
 from __future__ import annotations

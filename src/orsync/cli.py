@@ -895,6 +895,11 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    global err, out
+    # New consoles for each call: a console reads the environment (COLUMNS, NO_COLOR, TERM) when
+    # it is made, and main() may run more than once in a process (the test suite calls it in
+    # process). Their streams are sys.stdout/sys.stderr, looked up at each write.
+    err, out = console(stderr=True, soft_wrap=True), console(soft_wrap=True)
     argv = _hoist_global_flags(sys.argv[1:])
     verbose = any(a in ("-v", "--verbose", "-vv", "-vvv") for a in argv)
     as_json = "--json" in argv
