@@ -111,9 +111,10 @@ def run_cli_in_process(
     Python lands there too, and ``sys.stdout``/``sys.stderr`` write through to them; both are
     read back as ``subprocess.run(text=True)`` reads pipes. The exit code is what the process
     would have exited with: ``SystemExit``'s, 0 when ``main`` returns, 1 after an uncaught
-    exception (reported by ``sys.excepthook``, as the interpreter would). Non-daemon threads
-    it started are waited for, as the interpreter waits for them at exit. A run longer than
-    ``timeout`` raises ``subprocess.TimeoutExpired`` once it ends (it cannot be cut short).
+    exception (reported by ``sys.excepthook``, as the interpreter would). What the command
+    left open is collected and the threads it started are waited for, as at a process's exit,
+    so an emulator has logged every request it answered. A run longer than ``timeout`` raises
+    ``subprocess.TimeoutExpired`` once it ends (it cannot be cut short).
     """
     from orsync import cli
 
@@ -129,14 +130,24 @@ def run_cli_in_process(
             except Exception:
                 sys.excepthook(*sys.exc_info())
                 code = 1
+            # As the process's exit would: what the command left open is closed (its HTTP
+            # connections: the emulator's threads serving them finish, their last answer
+            # logged), and the threads it started are waited for.
+            gc.collect()
+            daemons_by = time.monotonic() + _DAEMON_WAIT_S
             for thread in set(threading.enumerate()) - threads:
-                if not thread.daemon:
-                    thread.join(max(0.0, timeout - (time.monotonic() - started)))
+                until = daemons_by if thread.daemon else started + timeout
+                thread.join(max(0.0, until - time.monotonic()))
         out, err = _read_back(out_file), _read_back(err_file)
     command = ["orsync", *args]
     if time.monotonic() - started > timeout:
         raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
     return subprocess.CompletedProcess(command, code, out, err)
+
+
+# How long the daemon threads a command leaves (the emulator's, serving its connections) get to
+# finish once the command is done; they take milliseconds.
+_DAEMON_WAIT_S = 5.0
 
 
 def _exit_status(exc: SystemExit) -> int:

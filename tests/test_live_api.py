@@ -133,6 +133,7 @@ def test_pull_meeting_an_hour_long_limit_exits_at_once_naming_the_local_time(
     venue.set_rate_limit("notes", 1, window_s=3600)
     spent = spend_notes_quota(venue, 1)  # the account's last request of this hour
     reset_epoch = int(spent.headers["x-ratelimit-reset"])
+    log_of(venue)  # that request is logged before the log is cleared
     venue.clear_requests()
 
     started = time.monotonic()
@@ -261,6 +262,7 @@ def test_low_quota_stops_a_full_cycle_before_refusal_and_the_next_one_completes(
         venue.set_rate_limit("notes", 5, window_s=window_s)
         spent = spend_notes_quota(venue, 1)  # 4 left: one page, then 3 = the reserve
         reset_epoch = int(spent.headers["x-ratelimit-reset"])
+        log_of(venue)  # that request is logged before the log is cleared
         venue.clear_requests()
         result = run_cli("--config", str(config), "pull", "--full", env={"TZ": ZONE})
         assert result.returncode == 3, result.stderr
