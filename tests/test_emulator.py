@@ -505,6 +505,7 @@ def test_control_surface(fresh: Emulator) -> None:
     assert raw(fresh, "/notes").status_code == 429
     requests.post(base + "/faults", json={"clear": True}, timeout=5)
     assert raw(fresh, "/notes").status_code == 200
+    time.sleep(0.2)  # an answer is logged just after it is sent
     log = requests.get(base + "/requests", timeout=5).json()
     assert [x["status"] for x in log][-2:] == [429, 200]
     assert all(not x["path"].startswith("/_emulator") for x in log)
