@@ -371,7 +371,9 @@ def test_ready_status_watchdog_and_sigterm_mid_cycle(
     rng = random.Random(3)
     for _ in range(6):
         emu.random_mutation(rng)
-    emu.faults.inject("slow", times=3, delay=1.5)
+    # Long enough that the cycle is still running after the lock check below, however loaded
+    # the machine (each slow answer still ends well within the 8 s the stop may take).
+    emu.faults.inject("slow", times=3, delay=3.0)
     last_before = db_rows(db, "SELECT max(id) FROM cycle")[0][0]
     wait_db(
         db,
