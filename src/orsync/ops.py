@@ -68,6 +68,9 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     store = open_for_reading(config)
     files = None
     try:
+        # Who holds the lock is asked before and after reading: a cycle that ends between the
+        # two reads must not be called interrupted, nor one that starts between them.
+        holder_before = lock.store_holder(store)
         with store.connect() as conn:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
@@ -79,7 +82,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     finally:
         store.dispose()
     recent = [_cycle_dict(row) for row in found.cycles]
-    if holder is None:
+    if holder is None and holder_before is None:
         # Nobody holds the writer lock, so a cycle or push still marked running was killed.
         for row in recent:
             if row["outcome"] == "running":
@@ -92,7 +95,12 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
         if until > datetime.now(UTC):
             limited_until = until.astimezone().isoformat(timespec="seconds")
     push_info = _cycle_dict(found.last_push) if found.last_push is not None else None
-    if push_info is not None and holder is None and push_info["outcome"] == "running":
+    if (
+        push_info is not None
+        and holder is None
+        and holder_before is None
+        and push_info["outcome"] == "running"
+    ):
         push_info["outcome"] = "interrupted"
     since = None
     last_ok = found.last_success
