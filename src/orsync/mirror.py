@@ -403,7 +403,6 @@ class Mirror:
         if not self._complete:
             self.prefetch(str(n["id"]) for n in notes if well_formed(n))
         new_rows = []
-        new_digests: list[bytes] = []
         changed_rows = []
         forums: set[str] = set()
         known_notes, deleted_ids, unseen, counts = (
@@ -446,7 +445,6 @@ class Mirror:
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = cycle_id
                 new_rows.append(row)
-                new_digests.append(digest)
             else:
                 row["last_cycle"] = cycle_id
                 changed_rows.append(row)
@@ -457,29 +455,12 @@ class Mirror:
             if self._fresh:
                 self._derive_new_forums(new_rows, forums)
             self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
-            # ``_know`` and ``_record`` written out: this loop runs once a note on a first pull.
-            pending = self._pending
-            for row, digest in zip(new_rows, new_digests, strict=True):
-                note_id, kind = row["id"], row["kind"]
-                known_notes[note_id] = digest
-                if kind == "submission":
-                    self.submission_ids.add(note_id)
-                    self._created.add(note_id)  # what refresh_forums asks about
-                if row["deleted"]:
-                    deleted_ids.add(note_id)
-                elif note_id in pending:
-                    self._record(note_id, row["forum"], kind, "created", [])
-                else:
-                    pending[note_id] = [
-                        self.cycle_id,
-                        None,
-                        note_id,
-                        row["forum"],
-                        kind,
-                        "created",
-                        "[]",
-                    ]
-                    counts.created += 1
+            for row in new_rows:
+                self._know(row["id"], row["digest"], row["deleted"], row["kind"])
+                if row["kind"] == "submission":  # what refresh_forums asks about
+                    self._created.add(row["id"])
+                if not row["deleted"]:
+                    self._record(row["id"], row["forum"], row["kind"], "created", [])
         if changed_rows:
             self._update_rows(changed_rows)
         self.refresh_forums(forums)
