@@ -13,9 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, select
 
+from orsync.mirror import PUBLIC_FLAGS
 from orsync.store import open_store
+from orsync.store.bulk import filled_keys, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
-from orsync.store.tables import CHANGE, CYCLE, metadata
+from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "orsync"
@@ -136,3 +138,43 @@ def test_revisions_from_file_names_agree_with_alembic() -> None:
     chain = [rev.revision for rev in script.walk_revisions()][::-1]  # oldest first
     assert list(revisions()) == chain
     assert revisions()[-1] == script.get_current_head()
+
+
+def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> None:
+    """The sparse insert of new notes loses no value: a column one row of the batch fills is
+    written for all, one no row fills is left to its NULL, and columns with defaults stay."""
+    rows = [
+        {
+            "id": f"n{i}",
+            "forum": "f",
+            "kind": "review",
+            "raw": "{}",
+            "digest": "d",
+            "deleted": False,
+            "public": False,
+            **dict.fromkeys(PUBLIC_FLAGS.values(), False),
+            "rating": 7.0 if i == 2 else None,  # only the last row has one
+            "abstract": None,  # none has one
+            "pdf_url": None,
+            "title": "" if i == 0 else None,  # empty text is a value, not an absence
+        }
+        for i in range(3)
+    ]
+    keys = filled_keys(NOTE, rows)
+    assert "abstract" not in keys and "pdf_url" not in keys
+    assert {"rating", "title", "deleted", "title_public", "id"} <= set(keys)
+    assert filled_keys(NOTE, rows[:2]) == [k for k in keys if k != "rating"]
+    store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
+    try:
+        with store.begin() as conn:
+            prepared_insert(conn, NOTE, keys).run(conn, rows)
+            stored = conn.execute(
+                select(NOTE.c.id, NOTE.c.rating, NOTE.c.title, NOTE.c.abstract).order_by(NOTE.c.id)
+            ).all()
+        assert [tuple(r) for r in stored] == [
+            ("n0", None, "", None),
+            ("n1", None, None, None),
+            ("n2", 7.0, None, None),
+        ]
+    finally:
+        store.dispose()

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, func, select, update
 
-from orsync.store.bulk import Prepared, prepared_insert, prepared_update
+from orsync.store.bulk import Prepared, filled_keys, prepared_insert, prepared_update
 from orsync.store.tables import CHANGE, NOTE
 from orsync.venue import (
     VenueSettings,
@@ -454,7 +454,7 @@ class Mirror:
         if new_rows:
             if self._fresh:
                 self._derive_new_forums(new_rows, forums)
-            self._statement(NOTE, list(new_rows[0])).run(self.conn, new_rows)
+            self._insert_rows(new_rows)
             for row in new_rows:
                 self._know(row["id"], row["digest"], row["deleted"], row["kind"])
                 if row["kind"] == "submission":  # what refresh_forums asks about
@@ -465,6 +465,20 @@ class Mirror:
             self._update_rows(changed_rows)
         self.refresh_forums(forums)
         self.flush()
+
+    def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        """New notes, one statement a kind, each with only the columns its batch fills
+        (``filled_keys``): a review leaves the submission's columns empty, a comment the
+        scores. Rows are stored in page order within each kind; nothing reads the order."""
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            group = by_kind.get(row["kind"])
+            if group is None:
+                by_kind[row["kind"]] = [row]
+            else:
+                group.append(row)
+        for group in by_kind.values():
+            self._statement(NOTE, filled_keys(NOTE, group)).run(self.conn, group)
 
     def _update_rows(self, rows: list[dict[str, Any]]) -> None:
         old_raw: dict[str, RawNote] = {}

@@ -102,6 +102,43 @@ class Prepared:
             )
 
 
+def filled_keys(table: Table, rows: Sequence[Row]) -> list[str]:
+    """The keys of ``rows`` (which all have the same keys) to insert: each but those that every
+    row leaves None in a column the database fills with NULL when it is left out.
+
+    SQLite's cost of an insert grows with the number of parameters bound, and most notes fill
+    half the columns (a review has no abstract, a comment no rating): leaving out the columns
+    a batch never fills stores the same rows in about half the time. Nothing is lost: a column
+    is left out only when no row of the batch has a value for it, and only when it has no
+    default of its own (client or server) that would differ from NULL.
+    """
+    first = rows[0]
+    columns = table.c
+    candidates = [
+        key
+        for key, value in first.items()
+        if value is None
+        and columns[key].nullable
+        and columns[key].default is None
+        and columns[key].server_default is None
+    ]
+    if not candidates:
+        return list(first)
+    # The distinct value tuples of the candidate columns, made in C: a batch that leaves them
+    # all empty gives one tuple, so the check costs one hash a row rather than one a value.
+    get = itemgetter(*candidates)
+    distinct = (
+        set(map(get, rows)) if len(candidates) > 1 else {(value,) for value in map(get, rows)}
+    )
+    filled = {
+        key
+        for key, values in zip(candidates, zip(*distinct, strict=True), strict=True)
+        if any(value is not None for value in values)
+    }
+    empty = set(candidates) - filled
+    return [key for key in first if key not in empty]
+
+
 def prepared_insert(conn: Connection, table: Table, keys: Sequence[str]) -> Prepared:
     """``INSERT INTO table (keys) VALUES (...)``; every row gives exactly ``keys``."""
     stmt = insert(table).values({key: bindparam(key) for key in keys})
