@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bytecode import ensure_bytecode
+
 
 def _run(argv: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process."""
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    ensure_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
         subprocess.run(

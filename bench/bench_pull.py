@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from _bytecode import ensure_bytecode
 from _emulator import Emu
 
 BARE_CLIENT = """
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", action="store_true", help="add the PostgreSQL store")
     args = parser.parse_args()
+    ensure_bytecode()
     with contextlib.ExitStack() as stack, Emu(args.dataset, args.size) as emu:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         sock = stack.enter_context(postgres()) if args.postgres else None

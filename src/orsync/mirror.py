@@ -6,6 +6,7 @@ Kept apart from fetching (``source.py``) and from the cycle's control flow (``sy
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -176,6 +177,13 @@ _BLANK_ROW: dict[str, Any] = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_list_json(fields: frozenset[str]) -> str:
+    """A set of field names as the sorted JSON list the store keeps: notes of one kind share
+    a few such sets, so each is encoded once (bounded, for a venue of odd forms)."""
+    return _TEXT.encode(sorted(fields))
+
+
 def note_row(
     note: RawNote,
     kind: str,
@@ -217,7 +225,7 @@ def note_row(
     row["public"] = public
     public_fields = public_content_fields(note, public) if public else frozenset()
     if public_fields:
-        row["public_fields"] = _TEXT.encode(sorted(public_fields))
+        row["public_fields"] = _field_list_json(public_fields)
     # The content field each typed column came from, to tell whether everyone may read it.
     sources: dict[str, str | None] = {"title": "title"}
     title = content_value(note, "title")
@@ -259,9 +267,11 @@ def note_row(
         decision = content_value(note, settings.decision_field_name)
         row["decision"] = str(decision) if decision is not None else None
     if public_fields:
-        for column, flag in PUBLIC_FLAGS.items():
-            source = sources.get(column)
-            row[flag] = row[column] is not None and source is not None and source in public_fields
+        # A column without a source stays at its flag's False (``_NO_FLAGS``).
+        for column, source in sources.items():
+            row[PUBLIC_FLAGS[column]] = (
+                row[column] is not None and source is not None and source in public_fields
+            )
     # A NUL anywhere in the note shows in its JSON as an escape (or, for a key or a string
     # that the JSON writes with a backslash, as a look-alike): only then are the columns read.
     if "\\u0000" in canonical:
