@@ -142,7 +142,7 @@ def test_revisions_from_file_names_agree_with_alembic() -> None:
 
 def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> None:
     """The sparse insert of new notes loses no value: a column one row of the batch fills is
-    written for all, one no row fills is left to its NULL, and columns with defaults stay."""
+    written for all, one no row fills is left to the database's NULL (or a flag's false)."""
     rows = [
         {
             "id": f"n{i}",
@@ -150,10 +150,11 @@ def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> Non
             "kind": "review",
             "raw": "{}",
             "digest": "d",
-            "deleted": False,
-            "public": False,
+            "deleted": False,  # NOT NULL without a default: always written
+            "public": i == 1,  # only the middle row is public
             **dict.fromkeys(PUBLIC_FLAGS.values(), False),
             "rating": 7.0 if i == 2 else None,  # only the last row has one
+            "confidence": 0.0 if i == 2 else None,  # a zero is a value
             "abstract": None,  # none has one
             "pdf_url": None,
             "title": "" if i == 0 else None,  # empty text is a value, not an absence
@@ -161,20 +162,31 @@ def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> Non
         for i in range(3)
     ]
     keys = filled_keys(NOTE, rows)
-    assert "abstract" not in keys and "pdf_url" not in keys
-    assert {"rating", "title", "deleted", "title_public", "id"} <= set(keys)
-    assert filled_keys(NOTE, rows[:2]) == [k for k in keys if k != "rating"]
+    assert "abstract" not in keys and "pdf_url" not in keys and "title_public" not in keys
+    assert {"rating", "confidence", "title", "deleted", "public", "id"} <= set(keys)
+    assert filled_keys(NOTE, rows[:1]) == [
+        k for k in keys if k not in ("rating", "confidence", "public")
+    ]
     store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
     try:
         with store.begin() as conn:
             prepared_insert(conn, NOTE, keys).run(conn, rows)
             stored = conn.execute(
-                select(NOTE.c.id, NOTE.c.rating, NOTE.c.title, NOTE.c.abstract).order_by(NOTE.c.id)
+                select(
+                    NOTE.c.id,
+                    NOTE.c.rating,
+                    NOTE.c.confidence,
+                    NOTE.c.title,
+                    NOTE.c.abstract,
+                    NOTE.c.public,
+                    NOTE.c.title_public,
+                    NOTE.c.deleted,
+                ).order_by(NOTE.c.id)
             ).all()
         assert [tuple(r) for r in stored] == [
-            ("n0", None, "", None),
-            ("n1", None, None, None),
-            ("n2", 7.0, None, None),
+            ("n0", None, None, "", None, False, False, False),
+            ("n1", None, None, None, None, True, False, False),
+            ("n2", 7.0, 0.0, None, None, False, False, False),
         ]
     finally:
         store.dispose()

@@ -80,8 +80,10 @@ def _when(name: str, *, nullable: bool) -> Column[datetime]:
 
 
 def _flag(name: str) -> Column[bool]:
-    # Added by revision 0002 with a server default, so that existing rows got ``false``.
-    return Column(name, Boolean, nullable=False, default=False, server_default=false())
+    # Added by revision 0002 with a server default, so that existing rows got ``false``. No
+    # client default beside it: an insert that leaves a flag out gets the same false from the
+    # database, and the mirror's inserts leave out the flags a whole batch has false.
+    return Column(name, Boolean, nullable=False, server_default=false())
 
 
 NOTE = Table(
