@@ -13,11 +13,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, select
 
-from orsync.mirror import PUBLIC_FLAGS
+from orsync.mirror import PUBLIC_FLAGS, Mirror
 from orsync.store import open_store
 from orsync.store.bulk import filled_keys, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
 from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
+from orsync.venue import VenueSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "orsync"
@@ -188,5 +189,29 @@ def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> Non
             ("n1", None, None, None, None, True, False, False),
             ("n2", 7.0, 0.0, None, None, False, False, False),
         ]
+    finally:
+        store.dispose()
+
+
+def test_new_rows_with_a_key_the_batch_lacks_are_stored_whole(tmp_path: Path) -> None:
+    """A batch's statement takes its first row's keys: a later row of the same kind holding
+    one more key gets its own statement, so its value is stored, not dropped."""
+    base = {
+        "forum": "f",
+        "kind": "submission",
+        "raw": "{}",
+        "digest": "d",
+        "deleted": False,
+        "public": False,
+        **dict.fromkeys(PUBLIC_FLAGS.values(), False),
+    }
+    rows = [{"id": "a", **base}, {"id": "b", **base, "status": "accepted"}]
+    store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
+    try:
+        with store.begin() as conn:
+            mirror = Mirror(conn, 1, VenueSettings(venue_id="V"), "https://openreview.net")
+            mirror._insert_rows(rows)
+            stored = conn.execute(select(NOTE.c.id, NOTE.c.status).order_by(NOTE.c.id)).all()
+        assert [tuple(r) for r in stored] == [("a", None), ("b", "accepted")]
     finally:
         store.dispose()

@@ -479,12 +479,18 @@ class Mirror:
     def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
         """New notes, one statement a kind, each with only the columns its batch fills
         (``filled_keys``): a review leaves the submission's columns empty, a comment the
-        scores. Rows are stored in page order within each kind; nothing reads the order."""
-        by_kind: dict[str, list[dict[str, Any]]] = {}
+        scores. Rows are stored in page order within each kind; nothing reads the order.
+
+        A batch's statement takes its first row's keys: rows are grouped by their number of
+        keys too, so a row with a key the others lack gets a statement of its own (one lacking
+        a key the first has raises ``KeyError`` as its values are read): no value is dropped
+        unseen."""
+        by_kind: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for row in rows:
-            group = by_kind.get(row["kind"])
+            batch = (row["kind"], len(row))
+            group = by_kind.get(batch)
             if group is None:
-                by_kind[row["kind"]] = [row]
+                by_kind[batch] = [row]
             else:
                 group.append(row)
         for group in by_kind.values():
