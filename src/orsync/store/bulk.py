@@ -55,8 +55,7 @@ class Prepared:
         """Each row's values in the statement's order, through the type processors (a None
         stays None, as every processor would leave it)."""
         get = self._get
-        single = len(self.names) == 1
-        values = [(get(row),) if single else get(row) for row in rows]
+        values = [(get(row),) for row in rows] if len(self.names) == 1 else list(map(get, rows))
         for index, processor in self.processors:
             # A cycle stamps all its change records with one time: process it once.
             last_in: Any = None
