@@ -200,17 +200,15 @@ def note_row(
     note_id = str(note["id"])
     ddate = get("ddate")
     number = get("number")
-    invitations = get("invitations")
-    signatures = get("signatures")
     readers = get("readers")
     row = _BLANK_ROW.copy()
     row["id"] = note_id
     row["forum"] = str(get("forum") or note_id)
     row["replyto"] = get("replyto")
     row["kind"] = kind
-    row["invitation"] = str(invitations[0]) if type(invitations) is list and invitations else None
+    row["invitation"] = _first(get("invitations"))
     row["number"] = number if isinstance(number, int) else None
-    row["signature"] = str(signatures[0]) if type(signatures) is list and signatures else None
+    row["signature"] = _first(get("signatures"))
     row["readers"] = _compact_json(readers)
     row["raw"] = canonical
     row["digest"] = digest if digest is not None else digest_of(canonical)
@@ -592,7 +590,8 @@ class Mirror:
 
         Only for a forum whose notes all arrive in this page (a full walk brings each
         submission with its replies): one touched by an earlier page is refreshed from the store
-        as always. Every row gets the derived keys, so the page is one insert statement.
+        as always. Every row gets the derived keys, so the rows of a kind share their keys
+        and are one insert statement (``_insert_rows``).
         """
         tally = _DecisionTally(self.settings.decision_field_name)
         for row in rows:
