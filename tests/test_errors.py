@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Setup, run_cli, write_config
+from conftest import Setup, cli_environ, run_cli, write_config
 from orsync.emulator import Emulator
 
 
@@ -360,3 +360,27 @@ def test_the_cli_in_process_answers_as_a_process_does(
         process.stdout,
         process.stderr,
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--version",), ("--config", "/nonexistent/orsync.toml", "status"), ("no-such-command",)],
+)
+def test_the_installed_command_answers_as_python_m_orsync(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The ``orsync`` script pip installs (``orsync.__main__:main``, which loads the CLI
+    without the cyclic collector) gives the exit code and output of ``python -m orsync``."""
+    script = Path(sys.executable).with_name("orsync")
+    assert script.is_file(), f"no installed orsync beside {sys.executable}: pip install -e ."
+    installed = subprocess.run(
+        [str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_environ(None),
+        cwd=tmp_path,
+    )
+    module = run_cli(*args, cwd=tmp_path, process=True)
+    assert installed.returncode == module.returncode != 1
+    assert (installed.stdout, installed.stderr) == (module.stdout, module.stderr)
