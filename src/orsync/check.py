@@ -119,11 +119,8 @@ def _check_talks(config: Config) -> CheckResult:
         return CheckResult(
             "talks", True, f"{len(named)} talk papers set; not checked: {exc.message}"
         )
-    try:
-        with store.connect() as conn:
-            rows = queries.accepted_papers(conn)
-    finally:
-        store.dispose()
+    with store, store.connect() as conn:
+        rows = queries.accepted_papers(conn)
     problems = publish.talk_problems(config, rows)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -105,7 +105,7 @@ class WebsiteConfig(_Section):
     formats: tuple[Literal["json", "yaml", "csv", "ics", "html"], ...] = ("json", "yaml", "csv")
     on_change: tuple[str, ...] | None = None
     # After this many seconds the on_change command and its whole process group are killed and
-    # the push fails (exit 1); a hung hook must not hold the push, nor the service's stop.
+    # the push fails (exit 2); a hung hook must not hold the push, nor the service's stop.
     on_change_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300
     # Content fields of accepted papers whose files the site hosts (SPEC §10), and the largest
     # file accepted, in MB (refused while it streams, never written).

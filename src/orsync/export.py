@@ -15,12 +15,11 @@ from typing import Any
 import yaml
 
 from orsync.config import Config
-from orsync.ops import open_for_reading
-from orsync.store.queries import EXPORTS, export_rows
+from orsync.store import open_reader
+from orsync.store.queries import export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
 from orsync.website import clean_text, neutralise_cell
 
-WHATS = EXPORTS
 FORMATS = ("json", "csv", "yaml")
 
 
@@ -38,12 +37,8 @@ _YAML_RAW = re.compile(f"[{BIDI_CONTROLS}]")
 
 
 def rows(config: Config, what: str) -> list[dict[str, Any]]:
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            return export_rows(conn, what)
-    finally:
-        store.dispose()
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        return export_rows(conn, what)
 
 
 def render(data: list[dict[str, Any]], fmt: str) -> str:

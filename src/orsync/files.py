@@ -14,9 +14,22 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["PRIVATE_MODE", "create_private", "loose_mode", "write_private"]
+__all__ = [
+    "PRIVATE_MODE",
+    "STALE_TEMP_S",
+    "TEMP_PREFIX",
+    "create_private",
+    "loose_mode",
+    "write_private",
+]
 
 PRIVATE_MODE = 0o600
+
+# orsync's own temporary files in a folder it publishes into (website files, hosted files): a
+# name a site builder skips (leading dot), and an age after which one left by a killed process
+# is removed, long past any write in progress.
+TEMP_PREFIX = ".orsync-"
+STALE_TEMP_S = 3600.0
 
 
 def write_private(path: Path, data: str | bytes, *, encoding: str = "utf-8") -> None:

@@ -53,7 +53,7 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from orsync.errors import AccessError, OrsyncError, RateLimitedError, UnreachableError
-from orsync.files import fsync_dir
+from orsync.files import STALE_TEMP_S, TEMP_PREFIX, fsync_dir
 from orsync.logs import get_logger
 from orsync.store import queries
 from orsync.store.tables import HOSTED_FILE, NOTE
@@ -73,8 +73,6 @@ MAX_MEMBERS_EXTRA = 10  # an archive may carry this many members beyond those as
 BACKOFF_S = 60.0  # first wait after a failure; 4x each further failure, at most MAX_BACKOFF_S
 MAX_BACKOFF_S = 24 * 3600.0
 QUOTA_STATE = "files_quota"  # sync_state: the attachments quota as last announced (JSON)
-_TEMP_PREFIX = ".orsync-"
-_STALE_TEMP_S = 3600.0
 _NAME = re.compile(r"^[A-Za-z0-9_-]+-[A-Za-z0-9_]+-[0-9a-f]{8}\.[a-z0-9]{1,8}$")
 _HASH = re.compile(r"([0-9a-fA-F]{40})(?:\.[A-Za-z0-9]{1,8})?$")
 
@@ -135,7 +133,6 @@ class FilesResult:
     requests: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     window_opens_at: float | None = None  # the attachments quota is used up until then
-    republished: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -287,11 +284,6 @@ def check_type(ext: str, head: bytes) -> None:
         raise Refused(f"not {what}")
 
 
-def _head(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read(64)
-
-
 def safe_member_name(name: str) -> str | None:
     """The member's plain name, or None when it is a path that could leave ``files/``."""
     if not name or "\\" in name or "\x00" in name or name.startswith("/") or ":" in name:
@@ -304,7 +296,7 @@ def safe_member_name(name: str) -> str | None:
 
 @contextlib.contextmanager
 def _temp_in(folder: Path) -> Iterator[tuple[IO[bytes], Path]]:
-    fd, name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".tmp")
     path = Path(name)
     try:
         with os.fdopen(fd, "w+b") as handle:
@@ -628,7 +620,6 @@ def run_stage(
     stage succeeded: files are removed only once the site no longer links them."""
     from orsync.lock import store_writer
     from orsync.source import QUOTA_RESERVE
-    from orsync.sync import set_state
 
     site = config.website
     assert site is not None
@@ -655,7 +646,7 @@ def run_stage(
             _commit(conn, folder, outcome, result, datetime.now(UTC))
             state = quota.as_state()
             if state is not None:
-                set_state(conn, QUOTA_STATE, state)
+                queries.set_state(conn, QUOTA_STATE, state)
             links_after = queries.hosted_links(conn)
     finally:
         for _, path in downloader.outcome.ok.values():
@@ -664,7 +655,6 @@ def run_stage(
         result.window_opens_at = quota.reset_at
     if site_current and links_after != links_before:
         republish()  # raises when it cannot: then nothing is removed either
-        result.republished = True
     if site_current:
         with (
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
@@ -750,7 +740,7 @@ def _commit(
 def sweep(folder: Path, keep: set[str]) -> list[str]:
     """Remove the files orsync put in ``folder`` that no row names, and stale temporary files."""
     removed: list[str] = []
-    cutoff = time.time() - _STALE_TEMP_S
+    cutoff = time.time() - STALE_TEMP_S
     try:
         entries = sorted(folder.iterdir())
     except OSError:
@@ -758,7 +748,7 @@ def sweep(folder: Path, keep: set[str]) -> list[str]:
     for path in entries:
         name = path.name
         with contextlib.suppress(OSError):
-            if name.startswith(_TEMP_PREFIX) and name.endswith(".tmp"):
+            if name.startswith(TEMP_PREFIX) and name.endswith(".tmp"):
                 if path.lstat().st_mtime < cutoff:
                     path.unlink()
             elif _NAME.match(name) and name not in keep and not path.is_symlink():

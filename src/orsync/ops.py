@@ -13,7 +13,7 @@ from orsync import lock
 from orsync.config import Config, read_password
 from orsync.errors import UsageError
 from orsync.logs import add_secret
-from orsync.store import Store, queries
+from orsync.store import open_reader, queries
 from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
 if TYPE_CHECKING:
@@ -65,9 +65,8 @@ def pull(
 
 def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
     """What the store holds, the last cycles, and who holds the lock."""
-    store = open_for_reading(config)
     files = None
-    try:
+    with open_reader(config.store.url) as store:
         # Who holds the lock is asked before and after reading: a cycle that ends between the
         # two reads must not be called interrupted, nor one that starts between them.
         holder_before = lock.store_holder(store)
@@ -79,8 +78,6 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
 
                 files = hosted.status(conn)
         holder = lock.store_holder(store)
-    finally:
-        store.dispose()
     recent = [_cycle_dict(row) for row in found.cycles]
     if holder is None and holder_before is None:
         # Nobody holds the writer lock, so a cycle or push still marked running was killed.
@@ -158,20 +155,9 @@ def changes(
     config: Config, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first (SPEC §2 ``changes``)."""
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            rows = queries.changes(conn, since=since, limit=limit)
-    finally:
-        store.dispose()
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        rows = queries.changes(conn, since=since, limit=limit)
     for row in rows:
         at = row["at"]
         row["at"] = at.isoformat(timespec="seconds") if at else None
     return rows
-
-
-def open_for_reading(config: Config) -> Store:
-    """The store for a read-only command: never created, migrated or altered by looking at it."""
-    from orsync.store import open_reader
-
-    return open_reader(config.store.url)

@@ -192,11 +192,8 @@ def opened(
     from orsync.store import open_store
 
     source = source or make_source(config)
-    store = open_store(config.store.url)
-    try:
+    with open_store(config.store.url) as store:
         yield store, source
-    finally:
-        store.dispose()
 
 
 def pull(

@@ -26,6 +26,7 @@ from typing import Any
 
 from orsync import schedule
 from orsync.config import Config
+from orsync.store import open_reader
 from orsync.website import clean_text
 
 __all__ = ["Day", "DaySlot", "PaperRef", "assemble", "build", "describe"]
@@ -75,7 +76,6 @@ class DaySlot:
     url: str | None = None
     location: str | None = None
     session_id: str | None = None  # poster sessions
-    talk_index: int | None = None  # contributed talks: the place in [[talks]]
     papers: tuple[PaperRef, ...] = ()  # a talk's paper; a poster session's papers by board
 
     @property
@@ -235,7 +235,6 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
                     title=ref.title if ref is not None else "Contributed talk",
                     abstract=ref.abstract if ref is not None else None,
                     url=ref.forum_url if ref is not None else None,
-                    talk_index=slot.index,
                     papers=(ref,) if ref is not None else (),
                 )
             )
@@ -316,15 +315,10 @@ def _clashes(built: Day, day: schedule.Schedule) -> list[str]:
 
 def build(config: Config) -> Day:
     """The configured day with the store's accepted papers (read-only)."""
-    from orsync.ops import open_for_reading
     from orsync.store import queries
 
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            rows = queries.accepted_papers(conn)
-    finally:
-        store.dispose()
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        rows = queries.accepted_papers(conn)
     return assemble(schedule.Schedule.from_config(config), rows)
 
 

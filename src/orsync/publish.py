@@ -20,9 +20,8 @@ from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError, UsageError
 from orsync.lock import store_writer
 from orsync.notify import Notifier
-from orsync.ops import open_for_reading
-from orsync.store import Store, open_store, queries
-from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION, STATE
+from orsync.store import Store, open_reader, open_store, queries
+from orsync.store.tables import ASSIGNMENT, PIN, PUSH, SESSION
 
 
 @dataclass
@@ -270,12 +269,7 @@ def calendar_state(store: Store, config: Config, day: program.Day) -> dict[str, 
         stored = ics.load_state(queries.get_state(conn, ics.STATE_KEY))
         state = ics.next_state(day, config.openreview.venue_id, stored, datetime.now(UTC))
         if state != stored:
-            text = ics.dump_state(state)
-            done = conn.execute(
-                update(STATE).where(STATE.c.key == ics.STATE_KEY).values(value=text)
-            )
-            if done.rowcount == 0:
-                conn.execute(insert(STATE).values(key=ics.STATE_KEY, value=text))
+            queries.set_state(conn, ics.STATE_KEY, ics.dump_state(state))
     return state
 
 
@@ -415,35 +409,35 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
     if session_id not in {s.id for s in config.posters.sessions}:
         known = ", ".join(s.id for s in config.posters.sessions) or "none configured"
         raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
-    store = open_store(config.store.url)
-    try:
-        with store_writer(store, wait_s=600.0, command="posters pin"), store.begin() as conn:
-            forum_id, number = resolve_paper(conn, ref)
-            was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
-            conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
-            conn.execute(
-                insert(PIN).values(
-                    forum_id=forum_id, session_id=session_id, pinned_at=datetime.now(UTC)
-                )
+    with (
+        open_store(config.store.url) as store,
+        store_writer(store, wait_s=600.0, command="posters pin"),
+        store.begin() as conn,
+    ):
+        forum_id, number = resolve_paper(conn, ref)
+        was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
+        conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
+        conn.execute(
+            insert(PIN).values(
+                forum_id=forum_id, session_id=session_id, pinned_at=datetime.now(UTC)
             )
-            _sync_sessions(conn, config)
-            assignment = update_assignment(conn, config)
-    finally:
-        store.dispose()
+        )
+        _sync_sessions(conn, config)
+        assignment = update_assignment(conn, config)
     place = assignment.placements.get(forum_id) if assignment else None
     return PinResult(forum_id, number, session_id, was, place)
 
 
 def unpin(config: Config, ref: str) -> PinResult:
     """Release a pin; ``was`` is None when the paper was not pinned (nothing changes then)."""
-    store = open_store(config.store.url)
-    try:
-        with store_writer(store, wait_s=600.0, command="posters unpin"), store.begin() as conn:
-            forum_id, number = resolve_paper(conn, ref)
-            was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
-            conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
-    finally:
-        store.dispose()
+    with (
+        open_store(config.store.url) as store,
+        store_writer(store, wait_s=600.0, command="posters unpin"),
+        store.begin() as conn,
+    ):
+        forum_id, number = resolve_paper(conn, ref)
+        was = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
+        conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
     return PinResult(forum_id, number, None, was)
 
 
@@ -471,13 +465,9 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
 
 
 def show(config: Config) -> list[dict[str, Any]]:
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            rows = queries.accepted_papers(conn)
-            pins = queries.pins(conn)
-    finally:
-        store.dispose()
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        rows = queries.accepted_papers(conn)
+        pins = queries.pins(conn)
     day = schedule.Schedule.from_config(config)
     for row in rows:
         row["pinned"] = pins.get(row["forum_id"])

@@ -232,9 +232,6 @@ class Schedule:
     def session(self, session_id: str) -> Session | None:
         return next((s for s in self.sessions if s.id == session_id), None)
 
-    def session_ids(self) -> list[str]:
-        return [s.id for s in self.sessions]
-
     # ------------------------------------------------------------------ contributed talks
 
     def talks_of(self, number: int | None, forum_id: str) -> tuple[TalkSlot, ...]:

@@ -28,6 +28,7 @@ from orsync.store.queries import (
     INTERRUPTED_ERROR,
     RATE_LIMITED_UNTIL,
     get_state,
+    set_state,
     submissions_by_status,
 )
 from orsync.store.tables import CYCLE, STATE
@@ -98,12 +99,6 @@ class CycleSummary:
             "quota_remaining": self.quota_remaining,
             "quota_reset_at": self.quota_reset_at,
         }
-
-
-def set_state(conn: Connection, key: str, value: str) -> None:
-    done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
-    if done.rowcount == 0:
-        conn.execute(insert(STATE).values(key=key, value=value))
 
 
 _SUMMARY_ATTR = "orsync_cycle_summary"

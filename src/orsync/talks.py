@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orsync.config import Config, TalkSelectionConfig
-from orsync.ops import open_for_reading
-from orsync.store import queries
+from orsync.store import open_reader, queries
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -435,12 +434,8 @@ def suggest(config: Config, count: int | None = None) -> Shortlist:
     """The shortlist for ``count`` talks (default: the ``[[talks]]`` slots, else 5)."""
     if count is None:
         count = len(config.talks) or DEFAULT_COUNT
-    store = open_for_reading(config)
-    try:
-        with store.connect() as conn:
-            pool = queries.talk_pool(conn)
-    finally:
-        store.dispose()
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        pool = queries.talk_pool(conn)
     return build_shortlist(pool, config.talk_selection, count)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from orsync.errors import OrsyncError
-from orsync.files import fsync_dir
+from orsync.files import STALE_TEMP_S, TEMP_PREFIX, fsync_dir
 from orsync.schedule import Session
 from orsync.terminal import BIDI_CONTROLS
 
@@ -53,10 +53,9 @@ LIST_SEPARATOR = "|"
 class OnChangeError(OrsyncError):
     """The website's on_change command failed or timed out; the files themselves are written.
 
-    Exit status 1: the push did its part, the site was not rebuilt (README, exit codes).
+    The push reports it as its own failure (exit 2, "the files are written"): the push did its
+    part, the site was not rebuilt.
     """
-
-    exit_code = 1
 
 
 class OnChangeStopped(OnChangeError):
@@ -328,9 +327,6 @@ def render(
 
 # --------------------------------------------------------------------------- writing
 
-_TEMP_PREFIX = ".orsync-"
-_STALE_TEMP_S = 3600.0
-
 
 def _check_name(name: str) -> None:
     if not name or name != Path(name).name or name.startswith(".") or name in ("..",):
@@ -352,7 +348,7 @@ def _replace(directory: Path, name: str, data: bytes) -> None:
         mode = target.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = 0o644  # mkstemp's 0600 would hide the file from the web server
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{_TEMP_PREFIX}{name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TEMP_PREFIX}{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -369,8 +365,8 @@ def _replace(directory: Path, name: str, data: bytes) -> None:
 def _remove_stale_temps(directory: Path) -> None:
     # A writer killed between mkstemp and rename leaves its temp file behind; an hour-old one
     # cannot belong to a live writer.
-    cutoff = time.time() - _STALE_TEMP_S
-    for path in directory.glob(f"{_TEMP_PREFIX}*.tmp"):
+    cutoff = time.time() - STALE_TEMP_S
+    for path in directory.glob(f"{TEMP_PREFIX}*.tmp"):
         with contextlib.suppress(OSError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()

@@ -110,7 +110,6 @@ class Service:
         self._notify_lock = threading.Lock()
         self._good_start = False
         self._failures = 0
-        self._cycles = 0
         self._last_ok: str | None = None
 
     # -- health ---------------------------------------------------------------------------------
@@ -295,7 +294,6 @@ class Service:
             self._log_summary(summary)
             self._good_start = True
             self._failures = 0
-            self._cycles += 1
             self._last_ok = summary.started_at
             text = (
                 f"cycle {summary.cycle_id} ok ({summary.mode}): {summary.created} created, "

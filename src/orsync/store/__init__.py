@@ -116,6 +116,14 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    # ``with open_reader(url) as store:`` disposes the engine however the block ends, so no
+    # reading command leaves a connection (or, on SQLite, a file handle) open behind it.
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
 
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, func, select, text
+from sqlalchemy import Connection, Row, func, insert, select, text, update
 
 from orsync.store.tables import CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
 
@@ -65,6 +65,13 @@ def get_state(conn: Connection, key: str) -> str | None:
     """One of the small facts the sync keeps between cycles (``sync_state``)."""
     row = conn.execute(select(STATE.c.value).where(STATE.c.key == key)).first()
     return None if row is None else str(row.value)
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    """Keep one ``sync_state`` fact (an update, else an insert: portable to every backend)."""
+    done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
+    if done.rowcount == 0:
+        conn.execute(insert(STATE).values(key=key, value=value))
 
 
 def watermark_ms(conn: Connection) -> int | None:
@@ -133,11 +140,6 @@ def last_success(conn: Connection) -> datetime | None:
         select(func.max(CYCLE.c.finished_at)).where(CYCLE.c.outcome == "ok")
     ).scalar()
     return when
-
-
-def last_cycle_id(conn: Connection) -> int:
-    """The id of the newest cycle, 0 before the first one."""
-    return int(conn.execute(select(func.max(CYCLE.c.id))).scalar() or 0)
 
 
 def cycle_since(conn: Connection, first_id: int) -> dict[str, Any] | None:
