@@ -1,295 +1,52 @@
 """Saving notes into the store: typed rows, digests, change records, tombstones.
 
-Kept apart from fetching (``source.py``) and from the cycle's control flow (``sync.py``): a
+Kept apart from fetching (``orsync.source``) and from the cycle's control flow (``sync.py``): a
 ``Mirror`` is handed pages of raw notes inside one open transaction and knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Table, func, select, update
 
+from orsync.mirror.decisions import NO_DERIVED, DecisionTally
+from orsync.mirror.rows import (
+    PUBLIC_FLAGS,
+    RawNote,
+    canonical_json,
+    changed_fields,
+    digest,
+    digest_bytes,
+    no_nul,
+    note_row,
+    strip_details,
+    web_base,
+)
 from orsync.store.bulk import Prepared, filled_keys, prepared_insert, prepared_update
 from orsync.store.tables import CHANGE, NOTE
 from orsync.venue import (
     VenueSettings,
-    as_list,
-    author_ids_from,
-    content_value,
-    note_is_public,
-    parse_score,
-    presentation,
-    public_content_fields,
     well_formed,
 )
 
-RawNote = dict[str, Any]
+__all__ = [
+    "PUBLIC_FLAGS",
+    "Counts",
+    "Mirror",
+    "RawNote",
+    "canonical_json",
+    "changed_fields",
+    "digest",
+    "note_row",
+    "web_base",
+]
+
 CHUNK = 500  # bound on IN (...) lists: SQLite's variable limit, PostgreSQL's plan size
-
-# Top-level keys whose change is worth telling a chair about; timestamps change on every edit.
-_TRACKED_KEYS = (
-    "readers",
-    "nonreaders",
-    "writers",
-    "signatures",
-    "invitations",
-    "replyto",
-    "ddate",
-)
-# Typed columns the read views publish, and the flag that says everyone may read each.
-PUBLIC_FLAGS = {
-    "title": "title_public",
-    "authors": "authors_public",
-    "authorids": "authorids_public",
-    "keywords": "keywords_public",
-    "abstract": "abstract_public",
-    "tldr": "tldr_public",
-    "pdf_url": "pdf_public",
-}
-_NO_FLAGS = {flag: False for flag in PUBLIC_FLAGS.values()}
-_TIMESTAMPS = ("cdate", "tcdate", "mdate", "tmdate", "odate", "pdate", "ddate")
-
-
-def web_base(baseurl: str) -> str:
-    """The site that serves forums and PDFs for an API base URL."""
-    for api in ("https://api2.openreview.net", "https://api.openreview.net"):
-        if baseurl.rstrip("/") == api:
-            return "https://openreview.net"
-    return baseurl.rstrip("/")
-
-
-# ``json.dumps`` with options builds a new encoder on every call; these are built once.
-_TEXT = json.JSONEncoder(ensure_ascii=False)
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else _TEXT.encode(value)
-
-
-def _compact_json(value: Any) -> str | None:
-    """JSON for the columns nobody reads as text (``readers``): orjson, else the standard
-    library with the same output, for what orjson refuses."""
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return _COMPACT.encode(value)
-
-
-def strip_details(note: RawNote) -> RawNote:
-    return {k: v for k, v in note.items() if k != "details"} if "details" in note else note
-
-
-def canonical_json(note: RawNote) -> str:
-    """A note's one serialisation: keys sorted, compact, non-ASCII as itself, NUL as ``\\u0000``.
-
-    The ``raw`` column stores it and the digest hashes it, so each note is encoded once. orjson
-    writes what ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))`` writes
-    (the digest of stores made before it is unchanged); what orjson refuses (integers beyond 64
-    bits, lone surrogates) goes through the standard library.
-    """
-    try:
-        return orjson.dumps(note, option=orjson.OPT_SORT_KEYS).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return _CANONICAL.encode(note)
-
-
-def digest_of(canonical: str) -> str:
-    return _digest_bytes(canonical).hex()
-
-
-def _digest_bytes(canonical: str) -> bytes:
-    # What the store's index holds in memory: 16 bytes, where the hex text takes 32.
-    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
-
-
-def digest(note: RawNote) -> str:
-    return digest_of(canonical_json(note))
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; the raw JSON keeps it (escaped) for whoever needs it.
-    return value.replace("\x00", "") if "\x00" in value else value
-
-
-def _first(value: Any) -> str | None:
-    if isinstance(value, list) and value:
-        return str(value[0])
-    return None
-
-
-def _score(note: RawNote, field_name: str) -> tuple[float | None, str | None]:
-    value = content_value(note, field_name)
-    if value is None:
-        return None, None
-    return parse_score(value), str(value)
-
-
-def _ms_to_datetime(ms: int | None) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
-
-
-# Every column ``note_row`` writes, at its value for a note that fills none of them: each row
-# starts as a copy of this (one C-level copy instead of fifty stores).
-_BLANK_ROW: dict[str, Any] = {
-    "id": None,
-    "forum": None,
-    "replyto": None,
-    "kind": None,
-    "invitation": None,
-    "number": None,
-    "signature": None,
-    "readers": None,
-    "raw": None,
-    "digest": None,
-    "deleted": False,
-    "deleted_at": None,
-    "title": None,
-    "authors": None,
-    "authorids": None,
-    "keywords": None,
-    "abstract": None,
-    "tldr": None,
-    "pdf_url": None,
-    "forum_url": None,
-    "venue": None,
-    "venueid": None,
-    "decision": None,
-    "rating": None,
-    "rating_text": None,
-    "confidence": None,
-    "confidence_text": None,
-    "public": False,
-    "public_fields": "[]",
-    **dict.fromkeys(_TIMESTAMPS),
-    **_NO_FLAGS,
-}
-
-
-@functools.lru_cache(maxsize=1024)
-def _field_list_json(fields: frozenset[str]) -> str:
-    """A set of field names as the sorted JSON list the store keeps: notes of one kind share
-    a few such sets, so each is encoded once (bounded, for a venue of odd forms)."""
-    return _TEXT.encode(sorted(fields))
-
-
-def note_row(
-    note: RawNote,
-    kind: str,
-    settings: VenueSettings,
-    site: str,
-    canonical: str | None = None,
-    digest: str | None = None,
-) -> dict[str, Any]:
-    """The typed columns of one note; the raw JSON goes along verbatim (``canonical_json``,
-    and its ``digest_of`` when the caller has them)."""
-    if canonical is None:
-        canonical = canonical_json(strip_details(note))
-    get = note.get
-    note_id = str(note["id"])
-    ddate = get("ddate")
-    number = get("number")
-    readers = get("readers")
-    row = _BLANK_ROW.copy()
-    row["id"] = note_id
-    row["forum"] = str(get("forum") or note_id)
-    row["replyto"] = get("replyto")
-    row["kind"] = kind
-    row["invitation"] = _first(get("invitations"))
-    row["number"] = number if isinstance(number, int) else None
-    row["signature"] = _first(get("signatures"))
-    row["readers"] = _compact_json(readers)
-    row["raw"] = canonical
-    row["digest"] = digest if digest is not None else digest_of(canonical)
-    if ddate:
-        row["deleted"] = True
-        row["deleted_at"] = _ms_to_datetime(ddate)
-    for key in _TIMESTAMPS:
-        value = get(key)
-        if value is not None:
-            row[key] = int(value) if isinstance(value, int | float) else None
-    public = note_is_public(note)
-    row["public"] = public
-    public_fields = public_content_fields(note, public) if public else frozenset()
-    if public_fields:
-        row["public_fields"] = _field_list_json(public_fields)
-    # The content field each typed column came from, to tell whether everyone may read it.
-    sources: dict[str, str | None] = {"title": "title"}
-    title = content_value(note, "title")
-    row["title"] = str(title) if title is not None else None
-    if kind == "submission":
-        pdf = content_value(note, "pdf")
-        tldr_field = "TLDR" if content_value(note, "TLDR") is not None else "tldr"
-        tldr = content_value(note, tldr_field)
-        abstract = content_value(note, "abstract")
-        ids, ids_field = author_ids_from(note)
-        sources.update(
-            authors="authors",
-            authorids=ids_field,
-            keywords="keywords",
-            abstract="abstract",
-            tldr=tldr_field,
-            pdf_url="pdf",
-        )
-        row.update(
-            authors=_json(as_list(content_value(note, "authors"))),
-            authorids=_json(ids),
-            keywords=_json(as_list(content_value(note, "keywords"))),
-            abstract=str(abstract) if abstract is not None else None,
-            tldr=str(tldr) if tldr is not None else None,
-            pdf_url=f"{site}{pdf}" if isinstance(pdf, str) and pdf.startswith("/") else None,
-            forum_url=f"{site}/forum?id={note_id}",
-            venue=content_value(note, "venue"),
-            venueid=content_value(note, "venueid"),
-        )
-        for key in ("venue", "venueid"):
-            if row[key] is not None:
-                row[key] = str(row[key])
-    elif kind == "review":
-        row["rating"], row["rating_text"] = _score(note, settings.review_rating)
-        row["confidence"], row["confidence_text"] = _score(note, settings.review_confidence)
-    elif kind == "meta_review":
-        row["confidence"], row["confidence_text"] = _score(note, "confidence")
-    elif kind == "decision":
-        decision = content_value(note, settings.decision_field_name)
-        row["decision"] = str(decision) if decision is not None else None
-    if public_fields:
-        # A column without a source stays at its flag's False (``_NO_FLAGS``).
-        for column, source in sources.items():
-            row[PUBLIC_FLAGS[column]] = (
-                row[column] is not None and source is not None and source in public_fields
-            )
-    # A NUL anywhere in the note shows in its JSON as an escape (or, for a key or a string
-    # that the JSON writes with a backslash, as a look-alike): only then are the columns read.
-    if "\\u0000" in canonical:
-        for key, value in row.items():
-            if key != "raw" and isinstance(value, str):
-                row[key] = _no_nul(value)
-    return row
-
-
-def changed_fields(old_raw: RawNote, new_raw: RawNote) -> list[str]:
-    """Which content fields (by name) and tracked note keys differ between two versions."""
-    old_content = old_raw.get("content") or {}
-    new_content = new_raw.get("content") or {}
-    fields = {
-        key
-        for key in set(old_content) | set(new_content)
-        if old_content.get(key) != new_content.get(key)
-    }
-    fields.update(key for key in _TRACKED_KEYS if old_raw.get(key) != new_raw.get(key))
-    return sorted(fields)
 
 
 @dataclass
@@ -420,9 +177,9 @@ class Mirror:
             self.counts,
         )
         # Names bound locally: this loop runs once a note, a hundred thousand times at ICLR scale.
-        serialise, digest_bytes, build_row, kind_of = (
+        serialise, hash_of, build_row, kind_of = (
             canonical_json,
-            _digest_bytes,
+            digest_bytes,
             note_row,
             self.kind_of,
         )
@@ -436,8 +193,8 @@ class Mirror:
             canonical = serialise(strip_details(note))
             # A NUL shows in the JSON as an escape (or a look-alike): only then strip it.
             nul = "\\u0000" in canonical
-            note_id = _no_nul(str(note["id"])) if nul else str(note["id"])
-            digest = digest_bytes(canonical)
+            note_id = no_nul(str(note["id"])) if nul else str(note["id"])
+            digest = hash_of(canonical)
             tmdate = note.get("tmdate")
             if isinstance(tmdate, int) and tmdate > max_tmdate:
                 max_tmdate = tmdate
@@ -446,7 +203,7 @@ class Mirror:
             known = known_notes.get(note_id)
             if known == digest and (note_id in deleted_ids) == bool(note.get("ddate")):
                 forum = str(note.get("forum") or note_id)
-                forums.add(_no_nul(forum) if nul else forum)
+                forums.add(no_nul(forum) if nul else forum)
                 continue
             row = build_row(note, kind_of(note), settings, site, canonical, digest.hex())
             forums.add(row["forum"])
@@ -542,7 +299,7 @@ class Mirror:
     def refresh_forums(self, forums: set[str]) -> None:
         """Recompute each submission's status, decisions and presentation from the store."""
         for chunk in _chunks(sorted(forums)):
-            tally = _DecisionTally(self.settings.decision_field_name)
+            tally = DecisionTally(self.settings.decision_field_name)
             for r in self.conn.execute(
                 select(NOTE.c.forum, NOTE.c.decision, NOTE.c.tmdate, NOTE.c.public_fields).where(
                     NOTE.c.forum.in_(chunk), NOTE.c.kind == "decision", ~NOTE.c.deleted
@@ -593,7 +350,7 @@ class Mirror:
         as always. Every row gets the derived keys, so the rows of a kind share their keys
         and are one insert statement (``_insert_rows``).
         """
-        tally = _DecisionTally(self.settings.decision_field_name)
+        tally = DecisionTally(self.settings.decision_field_name)
         for row in rows:
             if row["kind"] == "decision" and not row["deleted"]:
                 tally.add(row["forum"], row["tmdate"], row["decision"], row["public_fields"])
@@ -607,7 +364,7 @@ class Mirror:
                 )
                 forums.discard(row["id"])
             else:
-                row.update(_NO_DERIVED)
+                row.update(NO_DERIVED)
         earlier.update(forums)
         earlier.update(row["forum"] for row in rows)
 
@@ -648,70 +405,6 @@ class Mirror:
 
 CHANGE_KEYS = ("cycle_id", "at", "note_id", "forum", "kind", "op", "fields")
 _AT, _OP, _FIELDS = CHANGE_KEYS.index("at"), CHANGE_KEYS.index("op"), CHANGE_KEYS.index("fields")
-
-
-# The columns ``refresh_forums`` derives for a submission; a reply's stay null.
-_NO_DERIVED = {
-    "status": None,
-    "public_decision": None,
-    "decision_accepts": None,
-    "presentation": None,
-}
-
-
-class _DecisionTally:
-    """The latest decision per forum that the account can read, and that everyone can."""
-
-    def __init__(self, field: str) -> None:
-        self.field = field
-        self.latest: dict[str, tuple[int, str]] = {}
-        self.public: dict[str, tuple[int, str]] = {}
-
-    def add(
-        self, forum: str, tmdate: int | None, decision: str | None, public_fields: str | None
-    ) -> None:
-        if decision is None:
-            return
-        stamp = tmdate or 0
-        if forum not in self.latest or stamp >= self.latest[forum][0]:
-            self.latest[forum] = (stamp, decision)
-        if self.field in _names(public_fields) and (
-            forum not in self.public or stamp >= self.public[forum][0]
-        ):
-            self.public[forum] = (stamp, decision)
-
-    def derived(
-        self,
-        settings: VenueSettings,
-        forum: str,
-        venueid: str | None,
-        venue: str | None,
-        public_fields: str | None,
-    ) -> dict[str, Any]:
-        """Status is what OpenReview released (``venueid``); ``decision`` is the latest decision
-        the account can read, ``public_decision`` the latest everyone can read."""
-        decision = self.latest.get(forum, (0, None))[1]
-        published = self.public.get(forum, (0, None))[1]
-        status = settings.status(venueid)
-        # Published, so only from what everyone can read: the public decision, else the venue
-        # text when that field is public.
-        shown_venue = venue if "venue" in _names(public_fields) else None
-        return {
-            "status": status,
-            "decision": decision,
-            "public_decision": published,
-            "decision_accepts": None if decision is None else settings.is_accepting(decision),
-            "presentation": presentation(published, shown_venue) if status == "accepted" else None,
-        }
-
-
-def _names(public_fields: str | None) -> list[str]:
-    """The content field names of a ``public_fields`` column (JSON list; null = none)."""
-    try:
-        names = json.loads(public_fields) if public_fields else []
-    except ValueError:
-        return []
-    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
