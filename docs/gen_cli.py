@@ -18,6 +18,7 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
+from orsync import errors
 from orsync.cli import app
 
 Command = TyperCommand | TyperGroup
@@ -31,9 +32,54 @@ _HEAD = """\
 # Command reference
 
 Generated from the code by `docs/gen_cli.py`; do not edit by hand (a test compares the two).
-Exit codes and what the commands are for: [the README](../README.md#exit-codes).
-`-v`/`--verbose` and `-q`/`--quiet` may also follow the command.
+What the commands are for: [the README](../README.md#commands); the configuration they read:
+[configuration.md](configuration.md). `-v`/`--verbose` and `-q`/`--quiet` may also follow the
+command.
 """
+
+
+# What each exit code means to a caller (a script, systemd). Every code orsync.errors declares
+# must be here: a new one fails the generator, and so the docs test, until it is explained.
+EXIT_CODES = {
+    errors.EXIT_OK: "done",
+    1: "an unexpected error: a bug in orsync (rerun with `-v` for the traceback, and report it)",
+    errors.EXIT_USAGE: (
+        "bad usage or config; also a website push that failed after a good cycle "
+        "(`website.output_dir` not writable, `website.on_change` failed or timed out, the posters "
+        "do not fit the boards): the cycle is kept, the files are written when they could be, and "
+        "`orsync status` shows the push"
+    ),
+    errors.EXIT_UNREACHABLE: (
+        "OpenReview unreachable or failing after retries, or its rate limit resets later than "
+        "`openreview.retry_max_wait_s` (the message names the local time to try again); also a "
+        "cycle refused by the max-delete guard"
+    ),
+    errors.EXIT_ACCESS: (
+        "credentials rejected (or none given where OpenReview demands a login), or the venue not "
+        "readable"
+    ),
+    errors.EXIT_STORE: (
+        "store error (unreadable, not writable, or written by a newer orsync); also a push refused "
+        "because it would take more than `sync.max_delete_fraction` of the papers off the site "
+        "(check `store.url`, or `--force`)"
+    ),
+    errors.EXIT_LOCKED: "another sync holds the lock (`--no-wait`, or `--wait-s` ran out)",
+    130: "interrupted (Ctrl-C)",
+}
+
+
+def _exit_codes() -> list[str]:
+    declared = {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    unexplained = sorted(declared - set(EXIT_CODES))
+    if unexplained:
+        raise ValueError(f"exit codes {unexplained} of orsync.errors have no meaning in gen_cli.py")
+    rows = [f"| `{code}` | {EXIT_CODES[code]} |" for code in sorted(EXIT_CODES)]
+    intro = (
+        "An error is one line on stderr saying what, where and what to do; `-v` adds the "
+        "traceback. With `--json`, a failure also prints "
+        '`{"ok": false, "error": ..., "exit_code": ...}` on stdout.'
+    )
+    return ["## Exit codes", "", intro, "", "| code | meaning |", "|---|---|", *rows, ""]
 
 
 def _cell(text: str) -> str:
@@ -86,7 +132,8 @@ def render() -> str:
     """The whole page, deterministic: the same code gives the same bytes."""
     root = typer.main.get_command(app)
     assert isinstance(root, TyperGroup)
-    return "\n".join([_HEAD, *_section(root, _context(root, "orsync", None))]).rstrip("\n") + "\n"
+    sections = _section(root, _context(root, "orsync", None))
+    return "\n".join([_HEAD, *_exit_codes(), *sections]).rstrip("\n") + "\n"
 
 
 def main(argv: list[str]) -> int:

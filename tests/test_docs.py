@@ -21,7 +21,9 @@ README = ROOT / "README.md"
 DEMO_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/orsync demo"
 )
-TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/pytest -q"
+TEST_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/pytest -q"
+)
 
 
 def _generator() -> types.ModuleType:
@@ -153,3 +155,20 @@ def test_readme_says_why_each_dependency_is_there() -> None:
     assert "sqlmodel" in names and "openreview-py" in names
     for name in [*names, "psycopg", "import-linter"]:
         assert name.lower() in section, f"the README does not say why {name} is there"
+
+
+def test_every_exit_code_is_explained() -> None:
+    from orsync import errors
+
+    reference = (DOCS / "cli.md").read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
+    for name, code in vars(errors).items():
+        if name.startswith("EXIT_"):
+            assert f"| `{code}` |" in reference, f"docs/cli.md does not explain {name}"
+            assert f"| `{code}` |" in readme, f"the README does not explain {name}"
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    for page in sorted(DOCS.glob("*.md")):
+        assert f"](docs/{page.name})" in readme, f"the README does not link docs/{page.name}"
