@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from orsync import errors
 from orsync.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +159,6 @@ def test_readme_says_why_each_dependency_is_there() -> None:
 
 
 def test_every_exit_code_is_explained() -> None:
-    from orsync import errors
-
     reference = (DOCS / "cli.md").read_text(encoding="utf-8")
     readme = README.read_text(encoding="utf-8")
     for name, code in vars(errors).items():
