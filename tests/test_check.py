@@ -20,9 +20,9 @@ import pytest
 
 import orsync
 from conftest import ROOT, Setup, run_cli, write_config
+from helpers import one_line_error
 from orsync.check import CHECK_NAMES
 from orsync.emulator import Emulator
-from test_errors import one_line_error
 
 
 def _free_port() -> int:

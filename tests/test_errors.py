@@ -12,16 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Setup, cli_environ, run_cli, write_config
+from helpers import one_line_error
 from orsync.emulator import Emulator
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.startswith("orsync: error:")]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Setup, run_cli, write_config
+from helpers import website_config
 from orsync.emulator import Emulator
-from test_push import website_config
 
 
 def _papers(site_dir: Path) -> list[dict[str, object]]:
