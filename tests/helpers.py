@@ -19,8 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+
 from conftest import ROOT, write_config
 from orsync.emulator import Emulator
+from orsync.store.tables import metadata
 
 # -- errors: one clear line and the documented exit code -------------------------------------------
 
@@ -32,6 +37,17 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles
     assert len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+# -- the store's schema ---------------------------------------------------------------------------
+
+
+def schema_differences(conn: Connection) -> list[object]:
+    """What autogenerate would change to make the store match ``tables.py``: nothing, if equal."""
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, metadata))
 
 
 # -- the workshop day: config.example.toml's day, talk selection -----------------------------------

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import run_cli, write_config
+from helpers import schema_differences
 from orsync.emulator import Emulator
 
 pytestmark = [
@@ -117,7 +118,6 @@ def test_tables_match_the_migrated_schema_on_postgresql(postgres_url: str) -> No
     """tables.py against what the migrations create on PostgreSQL (times WITH TIME ZONE, BIGINT
     epoch milliseconds, boolean server defaults): autogenerate finds nothing to change."""
     from orsync.store import open_store
-    from test_store import schema_differences
 
     store = open_store(postgres_url)
     try:

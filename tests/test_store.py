@@ -9,27 +9,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 
+from helpers import schema_differences
 from orsync.mirror import PUBLIC_FLAGS, Mirror
 from orsync.store import open_store
 from orsync.store.bulk import filled_keys, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
-from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
+from orsync.store.tables import CHANGE, CYCLE, NOTE
 from orsync.venue import VenueSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "orsync"
-
-
-def schema_differences(conn: Connection) -> list[object]:
-    """What autogenerate would change to make the store match ``tables.py``: nothing, if equal."""
-    context = MigrationContext.configure(
-        conn, opts={"compare_type": True, "compare_server_default": True}
-    )
-    return list(compare_metadata(context, metadata))
 
 
 def test_tables_match_the_migrated_schema(tmp_path: Path) -> None:
