@@ -39,6 +39,15 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles
         assert needle in lines[0], lines[0]
 
 
+def one_error_line(stderr: str) -> str:
+    """The one non-blank line on stderr: an error, no traceback."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("orsync: error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
 # -- the store's schema ---------------------------------------------------------------------------
 
 
