@@ -407,13 +407,35 @@ def test_a_failed_push_shows_in_status_and_notify(
 
 
 def test_backoff_is_bounded_jittered_and_doubling() -> None:
+    """After failed cycles in a row the service waits 2.5-5 s, then 5-10 s, 10-20 s, ...: each
+    delay drawn from the upper half of a ceiling that starts at 5 s and doubles, the ceiling never
+    above the sync interval."""
+    assert BACKOFF_BASE_S == 5.0
     rng = random.Random(1)
-    for failures in range(1, 12):
-        for _ in range(20):
-            d = backoff_s(failures, 300, rng)
-            ceiling = min(300, BACKOFF_BASE_S * 2 ** (failures - 1))
-            assert ceiling / 2 <= d <= ceiling
-    assert backoff_s(50, 0.5, rng) <= 0.5
+    # failures in a row -> the ceiling, with sync.interval_s = 300
+    ceilings = {1: 5, 2: 10, 3: 20, 4: 40, 5: 80, 6: 160, 7: 300, 8: 300, 11: 300, 50: 300}
+    means = {}
+    for failures, ceiling in ceilings.items():
+        delays = [backoff_s(failures, 300, rng) for _ in range(400)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (failures, min(delays))
+        # Jittered across the whole half: services that failed together do not retry together.
+        assert min(delays) < ceiling * 0.55 and max(delays) > ceiling * 0.95
+        assert len(set(delays)) == len(delays)
+        means[failures] = sum(delays) / len(delays)
+    # Doubling: each uncapped step waits about twice as long on average (3/4 of the ceiling).
+    for failures in range(1, 6):
+        assert 1.8 < means[failures + 1] / means[failures] < 2.2
+    assert means[1] == pytest.approx(3.75, rel=0.05) and means[7] == pytest.approx(225, rel=0.05)
+    # A zero count waits like the first failure; a short interval caps even the first delay.
+    assert all(2.5 <= backoff_s(0, 300, rng) <= 5 for _ in range(50))
+    assert all(0.25 <= backoff_s(50, 0.5, rng) <= 0.5 for _ in range(50))
+    assert all(0.5 <= backoff_s(1, 1.0, rng) <= 1.0 for _ in range(50))
+    # The same seed, the same delays; no generator given, the module's own (still bounded).
+    once, again = random.Random(7), random.Random(7)
+    assert [backoff_s(n, 300, once) for n in (1, 2, 3)] == [
+        backoff_s(n, 300, again) for n in (1, 2, 3)
+    ]
+    assert all(10 <= backoff_s(3, 300) <= 20 for _ in range(50))
 
 
 def test_health_means_progress_not_success(tmp_path: Path) -> None:

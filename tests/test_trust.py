@@ -234,8 +234,15 @@ def test_changes_name_the_paper_of_each_reply(setup: Setup) -> None:
     rows = json.loads(setup.cli("changes", "--json").stdout)
     replies = [r for r in rows if r["kind"] != "submission"]
     assert replies and all(isinstance(r["number"], int) for r in replies)
-    table = setup.cli("changes", "--limit", "5").stdout
-    assert "#" in table
+    # The table: the newest five changes, one line each, every note named by its paper's number.
+    newest = rows[:5]
+    assert any(r["kind"] != "submission" for r in newest)
+    table = setup.cli("changes", "--limit", "5", env={"COLUMNS": "250"}).stdout
+    lines = [ln for ln in table.splitlines() if any(r["note_id"] in ln for r in rows)]
+    assert len(lines) == 5, table
+    for row, line in zip(newest, lines, strict=True):
+        assert row["note_id"] in line and row["kind"] in line and row["op"] in line, line
+        assert re.search(rf"(^|\s)#{row['number']}(\s|$)", line), line
 
 
 def test_flags_after_the_subcommand_and_status_at_80_columns(setup: Setup) -> None:
