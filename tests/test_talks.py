@@ -224,6 +224,9 @@ def test_papers_are_ranked_by_mean_rating() -> None:
     assert [p["rating_mean"] for p in data["shortlist"]] == [8.0, 7.0, 6.0]
     assert [(p["rank"], p["score_rank"]) for p in data["shortlist"]] == [(1, 1), (2, 2), (3, 3)]
     assert data["candidates"] == 4 and data["passed_over"] == [] and data["left_out"] == []
+    # The plain mean decides, not the confidence-weighted one (5 here against 6).
+    doubted = talk_pool((paper(1), [6, 6], [5, 5]), (paper(2), [10, 4], [1, 5]))
+    assert numbers(shortlist(doubted, 2)["shortlist"]) == [2, 1]
 
 
 def test_equal_means_go_by_confidence_then_fewer_low_scores_then_number() -> None:
