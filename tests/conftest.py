@@ -419,3 +419,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         current = getattr(item, "_id", None)
         if isinstance(written, str) and current is not None and str(current) != written:
             item._id = type(current).parse(written)
+
+
+# -- fixtures more than one module uses, kept in their own plugin module --------------------------
+
+pytest_plugins = ("shared_fixtures",)

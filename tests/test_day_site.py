@@ -19,8 +19,8 @@ import icalendar
 import pytest
 
 from conftest import Setup
+from helpers import accepted, day_config
 from orsync.emulator import Emulator
-from test_day import accepted, day_config
 
 NEW_FILES = ("index.html", "program.json", "schedule.ics")
 ALL_FILES = (

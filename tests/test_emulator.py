@@ -1,10 +1,12 @@
-"""The OpenReview emulator, exercised over real loopback HTTP with the real openreview-py client."""
+"""The OpenReview emulator, exercised over real loopback HTTP with the real openreview-py client,
+and `orsync emulator`'s options, banner and refusals as a real process."""
 
 from __future__ import annotations
 
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,8 @@ import requests
 from openreview import tools
 from openreview.api import OpenReviewClient
 
+from conftest import run_cli
+from helpers import one_line_error
 from orsync.emulator import Emulator, parse_fault_spec
 from orsync.emulator.dataset import generate
 
@@ -568,3 +572,67 @@ def test_concurrent_reads_during_mutations() -> None:
             t.join(timeout=30)
         assert not errors
         assert_truth_matches(e, "chair")
+
+
+# -- `orsync emulator` as a chair starts it ----------------------------------------------------
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the emulator must refuse unless asked
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("--dataset", "neurips"), ("--dataset", "bgpt, iclr")),
+        (("--phase", "rebuttal"), ("--phase", "camera_ready")),
+        (("--faults", "418x2"), ("--faults", "unknown fault kind")),
+        (("--faults", "429xmany"), ("--faults", "repeat count")),
+        (("--port", "70000"), ("--port",)),
+        (("--host", ALL_INTERFACES), ("--host 0.0.0.0", "--allow-remote")),
+        (("--host", "no-such-host.invalid"), ("--host",)),
+    ],
+)
+def test_emulator_bad_options_exit_2(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    one_line_error(run_cli("emulator", "--port", "0", *args, timeout=60, process=True), 2, *needles)
+
+
+def test_emulator_port_in_use_exits_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("emulator", "--port", str(port), timeout=60, process=True)
+    one_line_error(result, 2, f"port {port}", "in use", "--port 0")
+
+
+def _banner(*args: str) -> list[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orsync", "emulator", "--port", "0", "--size", "3", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return lines
+
+
+def test_emulator_banner_says_how_to_log_in_and_where_it_listens() -> None:
+    lines = _banner()
+    first = lines[0].split()
+    # The first line stays machine-readable (bench/_emulator.py parses it).
+    assert first[:2] == ["orsync", "emulator:"] and first[2].startswith("http://127.0.0.1:")
+    assert first[3] == "venue=ICLR.cc/2024/Workshop/BGPT" and first[4].startswith("chair=")
+    user = first[4].split("=", 1)[1]
+    text = "".join(lines)
+    assert f"log in as {user} with password 'chair-password'" in text and "demo password" in text
+    port = first[2].rsplit(":", 1)[1]
+    assert f"listening on 127.0.0.1:{port}, loopback only" in text
+
+
+def test_emulator_on_every_interface_only_when_asked_and_says_so() -> None:
+    text = "".join(_banner("--host", ALL_INTERFACES, "--allow-remote"))
+    assert "listening on 0.0.0.0:" in text and "reachable from other machines" in text

@@ -18,17 +18,8 @@ import pytest
 import requests
 
 from conftest import Setup, assert_mirror_equals_truth, run_cli, store_dump, write_config
+from helpers import PASSWORD, NotifySocket, ServiceProcess, config_for, orsync, start
 from orsync.emulator import Emulator
-from test_service import (  # noqa: F401 - fixtures used by name
-    PASSWORD,
-    NotifySocket,
-    ServiceProcess,
-    config_for,
-    notify_socket,
-    orsync,
-    services,
-    start,
-)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -170,8 +161,8 @@ def test_pull_meeting_an_hour_long_limit_exits_at_once_naming_the_local_time(
 def test_run_sleeps_until_the_reset_keeps_the_watchdog_fed_then_converges(
     tmp_path: Path,
     emu: Emulator,
-    notify_socket: NotifySocket,  # noqa: F811
-    services: list[ServiceProcess],  # noqa: F811
+    notify_socket: NotifySocket,
+    services: list[ServiceProcess],
 ) -> None:
     window_s = 8.0  # stands for OpenReview's hour
     emu.set_rate_limit("notes", 2, window_s=window_s)

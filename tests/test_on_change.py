@@ -177,3 +177,30 @@ def test_timeout_key_is_validated(tmp_path: Path) -> None:
         result = run_cli("--config", str(config), "push")
         assert result.returncode == 2, (bad, result.stderr)
         assert "on_change_timeout_s" in result.stderr
+
+
+def test_run_on_change(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MARK": "1"}
+    run_on_change([sys.executable, "-c", "import os; open('ran','w').write(os.environ['MARK'])"],
+                  env, tmp_path)  # fmt: skip
+    assert (tmp_path / "ran").read_text() == "1"
+    # A failing hook: its exit status and the last line it wrote to stderr, in one line.
+    with pytest.raises(OnChangeError, match=r"exit status 3: boom$") as info:
+        run_on_change(
+            [
+                sys.executable,
+                "-c",
+                "import sys; print('starting\\n  \\nboom\\n', file=sys.stderr); sys.exit(3)",
+            ],
+            env,
+            tmp_path,
+        )
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("failed with exit status 3: boom")
+    with pytest.raises(OnChangeError, match=r"did not finish within 0\.5 s"):
+        run_on_change([sys.executable, "-c", "import time; time.sleep(30)"], env, tmp_path,
+                      timeout_s=0.5)  # fmt: skip
+    with pytest.raises(OnChangeError, match="could not start"):
+        run_on_change(["/nonexistent/hook"], env, tmp_path)
+    with pytest.raises(OnChangeError, match="; \\$\\(rm"):  # no shell: metacharacters are data
+        run_on_change(["/bin/echo; $(rm -rf /)"], env, tmp_path)

@@ -6,11 +6,7 @@ Skipped where the PostgreSQL server binaries are not on PATH.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import run_cli, write_config
+from helpers import schema_differences
 from orsync.emulator import Emulator
 
 pytestmark = [
@@ -26,43 +23,6 @@ pytestmark = [
         shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH"
     ),
 ]
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root; CI and this machine run the tests as root.
-    return ["runuser", "-u", "nobody", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    base = Path(tempfile.mkdtemp(prefix="orsync-pg-"))
-    base.chmod(0o755)
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "nobody")
-        shutil.chown(sock, "nobody")
-    subprocess.run(
-        _as_server_user(["initdb", "-D", str(data), "-A", "trust", "-U", "orsync"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses='' -k {sock} -c fsync=off"
-    subprocess.run(
-        _as_server_user(
-            ["pg_ctl", "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg://orsync@/postgres?host={sock}"
-    finally:
-        subprocess.run(
-            _as_server_user(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _pg_config(folder: Path, emu: Emulator, url: str) -> Path:
@@ -158,7 +118,6 @@ def test_tables_match_the_migrated_schema_on_postgresql(postgres_url: str) -> No
     """tables.py against what the migrations create on PostgreSQL (times WITH TIME ZONE, BIGINT
     epoch milliseconds, boolean server defaults): autogenerate finds nothing to change."""
     from orsync.store import open_store
-    from test_store import schema_differences
 
     store = open_store(postgres_url)
     try:

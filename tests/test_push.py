@@ -12,54 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Setup, write_config
+from conftest import Setup
+from helpers import SESSIONS, TALKS, at, website_config
 from orsync.emulator import Emulator
-
-SESSIONS = [
-    ("P1", "10:10", "11:00"),
-    ("P2", "12:00", "14:00"),
-    ("P3", "15:30", "16:20"),
-    ("P4", "17:05", "17:55"),
-]
-TALKS = [
-    ("11:30", "11:45"),
-    ("11:45", "12:00"),
-    ("15:00", "15:15"),
-    ("15:15", "15:30"),
-    ("16:50", "17:05"),
-]
-
-
-def _t(hhmm: str) -> str:
-    return f"2024-05-11T{hhmm}:00+02:00"
-
-
-def website_config(folder: Path, emu: Emulator, talk_papers: list[int], boards: int = 25) -> Path:
-    hook = folder / "hook.py"
-    hook.write_text(
-        "import json, os, sys\n"
-        "with open(sys.argv[1], 'a') as f:\n"
-        "    f.write(json.dumps(sorted(os.environ)) + '\\n')\n"
-    )
-    extra = [
-        "[website]",
-        'output_dir = "site"',
-        f"on_change = {json.dumps([sys.executable, str(hook), str(folder / 'hook.log')])}",
-        "",
-        "[posters]",
-        f"boards_per_session = {boards}",
-    ]
-    for sid, start, end in SESSIONS:
-        extra += [
-            "[[posters.sessions]]",
-            f'id = "{sid}"',
-            f'name = "Session {sid}"',
-            f'start = "{_t(start)}"',
-            f'end = "{_t(end)}"',
-        ]
-    for paper, (start, end) in zip(talk_papers, TALKS, strict=False):
-        extra += ["[[talks]]", f"paper = {paper}", f'start = "{_t(start)}"', f'end = "{_t(end)}"']
-    return write_config(folder, emu, extra="\n".join(extra))
 
 
 @pytest.fixture
@@ -220,12 +175,12 @@ def test_talks_never_overlap_their_posters(site: Setup) -> None:
     assert site.cli("pull").returncode == 0
     truth = site.emu.truth("chair")["submissions"]
     orals = sorted((s["number"], f) for f, s in truth.items() if s["presentation"] == "oral")
-    sessions = {sid: (_t(a), _t(b)) for sid, a, b in SESSIONS}
+    sessions = {sid: (at(a), at(b)) for sid, a, b in SESSIONS}
     place = placements(site)
     assert orals, "the venue has orals, so the talks constrain something"
     for (number, forum), (start, end) in zip(orals[: len(TALKS)], TALKS[: len(orals)], strict=True):
         s_start, s_end = (datetime.fromisoformat(x) for x in sessions[place[forum][0]])
-        t_start, t_end = datetime.fromisoformat(_t(start)), datetime.fromisoformat(_t(end))
+        t_start, t_end = datetime.fromisoformat(at(start)), datetime.fromisoformat(at(end))
         assert t_end <= s_start or s_end <= t_start, f"paper {number}'s talk overlaps its poster"
 
 

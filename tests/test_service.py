@@ -9,92 +9,34 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import (
+    OUTPUTS,
+    PASSWORD,
+    NotifySocket,
+    ServiceProcess,
+    config_for,
+    orsync,
+    start,
+    write_service_config,
+)
 from orsync.emulator import Emulator
 from orsync.service import BACKOFF_BASE_S, Service, backoff_s
 
-PASSWORD = "Pw-7f3!kq-Zeta-never-logged"  # distinctive, so any leak is found by substring search
 pytestmark = pytest.mark.timeout(120)
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-class NotifySocket:
-    """What systemd listens on: an AF_UNIX datagram socket; messages stamped on arrival."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._closed:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.messages.append((time.monotonic(), data.decode()))
-
-    def all(self) -> list[tuple[float, str]]:
-        with self._lock:
-            return list(self.messages)
-
-    def having(self, field: str) -> list[tuple[float, str]]:
-        return [(t, m) for t, m in self.all() if field in m.split("\n")]
-
-    def with_prefix(self, prefix: str) -> list[tuple[float, str]]:
-        return [(t, m) for t, m in self.all() if any(f.startswith(prefix) for f in m.split("\n"))]
-
-    def wait(self, pred: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; got {self.all()[-10:]}")
-
-    def close(self) -> None:
-        self._closed = True
-        self._thread.join(2)
-        self.sock.close()
-        self.path.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
-    path = tmp_path / "notify"
-    if len(str(path)) > 100:  # AF_UNIX path limit
-        path = Path("/tmp") / f"orsync-notify-{uuid.uuid4().hex}"
-    ns = NotifySocket(path)
-    try:
-        yield ns
-    finally:
-        ns.close()
 
 
 @pytest.fixture
@@ -103,176 +45,12 @@ def emu() -> Iterator[Emulator]:
         yield e
 
 
-def write_config(
-    folder: Path,
-    emu_url: str,
-    venue_id: str,
-    username: str | None,
-    *,
-    sync: dict[str, Any] | None = None,
-    openreview: dict[str, Any] | None = None,
-    name: str = "orsync.toml",
-) -> Path:
-    (folder / "password").write_text(PASSWORD + "\n")
-    o = {
-        "baseurl": emu_url,
-        "venue_id": venue_id,
-        "password_file": "password",
-        "timeout_s": 2,
-        "retry_attempts": 3,
-        "retry_initial_s": 0.02,
-        "retry_max_wait_s": 0.1,
-        **(openreview or {}),
-    }
-    if username is not None:
-        o["username"] = username
-    s = {"interval_s": 0.5, "jitter_s": 0.1, "full_every": 3, **(sync or {})}
-
-    def fmt(v: Any) -> str:
-        return json.dumps(v)  # TOML basic strings/numbers/bools are JSON-compatible
-
-    lines = ["[openreview]", *(f"{k} = {fmt(v)}" for k, v in o.items())]
-    lines += ["[store]", f"url = {fmt('sqlite:///' + str(folder / 'orsync.db'))}"]
-    lines += ["[sync]", *(f"{k} = {fmt(v)}" for k, v in s.items())]
-    path = folder / name
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def config_for(folder: Path, emu: Emulator, **kw: Any) -> Path:
-    return write_config(folder, emu.url, emu.venue_id, emu.chair_username, **kw)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ORSYNC_", "NOTIFY_", "WATCHDOG_", "OPENREVIEW_", "CREDENTIALS_"))
-    }
-    env.update(extra)
-    return env
-
-
-OUTPUTS: list[str] = []  # every captured output of this module, searched for the password
-
-
 @pytest.fixture(autouse=True)
 def _password_never_printed() -> Iterator[None]:
     """After each test, in any order: nothing it captured holds the password."""
     seen = len(OUTPUTS)
     yield
     assert not any(PASSWORD in text for text in OUTPUTS[seen:])
-
-
-def orsync(cfg: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "orsync", "--config", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=timeout,
-    )
-    OUTPUTS.extend([done.stdout, done.stderr])
-    assert PASSWORD not in done.stdout + done.stderr
-    return done
-
-
-class ServiceProcess:
-    def __init__(self, cfg: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orsync", "--config", str(cfg), "run"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: list[tuple[float, str]] = []
-        self.err: list[str] = []
-        self._lock = threading.Lock()
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._threads = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, True), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
-
-    def _read(self, stream: Any, is_out: bool) -> None:
-        for line in stream:
-            with self._lock:
-                if is_out:
-                    self.lines.append((time.monotonic(), line))
-                else:
-                    self.err.append(line)
-
-    def events(self) -> list[tuple[float, dict[str, Any]]]:
-        with self._lock:
-            lines = list(self.lines)
-        return [(t, json.loads(line)) for t, line in lines if line.strip()]
-
-    def cycle_events(self) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, e) for t, e in self.events() if e["event"] == "cycle"]
-
-    def wait_event(
-        self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
-    ) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for t, e in self.events():
-                if pred(e):
-                    return t
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; last lines {self.lines[-5:]}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
-        for t in self._threads:
-            t.join(5)
-        out, err = "".join(line for _, line in self.lines), "".join(self.err)
-        OUTPUTS.extend([out, err])
-        return rc
-
-    def check_output(self) -> list[dict[str, Any]]:
-        """Every stdout line is a JSON event with venue and cycle id; no password anywhere."""
-        out = "".join(line for _, line in self.lines)
-        assert PASSWORD not in out
-        assert PASSWORD not in "".join(self.err)
-        assert "".join(self.err).strip() == "", self.err
-        events = [e for _, e in self.events()]
-        for e in events:
-            assert "venue" in e and "cycle_id" in e, e
-            assert {"timestamp", "level", "event"} <= set(e), e
-        return events
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-@pytest.fixture
-def services() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for s in started:
-        s.kill()
-
-
-def start(
-    services: list[ServiceProcess], cfg: Path, ns: NotifySocket | None, watchdog_usec: int = 0
-) -> ServiceProcess:
-    extra: dict[str, str] = {}
-    if ns is not None:
-        extra["NOTIFY_SOCKET"] = str(ns.path)
-    if watchdog_usec:
-        extra["WATCHDOG_USEC"] = str(watchdog_usec)
-    svc = ServiceProcess(cfg, clean_env(**extra))
-    services.append(svc)
-    return svc
 
 
 def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -581,7 +359,7 @@ def test_unreachable_api_keeps_running_and_reports(
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = write_config(
+    cfg = write_service_config(
         tmp_path,
         f"http://127.0.0.1:{port}",
         "ICLR.cc/2024/Workshop/BGPT",
@@ -629,13 +407,35 @@ def test_a_failed_push_shows_in_status_and_notify(
 
 
 def test_backoff_is_bounded_jittered_and_doubling() -> None:
+    """After failed cycles in a row the service waits 2.5-5 s, then 5-10 s, 10-20 s, ...: each
+    delay drawn from the upper half of a ceiling that starts at 5 s and doubles, the ceiling never
+    above the sync interval."""
+    assert BACKOFF_BASE_S == 5.0
     rng = random.Random(1)
-    for failures in range(1, 12):
-        for _ in range(20):
-            d = backoff_s(failures, 300, rng)
-            ceiling = min(300, BACKOFF_BASE_S * 2 ** (failures - 1))
-            assert ceiling / 2 <= d <= ceiling
-    assert backoff_s(50, 0.5, rng) <= 0.5
+    # failures in a row -> the ceiling, with sync.interval_s = 300
+    ceilings = {1: 5, 2: 10, 3: 20, 4: 40, 5: 80, 6: 160, 7: 300, 8: 300, 11: 300, 50: 300}
+    means = {}
+    for failures, ceiling in ceilings.items():
+        delays = [backoff_s(failures, 300, rng) for _ in range(400)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (failures, min(delays))
+        # Jittered across the whole half: services that failed together do not retry together.
+        assert min(delays) < ceiling * 0.55 and max(delays) > ceiling * 0.95
+        assert len(set(delays)) == len(delays)
+        means[failures] = sum(delays) / len(delays)
+    # Doubling: each uncapped step waits about twice as long on average (3/4 of the ceiling).
+    for failures in range(1, 6):
+        assert 1.8 < means[failures + 1] / means[failures] < 2.2
+    assert means[1] == pytest.approx(3.75, rel=0.05) and means[7] == pytest.approx(225, rel=0.05)
+    # A zero count waits like the first failure; a short interval caps even the first delay.
+    assert all(2.5 <= backoff_s(0, 300, rng) <= 5 for _ in range(50))
+    assert all(0.25 <= backoff_s(50, 0.5, rng) <= 0.5 for _ in range(50))
+    assert all(0.5 <= backoff_s(1, 1.0, rng) <= 1.0 for _ in range(50))
+    # The same seed, the same delays; no generator given, the module's own (still bounded).
+    once, again = random.Random(7), random.Random(7)
+    assert [backoff_s(n, 300, once) for n in (1, 2, 3)] == [
+        backoff_s(n, 300, again) for n in (1, 2, 3)
+    ]
+    assert all(10 <= backoff_s(3, 300) <= 20 for _ in range(50))
 
 
 def test_health_means_progress_not_success(tmp_path: Path) -> None:

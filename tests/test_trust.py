@@ -19,20 +19,12 @@ from pathlib import Path
 import pytest
 
 from conftest import Setup, run_cli, write_config
+from helpers import one_error_line, website_config
 from orsync.emulator import Emulator
-from test_push import website_config
 
 
 def _papers(site_dir: Path) -> list[dict[str, object]]:
     return json.loads((site_dir / "papers.json").read_text(encoding="utf-8"))
-
-
-def _one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("orsync: error: "), stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 @pytest.fixture
@@ -95,7 +87,7 @@ def test_push_from_an_empty_store_is_refused(site: Setup, tmp_path: Path) -> Non
     assert not (other / "orsync.db").exists()  # never pulled: push creates an empty store
     refused = run_cli("-c", str(config), "push")
     assert refused.returncode == 5, refused.stdout + refused.stderr
-    line = _one_error_line(refused.stderr)
+    line = one_error_line(refused.stderr)
     assert f"refusing to publish 0 papers over the {published}" in line
     assert "--force" in line and "store.url" in line
     assert (site.dir / "site" / "papers.json").read_bytes() == before
@@ -108,30 +100,12 @@ def test_push_from_an_empty_store_is_refused(site: Setup, tmp_path: Path) -> Non
     assert _papers(site.dir / "site") == []
 
 
-def test_demo_never_writes_into_a_chairs_folder(tmp_path: Path) -> None:
-    chair = tmp_path / "bgpt"
-    chair.mkdir()
-    (chair / "orsync.toml").write_text("# the chair's real config\n", encoding="utf-8")
-    result = run_cli("demo", "--dir", str(chair), "--size", "20")
-    assert result.returncode == 2, result.stdout + result.stderr
-    line = _one_error_line(result.stderr)
-    assert "did not write" in line and "--dir" in line
-    assert (chair / "orsync.toml").read_text(encoding="utf-8") == "# the chair's real config\n"
-    assert sorted(p.name for p in chair.iterdir()) == ["orsync.toml"]
-    # A new folder is fine, and so is running the demo again in the folder it made.
-    fresh = tmp_path / "demo"
-    for _ in range(2):
-        ok = run_cli("demo", "--dir", str(fresh), "--size", "20")
-        assert ok.returncode == 0, ok.stderr
-    assert (fresh / ".orsync-demo").is_file()
-
-
 def test_a_failed_push_shows_in_pull_and_status(site: Setup) -> None:
     # A file where the website folder should be: the cycle succeeds, the push cannot.
     (site.dir / "site").write_text("in the way", encoding="utf-8")
     result = site.cli("pull")
     assert result.returncode == 2, result.stdout + result.stderr
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "website.output_dir" in line and "unexpected" not in line
     assert "cycle 1:" in result.stdout  # the cycle's own summary is still printed
     info = json.loads(site.cli("status", "--json").stdout)
@@ -154,7 +128,7 @@ def test_more_papers_than_boards_still_publishes_the_metadata(
     config = website_config(tmp_path, emulator, [], boards=2)
     result = run_cli("--config", str(config), "pull")
     assert result.returncode == 2, result.stdout + result.stderr
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "boards short" in line and "posters.boards_per_session" in line
     papers = _papers(tmp_path / "site")
     accepted = [
@@ -260,8 +234,15 @@ def test_changes_name_the_paper_of_each_reply(setup: Setup) -> None:
     rows = json.loads(setup.cli("changes", "--json").stdout)
     replies = [r for r in rows if r["kind"] != "submission"]
     assert replies and all(isinstance(r["number"], int) for r in replies)
-    table = setup.cli("changes", "--limit", "5").stdout
-    assert "#" in table
+    # The table: the newest five changes, one line each, every note named by its paper's number.
+    newest = rows[:5]
+    assert any(r["kind"] != "submission" for r in newest)
+    table = setup.cli("changes", "--limit", "5", env={"COLUMNS": "250"}).stdout
+    lines = [ln for ln in table.splitlines() if any(r["note_id"] in ln for r in rows)]
+    assert len(lines) == 5, table
+    for row, line in zip(newest, lines, strict=True):
+        assert row["note_id"] in line and row["kind"] in line and row["op"] in line, line
+        assert re.search(rf"(^|\s)#{row['number']}(\s|$)", line), line
 
 
 def test_flags_after_the_subcommand_and_status_at_80_columns(setup: Setup) -> None:

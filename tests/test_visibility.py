@@ -16,7 +16,6 @@ import pytest
 from conftest import Setup, assert_mirror_equals_truth, write_config
 from orsync.emulator import Emulator
 from orsync.venue import VenueSettings, is_public, public_content_fields
-from test_postgres import postgres_url  # noqa: F401  (the fixture: a real PostgreSQL server)
 
 # One worker runs this module, so its module-scoped fixture is built once.
 pytestmark = pytest.mark.xdist_group("visibility")
@@ -395,7 +394,7 @@ def test_migration_0002_backfills_visibility_and_forces_a_full_cycle(
 
 
 @pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL server binaries not on PATH")
-def test_migration_0002_on_postgresql(postgres_url: str) -> None:  # noqa: F811
+def test_migration_0002_on_postgresql(postgres_url: str) -> None:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
