@@ -23,15 +23,11 @@ with backoff) and tried again in a later pass, never in a loop.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Connection
 
 from orsync.errors import OrsyncError
 from orsync.hosted.commit import commit, linked_names, sweep
@@ -41,16 +37,15 @@ from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.source import QUOTA_RESERVE, OpenReviewSource
 from orsync.store import queries
+from orsync.store.queries import hosted_status as status
 
 if TYPE_CHECKING:
     from orsync.config import Config
     from orsync.store import Store
 
-__all__ = ["FILES_DIR", "QUOTA_STATE", "FilesResult", "run_files_stage", "run_stage", "status"]
+__all__ = ["FILES_DIR", "FilesResult", "run_files_stage", "run_stage", "status"]
 
 log = get_logger("orsync.files")
-
-QUOTA_STATE = "files_quota"  # sync_state: the attachments quota as last announced (JSON)
 
 
 @dataclass
@@ -107,7 +102,7 @@ def run_stage(
     now = datetime.now(UTC)
     with store_writer(store, wait_s=wait_s, command=f"{command} (files)"), store.begin() as conn:
         due = plan(conn, site.files, now)
-        stored = queries.get_state(conn, QUOTA_STATE)
+        stored = queries.get_state(conn, queries.FILES_QUOTA)
     quota = Pacing(source, json.loads(stored) if stored else None, QUOTA_RESERVE)
     downloader = Downloader(source, folder, max_bytes, quota)
     downloader.should_stop, downloader.tick = should_stop, tick
@@ -123,7 +118,7 @@ def run_stage(
             committed = commit(conn, folder, outcome, datetime.now(UTC))
             state = quota.as_state()
             if state is not None:
-                queries.set_state(conn, QUOTA_STATE, state)
+                queries.set_state(conn, queries.FILES_QUOTA, state)
             links_after = queries.hosted_links(conn)
     finally:
         result.requests = downloader.requests
@@ -145,7 +140,7 @@ def run_stage(
         ):
             result.removed = sweep(folder, set(linked_names(queries.hosted_links(conn))))
     with store.connect() as conn:
-        result.counts = tally(queries.hosted_files(conn))
+        result.counts = queries.hosted_tally(queries.hosted_files(conn))
     log.info(
         "hosted files",
         downloaded=len(result.downloaded),
@@ -156,50 +151,6 @@ def run_stage(
         **{f"now_{k}": v for k, v in result.counts.items()},
     )
     return result
-
-
-# ------------------------------------------------------------------ status
-
-
-def tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Hosted-file rows by status: current, pending and refused always, any other as found."""
-    out = {"current": 0, "pending": 0, "refused": 0}
-    for row in rows:
-        out[str(row["status"])] = out.get(str(row["status"]), 0) + 1
-    return out
-
-
-def status(conn: Connection, reserve: int = QUOTA_RESERVE) -> dict[str, Any]:
-    """What ``orsync status`` shows of hosted files."""
-    rows = queries.hosted_files(conn)
-    now = datetime.now(UTC)
-    next_attempt: datetime | None = None
-    refused = []
-    for row in rows:
-        if row["status"] != "current":
-            when = row["next_attempt_at"] or now
-            next_attempt = when if next_attempt is None else min(next_attempt, when)
-        if row["status"] == "refused":
-            refused.append(
-                {"number": row["number"], "field": row["field"], "error": row["last_error"]}
-            )
-    window = None
-    stored = queries.get_state(conn, QUOTA_STATE)
-    if stored:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            q = json.loads(stored)
-            if q["reset_at"] > time.time() and q["remaining"] - reserve < 1:
-                window = datetime.fromtimestamp(q["reset_at"], UTC)
-    if next_attempt is not None and window is not None:
-        next_attempt = max(next_attempt, window)
-    return {
-        **tally(rows),
-        "next_attempt_at": next_attempt.astimezone().isoformat(timespec="seconds")
-        if next_attempt
-        else None,
-        "window_opens_at": window.astimezone().isoformat(timespec="seconds") if window else None,
-        "refused_files": refused,
-    }
 
 
 def run_files_stage(

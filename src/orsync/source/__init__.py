@@ -6,6 +6,7 @@ orsync asks OpenReview (login, groups, notes page by page, attachments). openrev
 is imported only when a source is made: reading commands never load it.
 """
 
+from orsync.config import QUOTA_RESERVE
 from orsync.source.client import (
     API_V2_URL,
     PAGE_SIZE,
@@ -14,7 +15,6 @@ from orsync.source.client import (
     OpenReviewSource,
 )
 from orsync.source.transport import (
-    QUOTA_RESERVE,
     FileTooLarge,
     Quota,
     RetryPolicy,

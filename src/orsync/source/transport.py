@@ -44,11 +44,8 @@ from tenacity import (
     stop_after_delay,
 )
 
+from orsync.config import QUOTA_RESERVE
 from orsync.errors import AccessError, RateLimitedError, UnreachableError, local_time
-
-# Requests of a rate-limit window orsync never spends: a cycle stops before it would leave
-# fewer than this many (a chair's browser and `orsync check` share the account's quota).
-QUOTA_RESERVE = 3
 
 
 @dataclass(frozen=True)
