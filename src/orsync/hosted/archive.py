@@ -69,9 +69,10 @@ def check_type(ext: str, head: bytes) -> None:
 
 def safe_member_name(name: str) -> str | None:
     """The member's plain name, or None when it is a path that could leave ``files/``."""
-    if not name or "\\" in name or "\x00" in name or name.startswith("/") or ":" in name:
+    if not name or "\\" in name or "\x00" in name or ":" in name:
         return None
     parts = name.split("/")
+    # An absolute name ("/x") or a doubled slash leaves an empty part.
     if any(p in ("", ".", "..") for p in parts):
         return None
     return parts[-1] if len(parts) <= 2 else None
