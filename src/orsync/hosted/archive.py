@@ -80,6 +80,8 @@ def safe_member_name(name: str) -> str | None:
 
 @contextlib.contextmanager
 def temp_in(folder: Path) -> Iterator[tuple[IO[bytes], Path]]:
+    """A new temporary file in ``folder`` (a name site builders skip), removed if the block
+    fails; kept otherwise, for the caller to rename or remove."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".tmp")
     path = Path(name)
     try:

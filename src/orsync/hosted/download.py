@@ -80,6 +80,9 @@ def _batches(due: Sequence[Wanted]) -> Iterator[list[Wanted]]:
 
 
 class Downloader:
+    """One pass's downloads: batches first, one by one for what a batch did not bring; stops
+    when the quota, the service's stop or two failures in a row say so."""
+
     def __init__(
         self,
         source: OpenReviewSource,
