@@ -37,6 +37,9 @@ from orsync.secrets import add_secret
 ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
 
 DEFAULT_BASEURL = "https://api2.openreview.net"
+# Requests of a rate-limit window orsync never spends: a cycle stops before it would leave
+# fewer than this many (a chair's browser and `orsync check` share the account's quota).
+QUOTA_RESERVE = 3
 SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))
 CREDENTIAL_NAME = "openreview-password"
 PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"  # noqa: S105 (a variable name)

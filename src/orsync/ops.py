@@ -74,9 +74,7 @@ def status(config: Config, *, cycles: int = 10) -> dict[str, Any]:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
             if config.website is not None and config.website.files:
-                from orsync import hosted
-
-                files = hosted.status(conn)
+                files = queries.hosted_status(conn)
         holder = lock.store_holder(store)
     recent = [_cycle_dict(row) for row in found.cycles]
     if holder is None and holder_before is None:

@@ -9,19 +9,25 @@ this module loads neither alembic nor OpenReview's client nor the poster solver.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, func, insert, select, text, update
 
+from orsync.config import QUOTA_RESERVE
 from orsync.store.tables import CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
 
 # What a cycle row left "running" by a process that died says (``status`` tells it so too).
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
 # sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
 RATE_LIMITED_UNTIL = "rate_limited_until"
+# sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
+FILES_QUOTA = "files_quota"
 
 # The columns of a paper that hold JSON arrays as text (SPEC §5).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
@@ -406,3 +412,45 @@ def hosted_files(conn: Connection) -> list[dict[str, Any]]:
         HOSTED_FILE.c.number, HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
     )
     return [as_dict(r) for r in conn.execute(query)]
+
+
+def hosted_tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Hosted-file rows by status: current, pending and refused always, any other as found."""
+    out = {"current": 0, "pending": 0, "refused": 0}
+    for row in rows:
+        out[str(row["status"])] = out.get(str(row["status"]), 0) + 1
+    return out
+
+
+def hosted_status(conn: Connection, reserve: int = QUOTA_RESERVE) -> dict[str, Any]:
+    """What ``orsync status`` shows of hosted files: the tally, the next attempt (not before
+    the attachments quota's window opens again) and each refused file."""
+    rows = hosted_files(conn)
+    now = datetime.now(UTC)
+    next_attempt: datetime | None = None
+    refused = []
+    for row in rows:
+        if row["status"] != "current":
+            when = row["next_attempt_at"] or now
+            next_attempt = when if next_attempt is None else min(next_attempt, when)
+        if row["status"] == "refused":
+            refused.append(
+                {"number": row["number"], "field": row["field"], "error": row["last_error"]}
+            )
+    window = None
+    stored = get_state(conn, FILES_QUOTA)
+    if stored:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            q = json.loads(stored)
+            if q["reset_at"] > time.time() and q["remaining"] - reserve < 1:
+                window = datetime.fromtimestamp(q["reset_at"], UTC)
+    if next_attempt is not None and window is not None:
+        next_attempt = max(next_attempt, window)
+    return {
+        **hosted_tally(rows),
+        "next_attempt_at": next_attempt.astimezone().isoformat(timespec="seconds")
+        if next_attempt
+        else None,
+        "window_opens_at": window.astimezone().isoformat(timespec="seconds") if window else None,
+        "refused_files": refused,
+    }

@@ -1,0 +1,185 @@
+"""Hosted files (SPEC §10): accepted papers' files copied into ``website.output_dir/files/``.
+
+One stage of a pass, after the website push (``pipeline.stages``)::
+
+    plan      (writer lock, one transaction) what the site should host: every field of
+              ``website.files`` of every paper of the ``accepted_papers`` view whose field is
+              public; rows of papers that left, new rows pending, a changed hash pending again
+              (``hosted.plan``)
+    download  (no lock) the due files, in batches of at most 50 ids (one zip each), paced by
+              the attachments quota OpenReview announces; what does not fit waits for a
+              later window; every answer checked before anything is kept (``hosted.download``,
+              ``hosted.archive``)
+    commit    (writer lock) checked files renamed into ``files/``, rows updated
+              (``hosted.commit``)
+    republish the data files again when their links changed (``publish.push``)
+    sweep     (writer lock) files no row names any more are removed, once the site no longer
+              links them (``hosted.commit``)
+
+Nothing here can delay, fail or roll back the metadata cycle: the cycle is committed before
+the stage runs, a failed download is recorded on its row (attempts, last error, next attempt
+with backoff) and tried again in a later pass, never in a loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from orsync.errors import OrsyncError
+from orsync.hosted.commit import commit, linked_names, sweep
+from orsync.hosted.download import Downloader, Pacing
+from orsync.hosted.plan import FILES_DIR, plan
+from orsync.lock import store_writer
+from orsync.logs import get_logger
+from orsync.source import QUOTA_RESERVE, OpenReviewSource
+from orsync.store import queries
+from orsync.store.queries import hosted_status as status
+
+if TYPE_CHECKING:
+    from orsync.config import Config
+    from orsync.store import Store
+
+__all__ = ["FILES_DIR", "FilesResult", "run_files_stage", "run_stage", "status"]
+
+log = get_logger("orsync.files")
+
+
+@dataclass
+class FilesResult:
+    """What one files stage did."""
+
+    downloaded: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    requests: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    window_opens_at: float | None = None  # the attachments quota is used up until then
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "downloaded": self.downloaded,
+            "refused_files": self.refused,
+            "failed_files": self.failed,
+            "removed": self.removed,
+            "requests": self.requests,
+            **self.counts,
+            "window_opens_at": _iso(self.window_opens_at),
+        }
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
+
+
+def run_stage(
+    config: Config,
+    store: Store,
+    source: OpenReviewSource,
+    *,
+    wait_s: float,
+    command: str,
+    republish: Any,
+    site_current: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> FilesResult:
+    """One pass of hosted files (see the module docstring). ``republish()`` rewrites the
+    website data (raising when it cannot); ``site_current`` says whether the push before this
+    stage succeeded: files are removed only once the site no longer links them."""
+    site = config.website
+    assert site is not None
+    result = FilesResult()
+    folder = site.output_dir / FILES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    max_bytes = int(site.file_max_mb * 1024 * 1024)
+    now = datetime.now(UTC)
+    with store_writer(store, wait_s=wait_s, command=f"{command} (files)"), store.begin() as conn:
+        due = plan(conn, site.files, now)
+        stored = queries.get_state(conn, queries.FILES_QUOTA)
+    quota = Pacing(source, json.loads(stored) if stored else None, QUOTA_RESERVE)
+    downloader = Downloader(source, folder, max_bytes, quota)
+    downloader.should_stop, downloader.tick = should_stop, tick
+    try:
+        if due:
+            downloader.run(due)
+        outcome = downloader.outcome
+        with (
+            store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
+            store.begin() as conn,
+        ):
+            links_before = queries.hosted_links(conn)
+            committed = commit(conn, folder, outcome, datetime.now(UTC))
+            state = quota.as_state()
+            if state is not None:
+                queries.set_state(conn, queries.FILES_QUOTA, state)
+            links_after = queries.hosted_links(conn)
+    finally:
+        result.requests = downloader.requests
+        for _, path in downloader.outcome.ok.values():
+            path.unlink(missing_ok=True)  # renamed into place at commit; leftovers only
+    result.downloaded, result.refused, result.failed = (
+        committed.downloaded,
+        committed.refused,
+        committed.failed,
+    )
+    if quota.left() == 0 and quota.reset_at is not None:
+        result.window_opens_at = quota.reset_at
+    if site_current and links_after != links_before:
+        republish()  # raises when it cannot: then nothing is removed either
+    if site_current:
+        with (
+            store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
+            store.connect() as conn,
+        ):
+            result.removed = sweep(folder, set(linked_names(queries.hosted_links(conn))))
+    with store.connect() as conn:
+        result.counts = queries.hosted_tally(queries.hosted_files(conn))
+    log.info(
+        "hosted files",
+        downloaded=len(result.downloaded),
+        refused=len(result.refused),
+        failed=len(result.failed),
+        removed=len(result.removed),
+        requests=result.requests,
+        **{f"now_{k}": v for k, v in result.counts.items()},
+    )
+    return result
+
+
+def run_files_stage(
+    config: Config,
+    store: Store,
+    source: OpenReviewSource,
+    *,
+    wait_s: float,
+    command: str,
+    republish: Any,
+    site_current: bool,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> FilesResult:
+    """:func:`run_stage`, a folder that cannot be written said in one line."""
+    try:
+        return run_stage(
+            config,
+            store,
+            source,
+            wait_s=wait_s,
+            command=command,
+            republish=republish,
+            site_current=site_current,
+            should_stop=should_stop,
+            tick=tick,
+        )
+    except OSError as exc:
+        raise OrsyncError(
+            f"hosted files: cannot write {exc.filename or 'website.output_dir'}: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None

@@ -1,0 +1,39 @@
+"""OpenReview access: the one package that talks to the API (through openreview-py).
+
+``transport`` is everything about one request and its answer (timeouts, the one retry layer,
+rate-limit headers and the quota reserve, error bodies, browser checks); ``client`` is what
+orsync asks OpenReview (login, groups, notes page by page, attachments). openreview-py itself
+is imported only when a source is made: reading commands never load it.
+"""
+
+from orsync.config import QUOTA_RESERVE
+from orsync.source.client import (
+    API_V2_URL,
+    PAGE_SIZE,
+    MintmdateIgnored,
+    Note,
+    OpenReviewSource,
+)
+from orsync.source.transport import (
+    FileTooLarge,
+    Quota,
+    RetryPolicy,
+    TransientError,
+    WalkStopped,
+    bucket_of,
+)
+
+__all__ = [
+    "API_V2_URL",
+    "PAGE_SIZE",
+    "QUOTA_RESERVE",
+    "FileTooLarge",
+    "MintmdateIgnored",
+    "Note",
+    "OpenReviewSource",
+    "Quota",
+    "RetryPolicy",
+    "TransientError",
+    "WalkStopped",
+    "bucket_of",
+]
