@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
+from orsync.website import OnChangeError, render, run_on_change, write_atomically
 
 from orsync.schedule import Session
-from orsync.website import OnChangeError, render, run_on_change, write_atomically
 
 TZ = timezone(timedelta(hours=2))
 SESSIONS = [
