@@ -37,7 +37,7 @@ def sessions_of(config: Config) -> list[schedule.Session]:
 
 def sync_sessions(conn: Connection, config: Config) -> None:
     conn.execute(delete(SESSION))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": s.id,
             "name": s.name,
@@ -203,7 +203,7 @@ def show(config: Config) -> list[dict[str, Any]]:
         papers = accepted_papers(conn)
         pins = queries.pins(conn)
     day = schedule.Schedule.from_config(config)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "session_id": p.session_id,
             "board": p.board,

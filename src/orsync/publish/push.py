@@ -81,11 +81,14 @@ class PushResult:
                 {
                     "paper": self.numbers.get(f),
                     "forum_id": f,
-                    "session": a.placements[f].session_id,
-                    "board": a.placements[f].board,
+                    "session": place.session_id,
+                    "board": place.board,
                 }
                 for f in (a.moved if a else [])
-            ],
+                for place in [a.placements[f]]
+            ]
+            if a
+            else [],
         }
 
     def clash_lines(self) -> list[str]:

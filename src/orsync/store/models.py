@@ -99,7 +99,7 @@ def accepted_papers(conn: Connection) -> list[AcceptedPaper]:
     """The ``accepted_papers`` view by number, read on ``conn`` (its transaction, if any)."""
     query = select(AcceptedPaper).order_by(
         AcceptedPaper.number,  # type: ignore[arg-type]
-        AcceptedPaper.forum_id,  # type: ignore[arg-type]
+        AcceptedPaper.forum_id,
     )
     with Session(conn) as session:
         return list(session.exec(query))
