@@ -169,10 +169,10 @@ def day(config: Config) -> Day:
     # The site renderers and the read models load jinja2 and SQLModel: only this command needs
     # them, so reading commands (status) do not pay for them at start-up.
     from orsync import schedule, site
-    from orsync.store.models import accepted_papers
+    from orsync.store import models
 
     with open_reader(config.store.url) as store, store.connect() as conn:
-        papers = accepted_papers(conn)
+        papers = models.accepted_papers(conn)
     sessions = list(schedule.Schedule.from_config(config).sessions)
     records = site.build_records(papers, sessions)
     return site.assemble(schedule.Schedule.from_config(config), records)

@@ -13,8 +13,7 @@ from orsync import posters, schedule
 from orsync.config import Config
 from orsync.errors import UsageError
 from orsync.lock import store_writer
-from orsync.store import open_reader, open_store, queries
-from orsync.store.models import AcceptedPaper, accepted_papers
+from orsync.store import models, open_reader, open_store, queries
 from orsync.store.tables import ASSIGNMENT, PIN, SESSION
 
 __all__ = [
@@ -73,7 +72,7 @@ def update_assignment(
             keywords=tuple(p.keywords),
             talks=day.talk_spans(p.number, p.forum_id),
         )
-        for p in accepted_papers(conn)
+        for p in models.accepted_papers(conn)
     ]
     known_sessions = {s.id for s in config.posters.sessions}
     current = queries.poster_places(conn)
@@ -121,7 +120,7 @@ def update_assignment(
     return result
 
 
-def talk_problems(config: Config, papers: list[AcceptedPaper]) -> list[str]:
+def talk_problems(config: Config, papers: list[models.AcceptedPaper]) -> list[str]:
     """Talks whose paper is not an accepted paper in the store: said, never silently ignored."""
     problems = []
     for talk in sorted(schedule.Schedule.from_config(config).talks, key=lambda t: t.index):
@@ -139,7 +138,7 @@ def talk_problems(config: Config, papers: list[AcceptedPaper]) -> list[str]:
 
 def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:
     """A paper given as its number or forum id → (forum id, number)."""
-    for paper in accepted_papers(conn):
+    for paper in models.accepted_papers(conn):
         if ref == paper.forum_id or (ref.isdigit() and int(ref) == paper.number):
             return paper.forum_id, paper.number
     raise UsageError(
@@ -200,7 +199,7 @@ def show(config: Config) -> list[dict[str, Any]]:
     configured ones, not the decision text: what the chairs set is what they see.
     """
     with open_reader(config.store.url) as store, store.connect() as conn:
-        papers = accepted_papers(conn)
+        papers = models.accepted_papers(conn)
         pins = queries.pins(conn)
     day = schedule.Schedule.from_config(config)
     rows: list[dict[str, Any]] = [

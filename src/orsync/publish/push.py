@@ -34,8 +34,7 @@ from orsync.publish.assignment import (
 )
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
-from orsync.store import Store, open_store, queries
-from orsync.store.models import accepted_papers
+from orsync.store import Store, models, open_store, queries
 from orsync.store.tables import PUSH
 
 __all__ = [
@@ -152,7 +151,7 @@ def push(
     The metadata is published even when the posters cannot be placed; that problem is raised
     after the files are written. A push that would drop more than ``sync.max_delete_fraction``
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
-    ``tick`` reach ``website.run_on_change`` (the service stopping, its heartbeat).
+    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
     """
     store = open_store(config.store.url)
     result = PushResult()
@@ -201,7 +200,7 @@ def _push_locked(
             sync_sessions(conn, config)
     files: dict[str, dict[str, str | None]] | None = None
     with store.connect() as conn:
-        papers = accepted_papers(conn)
+        papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
         if config.website is not None and config.website.files:
             # Hosted files (SPEC §10): each listed field's local copy, null until it is hosted.
@@ -342,7 +341,7 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
         ):
             sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
-            papers = accepted_papers(conn)
+            papers = models.accepted_papers(conn)
             result.pins = queries.pins(conn)
             tx.rollback()
     finally:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orsync.schedule import Session
-from orsync.store.models import AcceptedPaper
+from orsync.store import models
 from orsync.text import clean_list, clean_optional, clean_text, iso_text, web_link
 
 __all__ = ["PaperRecord", "SessionRef", "build_records"]
@@ -54,7 +54,7 @@ class PaperRecord:
     @classmethod
     def build(
         cls,
-        paper: AcceptedPaper,
+        paper: models.AcceptedPaper,
         sessions: Mapping[str, Session],
         files: Mapping[str, str | None] | None = None,
     ) -> PaperRecord:
@@ -128,7 +128,7 @@ def _int_or_none(value: object) -> int | None:
     return int(str(value)) if not isinstance(value, int) else value
 
 
-def _session_of(paper: AcceptedPaper, known: Mapping[str, Session]) -> SessionRef | None:
+def _session_of(paper: models.AcceptedPaper, known: Mapping[str, Session]) -> SessionRef | None:
     sid = paper.session_id
     if sid is None:
         return None
@@ -142,7 +142,7 @@ def _session_of(paper: AcceptedPaper, known: Mapping[str, Session]) -> SessionRe
 
 
 def build_records(
-    papers: Sequence[AcceptedPaper],
+    papers: Sequence[models.AcceptedPaper],
     sessions: Sequence[Session],
     files: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> list[PaperRecord]:

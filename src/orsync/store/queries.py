@@ -243,8 +243,9 @@ def _accepted_papers(conn: Connection, *, null_as_empty: bool) -> list[dict[str,
 
 
 def accepted_papers(conn: Connection) -> list[dict[str, Any]]:
-    """The ``accepted_papers`` view (public data only), by number, as the website and the
-    poster assignment take it: the list columns decoded, ``[]`` where not public."""
+    """The ``accepted_papers`` view (public data only), by number, as dicts: the list columns
+    decoded, ``[]`` where not public. The push, the day and the assignment read the typed
+    ``store.models.accepted_papers`` instead (it loads SQLModel, which reading commands avoid)."""
     return _accepted_papers(conn, null_as_empty=True)
 
 
