@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from orsync import site
 from orsync.models import AcceptedPaper
 from orsync.schedule import ProgramSlot, Schedule, Session, TalkSlot
 from orsync.site import PaperRecord
@@ -63,3 +64,12 @@ def schedule(*talks: tuple[str, str, str | None], **day: Any) -> Schedule:
         program=(keynote,),
         **day,
     )
+
+
+def render(
+    rows: list[dict[str, Any]], sessions: list[Session], formats: Any, **kwargs: Any
+) -> dict[str, bytes]:
+    """The site's files from view-shaped rows, as the push renders them: one record each."""
+    known = {s.id: s for s in sessions}
+    records = [site.PaperRecord.build(AcceptedPaper(**r), known, r.get("files")) for r in rows]
+    return site.render(records, sessions, formats, **kwargs)

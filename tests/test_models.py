@@ -13,20 +13,35 @@ import pytest
 from sqlalchemy import create_engine, inspect
 from sqlmodel import Session, SQLModel, select
 
-from conftest import Setup
+from conftest import Setup, write_config
 from orsync.emulator import Emulator
 from orsync.models import AcceptedPaper, SubmissionOverview
 from orsync.store.tables import metadata
-from test_push import website_config
 
 LISTS = ("authors", "authorids", "keywords")
 
 
 @pytest.fixture
 def pulled(tmp_path: Path, emulator: Emulator) -> Setup:
-    truth = emulator.truth("chair")["submissions"]
-    orals = sorted(s["number"] for s in truth.values() if s["presentation"] == "oral")
-    s = Setup(emulator, tmp_path, website_config(tmp_path, emulator, orals), tmp_path / "orsync.db")
+    extra = "\n".join(
+        [
+            "[website]",
+            'output_dir = "site"',
+            "[[posters.sessions]]",
+            'id = "P1"',
+            'name = "Session P1"',
+            'start = "2024-05-11T10:10:00+02:00"',
+            'end = "2024-05-11T11:00:00+02:00"',
+            "[[posters.sessions]]",
+            'id = "P2"',
+            'name = "Session P2"',
+            'start = "2024-05-11T12:00:00+02:00"',
+            'end = "2024-05-11T14:00:00+02:00"',
+        ]
+    )
+    s = Setup(
+        emulator, tmp_path, write_config(tmp_path, emulator, extra=extra), tmp_path / "orsync.db"
+    )
     result = s.cli("pull")
     assert result.returncode == 0, result.stderr
     return s

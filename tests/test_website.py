@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orsync import site
 from orsync.files import write_atomically
-from orsync.models import AcceptedPaper
 from orsync.publish import OnChangeError, run_on_change
 from orsync.schedule import Session
+from site_helpers import render
 
 TZ = timezone(timedelta(hours=2))
 SESSIONS = [
@@ -61,15 +60,6 @@ def row(number: int, **over: Any) -> dict[str, Any]:
     }
     base.update(over)
     return base
-
-
-def render(
-    rows: list[dict[str, Any]], sessions: list[Session], formats: Any, **kwargs: Any
-) -> dict[str, bytes]:
-    """The site's files from view-shaped rows, as the push renders them: one record each."""
-    known = {s.id: s for s in sessions}
-    records = [site.PaperRecord.build(AcceptedPaper(**r), known, r.get("files")) for r in rows]
-    return site.render(records, sessions, formats, **kwargs)
 
 
 def papers_json(files: dict[str, bytes]) -> list[dict[str, Any]]:
