@@ -235,7 +235,7 @@ def test_safe_and_json_text() -> None:
 
 
 def test_website_render_neutralises_bidi_and_escapes_markup_characters() -> None:
-    from orsync.website import render
+    from site_helpers import render
 
     row = {
         "forum_id": "f1",

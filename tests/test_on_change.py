@@ -15,7 +15,7 @@ import pytest
 
 from conftest import Setup, run_cli, write_config
 from orsync.emulator import Emulator
-from orsync.website import OnChangeError, run_on_change
+from orsync.publish import OnChangeError, run_on_change
 
 # The hook starts a child that ignores SIGTERM (so only SIGKILL ends it) and keeps the hook's
 # stderr open, writes both pids, then both sleep for an hour.

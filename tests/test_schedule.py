@@ -236,7 +236,7 @@ def test_the_example_config_describes_the_bgpt_day() -> None:
 def test_reading_modules_do_not_load_the_solver() -> None:
     code = (
         "import sys\n"
-        "import orsync.cli, orsync.schedule, orsync.posters, orsync.website, orsync.publish\n"
+        "import orsync.cli, orsync.schedule, orsync.posters, orsync.site, orsync.publish\n"
         "import orsync.export, orsync.report\n"
         "print(sorted(m for m in sys.modules if m.startswith('ortools')))\n"
     )

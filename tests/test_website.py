@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from orsync.files import write_atomically
 from orsync.schedule import Session
-from orsync.website import render, write_atomically
+from site_helpers import render
 
 TZ = timezone(timedelta(hours=2))
 SESSIONS = [
@@ -205,7 +206,7 @@ WRITER = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from orsync.website import write_atomically
+    from orsync.files import write_atomically
     out = Path(sys.argv[1])
     i = 0
     while True:

@@ -103,7 +103,7 @@ def run_checks(config_path: Path | None) -> CheckReport:
 def _check_talks(config: Config) -> CheckResult:
     """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored)."""
     from orsync import publish
-    from orsync.store import open_reader, queries, sqlite_path_of
+    from orsync.store import models, open_reader, sqlite_path_of
 
     named = [t for t in config.talks if t.paper is not None]
     if not named:
@@ -120,8 +120,8 @@ def _check_talks(config: Config) -> CheckResult:
             "talks", True, f"{len(named)} talk papers set; not checked: {exc.message}"
         )
     with store, store.connect() as conn:
-        rows = queries.accepted_papers(conn)
-    problems = publish.talk_problems(config, rows)
+        papers = models.accepted_papers(conn)
+    problems = publish.talk_problems(config, papers)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return CheckResult("talks", False, problems[0] + more, EXIT_USAGE)

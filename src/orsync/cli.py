@@ -184,7 +184,7 @@ def pull(
         _print_cycle(result.cycle)
     if result.push is not None:
         data["pushed"] = result.push.changed
-        data["push"] = _push_dict(result.push)
+        data["push"] = result.push.as_dict()
         if not as_json:
             _report_push(result.push, config)
     if result.files is not None:
@@ -504,38 +504,9 @@ def push(
     config = _globals(ctx).config()
     result = publish.push(config, force=force)
     if as_json:
-        _print_json(_push_dict(result))
+        _print_json(result.as_dict())
     else:
         _report_push(result, config)
-
-
-def _push_dict(result: Any) -> dict[str, Any]:
-    a = result.assignment
-    return {
-        "outcome": "ok",
-        "changed": result.changed,
-        "papers": result.papers,
-        "warnings": result.problems,
-        "clashes": [
-            {
-                "session": c.session_id,
-                "papers": [result.numbers.get(f) for f in c.forum_ids],
-                "forum_ids": list(c.forum_ids),
-                "authors": list(c.authors),
-                "pinned": [f for f in c.forum_ids if f in result.pins],
-            }
-            for c in (a.clashes if a else [])
-        ],
-        "moved": [
-            {
-                "paper": result.numbers.get(f),
-                "forum_id": f,
-                "session": a.placements[f].session_id,
-                "board": a.placements[f].board,
-            }
-            for f in (a.moved if a else [])
-        ],
-    }
 
 
 def _report_push(result: Any, config: Config) -> None:
@@ -589,7 +560,7 @@ def posters_assign(
     else:
         result = publish.push(config, reoptimise=reoptimise, command="posters assign")
     if as_json:
-        _print_json({**_push_dict(result), "dry_run": dry_run, **_assignment_dict(result)})
+        _print_json({**result.as_dict(), "dry_run": dry_run, **_assignment_dict(result)})
         return
     if not dry_run:
         _report_push(result, config)
@@ -753,13 +724,13 @@ def program(
 ) -> None:
     """The day in time order (talks, poster sessions with their papers, breaks) and what is
     still missing: talk slots with no paper, papers with no abstract, clashing slots."""
-    from orsync import program as day
+    from orsync import ops, site
 
-    built = day.build(_globals(ctx).config())
+    built = ops.day(_globals(ctx).config())
     if as_json:
         _print_json(built.as_dict())
         return
-    for line in day.describe(built):
+    for line in site.describe(built):
         out.print(line)
 
 

@@ -32,6 +32,7 @@ from pydantic import (
 
 from orsync.errors import ConfigError
 from orsync.secrets import add_secret
+from orsync.text import link_problem
 
 # The kinds of a [[program]] slot (the day's other slots: posters and talks have their own).
 ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
@@ -184,17 +185,14 @@ class TalkConfig(_Section):
 
 
 def _web_link(value: str | None) -> str | None:
-    """An http(s) link with a host, or None: it becomes an href on the page and in the calendar,
-    where a ``javascript:`` or ``file:`` link would run or leak something on a reader's machine."""
+    """An http(s) link with a host, or None: it becomes an href on the page and in the calendar
+    (``text.link_problem`` says what is refused, for every link orsync shows)."""
     if value is None:
         return None
-    value = value.strip()
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// link with a host")
-    if any(c.isspace() or ord(c) < 0x20 for c in value):
-        raise ValueError("must not contain spaces or control characters")
-    return value
+    problem = link_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value.strip()
 
 
 class ProgramSlotConfig(_Section):

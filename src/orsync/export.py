@@ -18,7 +18,7 @@ from orsync.config import Config
 from orsync.store import open_reader
 from orsync.store.queries import export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
-from orsync.website import clean_text, neutralise_cell
+from orsync.text import clean_text, neutralise_cell
 
 FORMATS = ("json", "csv", "yaml")
 

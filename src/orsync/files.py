@@ -3,7 +3,8 @@
 Reviews, reviewer scores and decisions end up in the store, in ``export --out`` files and in the
 report page; a umask of 022 (the usual default) or 027 (a service's) would let other accounts,
 or a whole group, read them. These helpers create such files 0600 from the start and never
-follow a link planted where the file is to be written.
+follow a link planted where the file is to be written. Published files (the website's) are
+replaced whole with ``write_atomically``, keeping their mode.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import contextlib
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "TEMP_PREFIX",
     "create_private",
     "loose_mode",
+    "write_atomically",
     "write_private",
 ]
 
@@ -94,3 +98,64 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ replacing files
+
+
+def _check_name(name: str) -> None:
+    if not name or name != Path(name).name or name.startswith(".") or name in ("..",):
+        raise ValueError(f"website file name {name!r} must be a plain file name")
+
+
+def _same_content(path: Path, data: bytes) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _replace(directory: Path, name: str, data: bytes) -> None:
+    target = directory / name
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644  # mkstemp's 0600 would hide the file from the web server
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TEMP_PREFIX}{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())  # data on disk before the rename makes it visible
+        Path(tmp).replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    # A writer killed between mkstemp and rename leaves its temp file behind; an hour-old one
+    # cannot belong to a live writer.
+    cutoff = time.time() - STALE_TEMP_S
+    for path in directory.glob(f"{TEMP_PREFIX}*.tmp"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
+def write_atomically(output_dir: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Replace the files whose bytes differ; return their names. Readers see old or new, whole."""
+    for name in files:
+        _check_name(name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(output_dir)
+    changed = [name for name in sorted(files) if not _same_content(output_dir / name, files[name])]
+    for name in changed:
+        _replace(output_dir, name, files[name])
+    if changed:
+        fsync_dir(output_dir)  # the renames themselves survive a power cut
+    return changed

@@ -18,6 +18,7 @@ from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
 if TYPE_CHECKING:
     # Only a cycle needs these: reading commands (status, changes) never load the mirror.
+    from orsync.site import Day
     from orsync.source import OpenReviewSource
     from orsync.sync import CycleSummary, Progress
 
@@ -159,3 +160,17 @@ def changes(
         at = row["at"]
         row["at"] = at.isoformat(timespec="seconds") if at else None
     return rows
+
+
+def day(config: Config) -> Day:
+    """The configured day with the store's accepted papers (read-only; ``orsync program``)."""
+    # The site renderers and the read models load jinja2 and SQLModel: only this command needs
+    # them, so reading commands (status) do not pay for them at start-up.
+    from orsync import schedule, site
+    from orsync.store import models
+
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        papers = models.accepted_papers(conn)
+    sessions = list(schedule.Schedule.from_config(config).sessions)
+    records = site.build_records(papers, sessions)
+    return site.assemble(schedule.Schedule.from_config(config), records)

@@ -30,12 +30,10 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from orsync.text import BIDI_CONTROLS
+
 __all__ = ["BIDI_CONTROLS", "console", "json_text", "safe"]
 
-# The embedding, override and isolate controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they
-# reorder what is displayed ("Trojan Source"). The marks (LRM, RLM, ALM) only nudge neutral
-# characters and belong to ordinary right-to-left text, so they are left alone.
-BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 # C0 controls but tab (newline handled apart), DEL, C1 controls, bidi controls.
 _UNSAFE_KEEP_NL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 _UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{BIDI_CONTROLS}]")

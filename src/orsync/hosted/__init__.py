@@ -38,6 +38,7 @@ from orsync.logs import get_logger
 from orsync.source import QUOTA_RESERVE, OpenReviewSource
 from orsync.store import queries
 from orsync.store.queries import hosted_status as status
+from orsync.text import iso_local
 
 if TYPE_CHECKING:
     from orsync.config import Config
@@ -68,14 +69,8 @@ class FilesResult:
             "removed": self.removed,
             "requests": self.requests,
             **self.counts,
-            "window_opens_at": _iso(self.window_opens_at),
+            "window_opens_at": iso_local(self.window_opens_at),
         }
-
-
-def _iso(epoch_s: float | None) -> str | None:
-    if epoch_s is None:
-        return None
-    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
 
 
 def run_stage(

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from orsync.store import queries
+from orsync.store import models
 from orsync.store.tables import HOSTED_FILE, NOTE
 
 FILES_DIR = "files"
@@ -65,10 +65,10 @@ def file_ext(field_name: str, value: str) -> str:
 def wanted_files(conn: Connection, fields: Sequence[str]) -> list[Wanted]:
     """Every listed field of every paper in ``accepted_papers`` (public data only) whose field
     everyone may read and whose value is a file path."""
-    papers = queries.accepted_papers(conn)
+    papers = models.accepted_papers(conn)
     if not papers or not fields:
         return []
-    numbers = {str(p["forum_id"]): p["number"] for p in papers}
+    numbers = {p.forum_id: p.number for p in papers}
     rows = conn.execute(
         select(NOTE.c.id, NOTE.c.raw, NOTE.c.public_fields).where(NOTE.c.id.in_(list(numbers)))
     )

@@ -46,6 +46,7 @@ from tenacity import (
 
 from orsync.config import QUOTA_RESERVE
 from orsync.errors import AccessError, RateLimitedError, UnreachableError, local_time
+from orsync.text import iso_local
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,8 @@ class Quota:
             "bucket": self.bucket,
             "limit": self.limit,
             "remaining": self.remaining,
-            "reset_at": _iso(self.reset_at),
+            "reset_at": iso_local(self.reset_at),
         }
-
-
-def _iso(epoch_s: float | None) -> str | None:
-    if epoch_s is None:
-        return None
-    return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
 
 
 def bucket_of(path: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, func, insert, select, text, update
 
 from orsync.config import QUOTA_RESERVE
-from orsync.store.tables import CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
+from orsync.store.tables import ASSIGNMENT, CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
 
 # What a cycle row left "running" by a process that died says (``status`` tells it so too).
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
@@ -248,12 +248,6 @@ def _accepted_papers(conn: Connection, *, null_as_empty: bool) -> list[dict[str,
     return [decode_lists(as_dict(r), null_as_empty=null_as_empty) for r in result]
 
 
-def accepted_papers(conn: Connection) -> list[dict[str, Any]]:
-    """The ``accepted_papers`` view (public data only), by number, as the website and the
-    poster assignment take it: the list columns decoded, ``[]`` where not public."""
-    return _accepted_papers(conn, null_as_empty=True)
-
-
 def submissions_overview(conn: Connection, *, live_only: bool = False) -> list[dict[str, Any]]:
     """The ``submissions_overview`` view by number, ``deleted`` as a bool; only the live
     submissions with ``live_only``."""
@@ -332,6 +326,19 @@ def report_data(conn: Connection) -> ReportData:
 def pins(conn: Connection) -> dict[str, str]:
     """The chairs' pins: forum id → poster session id."""
     return {str(r.forum_id): str(r.session_id) for r in conn.execute(select(PIN))}
+
+
+def pin_of(conn: Connection, forum_id: str) -> str | None:
+    """The session one paper is pinned to, None when it is not pinned."""
+    value = conn.execute(select(PIN.c.session_id).where(PIN.c.forum_id == forum_id)).scalar()
+    return None if value is None else str(value)
+
+
+def poster_places(conn: Connection) -> dict[str, tuple[str, int]]:
+    """The stored poster assignment: forum id → (session id, board)."""
+    return {
+        str(r.forum_id): (str(r.session_id), int(r.board)) for r in conn.execute(select(ASSIGNMENT))
+    }
 
 
 # ------------------------------------------------------------------ contributed talks

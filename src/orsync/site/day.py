@@ -4,8 +4,8 @@ board — and what is still missing.
 
 Public data only: the papers come from the ``accepted_papers`` view (as the push reads it), the
 rest from the config, so the same ``Day`` feeds ``orsync program``, ``program.json``,
-``schedule.ics`` and ``index.html``. Every text taken from the store is cleaned like the other
-website files (``website.clean_text``).
+``schedule.ics`` and ``index.html``. The papers are the push's ``PaperRecord``s, cleaned once
+(``site.records``); the config's texts are cleaned here with the same rule (``text.clean_text``).
 
 What counts as missing:
 
@@ -19,45 +19,30 @@ What counts as missing:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from orsync import schedule
-from orsync.config import Config
-from orsync.store import open_reader
-from orsync.website import clean_text
+from orsync.site.records import PaperRecord
+from orsync.terminal import safe
+from orsync.text import clean_text
 
-__all__ = ["Day", "DaySlot", "PaperRef", "assemble", "build", "describe"]
+__all__ = ["Day", "DaySlot", "assemble", "describe"]
 
 # Kinds streamed for remote attendees when ``program.stream_url`` is set (posters and breaks are
 # in the room only).
 STREAMED_KINDS = frozenset({"invited", "contributed", "opening", "closing", "other"})
 
 
-@dataclass(frozen=True)
-class PaperRef:
-    """The public face of an accepted paper, as the day shows it."""
-
-    id: str
-    number: int | None
-    title: str
-    authors: tuple[str, ...]
-    abstract: str | None
-    forum_url: str | None
-    board: int | None = None
-
-    @property
-    def label(self) -> str:
-        return f"#{self.number}" if self.number is not None else self.id
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "number": self.number, "title": self.title}
-        out["authors"] = list(self.authors)
-        if self.board is not None:
-            out["board"] = self.board
-        return out
+def _paper_dict(paper: PaperRecord, *, board: bool) -> dict[str, Any]:
+    """A paper as ``program --json`` lists it; a poster session's papers with their board."""
+    out: dict[str, Any] = {"id": paper.id, "number": paper.number, "title": paper.title}
+    out["authors"] = list(paper.authors)
+    if board and paper.board is not None:
+        out["board"] = paper.board
+    return out
 
 
 @dataclass(frozen=True)
@@ -76,10 +61,10 @@ class DaySlot:
     url: str | None = None
     location: str | None = None
     session_id: str | None = None  # poster sessions
-    papers: tuple[PaperRef, ...] = ()  # a talk's paper; a poster session's papers by board
+    papers: tuple[PaperRecord, ...] = ()  # a talk's paper; a poster session's papers by board
 
     @property
-    def paper(self) -> PaperRef | None:
+    def paper(self) -> PaperRecord | None:
         return self.papers[0] if self.kind == "contributed" and self.papers else None
 
 
@@ -118,7 +103,9 @@ class Day:
                 item["session"] = s.session_id
             if s.papers:
                 item["papers"] = (
-                    [p.as_dict() for p in s.papers] if details else [p.id for p in s.papers]
+                    [_paper_dict(p, board=s.kind == "poster") for p in s.papers]
+                    if details
+                    else [p.id for p in s.papers]
                 )
             if self.streamed(s):
                 item["stream_url"] = self.stream_url
@@ -142,27 +129,6 @@ def _offset_name(zone: tzinfo) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _ref(row: Mapping[str, Any], *, board: bool = False) -> PaperRef:
-    abstract = row.get("abstract")
-    return PaperRef(
-        id=clean_text(row["forum_id"]),
-        number=row.get("number"),
-        title=clean_text(row.get("title")),
-        authors=tuple(clean_text(a) for a in row.get("authors") or ()),
-        abstract=clean_text(abstract) if abstract is not None and str(abstract).strip() else None,
-        forum_url=_link(row.get("forum_url")),
-        board=row.get("board") if board else None,
-    )
-
-
-def _link(value: object) -> str | None:
-    """An http(s) link, else None: only such links become hrefs on the page or in a calendar."""
-    if not isinstance(value, str):
-        return None
-    text = clean_text(value).strip()
-    return text if text.startswith(("https://", "http://")) and " " not in text else None
-
-
 def _opt(value: str | None) -> str | None:
     return None if value is None else clean_text(value)
 
@@ -171,8 +137,8 @@ def _hm(day: Day, when: datetime) -> str:
     return day.local(when).strftime("%H:%M")
 
 
-def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
-    """The day from the schedule and the ``accepted_papers`` rows (lists decoded)."""
+def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
+    """The day from the schedule and the accepted papers' records."""
     zone = day.zone()
     built = Day(
         name=_opt(day.name),
@@ -182,19 +148,14 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
         stream_url=day.stream_url,
         slots=[],
     )
-    by_ref: dict[str, Mapping[str, Any]] = {}
-    for r in rows:
-        by_ref[str(r["forum_id"])] = r
-        if r.get("number") is not None:
-            by_ref[str(r["number"])] = r
     ordinals: dict[str, int] = {}
     missing: list[str] = []
     for slot in day.slots():
         kind = slot.kind
         if isinstance(slot, schedule.Session):
-            papers = sorted(
-                (r for r in rows if r.get("session_id") == slot.id),
-                key=lambda r: (r.get("board") is None, r.get("board") or 0, r.get("number") or 0),
+            placed = sorted(
+                (p for p in papers if p.session_id == slot.id),
+                key=lambda p: (p.board is None, p.board or 0, p.number or 0),
             )
             built.slots.append(
                 DaySlot(
@@ -204,38 +165,35 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
                     end=slot.end,
                     title=clean_text(slot.name),
                     session_id=clean_text(slot.id),
-                    papers=tuple(_ref(r, board=True) for r in papers),
+                    papers=tuple(placed),
                 )
             )
             continue
         ordinals[kind] = ordinals.get(kind, 0) + 1
         key = f"{kind}-{ordinals[kind]}"
         if isinstance(slot, schedule.TalkSlot):
-            row: Mapping[str, Any] | None = None
-            if slot.paper is not None:
-                row = by_ref.get(slot.paper)
+            paper = talk_paper(slot, papers)
             when = f"{_hm(built, slot.start)}-{_hm(built, slot.end)}"
             if slot.paper is None:
                 missing.append(
                     f"contributed talk {when} (talks[{slot.index}]) has no paper yet: set its "
                     "paper (see `orsync talks suggest`)"
                 )
-            elif row is None:
+            elif paper is None:
                 missing.append(
                     f"contributed talk {when} (talks[{slot.index}]): paper {slot.paper!r} is not "
                     "an accepted paper in the store"
                 )
-            ref = _ref(row) if row is not None else None
             built.slots.append(
                 DaySlot(
                     key=key,
                     kind=kind,
                     start=slot.start,
                     end=slot.end,
-                    title=ref.title if ref is not None else "Contributed talk",
-                    abstract=ref.abstract if ref is not None else None,
-                    url=ref.forum_url if ref is not None else None,
-                    papers=(ref,) if ref is not None else (),
+                    title=paper.title if paper is not None else "Contributed talk",
+                    abstract=paper.public_abstract if paper is not None else None,
+                    url=paper.forum_link if paper is not None else None,
+                    papers=(paper,) if paper is not None else (),
                 )
             )
             continue
@@ -253,36 +211,45 @@ def assemble(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> Day:
                 location=_opt(slot.location),
             )
         )
-    built.missing = missing + _paper_gaps(day, rows) + _clashes(built, day)
+    built.missing = missing + _paper_gaps(day, papers) + _clashes(built, day)
     return built
 
 
-def _numbers(rows: Sequence[Mapping[str, Any]], limit: int = 12) -> str:
-    labels = [
-        f"#{r['number']}" if r.get("number") is not None else str(r["forum_id"]) for r in rows
-    ]
+def talk_paper(talk: schedule.TalkSlot, papers: Sequence[PaperRecord]) -> PaperRecord | None:
+    """The paper a contributed talk presents (the config names it by number or forum id), None
+    when no accepted paper is that one. The last match wins, as the config's reference is
+    looked up among all papers' numbers and ids at once."""
+    found = None
+    for p in papers:
+        if talk.presents(p.number, p.id):
+            found = p
+    return found
+
+
+def _numbers(papers: Sequence[PaperRecord], limit: int = 12) -> str:
+    labels = [p.label for p in papers]
     more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
     return ", ".join(labels[:limit]) + more
 
 
-def _paper_gaps(day: schedule.Schedule, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def _paper_gaps(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> list[str]:
     out = []
-    no_abstract = [r for r in rows if not (r.get("abstract") or "").strip()]
+    no_abstract = [p for p in papers if p.public_abstract is None]
     if no_abstract:
         n = len(no_abstract)
         out.append(
             f"{n} accepted paper{'s have' if n != 1 else ' has'} no public abstract for the "
             f"website: {_numbers(no_abstract)}"
         )
-    if day.sessions and rows:
-        unplaced = [r for r in rows if r.get("session_id") is None]
+    if day.sessions and papers:
+        unplaced = [p for p in papers if p.session is None]
         if unplaced:
             n = len(unplaced)
             out.append(
                 f"{n} accepted paper{'s have' if n != 1 else ' has'} no poster session yet: "
                 f"{_numbers(unplaced)} (run `orsync push`)"
             )
-        used = {r.get("session_id") for r in rows}
+        used = {p.session_id for p in papers}
         for s in day.sessions:
             if s.id not in used:
                 out.append(f"poster session {s.id} ({s.name}) has no papers")
@@ -313,19 +280,8 @@ def _clashes(built: Day, day: schedule.Schedule) -> list[str]:
     ]
 
 
-def build(config: Config) -> Day:
-    """The configured day with the store's accepted papers (read-only)."""
-    from orsync.store import queries
-
-    with open_reader(config.store.url) as store, store.connect() as conn:
-        rows = queries.accepted_papers(conn)
-    return assemble(schedule.Schedule.from_config(config), rows)
-
-
 def describe(day: Day) -> list[str]:
     """The day for a terminal: one line per slot, poster papers by board, then what is missing."""
-    from orsync.terminal import safe
-
     lines = []
     if day.name:
         lines.append(safe(day.name))

@@ -1,7 +1,6 @@
 """``index.html`` (SPEC §9): the workshop's page, self-contained, from public data only.
 
-The program (from the config) and every accepted paper (from the ``accepted_papers`` view, as
-``website`` records): authors, abstract, keywords, presentation, contributed talk, poster session
+The program (from the config) and every accepted paper (its ``PaperRecord``): authors, abstract, keywords, presentation, contributed talk, poster session
 and board, links. Jinja2 with autoescaping renders it: every text is the authors' and is escaped.
 One file that opens offline: inline CSS, no script, no image, no font, nothing fetched from any
 host (a Content-Security-Policy says so to the browser too); links are plain anchors to
@@ -11,13 +10,14 @@ styles. Byte-stable: no time of generation in it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from orsync.program import Day, DaySlot
+from orsync.site.day import Day, DaySlot
+from orsync.site.records import PaperRecord, SessionRef
+from orsync.text import web_link
 
 __all__ = ["render"]
 
@@ -38,7 +38,7 @@ def _environment() -> Environment:
     global _env
     if _env is None:
         _env = Environment(
-            loader=PackageLoader("orsync", "templates"),
+            loader=PackageLoader("orsync.site", "templates"),
             autoescape=select_autoescape(["html", "j2"], default=True),
             trim_blocks=True,
             lstrip_blocks=True,
@@ -47,22 +47,12 @@ def _environment() -> Environment:
     return _env
 
 
-def _link(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    ok = text.startswith(("https://", "http://")) and not any(c.isspace() for c in text)
-    return text if ok else None
-
-
-def _hosted(files: object) -> list[tuple[str, str]]:
+def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:
     """The paper's files the site hosts, as (field, relative path) pairs (SPEC §10)."""
-    if not isinstance(files, Mapping):
-        return []
     return [
-        (str(field), path)
-        for field, path in sorted(files.items())
-        if isinstance(path, str) and path.startswith("files/") and ".." not in path
+        (field, path)
+        for field, path in files or ()
+        if path is not None and path.startswith("files/") and ".." not in path
     ]
 
 
@@ -70,8 +60,8 @@ def _anchor(number: object, forum_id: str) -> str:
     return f"paper-{number}" if number is not None else f"paper-{forum_id}"
 
 
-def render(day: Day, papers: Sequence[Mapping[str, Any]]) -> bytes:
-    """The page's bytes from the day and the website records of the accepted papers."""
+def render(day: Day, papers: Sequence[PaperRecord]) -> bytes:
+    """The page's bytes from the day and the records of the accepted papers (in site order)."""
 
     def hm(when: datetime) -> str:
         return day.local(when).strftime("%H:%M")
@@ -95,16 +85,15 @@ def render(day: Day, papers: Sequence[Mapping[str, Any]]) -> bytes:
         offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
     entries = []
     for p in papers:
-        session = p.get("session")
         entries.append(
             {
-                **p,
-                "anchor": _anchor(p.get("number"), str(p["id"])),
-                "forum_link": _link(p.get("forum_url")),
-                "pdf_link": _link(p.get("pdf_url")),
-                "hosted": _hosted(p.get("files")),
-                "talks": [span(s) for s in talks.get(str(p["id"]), [])],
-                "session_span": _session_span(day, session),
+                **p.as_dict(),
+                "anchor": _anchor(p.number, p.id),
+                "forum_link": p.forum_link,
+                "pdf_link": web_link(p.pdf_url),
+                "hosted": _hosted(p.files),
+                "talks": [span(s) for s in talks.get(p.id, [])],
+                "session_span": _session_span(day, p.session),
             }
         )
     html = (
@@ -118,19 +107,19 @@ def render(day: Day, papers: Sequence[Mapping[str, Any]]) -> bytes:
             span=span,
             anchor=_anchor,
             offset=offset,
-            stream=_link(day.stream_url),
-            link=_link,
+            stream=web_link(day.stream_url),
+            link=web_link,
         )
     )
     return html.encode("utf-8")
 
 
-def _session_span(day: Day, session: Mapping[str, Any] | None) -> str | None:
-    if not session or not session.get("start") or not session.get("end"):
+def _session_span(day: Day, session: SessionRef | None) -> str | None:
+    if session is None or not session.start or not session.end:
         return None
     try:
-        start = datetime.fromisoformat(str(session["start"]))
-        end = datetime.fromisoformat(str(session["end"]))
+        start = datetime.fromisoformat(session.start)
+        end = datetime.fromisoformat(session.end)
     except ValueError:
         return None
     return f"{day.local(start).strftime('%H:%M')}\u2013{day.local(end).strftime('%H:%M')}"

@@ -2,7 +2,7 @@
 
 - One VEVENT per slot, its times in the venue's zone with that zone's VTIMEZONE (an IANA
   ``program.timezone``; without one the times are written in UTC).
-- Stable UIDs from the slot's key (``invited-2``, ``poster-P1``: see ``program.DaySlot``) and the
+- Stable UIDs from the slot's key (``invited-2``, ``poster-P1``: see ``site.day.DaySlot``) and the
   venue: a calendar that imported the file updates its events instead of adding copies when a
   title, a time or a paper changes.
 - SEQUENCE and DTSTAMP come from per-event state kept in the store (``sync_state`` key
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from orsync.program import Day, DaySlot
+from orsync.site.day import Day, DaySlot
 
-__all__ = ["STATE_KEY", "EventState", "next_state", "render"]
+__all__ = ["STATE_KEY", "EventState", "dump_state", "load_state", "next_state", "render", "uid"]
 
 STATE_KEY = "calendar_events"
 PRODID = "-//orsync//workshop day//EN"
@@ -73,10 +73,10 @@ def _description(day: Day, slot: DaySlot) -> str:
             parts.append("Contributed talk (paper to be announced).")
         else:
             parts += [f"Contributed talk: {paper.title}", ", ".join(paper.authors)]
-            if paper.abstract:
-                parts += ["", paper.abstract]
-            if paper.forum_url:
-                parts += ["", f"OpenReview: {paper.forum_url}"]
+            if paper.public_abstract:
+                parts += ["", paper.public_abstract]
+            if paper.forum_link:
+                parts += ["", f"OpenReview: {paper.forum_link}"]
     elif slot.kind == "poster":
         parts.append(f"{len(slot.papers)} posters:")
         for p in slot.papers:
@@ -144,7 +144,7 @@ def next_state(
 
 def render(day: Day, venue_id: str, state: Mapping[str, EventState]) -> bytes:
     """The calendar's bytes; ``state`` must hold every slot (see ``next_state``)."""
-    import icalendar
+    import icalendar  # heavy; loaded only when a calendar is written
 
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)

@@ -1,0 +1,48 @@
+"""Publishing: the poster assignment (``assignment``), the push of the website's files
+(``push``) and the ``on_change`` command run after it (``hook``)."""
+
+from orsync.publish.assignment import (
+    PinResult,
+    pin,
+    resolve_paper,
+    sessions_of,
+    show,
+    sync_sessions,
+    talk_problems,
+    unpin,
+    update_assignment,
+)
+from orsync.publish.hook import OnChangeError, OnChangeStopped, run_on_change
+from orsync.publish.push import (
+    PushError,
+    PushRefused,
+    PushResult,
+    calendar_state,
+    child_environ,
+    preview_assignment,
+    published_ids,
+    push,
+)
+
+__all__ = [
+    "OnChangeError",
+    "OnChangeStopped",
+    "PinResult",
+    "PushError",
+    "PushRefused",
+    "PushResult",
+    "calendar_state",
+    "child_environ",
+    "pin",
+    "preview_assignment",
+    "published_ids",
+    "push",
+    "resolve_paper",
+    "run_on_change",
+    "sessions_of",
+    "show",
+    "sync_sessions",
+    "talk_problems",
+    "unpin",
+    "update_assignment",
+]

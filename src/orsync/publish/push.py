@@ -1,0 +1,386 @@
+"""The push: keep the poster assignment current and write the website's files (SPEC §6).
+
+Reads only the store (never OpenReview) and only the ``accepted_papers`` view (through
+``AcceptedPaper``), so the website gets the allowlisted public fields of accepted papers and
+nothing else: each becomes one ``PaperRecord``, from which every format is rendered.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import insert, update
+
+from orsync import posters, schedule, secrets
+from orsync.config import Config, WebsiteConfig
+from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
+from orsync.files import write_atomically
+from orsync.lock import store_writer
+from orsync.notify import Notifier
+from orsync.publish.assignment import (
+    sessions_of,
+    sync_sessions,
+    talk_problems,
+    update_assignment,
+)
+from orsync.publish.hook import OnChangeError, run_on_change
+from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
+from orsync.store import Store, models, open_store, queries
+from orsync.store.tables import PUSH
+
+__all__ = [
+    "PushError",
+    "PushRefused",
+    "PushResult",
+    "calendar_state",
+    "child_environ",
+    "preview_assignment",
+    "published_ids",
+    "push",
+]
+
+
+@dataclass
+class PushResult:
+    changed: list[str] = field(default_factory=list)
+    assignment: posters.AssignmentResult | None = None
+    problems: list[str] = field(default_factory=list)
+    papers: int | None = None
+    numbers: dict[str, int | None] = field(default_factory=dict)
+    pins: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The push as ``--json`` prints it."""
+        a = self.assignment
+        return {
+            "outcome": "ok",
+            "changed": self.changed,
+            "papers": self.papers,
+            "warnings": self.problems,
+            "clashes": [
+                {
+                    "session": c.session_id,
+                    "papers": [self.numbers.get(f) for f in c.forum_ids],
+                    "forum_ids": list(c.forum_ids),
+                    "authors": list(c.authors),
+                    "pinned": [f for f in c.forum_ids if f in self.pins],
+                }
+                for c in (a.clashes if a else [])
+            ],
+            "moved": [
+                {
+                    "paper": self.numbers.get(f),
+                    "forum_id": f,
+                    "session": place.session_id,
+                    "board": place.board,
+                }
+                for f in (a.moved if a else [])
+                for place in [a.placements[f]]
+            ]
+            if a
+            else [],
+        }
+
+    def clash_lines(self) -> list[str]:
+        """Each author clash in words, papers by number, saying when a pin forced it."""
+        lines = []
+        for c in self.assignment.clashes if self.assignment else []:
+            names = [f"#{self.numbers.get(f) or f}" for f in c.forum_ids]
+            line = (
+                f"papers {names[0]} and {names[1]} share {', '.join(c.authors)} in poster "
+                f"session {c.session_id}"
+            )
+            pinned_here = [n for f, n in zip(c.forum_ids, names, strict=True) if f in self.pins]
+            if pinned_here:
+                line += f" (caused by the pin of {' and '.join(pinned_here)}: unpin to let it move)"
+            else:
+                line += " (no clash-free assignment exists)"
+            lines.append(line)
+        return lines
+
+    def moved_lines(self) -> list[str]:
+        if self.assignment is None:
+            return []
+        return [
+            f"paper #{self.numbers.get(f) or f} moves to {p.session_id} board {p.board}"
+            for f in self.assignment.moved
+            for p in [self.assignment.placements[f]]
+        ]
+
+
+def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment for ``website.on_change``: no secrets, no systemd notify socket."""
+    return secrets.child_environ(Notifier.child_environ(environ))
+
+
+class PushError(OrsyncError):
+    """The website push could not finish: an unusable output folder, a failed hook, posters."""
+
+    exit_code = EXIT_USAGE
+
+
+class PushRefused(OrsyncError):
+    """The push would unpublish most of the site: the store looks empty or is the wrong one."""
+
+    exit_code = EXIT_STORE
+
+
+def push(
+    config: Config,
+    *,
+    wait_s: float = 600.0,
+    reoptimise: bool = False,
+    force: bool = False,
+    command: str = "push",
+    cycle_id: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> PushResult:
+    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``).
+
+    Every push is recorded in the store with its outcome (``orsync status`` shows the last one).
+    The metadata is published even when the posters cannot be placed; that problem is raised
+    after the files are written. A push that would drop more than ``sync.max_delete_fraction``
+    of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
+    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
+    """
+    store = open_store(config.store.url)
+    result = PushResult()
+    try:
+        with store_writer(store, wait_s=wait_s, command=command):
+            push_id = _record_start(store, command, cycle_id)
+            try:
+                hooks = _Hooks(should_stop, tick)
+                _push_locked(store, config, result, reoptimise=reoptimise, force=force, hooks=hooks)
+            except BaseException as exc:
+                refused = isinstance(exc, PushRefused)
+                error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
+                _record_end(store, push_id, result, "refused" if refused else "failed", error)
+                raise
+            _record_end(store, push_id, result, "ok", None)
+    finally:
+        store.dispose()
+    return result
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    should_stop: Callable[[], bool] | None = None
+    tick: Callable[[], None] | None = None
+
+
+def _push_locked(
+    store: Store,
+    config: Config,
+    result: PushResult,
+    *,
+    reoptimise: bool,
+    force: bool,
+    hooks: _Hooks,
+) -> None:
+    posters_error: posters.AssignmentError | None = None
+    try:
+        with store.begin() as conn:
+            sync_sessions(conn, config)
+            result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+    except posters.AssignmentError as exc:
+        # The posters cannot be placed, but the papers' metadata must still reach the site:
+        # keep the previous assignment and publish, then report the posters problem.
+        posters_error = exc
+        with store.begin() as conn:
+            sync_sessions(conn, config)
+    files: dict[str, dict[str, str | None]] | None = None
+    with store.connect() as conn:
+        papers = models.accepted_papers(conn)
+        result.pins = queries.pins(conn)
+        if config.website is not None and config.website.files:
+            # Hosted files (SPEC §10): each listed field's local copy, null until it is hosted.
+            links = queries.hosted_links(conn)
+            files = {
+                p.forum_id: {
+                    name: links.get(p.forum_id, {}).get(name) for name in config.website.files
+                }
+                for p in papers
+            }
+    result.problems = talk_problems(config, papers)
+    result.papers = len(papers)
+    result.numbers = {p.forum_id: p.number for p in papers}
+    if config.website is not None:
+        records = build_records(papers, sessions_of(config), files)
+        _publish(store, config, config.website, records, result, force=force, hooks=hooks)
+    if posters_error is not None:
+        raise PushError(
+            f"website data published without new poster places: {posters_error.message}"
+        )
+
+
+def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:
+    """The calendar's per-event sequences after this push, saved in the store first.
+
+    Saved before the files are written: a push that fails to write them leaves the state one
+    step ahead, and the next push writes the same sequences (never a lower one).
+    """
+    with store.begin() as conn:
+        stored = calendar.load_state(queries.get_state(conn, calendar.STATE_KEY))
+        state = calendar.next_state(day, config.openreview.venue_id, stored, datetime.now(UTC))
+        if state != stored:
+            queries.set_state(conn, calendar.STATE_KEY, calendar.dump_state(state))
+    return state
+
+
+def _publish(
+    store: Store,
+    config: Config,
+    site: WebsiteConfig,
+    records: list[PaperRecord],
+    result: PushResult,
+    *,
+    force: bool,
+    hooks: _Hooks,
+) -> None:
+    out = site.output_dir
+    published = published_ids(out)
+    if published and not force:
+        dropped = published - {r.id for r in records}
+        if len(dropped) / len(published) > config.sync.max_delete_fraction:
+            raise PushRefused(
+                f"refusing to publish {len(records)} papers over the {len(published)} that {out} "
+                f"publishes now ({len(dropped)} would go, more than sync.max_delete_fraction = "
+                f"{config.sync.max_delete_fraction}); the store {store.describe()} looks "
+                "empty or is not the one that made this site: check store.url, run `orsync "
+                "pull`, or rerun with --force if the papers really went"
+            )
+    day = assemble(schedule.Schedule.from_config(config), records)
+    state = calendar_state(store, config, day) if "ics" in site.formats else None
+    files = render(
+        records,
+        sessions_of(config),
+        site.formats,
+        day=day,
+        venue_id=config.openreview.venue_id,
+        calendar_state=state,
+    )
+    try:
+        result.changed = write_atomically(out, files)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = exc.filename or out
+        raise PushError(
+            f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
+            "user can write, or change website.output_dir"
+        ) from None
+    if result.changed and site.on_change:
+        try:
+            run_on_change(
+                site.on_change,
+                child_environ(),
+                out,
+                site.on_change_timeout_s,
+                should_stop=hooks.should_stop,
+                tick=hooks.tick,
+            )
+        except OnChangeError as exc:
+            raise PushError(f"{exc.message} (the files are written)") from None
+
+
+def _record_start(store: Store, command: str, cycle_id: int | None) -> int:
+    with store.begin() as conn:
+        inserted = conn.execute(
+            insert(PUSH).values(
+                command=command,
+                cycle_id=cycle_id,
+                started_at=datetime.now(UTC),
+                outcome="running",
+                changed="[]",
+            )
+        ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _record_end(
+    store: Store, push_id: int, result: PushResult, outcome: str, error: str | None
+) -> None:
+    try:
+        with store.begin() as conn:
+            conn.execute(
+                update(PUSH)
+                .where(PUSH.c.id == push_id)
+                .values(
+                    finished_at=datetime.now(UTC),
+                    outcome=outcome,
+                    papers=result.papers,
+                    changed=json.dumps(result.changed),
+                    error=error,
+                )
+            )
+    except OrsyncError:
+        if error is None:
+            raise
+        # The store is failing too; the push's own error is the one to report.
+
+
+def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
+    """What ``posters assign`` would do, computed under the lock and rolled back."""
+    store = open_store(config.store.url)
+    result = PushResult()
+    try:
+        with (
+            store_writer(store, wait_s=600.0, command="posters assign --dry-run"),
+            store.connect() as conn,
+            conn.begin() as tx,
+        ):
+            sync_sessions(conn, config)
+            result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            papers = models.accepted_papers(conn)
+            result.pins = queries.pins(conn)
+            tx.rollback()
+    finally:
+        store.dispose()
+    result.numbers = {p.forum_id: p.number for p in papers}
+    result.problems = talk_problems(config, papers)
+    result.papers = len(papers)
+    return result
+
+
+def published_ids(output_dir: Path) -> set[str] | None:
+    """The paper ids the site publishes now, from the first of its files that can be read.
+
+    None when the folder holds no readable paper file (a first push); a push compares its
+    papers with these before it replaces the files.
+    """
+    for name, reader in (
+        ("papers.json", _ids_from_json),
+        ("papers.csv", _ids_from_csv),
+        ("papers.yml", _ids_from_yaml),
+    ):
+        try:
+            data = (output_dir / name).read_bytes()
+        except OSError:
+            continue
+        try:
+            return reader(data)
+        except (ValueError, KeyError, TypeError, yaml.YAMLError, csv.Error):
+            continue  # a file we did not write; try the next one
+    return None
+
+
+def _ids_from_json(data: bytes) -> set[str]:
+    return {str(item["id"]) for item in json.loads(data)}
+
+
+def _ids_from_yaml(data: bytes) -> set[str]:
+    return {str(item["id"]) for item in yaml.safe_load(data) or []}
+
+
+def _ids_from_csv(data: bytes) -> set[str]:
+    return {row["UID"] for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}

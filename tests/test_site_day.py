@@ -1,0 +1,88 @@
+"""The day's assembly (``site.day``): talks with their papers, sessions by board, what is missing."""
+
+from __future__ import annotations
+
+from orsync.schedule import ProgramSlot, Schedule, TalkSlot
+from orsync.site import assemble, describe, talk_paper
+from site_helpers import P1, P2, at, record, schedule
+
+
+def test_talks_find_their_paper_by_number_or_forum_id() -> None:
+    papers = [record(1), record(2, presentation="oral"), record(3)]
+    day = assemble(schedule(("11:30", "11:45", "2"), ("11:45", "12:00", "forum3")), papers)
+    talks = [s for s in day.slots if s.kind == "contributed"]
+    assert [t.paper.id if t.paper else None for t in talks] == ["forum2", "forum3"]
+    assert talks[0].title == "Paper 2" and talks[0].abstract == "Abstract 2."
+    assert talks[0].url == "https://openreview.net/forum?id=forum2"
+    assert talk_paper(TalkSlot(at("11:30"), at("11:45"), paper="9"), papers) is None
+
+
+def test_slots_are_keyed_in_time_order_and_posters_listed_by_board() -> None:
+    papers = [record(1, board=3), record(2, board=1), record(3, board=None), record(4)]
+    papers[3] = record(4, session_id="P2", session_name="Poster session 2", board=1)
+    day = assemble(schedule(("11:30", "11:45", "1")), papers)
+    assert [s.key for s in day.slots] == ["invited-1", "poster-P1", "contributed-1", "poster-P2"]
+    p1 = day.slots[1]
+    assert [p.id for p in p1.papers] == ["forum2", "forum1", "forum3"]  # no board last
+    assert p1.paper is None  # only a talk has "its" paper
+
+
+def test_what_is_missing_is_said() -> None:
+    papers = [record(1, abstract=" "), record(2, session_id=None)]
+    day = assemble(schedule(("11:30", "11:45", None), ("11:45", "12:00", "77")), papers)
+    assert day.missing == [
+        "contributed talk 11:30-11:45 (talks[0]) has no paper yet: set its paper "
+        "(see `orsync talks suggest`)",
+        "contributed talk 11:45-12:00 (talks[1]): paper '77' is not an accepted paper in the store",
+        "1 accepted paper has no public abstract for the website: #1",
+        "1 accepted paper has no poster session yet: #2 (run `orsync push`)",
+        "poster session P2 (Poster session 2) has no papers",
+    ]
+
+
+def test_overlapping_slots_are_clashes_except_a_break_among_posters() -> None:
+    sched = Schedule(sessions=(P1, P2), talks=(TalkSlot(at("10:30"), at("10:45"), "1"),))
+    day = assemble(sched, [record(1), record(2, session_id="P2")])
+    assert day.missing == [
+        "poster session P1 10:10-11:00 overlaps contributed talk 10:30-10:45 (talks[0])"
+    ]
+    with_break = Schedule(
+        sessions=(P1,),
+        program=(ProgramSlot(at("10:30"), at("10:45"), "break", "Coffee"),),
+    )
+    assert assemble(with_break, [record(1)]).missing == []
+
+
+def test_as_dict_lists_ids_for_the_site_and_details_for_the_chairs() -> None:
+    day = assemble(schedule(("11:30", "11:45", "2")), [record(1), record(2)])
+    site = day.as_dict(details=False)
+    assert "missing" not in site
+    poster = next(s for s in site["slots"] if s["kind"] == "poster")
+    assert poster["papers"] == ["forum1", "forum2"] and poster["session"] == "P1"
+    chairs = day.as_dict()
+    talk = next(s for s in chairs["slots"] if s["kind"] == "contributed")
+    poster = next(s for s in chairs["slots"] if s["kind"] == "poster")
+    # A poster's paper carries its board; a talk's paper does not (it is on stage, not a board).
+    assert talk["papers"] == [
+        {
+            "id": "forum2",
+            "number": 2,
+            "title": "Paper 2",
+            "authors": ["Ada Lovelace", "Alan Turing"],
+        }
+    ]
+    assert poster["papers"][0]["board"] == 1
+    assert talk["start"] == "2024-05-11T11:30:00+02:00"
+
+
+def test_describe_shows_the_day_for_a_terminal() -> None:
+    day = assemble(
+        schedule(("11:30", "11:45", "2"), name="Day\u202e", stream_url="https://example.org/live"),
+        [record(1), record(2, title="Evil\x1b[31m")],
+    )
+    lines = describe(day)
+    assert lines[0] == "Day"  # the config's texts are cleaned like the papers'
+    assert "live stream: https://example.org/live" in lines
+    assert "11:30-11:45  contributed  #2 Evil[31m" in lines
+    assert any(line.endswith("board   1  #1 Paper 1") for line in lines)
+    assert lines[-1] == "  - poster session P2 (Poster session 2) has no papers"
