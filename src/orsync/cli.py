@@ -1,4 +1,4 @@
-"""The ``orsync`` command line: a thin layer over ``orsync.ops`` and friends (SPEC §2).
+"""The ``orsync`` command line: a thin layer over ``orsync.commands`` and friends (SPEC §2).
 
 Every error a user can cause or meet ends here as one line on stderr and the documented exit
 code; the traceback only with ``-v``.
@@ -251,9 +251,9 @@ def status(
     cycles: Annotated[int, typer.Option("--cycles", help="How many recent cycles to show.")] = 10,
 ) -> None:
     """Last cycles, what the store holds, the lock holder and the time since the last success."""
-    from orsync import ops
+    from orsync import commands
 
-    info = ops.status(_globals(ctx).config(), cycles=cycles)
+    info = commands.status(_globals(ctx).config(), cycles=cycles)
     if as_json:
         _print_json(info)
         return
@@ -360,13 +360,13 @@ def changes(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """What changed in the venue: created / updated (which fields) / deleted notes, newest first."""
-    from orsync import ops
+    from orsync import commands
 
-    when = ops.parse_since(since) if since else None
+    when = commands.parse_since(since) if since else None
     # A first pull records every note as created: a table of thousands helps nobody, and
     # scripts that want them all have --json.
     capped = limit is None and since is None and not as_json
-    rows = ops.changes(
+    rows = commands.changes(
         _globals(ctx).config(), since=when, limit=CHANGES_SHOWN + 1 if capped else limit
     )
     if as_json:

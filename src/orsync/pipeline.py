@@ -188,7 +188,7 @@ def opened(
     config: Config, source: OpenReviewSource | None = None
 ) -> Iterator[tuple[Store, OpenReviewSource]]:
     """The store and the source of a one-shot pass, closed afterwards."""
-    from orsync.ops import make_source
+    from orsync.commands import make_source
     from orsync.store import open_store
 
     source = source or make_source(config)

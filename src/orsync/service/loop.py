@@ -18,7 +18,7 @@ from typing import cast
 
 import structlog
 
-from orsync import ops
+from orsync import commands
 from orsync.config import Config, find_config, load_config
 from orsync.errors import (
     EXIT_ACCESS,
@@ -207,7 +207,7 @@ class Service:
             self.health.stall_s = stall_for(config.openreview.timeout_s)
 
     def _make_source(self, config: Config) -> OpenReviewSource:
-        return ops.make_source(config, sleep=self._retry_sleep, on_retry=self._on_retry)
+        return commands.make_source(config, sleep=self._retry_sleep, on_retry=self._on_retry)
 
     def _loop(self) -> int:
         while not self.stop_event.is_set():
