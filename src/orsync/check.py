@@ -71,7 +71,7 @@ def _writable(folder: Path) -> bool:
 
 
 def _check_source(config: Config) -> OpenReviewSource:
-    from orsync import commands
+    from orsync.pipeline import make_source
 
     # A diagnosis answers in seconds, not after the service's patient backoff.
     o = config.openreview
@@ -81,7 +81,7 @@ def _check_source(config: Config) -> OpenReviewSource:
         max_wait_s=min(o.retry_max_wait_s, 5.0),
         max_total_s=60.0,
     )
-    return commands.make_source(config, policy=policy)
+    return make_source(config, policy=policy)
 
 
 def run_checks(config_path: Path | None) -> CheckReport:

@@ -344,9 +344,7 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    config = _anchor_paths(parse_config(data, path), path.absolute().parent)
-    register_password(config)
-    return config
+    return _anchor_paths(parse_config(data, path), path.absolute().parent)
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:
