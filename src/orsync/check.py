@@ -22,6 +22,7 @@ from typing import Any
 
 from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
+from orsync.pipeline import make_source
 from orsync.source import OpenReviewSource, RetryPolicy
 
 CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks")
@@ -71,8 +72,6 @@ def _writable(folder: Path) -> bool:
 
 
 def _check_source(config: Config) -> OpenReviewSource:
-    from orsync.pipeline import make_source
-
     # A diagnosis answers in seconds, not after the service's patient backoff.
     o = config.openreview
     policy = RetryPolicy(

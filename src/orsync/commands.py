@@ -140,6 +140,10 @@ class Status:
             "files": self.files,
         }
 
+    def describe_lock(self) -> str:
+        """Who holds the writer lock, in words (``lock: free`` when nobody does)."""
+        return lock.describe_holder(self.lock_holder)
+
 
 def status(config: Config, *, cycles: int = 10) -> Status:
     """What the store holds, the last cycles, and who holds the lock."""

@@ -444,8 +444,8 @@ def _warn_if_shared(path: Path) -> None:
 def register_password(config: Config) -> None:
     """Register the password with the secret filter if it can be read, quietly.
 
-    For commands that never log in (``push``, ``export``): whatever they print (an on_change
-    error that echoes it) is masked too. No error and no warning when there is none.
+    For the commands that publish without logging in (``push``, ``posters``): what they print
+    (an on_change error that echoes it) is masked too. No error and no warning when there is none.
     """
     with contextlib.suppress(ConfigError, OSError):
         read_password(config, warn=False)

@@ -53,8 +53,6 @@ class Screen:
 
 
 def show_status(screen: Screen, info: Status) -> None:
-    from orsync.lock import describe_holder
-
     # A grid that folds long values, so the summary reads well at 80 columns.
     facts = Table.grid(padding=(0, 2))
     facts.add_column(no_wrap=True)
@@ -85,7 +83,7 @@ def show_status(screen: Screen, info: Status) -> None:
             "rate limit",
             f"OpenReview's rate limit holds cycles back until {local_time(until)} (local time)",
         )
-    facts.add_row("lock", describe_holder(info.lock_holder).removeprefix("lock: "))
+    facts.add_row("lock", info.describe_lock().removeprefix("lock: "))
     push = info.last_push
     if push is not None:
         when = push.finished_at or push.started_at
