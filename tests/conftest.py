@@ -216,11 +216,12 @@ def _fresh_process_state(
     ``err_file``, descriptors included), no logging configured, the interpreter's warning
     filters, no secret registered. Afterwards all of it is put back.
 
-    The rest is what a command does for its whole process on purpose, and so must be undone
-    here: logging (handlers, levels, structlog, its context, warnings routed to it and the
-    exception hooks: ``orsync.logs.configure_logging``) and the secrets it registered (a
-    registry for the whole process: a password read once is masked in every later output).
-    What a command changes only while it runs (signal handlers, the collector) it restores itself.
+    The rest is what a command sets up for its whole process on purpose, and so must be undone
+    here: logging (handlers, levels, structlog, warnings routed to it and the exception hooks:
+    ``orsync.logs.configure_logging``; Typer installs its own ``sys.excepthook`` too) and the
+    secrets it registered (a registry for the whole process: a password read once is masked in
+    every later output). What a command changes only while it runs (signal handlers, the
+    collector, structlog's bound context) it restores itself.
     """
     from orsync import secrets
 
@@ -235,7 +236,6 @@ def _fresh_process_state(
     loggers = logging.root.manager.loggerDict
     saved_levels = {n: lg.level for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
     saved_structlog = structlog.get_config() if structlog.is_configured() else None
-    saved_context = structlog.contextvars.get_contextvars()
     saved_secrets = secrets.registered()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -256,7 +256,6 @@ def _fresh_process_state(
             root.removeHandler(handler)
         root.setLevel(logging.WARNING)
         structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
         secrets.clear_secrets()
         with warnings.catch_warnings():
             warnings.resetwarnings()
@@ -270,8 +269,6 @@ def _fresh_process_state(
         secrets.clear_secrets()
         for value in saved_secrets:
             secrets.add_secret(value)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(**saved_context)
         structlog.reset_defaults()
         if saved_structlog is not None:
             structlog.configure(**saved_structlog)
