@@ -12,7 +12,6 @@ import json
 import locale
 import logging
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -202,7 +201,6 @@ _FRESH_WARNING_FILTERS: tuple[tuple[Any, type[Warning], str], ...] = (
     ("ignore", ImportWarning, ""),
     ("ignore", ResourceWarning, ""),
 )
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
 @contextlib.contextmanager
@@ -216,29 +214,29 @@ def _fresh_process_state(
     """Within the block, this process is to the CLI what a new ``python -m orsync ARGS`` would
     be: environment, folder, ``sys.argv``, standard output and error (``out_file`` and
     ``err_file``, descriptors included), no logging configured, the interpreter's warning
-    filters, no secret registered. Everything is put back afterwards, including what the CLI
-    changes for its process (logging, hooks, the secret registry)."""
+    filters, no secret registered. Afterwards all of it is put back.
+
+    The rest is what a command sets up for its whole process on purpose, and so must be undone
+    here: logging (handlers, levels, structlog, warnings routed to it and the exception hooks:
+    ``orsync.logs.configure_logging``; Typer installs its own ``sys.excepthook`` too) and the
+    secrets it registered (a registry for the whole process: a password read once is masked in
+    every later output). What a command changes only while it runs (signal handlers, the
+    collector, structlog's bound context) it restores itself.
+    """
     from orsync import secrets
 
     (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
-    main_thread = threading.current_thread() is threading.main_thread()
     saved_environ = dict(os.environ)
     saved_cwd = Path.cwd()
     saved_argv = sys.argv
     saved_streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
     saved_hooks = (sys.excepthook, threading.excepthook)
-    saved_signals = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main_thread else {}
-    saved_umask = os.umask(0o077)
-    os.umask(saved_umask)
-    gc_enabled = gc.isenabled()
     root = logging.getLogger()
     saved_root = (list(root.handlers), root.level)
     loggers = logging.root.manager.loggerDict
     saved_levels = {n: lg.level for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
     saved_structlog = structlog.get_config() if structlog.is_configured() else None
-    saved_context = structlog.contextvars.get_contextvars()
-    with secrets._secrets_lock:
-        saved_secrets = set(secrets._secret_values)
+    saved_secrets = secrets.registered()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved_fds = (os.dup(1), os.dup(2))
@@ -258,7 +256,6 @@ def _fresh_process_state(
             root.removeHandler(handler)
         root.setLevel(logging.WARNING)
         structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
         secrets.clear_secrets()
         with warnings.catch_warnings():
             warnings.resetwarnings()
@@ -272,8 +269,6 @@ def _fresh_process_state(
         secrets.clear_secrets()
         for value in saved_secrets:
             secrets.add_secret(value)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(**saved_context)
         structlog.reset_defaults()
         if saved_structlog is not None:
             structlog.configure(**saved_structlog)
@@ -293,12 +288,6 @@ def _fresh_process_state(
             os.dup2(saved, fd)
             os.close(saved)
         sys.excepthook, threading.excepthook = saved_hooks
-        for sig, action in saved_signals.items():
-            if action is not None and signal.getsignal(sig) is not action:
-                signal.signal(sig, action)
-        if gc_enabled:
-            gc.enable()
-        os.umask(saved_umask)
         sys.argv = saved_argv
         os.chdir(saved_cwd)
         tz = os.environ.get("TZ")

@@ -7,11 +7,15 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
+from typer.core import TyperGroup
 
 from conftest import Setup, cli_environ, run_cli, write_config
 from helpers import one_line_error
+from orsync.cli import app as cli_app
 from orsync.emulator import Emulator
 
 
@@ -109,22 +113,48 @@ def test_store_from_newer_orsync_is_refused(setup: Setup) -> None:
     one_line_error(setup.cli("status"), 5, "newer orsync")
 
 
-def test_help_teaches() -> None:
-    result = run_cli("--help")
-    assert result.returncode == 0
-    for command in (
-        "pull",
-        "run",
-        "push",
-        "posters",
-        "status",
-        "changes",
-        "export",
-        "check",
-        "emulator",
-        "demo",
-    ):
-        assert command in result.stdout
+def _commands() -> list[tuple[tuple[str, ...], Any]]:
+    """Every command and group of ``orsync`` (Typer's own click objects), each with the words
+    that reach it."""
+    found: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(path: tuple[str, ...], command: Any) -> None:
+        found.append((path, command))
+        for name, sub in _subcommands(command).items():
+            walk((*path, name), sub)
+
+    walk((), typer.main.get_command(cli_app))
+    return found
+
+
+def _subcommands(command: Any) -> dict[str, Any]:
+    return dict(command.commands) if isinstance(command, TyperGroup) else {}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("path", "command"),
+    [pytest.param(path, command, id=" ".join(path) or "orsync") for path, command in _commands()],
+)
+def test_help_teaches(path: tuple[str, ...], command: Any) -> None:
+    """Each command's --help says what it does and what each of its options and arguments is."""
+    result = run_cli(*path, "--help", env={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    shown = _flat(result.stdout)
+    what = _flat(command.help or "")
+    assert len(what.split()) >= 4, f"orsync {' '.join(path)}: no help text saying what it does"
+    assert what.split(". ")[0] in shown
+    for name, sub in _subcommands(command).items():
+        assert name in shown and _flat(sub.get_short_help_str(80))[:30] in shown, name
+    for param in command.params:
+        if param.name == "help":
+            continue
+        helped = _flat(getattr(param, "help", None) or "")
+        assert len(helped.split()) >= 2, f"orsync {' '.join(path)}: {param.name} has no help"
+        assert helped in shown, (param.name, helped)
 
 
 # -- exit 1 was undocumented: each of these paths now has its code and a line saying what to do --
@@ -191,7 +221,7 @@ def test_the_cli_in_process_answers_as_a_process_does(
     """The tests call the CLI in their own process; a real ``python -m orsync`` must agree."""
     from orsync import secrets
 
-    known = set(secrets._secret_values)
+    known = secrets.registered()
     secrets.add_secret("a-secret-of-the-test-process")
     try:
         before = (dict(os.environ), Path.cwd(), sys.stdout, sys.stderr, sys.argv)

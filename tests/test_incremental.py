@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from orsync import ops
+from orsync import commands
 from orsync.config import Config, parse_config
 from orsync.emulator import Emulator
 
@@ -125,7 +125,7 @@ def iclr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, C
     folder = tmp_path_factory.mktemp("iclr")
     with Emulator(dataset="iclr", seed=1, password=PASSWORD) as emu:
         config = make_config(folder, emu, "chair")
-        first = ops.pull(config)
+        first = commands.pull(config, push=False).cycle
         assert first.mode == "full" and first.created > 90_000
         assert first.requests == len(emu.requests)
         yield emu, config, folder / "orsync.db"
@@ -137,7 +137,7 @@ def test_no_change_costs_at_most_3_requests(iclr: tuple[Emulator, Config, Path])
     assert len(emu.venue.subs) == 7500
     check_mirror(emu, db, "chair", "full")
     emu.clear_requests()
-    summary = ops.pull(config)
+    summary = commands.pull(config, push=False).cycle
     assert summary.mode == "incremental"
     assert summary.changes == 0
     assert summary.requests == len(emu.requests) <= 3  # login, venue group, one page of changes
@@ -155,7 +155,7 @@ def test_50_changes_cost_at_most_5_requests(iclr: tuple[Emulator, Config, Path])
     for review in reviews:
         emu.edit_content(review, rating=rng.randint(1, 10))
     emu.clear_requests()
-    summary = ops.pull(config)
+    summary = commands.pull(config, push=False).cycle
     assert summary.mode == "incremental"
     assert summary.requests == len(emu.requests) <= 5
     assert (summary.created, summary.updated, summary.deleted) == (0, 50, 0)
@@ -175,7 +175,7 @@ def test_ignored_mintmdate_falls_back_to_full_and_converges(
         for _ in range(20):
             emu.random_mutation(rng)
         emu.clear_requests()
-        summary = ops.pull(config)
+        summary = commands.pull(config, push=False).cycle
         assert summary.mode == "full"
         assert summary.fallback is not None and "mintmdate" in summary.fallback
         assert summary.requests == len(emu.requests) <= 3 + 8  # + the whole walk, 1000 per page
@@ -238,7 +238,7 @@ class MirrorMachine(RuleBasedStateMachine):
 
     def _cycle(self, *, full: bool) -> None:
         assert self.emu is not None and self.config is not None
-        summary = ops.pull(self.config, full=full)
+        summary = commands.pull(self.config, full=full, push=False).cycle
         assert summary.outcome == "ok"
         assert summary.mode == ("full" if full else "incremental")
         self.cycles += 1

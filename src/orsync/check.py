@@ -22,6 +22,7 @@ from typing import Any
 
 from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
+from orsync.pipeline import make_source
 from orsync.source import OpenReviewSource, RetryPolicy
 
 CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks")
@@ -71,8 +72,6 @@ def _writable(folder: Path) -> bool:
 
 
 def _check_source(config: Config) -> OpenReviewSource:
-    from orsync import ops
-
     # A diagnosis answers in seconds, not after the service's patient backoff.
     o = config.openreview
     policy = RetryPolicy(
@@ -81,7 +80,7 @@ def _check_source(config: Config) -> OpenReviewSource:
         max_wait_s=min(o.retry_max_wait_s, 5.0),
         max_total_s=60.0,
     )
-    return ops.make_source(config, policy=policy)
+    return make_source(config, policy=policy)
 
 
 def run_checks(config_path: Path | None) -> CheckReport:

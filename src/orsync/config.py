@@ -345,9 +345,7 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    config = _anchor_paths(parse_config(data, path), path.absolute().parent)
-    register_password(config)
-    return config
+    return _anchor_paths(parse_config(data, path), path.absolute().parent)
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:
@@ -447,8 +445,8 @@ def _warn_if_shared(path: Path) -> None:
 def register_password(config: Config) -> None:
     """Register the password with the secret filter if it can be read, quietly.
 
-    For commands that never log in (``push``, ``export``): whatever they print (an on_change
-    error that echoes it) is masked too. No error and no warning when there is none.
+    For the commands that publish without logging in (``push``, ``posters``): what they print
+    (an on_change error that echoes it) is masked too. No error and no warning when there is none.
     """
     with contextlib.suppress(ConfigError, OSError):
         read_password(config, warn=False)

@@ -19,9 +19,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from orsync.config import Config
+from orsync.config import Config, read_password
 from orsync.errors import OrsyncError
 from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
 
@@ -183,12 +183,31 @@ def run_pass(
     return result
 
 
+def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
+    """The OpenReview client of ``config``: its account (the password read here, and so
+    registered with the secret filter before any request) and its retry policy."""
+    from orsync.source import OpenReviewSource, RetryPolicy
+
+    return OpenReviewSource(
+        config.openreview.baseurl,
+        username=config.openreview.username,
+        password=read_password(config),
+        timeout_s=config.openreview.timeout_s,
+        policy=kwargs.pop("policy", None)
+        or RetryPolicy(
+            attempts=config.openreview.retry_attempts,
+            initial_s=config.openreview.retry_initial_s,
+            max_wait_s=config.openreview.retry_max_wait_s,
+        ),
+        **kwargs,
+    )
+
+
 @contextlib.contextmanager
 def opened(
     config: Config, source: OpenReviewSource | None = None
 ) -> Iterator[tuple[Store, OpenReviewSource]]:
     """The store and the source of a one-shot pass, closed afterwards."""
-    from orsync.ops import make_source
     from orsync.store import open_store
 
     source = source or make_source(config)

@@ -187,6 +187,12 @@ def add_secret(value: str) -> None:
         _secret_pattern = re.compile("|".join(re.escape(f) for f in ordered))
 
 
+def registered() -> frozenset[str]:
+    """The values registered so far."""
+    with _secrets_lock:
+        return frozenset(_secret_values)
+
+
 def clear_secrets() -> None:
     """Forget every registered secret (tests only)."""
     global _secret_pattern

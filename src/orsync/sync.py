@@ -85,6 +85,22 @@ class CycleSummary:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changes": self.changes}
 
+    def line(self, *, for_status: bool = False) -> str:
+        """The cycle in one line: as ``orsync pull`` prints it, or (``for_status``) as the
+        service puts a good cycle in ``STATUS=`` and its log."""
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items())) or "none"
+        if for_status:
+            return (
+                f"cycle {self.cycle_id} ok ({self.mode}): {self.created} created, "
+                f"{self.updated} updated, {self.deleted} deleted, {self.requests} "
+                f"requests, {self.duration_s:.1f}s; submissions: {counts}"
+            )
+        return (
+            f"{self.mode} cycle {self.cycle_id}: {self.created} created, {self.updated} "
+            f"updated, {self.deleted} deleted in {self.duration_s:.1f}s "
+            f"({self.requests} requests). Submissions: {counts}."
+        )
+
     def figures(self) -> dict[str, Any]:
         """What a cycle is judged by: kept in the ``cycle`` table and logged once per cycle."""
         return {

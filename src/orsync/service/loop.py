@@ -18,7 +18,6 @@ from typing import cast
 
 import structlog
 
-from orsync import ops
 from orsync.config import Config, find_config, load_config
 from orsync.errors import (
     EXIT_ACCESS,
@@ -36,7 +35,7 @@ from orsync.errors import (
 from orsync.lock import store_writer
 from orsync.logs import LogFormat, configure_logging, get_logger, redirect_prints_to_log
 from orsync.notify import Notifier, WatchdogPinger
-from orsync.pipeline import PassOptions, PassResult, run_pass
+from orsync.pipeline import PassOptions, PassResult, make_source, run_pass
 from orsync.service.health import STALL_MIN_S, Health, backoff_s, stall_for
 from orsync.service.signals import routed_signals
 from orsync.source import OpenReviewSource
@@ -207,7 +206,7 @@ class Service:
             self.health.stall_s = stall_for(config.openreview.timeout_s)
 
     def _make_source(self, config: Config) -> OpenReviewSource:
-        return ops.make_source(config, sleep=self._retry_sleep, on_retry=self._on_retry)
+        return make_source(config, sleep=self._retry_sleep, on_retry=self._on_retry)
 
     def _loop(self) -> int:
         while not self.stop_event.is_set():
@@ -295,13 +294,7 @@ class Service:
             self._good_start = True
             self._failures = 0
             self._last_ok = summary.started_at
-            text = (
-                f"cycle {summary.cycle_id} ok ({summary.mode}): {summary.created} created, "
-                f"{summary.updated} updated, {summary.deleted} deleted, {summary.requests} "
-                f"requests, {summary.duration_s:.1f}s; submissions: "
-                + (", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items())) or "none")
-            )
-            text += self._stages_text(result)
+            text = summary.line(for_status=True) + self._stages_text(result)
         return _Outcome(True, text)
 
     @staticmethod

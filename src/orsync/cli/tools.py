@@ -1,0 +1,119 @@
+"""Setting up and trying out: ``check``, ``venues``, ``emulator`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orsync.cli.context import this_run
+from orsync.terminal import safe
+
+section = typer.Typer()
+
+
+@section.command()
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Validate the config, reach the API, log in, read the venue, and test the store and output folder."""
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    report = do.check(run.config_path)
+    if as_json:
+        run.screen.json(report.as_dict())
+    else:
+        for r in report.checks:
+            run.screen.out.print(f"{'ok  ' if r.ok else 'FAIL'} {r.name}: {safe(r.detail)}")
+    raise typer.Exit(report.exit_code)
+
+
+@section.command()
+def venues(
+    ctx: typer.Context,
+    prefix: Annotated[
+        str | None,
+        typer.Argument(help="e.g. ICLR.cc/2024/Workshop/ (default: beside openreview.venue_id)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the venue groups under a prefix that the account can read, to find the venue id."""
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    used, found = do.venues(run.config(), prefix)
+    if as_json:
+        run.screen.json({"prefix": used, "groups": [v.as_dict() for v in found]})
+        return
+    for v in found:
+        kind = "venue" if v.venue else "group"
+        run.screen.out.print(f"{v.id}  ({kind}{': ' + v.title if v.title else ''})")
+    if not found:
+        run.screen.out.print(
+            f"no groups under {used} that this account can read; try a shorter prefix"
+        )
+
+
+@section.command()
+def emulator(
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to listen on; loopback only unless --allow-remote."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8765,
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="bgpt (a workshop) or iclr (main-conference scale).")
+    ] = "bgpt",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed for the synthetic venue.")] = 1,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Number of submissions (overrides the dataset's).")
+    ] = None,
+    phase: Annotated[
+        str, typer.Option("--phase", help="submission, review, decision or camera_ready.")
+    ] = "camera_ready",
+    faults: Annotated[
+        str | None,
+        typer.Option("--faults", help="Faults to inject, e.g. '429x3@retry_after=1,500x5,drop'."),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other machines can reach (the login is public: see the banner).",
+        ),
+    ] = False,
+) -> None:
+    """Serve a synthetic OpenReview API v2 venue over HTTP, for rehearsals and tests."""
+    from orsync import commands as do
+
+    do.emulator(
+        host=host,
+        port=port,
+        dataset=dataset,
+        seed=seed,
+        size=size,
+        phase=phase,
+        faults=faults,
+        allow_remote=allow_remote,
+    )
+
+
+@section.command()
+def demo(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Where to put the demo's store, config and website files.")
+    ] = Path("orsync-demo"),
+    size: Annotated[
+        int | None, typer.Option("--size", help="Number of submissions in the synthetic venue.")
+    ] = None,
+) -> None:
+    """The tour: start the emulator, pull the BGPT venue, assign posters, write the website files."""
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    for line in do.demo(folder, size=size, verbosity=run.verbosity):
+        run.screen.out.print(line)

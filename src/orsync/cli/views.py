@@ -1,0 +1,286 @@
+"""What the commands show on a terminal: tables, summary lines and the ``--json`` shapes.
+
+Text from the store or the venue is the authors': it goes through ``safe`` (one line, control
+and bidi characters made visible) and the consoles never interpret markup (``orsync.terminal``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from orsync.config import Config
+from orsync.errors import local_time
+from orsync.terminal import console, json_text, safe
+
+if TYPE_CHECKING:
+    from orsync.commands import Status
+    from orsync.hosted import FilesResult
+    from orsync.publish import PushResult
+    from orsync.report import Report
+    from orsync.sync import CycleSummary
+
+CHANGES_SHOWN = 50  # rows of `orsync changes` without --limit / --since
+
+
+def _stdout() -> Console:
+    return console(soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class Screen:
+    """Standard output and error of one run, as consoles made when the run starts (a console
+    reads COLUMNS, NO_COLOR and TERM when it is made); both write to ``sys.stdout`` and
+    ``sys.stderr`` as they are at each write."""
+
+    out: Console = field(default_factory=_stdout)
+    err: Console = field(default_factory=_stderr)
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json_text(data) + "\n")
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def show_status(screen: Screen, info: Status) -> None:
+    # A grid that folds long values, so the summary reads well at 80 columns.
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("venue", info.venue_id)
+    facts.add_row("store", info.store)
+    facts.add_row(
+        "submissions",
+        ", ".join(f"{n} {s}" for s, n in sorted(info.submissions.items())) or "none yet",
+    )
+    facts.add_row("notes", ", ".join(f"{n} {k}" for k, n in sorted(info.notes.items())) or "none")
+    facts.add_row(
+        "last success",
+        f"{info.last_success} ({info.seconds_since_success:.0f}s ago)"
+        if info.last_success
+        else "none yet: run `orsync pull`",
+    )
+    unreleased = info.decided_unreleased
+    if any(unreleased.values()):
+        facts.add_row(
+            "decided",
+            ", ".join(f"{n} {k}" for k, n in unreleased.items() if n)
+            + " (not released yet: never published)",
+        )
+    if info.rate_limited_until:
+        until = datetime.fromisoformat(info.rate_limited_until).timestamp()
+        facts.add_row(
+            "rate limit",
+            f"OpenReview's rate limit holds cycles back until {local_time(until)} (local time)",
+        )
+    facts.add_row("lock", info.describe_lock().removeprefix("lock: "))
+    push = info.last_push
+    if push is not None:
+        when = push.finished_at or push.started_at
+        line = f"{push.outcome} at {when} ({push.command})"
+        if push.outcome == "ok":
+            changed = push.changed
+            line += f", {push.papers} papers" + (
+                f", wrote {', '.join(changed)}" if changed else ", files unchanged"
+            )
+        elif push.error:
+            line += f": {push.error}"
+        facts.add_row("last push", line)
+    hosted = info.files
+    if hosted is not None:
+        line = (
+            f"{hosted['current']} current, {hosted['pending']} pending, {hosted['refused']} refused"
+        )
+        if hosted["next_attempt_at"]:
+            line += f"; next download {hosted['next_attempt_at']}"
+        if hosted["window_opens_at"]:
+            line += f" (download quota used up until {hosted['window_opens_at']})"
+        facts.add_row("files", line)
+        for r in hosted["refused_files"][:10]:
+            facts.add_row("", f"refused #{r['number']} {r['field']}: {safe(r['error'] or '')}")
+    screen.out.print(facts)
+    if info.cycles:
+        # Fits 80 columns: the counts share one column and errors go on lines of their own.
+        table = Table("cycle", "started (UTC)", "mode", "outcome", "req", "+ ~ -", "s")
+        failures = []
+        for c in info.cycles:
+            table.add_row(
+                str(c.id),
+                (c.started_at or "").replace("T", " ")[:19],
+                c.mode,
+                c.outcome,
+                str(c.requests),
+                f"{c.created} {c.updated} {c.deleted}",
+                f"{c.duration_s:.1f}" if c.duration_s is not None else "",
+            )
+            if c.error:
+                failures.append(f"cycle {c.id} {c.outcome}: {c.error}")
+        screen.out.print(table)
+        for line in failures:
+            screen.out.print(line)
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+def show_changes(
+    screen: Screen, rows: list[dict[str, Any]], *, since: str | None, capped: bool
+) -> None:
+    if not rows:
+        screen.out.print("no changes recorded" + (f" since {since}" if since else ""))
+        return
+    more = capped and len(rows) > CHANGES_SHOWN
+    rows = rows[:CHANGES_SHOWN] if more else rows
+    table = Table("when", "op", "kind", "paper", "note", "fields", "title")
+    for r in rows:
+        table.add_row(
+            r["at"] or "",
+            r["op"],
+            r["kind"],
+            f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
+            safe(r["note_id"]),
+            safe(", ".join(r["fields"])),
+            safe((r["title"] or "")[:50]),
+        )
+    screen.out.print(table)
+    if more:
+        screen.out.print(
+            f"(the newest {CHANGES_SHOWN} shown; --since 7d or --limit N for others, --json for all)"
+        )
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def show_report(screen: Screen, data: Report, html: object) -> None:
+    from orsync.report import EXPECTED_REVIEWS  # loaded already: the report was built
+
+    out = screen.out
+    subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
+    out.print(f"{safe(data.venue_id)}: {safe(subs)}; {data.reviews} reviews")
+    if data.completion is not None:
+        out.print(
+            f"review completion: {data.completion:.0%} of papers under review have "
+            f"{EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
+        )
+        by_count: dict[int, list[str]] = {}
+        for m in data.missing_reviews:
+            by_count.setdefault(m["reviews"], []).append(f"#{m['number']}")
+        for count, papers in sorted(by_count.items()):
+            out.print(f"  {count} reviews: {' '.join(papers)}")
+    if data.decisions:
+        out.print("decisions: " + safe(", ".join(f"{n} {d}" for d, n in data.decisions.items())))
+    if data.rating_histogram:
+        peak = max(data.rating_histogram.values())
+        out.print("ratings:")
+        for label, count in data.rating_histogram.items():
+            out.print(f"  {label:>3} {'#' * round(30 * count / peak)} {count}")
+    out.print(f"HTML report with charts: {html}")
+
+
+# -- a cycle and what followed it -------------------------------------------------------------
+
+
+def show_cycle(screen: Screen, summary: CycleSummary) -> None:
+    screen.out.print(summary.line())
+    if summary.fallback:
+        screen.out.print(f"note: {safe(summary.fallback)}")
+    if summary.malformed:
+        screen.out.print(
+            f"warning: {summary.malformed} malformed notes (no id, or content not an object) "
+            "were skipped"
+        )
+
+
+def show_files(screen: Screen, files: FilesResult) -> None:
+    """One line on the hosted files (SPEC §10), and each refused file on its own."""
+    c = files.counts
+    line = (
+        f"files: {len(files.downloaded)} downloaded, {len(files.removed)} removed in "
+        f"{files.requests} requests; {c.get('current', 0)} current, {c.get('pending', 0)} "
+        f"pending, {c.get('refused', 0)} refused"
+    )
+    if files.window_opens_at is not None:
+        line += f"; more after {local_time(files.window_opens_at)} (download quota)"
+    screen.out.print(line)
+    for what in files.refused:
+        screen.err.print(f"warning: refused {safe(what)}")
+
+
+def show_push(screen: Screen, result: PushResult, config: Config) -> None:
+    if config.website is not None:
+        where = config.website.output_dir
+        screen.out.print(
+            f"website: wrote {', '.join(result.changed)} in {where}"
+            if result.changed
+            else f"website: {where} already up to date"
+        )
+    for line in result.problems + result.clash_lines():
+        screen.err.print(f"warning: {safe(line)}")
+
+
+# -- posters ---------------------------------------------------------------------------------
+
+
+def assignment_dict(result: PushResult) -> dict[str, Any]:
+    a = result.assignment
+    if a is None:
+        return {"status": None}
+    return {"status": a.status, "gap": a.gap, "solve_time_s": round(a.solve_time_s, 3)}
+
+
+def show_assignment(screen: Screen, result: PushResult, *, dry_run: bool) -> None:
+    a = result.assignment
+    if a is None:
+        return
+    gap = f", gap {a.gap:.1%}" if a.gap is not None else ""
+    verb = "would move" if dry_run else "moved"
+    screen.out.print(
+        f"assignment: {a.status}{gap}, {len(a.clashes)} author clashes, "
+        f"{len(a.moved)} papers {verb}, solved in {a.solve_time_s:.2f}s"
+    )
+    for line in result.moved_lines():
+        screen.out.print(("would: " if dry_run else "") + line)
+
+
+_POSTER_KEYS = (
+    "session_id",
+    "board",
+    "number",
+    "forum_id",
+    "title",
+    "presentation",
+    "pinned",
+    "talk",
+)
+
+
+def posters_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in _POSTER_KEYS} for r in rows]
+
+
+def show_posters(screen: Screen, rows: list[dict[str, Any]], config: Config) -> None:
+    table = Table("session", "board", "paper", "title", "talk", "pinned")
+    names = {s.id: s.name for s in config.posters.sessions}
+    for r in rows:
+        table.add_row(
+            safe(f"{r['session_id']} {names.get(r['session_id'], '')}".strip())
+            if r["session_id"]
+            else "-",
+            str(r["board"] or "-"),
+            f"#{r['number']}",
+            safe((r["title"] or "")[:60]),
+            r["talk"] or "",
+            safe(r["pinned"]),
+        )
+    screen.out.print(table)

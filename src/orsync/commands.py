@@ -1,0 +1,383 @@
+"""The operations behind the commands: each CLI command calls one function here.
+
+Library users (notebooks, tests) call these too; nothing here prints. Most delegate to the
+module that does the work and exist so that the CLI has one door; they import it when called,
+so that a reading command (``status``, ``changes``) never loads the cycle, the solver or the
+renderers it does not use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orsync import lock
+from orsync.config import Config, register_password
+from orsync.errors import OrsyncError, UsageError
+from orsync.files import write_private
+from orsync.store import open_reader, queries
+from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
+
+if TYPE_CHECKING:
+    from orsync.check import CheckReport, VenueEntry
+    from orsync.pipeline import PassResult
+    from orsync.publish import PinResult, PushResult
+    from orsync.report import Report
+    from orsync.site import Day
+    from orsync.source import OpenReviewSource
+    from orsync.sync import Progress
+    from orsync.talks import Shortlist
+
+
+def pull(
+    config: Config,
+    *,
+    full: bool = False,
+    force: bool = False,
+    push: bool = True,
+    wait_s: float = 600.0,
+    progress: Progress | None = None,
+    on_wait: lock.OnWait | None = None,
+    source: OpenReviewSource | None = None,
+) -> PassResult:
+    """One pass: a sync cycle under the writer lock, then (with ``push``) the website stages."""
+    from orsync import pipeline
+
+    options = pipeline.PassOptions(
+        full=full, force=force, push=push, wait_s=wait_s, progress=progress, on_wait=on_wait
+    )
+    return pipeline.pull(config, options, source=source)
+
+
+@dataclass(frozen=True)
+class CycleRow:
+    """One cycle as ``orsync status`` shows it; the fields in the ``cycle`` table's order."""
+
+    id: int
+    started_at: str | None
+    finished_at: str | None
+    mode: str
+    outcome: str
+    requests: int
+    notes_seen: int
+    created: int
+    updated: int
+    deleted: int
+    duration_s: float | None
+    error: str | None
+    quota_remaining: int | None
+    quota_reset_at: str | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> CycleRow:
+        return cls(**_iso_times(row))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PushRow:
+    """The last website push as ``orsync status`` shows it; the ``push`` table's order."""
+
+    id: int
+    cycle_id: int | None
+    command: str
+    started_at: str | None
+    finished_at: str | None
+    outcome: str
+    papers: int | None
+    changed: list[str]
+    error: str | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> PushRow:
+        return cls(**_iso_times(row))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``orsync status`` reports; :meth:`as_dict` is its ``--json`` object."""
+
+    venue_id: str
+    store: str
+    submissions: dict[str, int]
+    decided_unreleased: dict[str, int]
+    notes: dict[str, int]
+    tombstones: int
+    cycles: list[CycleRow]
+    last_success: str | None
+    seconds_since_success: float | None
+    watermark_ms: int | None
+    # Local ISO time until which OpenReview's rate limit holds cycles back, or None.
+    rate_limited_until: str | None
+    lock_holder: dict[str, Any] | None
+    last_push: PushRow | None
+    # Hosted files (SPEC §10), when website.files is set: current / pending / refused.
+    files: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "venue_id": self.venue_id,
+            "store": self.store,
+            "submissions": self.submissions,
+            "decided_unreleased": self.decided_unreleased,
+            "notes": self.notes,
+            "tombstones": self.tombstones,
+            "cycles": [c.as_dict() for c in self.cycles],
+            "last_success": self.last_success,
+            "seconds_since_success": self.seconds_since_success,
+            "watermark_ms": self.watermark_ms,
+            "rate_limited_until": self.rate_limited_until,
+            "lock_holder": self.lock_holder,
+            "last_push": self.last_push.as_dict() if self.last_push is not None else None,
+            "files": self.files,
+        }
+
+    def describe_lock(self) -> str:
+        """Who holds the writer lock, in words (``lock: free`` when nobody does)."""
+        return lock.describe_holder(self.lock_holder)
+
+
+def status(config: Config, *, cycles: int = 10) -> Status:
+    """What the store holds, the last cycles, and who holds the lock."""
+    files = None
+    with open_reader(config.store.url) as store:
+        # Who holds the lock is asked before and after reading: a cycle that ends between the
+        # two reads must not be called interrupted, nor one that starts between them.
+        holder_before = lock.store_holder(store)
+        with store.connect() as conn:
+            found = queries.status(conn, cycles=cycles)
+            limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
+            if config.website is not None and config.website.files:
+                files = queries.hosted_status(conn)
+        holder = lock.store_holder(store)
+    # Nobody holds the writer lock, so a cycle or push still marked running was killed.
+    unheld = holder is None and holder_before is None
+    recent = []
+    for row in found.cycles:
+        cycle = CycleRow.of(row)
+        if unheld and cycle.outcome == "running":
+            cycle = replace(cycle, outcome="interrupted", error=cycle.error or INTERRUPTED_ERROR)
+        recent.append(cycle)
+    limited_until = None
+    if limited:
+        until = datetime.fromisoformat(limited)
+        until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        if until > datetime.now(UTC):
+            limited_until = until.astimezone().isoformat(timespec="seconds")
+    push_info = PushRow.of(found.last_push) if found.last_push is not None else None
+    if push_info is not None and unheld and push_info.outcome == "running":
+        push_info = replace(push_info, outcome="interrupted")
+    since = None
+    last_ok = found.last_success
+    if last_ok is not None:
+        last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=UTC)
+        since = round((datetime.now(UTC) - last_ok).total_seconds(), 1)
+    return Status(
+        venue_id=config.openreview.venue_id,
+        store=store.describe(),
+        submissions=found.submissions,
+        decided_unreleased=found.decided_unreleased,
+        notes=found.notes,
+        tombstones=found.tombstones,
+        cycles=recent,
+        last_success=last_ok.isoformat(timespec="seconds") if last_ok else None,
+        seconds_since_success=since,
+        watermark_ms=found.watermark_ms,
+        rate_limited_until=limited_until,
+        lock_holder=holder,
+        last_push=push_info,
+        files=files,
+    )
+
+
+def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("started_at", "finished_at", "quota_reset_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].isoformat(timespec="seconds")
+    return out
+
+
+def parse_since(text: str) -> datetime:
+    """``2024-05-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text and text[-1] in units and text[:-1].isdigit():
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches before year 1; use a shorter span"
+            ) from None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: use an ISO date or time, or a span like 12h or 7d"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def changes(
+    config: Config, *, since: datetime | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """What changed in the venue, newest first (SPEC §2 ``changes``)."""
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        rows = queries.changes(conn, since=since, limit=limit)
+    for row in rows:
+        at = row["at"]
+        row["at"] = at.isoformat(timespec="seconds") if at else None
+    return rows
+
+
+def report(config: Config, html: Path) -> Report:
+    """The chairs' review overview, its HTML page written to ``html`` (owner-only: reviews)."""
+    from orsync import report as reports
+
+    data = reports.build(config)
+    try:
+        write_private(html, reports.render_html(data))
+    except OSError as exc:
+        raise UsageError(f"cannot write {html}: {exc.strerror}") from None
+    return data
+
+
+def export(config: Config, what: str, fmt: str, out: Path | None = None) -> str:
+    """Papers, submissions or reviews as text; written to ``out`` (owner-only) when given."""
+    from orsync.export import export as render
+
+    text = render(config, what, fmt)
+    if out is not None:
+        try:
+            write_private(out, text)  # reviews: owner-only, whatever the umask
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write --out {out}: {exc.strerror}; choose a path in an existing, "
+                "writable folder"
+            ) from None
+    return text
+
+
+def push(config: Config, *, force: bool = False) -> PushResult:
+    """The poster assignment brought up to date and the website files written (no network)."""
+    from orsync import publish
+
+    register_password(config)  # an on_change hook that echoes it must not show it
+    return publish.push(config, force=force)
+
+
+@dataclass
+class Assigned:
+    """What ``posters assign`` did (or would do), and the sessions afterwards (not on a dry run)."""
+
+    result: PushResult
+    posters: list[dict[str, Any]] | None
+
+
+def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = False) -> Assigned:
+    """Bring the assignment up to date (and publish it), or only compute it with ``dry_run``."""
+    from orsync import publish
+
+    if not config.posters.sessions:
+        raise UsageError("no [[posters.sessions]] in the config; add the sessions first")
+    if dry_run:
+        return Assigned(publish.preview_assignment(config, reoptimise=reoptimise), None)
+    register_password(config)  # an on_change hook that echoes it must not show it
+    result = publish.push(config, reoptimise=reoptimise, command="posters assign")
+    return Assigned(result, publish.show(config))
+
+
+def posters(config: Config) -> list[dict[str, Any]]:
+    """Each accepted paper with its session, board, pin and contributed talk, in session order."""
+    from orsync import publish
+
+    return publish.show(config)
+
+
+@dataclass
+class Pinned:
+    """A pin and the push after it; a failed push is kept so the pin is reported first."""
+
+    pin: PinResult
+    push: PushResult | None = None
+    push_error: OrsyncError | None = None
+
+    def raise_push_error(self) -> None:
+        if self.push_error is not None:
+            raise self.push_error
+
+
+def pin(config: Config, paper: str, session: str) -> Pinned:
+    """Pin a paper to a session, then publish when [website] is configured."""
+    from orsync import publish
+
+    done = Pinned(publish.pin(config, paper, session))
+    if config.website is not None:
+        register_password(config)  # an on_change hook that echoes it must not show it
+        try:
+            done.push = publish.push(config, command="posters pin")
+        except OrsyncError as exc:
+            done.push_error = exc
+    return done
+
+
+def unpin(config: Config, paper: str) -> PinResult:
+    """Release a pin; the paper keeps its board until a rule forces a move."""
+    from orsync import publish
+
+    return publish.unpin(config, paper)
+
+
+def suggest_talks(config: Config, count: int | None = None) -> Shortlist:
+    """The contributed-talk shortlist (advice for the chairs; confidential)."""
+    from orsync import talks
+
+    return talks.suggest(config, count)
+
+
+def program(config: Config) -> Day:
+    """The workshop day in time order, with what is still missing (read-only)."""
+    # The site renderers and the read models load jinja2 and SQLModel: only this command needs
+    # them, so reading commands (status) do not pay for them at start-up.
+    from orsync import schedule, site
+    from orsync.store import models
+
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        papers = models.accepted_papers(conn)
+    day = schedule.Schedule.from_config(config)
+    return site.assemble(day, site.build_records(papers, list(day.sessions)))
+
+
+def check(config_path: Path | None) -> CheckReport:
+    """Every check of ``orsync check``, from the config file to the output folder."""
+    from orsync.check import run_checks
+
+    return run_checks(config_path)
+
+
+def venues(config: Config, prefix: str | None = None) -> tuple[str, list[VenueEntry]]:
+    """The prefix used and the venue groups under it that the account can read."""
+    from orsync.check import find_venues
+
+    return find_venues(config, prefix)
+
+
+def emulator(**options: Any) -> None:
+    """Serve the bundled emulator until SIGINT/SIGTERM (see ``orsync.emulator.serve_forever``)."""
+    from orsync.emulator import serve_forever
+
+    serve_forever(**options)
+
+
+def demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:
+    """The tour against the bundled emulator; yields lines for the user."""
+    from orsync.demo import run_demo
+
+    return run_demo(folder, size=size, verbosity=verbosity)
