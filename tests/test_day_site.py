@@ -1,4 +1,4 @@
-"""The day on the website (SPEC §9): program.json, schedule.ics and index.html written by real
+"""The day on the website (docs/workshop.md): program.json, schedule.ics and index.html written by real
 pushes, the calendar parsed back with icalendar, the page opened in a headless Chromium."""
 
 from __future__ import annotations

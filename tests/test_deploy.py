@@ -1,4 +1,4 @@
-"""The systemd units in deploy/ pass systemd's own checks (SPEC §7).
+"""The systemd units in deploy/ pass systemd's own checks (deploy/README.md).
 
 Needs `systemd-analyze` (no running systemd: both commands are used in offline mode).
 """
@@ -80,7 +80,7 @@ def test_verify_is_clean(unit: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_unit_contract(unit: str) -> None:
-    """The settings SPEC §7 and the service code rely on, which `verify` cannot judge."""
+    """The settings deploy/README.md and the service code rely on, which `verify` cannot judge."""
     text = (DEPLOY / unit).read_text()
     settings = {
         line.split("=", 1)[0]: line.split("=", 1)[1]
@@ -93,10 +93,10 @@ def test_unit_contract(unit: str) -> None:
     assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert int(settings["WatchdogSec"]) >= 30
     assert settings["StateDirectory"].startswith("orsync")
-    # orsync reads $CREDENTIALS_DIRECTORY/openreview-password (SPEC §3).
+    # orsync reads $CREDENTIALS_DIRECTORY/openreview-password (docs/configuration.md).
     assert settings["LoadCredential"].startswith("openreview-password:/etc/orsync/")
     assert "AF_INET AF_INET6" in settings["RestrictAddressFamilies"]
-    # Confidential files private whatever orsync forgets (SPEC §4), no core dumps (a dump holds
+    # Confidential files private whatever orsync forgets (docs/security.md#confidential-files), no core dumps (a dump holds
     # the password), the state directory closed, and the public website folder outside it.
     assert settings["UMask"] == "0077"
     assert settings["LimitCORE"] == "0"

@@ -1,4 +1,4 @@
-"""Hosted files (SPEC §10): accepted papers' PDFs copied into the site's ``files/`` folder and
+"""Hosted files (docs/site-files.md#hosted-files): accepted papers' PDFs copied into the site's ``files/`` folder and
 linked from the data files, fetched in batches at the pace of the attachments quota, fetched
 again only when OpenReview's file changes, removed when the paper leaves, and every answer
 checked before it is kept. The CLI runs against the emulator over HTTP."""

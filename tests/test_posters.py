@@ -1,4 +1,4 @@
-"""Poster assignment (SPEC §6.2): hard rules, clash minimum, stability, pins, determinism."""
+"""Poster assignment (docs/workshop.md#the-poster-assignment): hard rules, clash minimum, stability, pins, determinism."""
 
 from __future__ import annotations
 
@@ -275,7 +275,7 @@ def test_random_instances_respect_hard_rules(
     assert len(result.clashes) == shared_pairs_in_session(papers, result)
 
 
-# --------------------------------------------------------------------------- stability (§6.2)
+# --------------------------------------------------------------------------- stability (docs/workshop.md)
 
 
 def heavy_papers(n: int = 40) -> list[PosterPaper]:

@@ -1,5 +1,5 @@
 """The workshop day as `orsync program` shows it, through the CLI against the emulator's BGPT
-venue (SPEC §2, §9)."""
+venue (docs/cli.md, docs/workshop.md)."""
 
 from __future__ import annotations
 

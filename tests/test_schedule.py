@@ -1,4 +1,4 @@
-"""The day's schedule (SPEC §3, §9): slots in time order, overlaps, talks by paper, config keys."""
+"""The day's schedule (docs/configuration.md, docs/workshop.md): slots in time order, overlaps, talks by paper, config keys."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the public may read (SPEC §4, §5, §6.1): released status, unreleased decisions, note and
+"""What the public may read (docs/security.md#what-is-public, docs/site-files.md#the-read-views, docs/site-files.md): released status, unreleased decisions, note and
 field readers, nonreaders, malformed readers. End to end: the CLI and openreview-py against the
 emulator over HTTP, then every website file and the ``accepted_papers`` view are searched."""
 

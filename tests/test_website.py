@@ -1,4 +1,4 @@
-"""Website data files (SPEC §6.1): shapes, hostile text, CSV safety, atomic replacement."""
+"""Website data files (docs/site-files.md): shapes, hostile text, CSV safety, atomic replacement."""
 
 from __future__ import annotations
 

@@ -170,7 +170,7 @@ def _check_openreview(config: Config) -> list[CheckResult]:
 def _check_file_fields(
     config: Config, source: OpenReviewSource, group: dict[str, Any]
 ) -> CheckResult:
-    """``website.files`` names fields of the venue's submission form (SPEC §10): looked up in
+    """``website.files`` names fields of the venue's submission form (docs/site-files.md#hosted-files): looked up in
     the content keys of a few submissions."""
     assert config.website is not None
     content = group.get("content")

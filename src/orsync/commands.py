@@ -119,7 +119,7 @@ class Status:
     rate_limited_until: str | None
     lock_holder: dict[str, Any] | None
     last_push: PushRow | None
-    # Hosted files (SPEC §10), when website.files is set: current / pending / refused.
+    # Hosted files (docs/site-files.md#hosted-files), when website.files is set: current / pending / refused.
     files: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def parse_since(text: str) -> datetime:
 def changes(
     config: Config, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """What changed in the venue, newest first (SPEC §2 ``changes``)."""
+    """What changed in the venue, newest first (docs/cli.md ``changes``)."""
     with open_reader(config.store.url) as store, store.connect() as conn:
         rows = queries.changes(conn, since=since, limit=limit)
     for row in rows:

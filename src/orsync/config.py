@@ -1,4 +1,4 @@
-"""Configuration: find the TOML file, validate it, and read the password (SPEC §3).
+"""Configuration: find the TOML file, validate it, and read the password (docs/configuration.md).
 
 Validation is done by pydantic models with ``extra="forbid"`` so that a typo in a key is an
 error naming that key rather than a silently ignored setting.
@@ -111,7 +111,7 @@ class WebsiteConfig(_Section):
     # After this many seconds the on_change command and its whole process group are killed and
     # the push fails (exit 2); a hung hook must not hold the push, nor the service's stop.
     on_change_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300
-    # Content fields of accepted papers whose files the site hosts (SPEC §10), and the largest
+    # Content fields of accepted papers whose files the site hosts (docs/site-files.md#hosted-files), and the largest
     # file accepted, in MB (refused while it streams, never written).
     files: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")], ...] = ()
     file_max_mb: Annotated[float, Field(gt=0, le=4096)] = 50
@@ -228,7 +228,7 @@ class ProgramSlotConfig(_Section):
 
 
 class ProgramConfig(_Section):
-    """The event as a whole (SPEC §9): its name, room, zone and live stream, and the other slots."""
+    """The event as a whole (docs/workshop.md): its name, room, zone and live stream, and the other slots."""
 
     name: str | None = None
     location: str | None = None
@@ -257,7 +257,7 @@ class ProgramConfig(_Section):
 
 
 class TalkSelectionConfig(_Section):
-    """How ``orsync talks suggest`` picks the contributed-talk shortlist (SPEC §9)."""
+    """How ``orsync talks suggest`` picks the contributed-talk shortlist (docs/workshop.md)."""
 
     # A submission form field (``content.<field>``) and the values that mark a paper as
     # previously published: such a paper is never an oral. Compared as text, ignoring case and
@@ -293,7 +293,7 @@ class Config(_Section):
 
 
 def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) -> Path:
-    """The config file per SPEC §3: --config, $ORSYNC_CONFIG, ./orsync.toml, /etc/orsync."""
+    """The config file per docs/configuration.md: --config, $ORSYNC_CONFIG, ./orsync.toml, /etc/orsync."""
     if explicit is not None:
         return explicit
     env = environ.get("ORSYNC_CONFIG")
@@ -389,7 +389,7 @@ def anchor_store_url(url: str, base: Path) -> str:
 def read_password(
     config: Config, environ: Mapping[str, str] = os.environ, *, warn: bool = True
 ) -> str | None:
-    """The account's password, from the first source that has one (SPEC §3), or None for guests.
+    """The account's password, from the first source that has one (docs/configuration.md), or None for guests.
 
     Order: the systemd credential, ``openreview.password_file``, ``$ORSYNC_OPENREVIEW_PASSWORD``.
     The password is registered with the secret filter (masked in every output from then on),

@@ -1,4 +1,4 @@
-"""Errors that reach the user, each carrying the documented exit code (SPEC §2)."""
+"""Errors that reach the user, each carrying the documented exit code (docs/cli.md#exit-codes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Files with confidential content, readable by their owner only whatever the umask (SPEC §4).
+"""Files with confidential content, readable by their owner only whatever the umask (docs/security.md#confidential-files).
 
 Reviews, reviewer scores and decisions end up in the store, in ``export --out`` files and in the
 report page; a umask of 022 (the usual default) or 027 (a service's) would let other accounts,

@@ -1,4 +1,4 @@
-"""The single-writer lock shared by ``pull``, ``run`` and ``push`` (SPEC §4).
+"""The single-writer lock shared by ``pull``, ``run`` and ``push`` (docs/architecture.md#sync-semantics).
 
 An advisory ``flock`` on a file beside the SQLite store: the kernel drops it when the holder
 dies, even by ``kill -9``, so a crash never leaves a stale lock behind. The file also says who

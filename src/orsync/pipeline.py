@@ -98,7 +98,7 @@ def _push_stage(config: Config, result: PassResult, options: PassOptions) -> Non
 
 
 def _files_stage(config: Config, result: PassResult, options: PassOptions) -> None:
-    """Hosted files (SPEC §10), after the push: the metadata never waits for a download. When
+    """Hosted files (docs/site-files.md#hosted-files), after the push: the metadata never waits for a download. When
     files arrive or go, the website data is written again to link them."""
     from orsync import hosted
 

@@ -36,7 +36,7 @@ class Report:
     reviews: int
     completion: float | None
     top: list[dict[str, Any]] = field(default_factory=list)
-    # Decided but not released, by accept / reject: for chairs only (SPEC §4).
+    # Decided but not released, by accept / reject: for chairs only (docs/security.md#what-is-public).
     decided_unreleased: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The workshop day as plain typed data (SPEC §3, §9), built from the config.
+"""The workshop day as plain typed data (docs/configuration.md, docs/workshop.md), built from the config.
 
 Three kinds of slot make the day: poster sessions (``[[posters.sessions]]``), contributed talks
 (``[[talks]]``, each with the paper it presents once chosen) and the rest of the programme

@@ -2,7 +2,7 @@
 
 A full cycle walks every submission with its replies and tombstones whatever the source no
 longer returns. An incremental cycle asks only for notes modified since the last watermark and
-falls back to a full one when the server shows it ignored the bound (SPEC §4).
+falls back to a full one when the server shows it ignored the bound (docs/architecture.md#sync-semantics).
 """
 
 from __future__ import annotations

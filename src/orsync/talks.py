@@ -1,4 +1,4 @@
-"""``orsync talks suggest``: the contributed-talk shortlist by the workshop's rule (SPEC §9).
+"""``orsync talks suggest``: the contributed-talk shortlist by the workshop's rule (docs/workshop.md).
 
 "Selected based on review scores while maintaining a diversity of covered topics", and
 "previously published papers will NOT be selected as orals":

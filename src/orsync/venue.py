@@ -1,6 +1,6 @@
 """What a venue's notes mean: settings from the venue group, note kinds, statuses, scores.
 
-Everything here is pure: it turns OpenReview JSON into orsync's typed values (SPEC §4) and is
+Everything here is pure: it turns OpenReview JSON into orsync's typed values (docs/architecture.md#sync-semantics) and is
 shared by the sync core and the tests' expectations of it.
 """
 

@@ -1,4 +1,4 @@
-"""The ``orsync`` command line: thin commands over ``orsync.commands`` (SPEC §2).
+"""The ``orsync`` command line: thin commands over ``orsync.commands`` (docs/cli.md).
 
 Each command parses its options, calls one function of :mod:`orsync.commands` and renders its
 typed result (:mod:`orsync.cli.views`). The app, its global options and the error handling

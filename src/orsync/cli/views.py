@@ -203,7 +203,7 @@ def show_cycle(screen: Screen, summary: CycleSummary) -> None:
 
 
 def show_files(screen: Screen, files: FilesResult) -> None:
-    """One line on the hosted files (SPEC §10), and each refused file on its own."""
+    """One line on the hosted files (docs/site-files.md#hosted-files), and each refused file on its own."""
     c = files.counts
     line = (
         f"files: {len(files.downloaded)} downloaded, {len(files.removed)} removed in "

@@ -1,4 +1,4 @@
-"""Hosted files (SPEC §10): accepted papers' files copied into ``website.output_dir/files/``.
+"""Hosted files (docs/site-files.md#hosted-files): accepted papers' files copied into ``website.output_dir/files/``.
 
 One stage of a pass, after the website push (``pipeline.stages``)::
 

@@ -1,4 +1,4 @@
-"""Poster assignment (SPEC §6.2): every accepted paper gets a session and a board.
+"""Poster assignment (docs/workshop.md#the-poster-assignment): every accepted paper gets a session and a board.
 
 Modules, in the order the work happens:
 - ``data``: the inputs and outputs (PosterPaper, Placement, Clash, AssignmentResult, the error);

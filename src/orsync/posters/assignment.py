@@ -1,4 +1,4 @@
-"""``assign``: the poster assignment end to end (SPEC §6.2).
+"""``assign``: the poster assignment end to end (docs/workshop.md#the-poster-assignment).
 
 Stage 1 chooses a session per paper, lexicographically:
   (a) minimise the number of paper pairs that share an author *and* a session (zero whenever
@@ -75,7 +75,7 @@ def assign(
     *,
     reoptimise: bool = False,
 ) -> AssignmentResult:
-    """Place every paper in one session on one board (SPEC §6.2); see the module docstring.
+    """Place every paper in one session on one board (docs/workshop.md#the-poster-assignment); see the module docstring.
 
     By default a paper in ``previous`` keeps its session and board unless a hard rule forces a
     move (its session is gone, a pin or its talk says otherwise, or capacity shrank below its

@@ -1,4 +1,4 @@
-"""Stability (SPEC §6.2): an announced paper keeps its session and board unless a hard rule
+"""Stability (docs/workshop.md#the-poster-assignment): an announced paper keeps its session and board unless a hard rule
 forces a move; late accepts fill the free boards."""
 
 from __future__ import annotations

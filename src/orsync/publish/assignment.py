@@ -1,5 +1,5 @@
 """The poster assignment as the push keeps it: the configured sessions mirrored into the store,
-new papers placed, departed ones dropped, the chairs' pins (SPEC §6)."""
+new papers placed, departed ones dropped, the chairs' pins (docs/site-files.md)."""
 
 from __future__ import annotations
 

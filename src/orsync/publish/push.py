@@ -1,4 +1,4 @@
-"""The push: keep the poster assignment current and write the website's files (SPEC §6).
+"""The push: keep the poster assignment current and write the website's files (docs/site-files.md).
 
 Reads only the store (never OpenReview) and only the ``accepted_papers`` view (through
 ``AcceptedPaper``), so the website gets the allowlisted public fields of accepted papers and
@@ -145,7 +145,7 @@ def push(
     should_stop: Callable[[], bool] | None = None,
     tick: Callable[[], None] | None = None,
 ) -> PushResult:
-    """Bring the poster assignment up to date and write the website files (SPEC §2 ``push``).
+    """Bring the poster assignment up to date and write the website files (docs/cli.md ``push``).
 
     Every push is recorded in the store with its outcome (``orsync status`` shows the last one).
     The metadata is published even when the posters cannot be placed; that problem is raised
@@ -203,7 +203,7 @@ def _push_locked(
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
         if config.website is not None and config.website.files:
-            # Hosted files (SPEC §10): each listed field's local copy, null until it is hosted.
+            # Hosted files (docs/site-files.md#hosted-files): each listed field's local copy, null until it is hosted.
             links = queries.hosted_links(conn)
             files = {
                 p.forum_id: {

@@ -1,4 +1,4 @@
-"""``orsync run``: the long-running service that keeps the mirror fresh (SPEC §2, §4, §7).
+"""``orsync run``: the long-running service that keeps the mirror fresh (docs/cli.md, docs/architecture.md#sync-semantics, deploy/README.md).
 
 One loop, in the main thread::
 

@@ -61,7 +61,7 @@ class CycleInterrupted(KeyboardInterrupt):
 
 
 def run_service(config_path: Path | None, *, log_format: str = "auto", verbosity: int = 0) -> int:
-    """Run the service until SIGTERM/SIGINT; the exit code per SPEC §2."""
+    """Run the service until SIGTERM/SIGINT; the exit code per docs/cli.md."""
     fmt = cast(LogFormat, log_format if log_format in ("json", "console") else "auto")
     configure_logging(fmt, verbosity, stream=sys.stdout)
     with redirect_prints_to_log():

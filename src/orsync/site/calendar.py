@@ -1,4 +1,4 @@
-"""``schedule.ics`` (SPEC §9): the day as an RFC 5545 calendar, built with the ``icalendar`` library.
+"""``schedule.ics`` (docs/workshop.md): the day as an RFC 5545 calendar, built with the ``icalendar`` library.
 
 - One VEVENT per slot, its times in the venue's zone with that zone's VTIMEZONE (an IANA
   ``program.timezone``; without one the times are written in UTC).

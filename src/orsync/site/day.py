@@ -1,4 +1,4 @@
-"""The workshop day as assigned (SPEC §2 ``program``, §9): the configured schedule joined with the
+"""The workshop day as assigned (``orsync program``, docs/workshop.md): the configured schedule joined with the
 accepted papers — each contributed talk with its paper, each poster session with its papers by
 board — and what is still missing.
 

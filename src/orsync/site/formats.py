@@ -1,4 +1,4 @@
-"""The paper files (SPEC §6.1): papers.json, papers.yml, papers.csv and posters.json.
+"""The paper files (docs/site-files.md): papers.json, papers.yml, papers.csv and posters.json.
 
 Deterministic bytes from the records; only a record's fields are written.
 """

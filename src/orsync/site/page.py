@@ -1,4 +1,4 @@
-"""``index.html`` (SPEC §9): the workshop's page, self-contained, from public data only.
+"""``index.html`` (docs/workshop.md): the workshop's page, self-contained, from public data only.
 
 The program (from the config) and every accepted paper (its ``PaperRecord``): authors, abstract, keywords, presentation, contributed talk, poster session
 and board, links. Jinja2 with autoescaping renders it: every text is the authors' and is escaped.
@@ -48,7 +48,7 @@ def _environment() -> Environment:
 
 
 def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:
-    """The paper's files the site hosts, as (field, relative path) pairs (SPEC §10)."""
+    """The paper's files the site hosts, as (field, relative path) pairs (docs/site-files.md#hosted-files)."""
     return [
         (field, path)
         for field, path in files or ()

@@ -132,7 +132,7 @@ def _reason(exc: SQLAlchemyError) -> str:
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open the store at ``url``, creating and migrating it as needed (SPEC §5)."""
+    """Open the store at ``url``, creating and migrating it as needed (docs/site-files.md#the-read-views)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -172,7 +172,7 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def _private_sqlite_file(path: Path) -> None:
-    """The store holds reviews: readable by its owner only (SPEC §4).
+    """The store holds reviews: readable by its owner only (docs/security.md#confidential-files).
 
     A new store is created here, 0600, before SQLite opens it: SQLite gives its -wal and -shm
     files the database's mode, so they are private too, whatever the umask. An existing store

@@ -29,7 +29,7 @@ RATE_LIMITED_UNTIL = "rate_limited_until"
 # sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
 FILES_QUOTA = "files_quota"
 
-# The columns of a paper that hold JSON arrays as text (SPEC §5).
+# The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
 EXPORTS = ("papers", "submissions", "reviews")
 
@@ -101,7 +101,7 @@ def submissions_by_status(conn: Connection) -> dict[str, int]:
 
 def unreleased_decisions(conn: Connection) -> dict[str, int]:
     """Live submissions decided but not released (still ``active``), by accept / reject: the
-    chairs' knowledge, never a status (SPEC §4)."""
+    chairs' knowledge, never a status (docs/security.md#what-is-public)."""
     rows = conn.execute(
         select(NOTE.c.decision_accepts, func.count())
         .where(
@@ -184,7 +184,7 @@ class StoreStatus:
 
 
 def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
-    """The store's figures, read on one connection (SPEC §2 ``status``)."""
+    """The store's figures, read on one connection (docs/cli.md ``status``)."""
     return StoreStatus(
         submissions=submissions_by_status(conn),
         decided_unreleased=unreleased_decisions(conn),
@@ -204,7 +204,7 @@ def changes(
     conn: Connection, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first: each change with its paper's number and title
-    and the list of fields that changed (SPEC §2 ``changes``)."""
+    and the list of fields that changed (docs/cli.md ``changes``)."""
     # The paper a reply belongs to is its forum's submission: chairs know papers by number.
     paper = NOTE.alias("paper")
     query = (
@@ -403,7 +403,7 @@ def talk_pool(conn: Connection, statuses: tuple[str, ...] = ("accepted", "active
 
 
 def hosted_links(conn: Connection) -> dict[str, dict[str, str]]:
-    """The files the site holds now: forum id → {field: "files/<name>"} (SPEC §10)."""
+    """The files the site holds now: forum id → {field: "files/<name>"} (docs/site-files.md#hosted-files)."""
     links: dict[str, dict[str, str]] = {}
     query = select(HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field, HOSTED_FILE.c.file).where(
         HOSTED_FILE.c.file.is_not(None)

@@ -6,7 +6,7 @@ updates by key), so nothing here needs an ORM. The migrations create the schema 
 import this module); these declarations match what revisions 0001-0005 create, column for
 column, and ``tests/test_store.py`` holds them to it.
 
-Internal to orsync; other programs read the views of SPEC §5 (see ``views.py``) instead.
+Internal to orsync; other programs read the views of docs/site-files.md#the-read-views (see ``views.py``) instead.
 Writers (``mirror``, ``sync``, ``publish``) import the tables from here; readers call the
 functions of ``queries.py``.
 """
@@ -130,7 +130,7 @@ NOTE = Table(
     _when("deleted_at", nullable=True),
     Column("first_cycle", Integer),
     Column("last_cycle", Integer),
-    # Who may see it (SPEC §4): the note is readable by everyone, and which content fields are
+    # Who may see it (docs/security.md#what-is-public): the note is readable by everyone, and which content fields are
     # (JSON list of names). The ``*_public`` flags say whether the typed column beside them came
     # from a field everyone may read; the read views publish a column only when it did.
     _flag("public"),
@@ -242,7 +242,7 @@ PUSH = Table(
 HOSTED_FILE = Table(
     "hosted_file",
     metadata,
-    # A file the website hosts (SPEC §10): one accepted paper's content field. ``value``/``hash``
+    # A file the website hosts (docs/site-files.md#hosted-files): one accepted paper's content field. ``value``/``hash``
     # are what OpenReview holds now; ``file``/``file_hash`` what ``files/`` holds and the site
     # links (kept until a newer file replaces it). ``status``: current, pending or refused.
     Column("forum_id", String, primary_key=True),

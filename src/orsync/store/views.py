@@ -1,10 +1,10 @@
-"""The read views of SPEC §5: a stable contract for the website build and notebooks.
+"""The read views of docs/site-files.md#the-read-views: a stable contract for the website build and notebooks.
 
 Plain SQL that SQLite and PostgreSQL both accept, created by the migrations. A migration that
 changes a view copies the SQL it creates into itself, so an old migration never changes when
 this file does.
 
-``accepted_papers`` holds only what the public can read (SPEC §4): an accepted paper whose note
+``accepted_papers`` holds only what the public can read (docs/security.md#what-is-public): an accepted paper whose note
 everyone may read, each column only when the field it came from is public (else null), and the
 latest decision everyone may read.
 """

@@ -6,7 +6,7 @@ Create Date: 2026-12-02 10:00:00
 
 Adds the columns that say what the public may read (``public``, ``public_fields``, one
 ``*_public`` flag per published column), ``public_decision`` and ``decision_accepts``, and
-recreates the read views so that ``accepted_papers`` publishes only public data (SPEC §4, §5).
+recreates the read views so that ``accepted_papers`` publishes only public data (docs/security.md#what-is-public, docs/site-files.md#the-read-views).
 
 Existing rows are backfilled here from their stored raw JSON: visibility needs nothing but the
 note itself. A submission that the old rule called accepted from a decision alone (its

@@ -1,4 +1,4 @@
-"""the files the website hosts: one row per accepted paper and field (SPEC §10)
+"""the files the website hosts: one row per accepted paper and field (docs/site-files.md#hosted-files)
 
 Revision ID: 0005
 Revises: 0004
