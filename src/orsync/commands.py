@@ -18,6 +18,7 @@ from orsync import lock
 from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import write_private
+from orsync.schedule import Schedule
 from orsync.store import open_reader, queries
 from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
@@ -291,14 +292,41 @@ def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = 
         return Assigned(publish.preview_assignment(config, reoptimise=reoptimise), None)
     register_password(config)  # an on_change hook that echoes it must not show it
     result = publish.push(config, reoptimise=reoptimise, command="posters assign")
-    return Assigned(result, publish.show(config))
+    return Assigned(result, posters(config))
 
 
 def posters(config: Config) -> list[dict[str, Any]]:
-    """Each accepted paper with its session, board, pin and contributed talk, in session order."""
-    from orsync import publish
+    """``posters show``: each accepted paper's place, pin and talk times, by session, board and
+    number.
 
-    return publish.show(config)
+    The store's values as they are (the terminal makes them safe); the talks are the
+    configured ones, not the decision text: what the chairs set is what they see.
+    """
+    with open_reader(config.store.url) as store, store.connect() as conn:
+        papers = queries.poster_listing(conn)
+        pins = queries.pins(conn)
+    day = Schedule.from_config(config)
+    rows: list[dict[str, Any]] = [
+        {
+            "session_id": p.session_id,
+            "board": p.board,
+            "number": p.number,
+            "forum_id": p.forum_id,
+            "title": p.title,
+            "presentation": p.presentation,
+            "pinned": pins.get(p.forum_id),
+            "talk": ", ".join(
+                start.strftime("%H:%M") for start, _ in day.talk_spans(p.number, p.forum_id)
+            )
+            or None,
+        }
+        for p in papers
+    ]
+    order = {s.id: i for i, s in enumerate(config.posters.sessions)}
+    rows.sort(
+        key=lambda r: (order.get(r["session_id"], len(order)), r["board"] or 0, r["number"] or 0)
+    )
+    return rows
 
 
 @dataclass

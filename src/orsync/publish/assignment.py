@@ -13,7 +13,7 @@ from orsync import posters, schedule
 from orsync.config import Config
 from orsync.errors import UsageError
 from orsync.lock import store_writer
-from orsync.store import models, open_reader, open_store, queries
+from orsync.store import models, open_store, queries
 from orsync.store.tables import ASSIGNMENT, PIN, SESSION
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "pin",
     "resolve_paper",
     "sessions_of",
-    "show",
     "sync_sessions",
     "talk_problems",
     "unpin",
@@ -190,36 +189,3 @@ def unpin(config: Config, ref: str) -> PinResult:
         was = queries.pin_of(conn, forum_id)
         conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
     return PinResult(forum_id, number, None, was)
-
-
-def show(config: Config) -> list[dict[str, Any]]:
-    """``posters show``: each paper's place, pin and talk times, by session, board and number.
-
-    The store's values as they are (the terminal makes them safe); the talks are the
-    configured ones, not the decision text: what the chairs set is what they see.
-    """
-    with open_reader(config.store.url) as store, store.connect() as conn:
-        papers = models.accepted_papers(conn)
-        pins = queries.pins(conn)
-    day = schedule.Schedule.from_config(config)
-    rows: list[dict[str, Any]] = [
-        {
-            "session_id": p.session_id,
-            "board": p.board,
-            "number": p.number,
-            "forum_id": p.forum_id,
-            "title": p.title,
-            "presentation": p.presentation,
-            "pinned": pins.get(p.forum_id),
-            "talk": ", ".join(
-                start.strftime("%H:%M") for start, _ in day.talk_spans(p.number, p.forum_id)
-            )
-            or None,
-        }
-        for p in papers
-    ]
-    order = {s.id: i for i, s in enumerate(config.posters.sessions)}
-    rows.sort(
-        key=lambda r: (order.get(r["session_id"], len(order)), r["board"] or 0, r["number"] or 0)
-    )
-    return rows

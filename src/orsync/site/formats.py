@@ -6,18 +6,20 @@ Deterministic bytes from the records; only a record's fields are written.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from orsync.schedule import Session
 from orsync.site.records import PaperRecord
 from orsync.text import LIST_SEPARATOR, clean_text, neutralise_cell
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["CSV_HEADER", "csv_bytes", "json_bytes", "posters", "site_order", "yaml_bytes"]
 
@@ -45,22 +47,30 @@ def json_bytes(data: object) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-class _QuotedDumper(yaml.SafeDumper):
-    """Every string double-quoted: YAML 1.1 and 1.2 readers (Ruby for Jekyll, Go for Hugo) then
-    agree, whatever the text ("no", "0o17", "2024-05-11", leading "@", line separators)."""
+@functools.cache
+def _quoted_dumper() -> type[yaml.SafeDumper]:
+    """A dumper that double-quotes every string: YAML 1.1 and 1.2 readers (Ruby for Jekyll, Go
+    for Hugo) then agree, whatever the text ("no", "0o17", "2024-05-11", leading "@", line
+    separators). PyYAML loads here, when a push writes papers.yml, not for every reader of the
+    day."""
+    import yaml
 
+    class QuotedDumper(yaml.SafeDumper):
+        pass
 
-def _quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    def quoted_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
 
-
-_QuotedDumper.add_representer(str, _quoted_str)
+    QuotedDumper.add_representer(str, quoted_str)
+    return QuotedDumper
 
 
 def yaml_bytes(data: object) -> bytes:
+    import yaml
+
     text = yaml.dump(
         data,
-        Dumper=_QuotedDumper,
+        Dumper=_quoted_dumper(),
         allow_unicode=True,
         sort_keys=False,
         default_flow_style=False,

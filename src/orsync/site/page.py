@@ -10,14 +10,17 @@ styles. Byte-stable: no time of generation in it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from typing import TYPE_CHECKING
 
 from orsync.site.day import Day, DaySlot
 from orsync.site.records import PaperRecord, SessionRef
 from orsync.text import web_link
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["render"]
 
@@ -31,20 +34,19 @@ KIND_NAMES = {
     "other": "",
 }
 
-_env: Environment | None = None
 
-
+@functools.cache
 def _environment() -> Environment:
-    global _env
-    if _env is None:
-        _env = Environment(
-            loader=PackageLoader("orsync.site", "templates"),
-            autoescape=select_autoescape(["html", "j2"], default=True),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-    return _env
+    # Jinja2 loads here, on the first page rendered: `orsync program` reads the day without it.
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("orsync.site", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:

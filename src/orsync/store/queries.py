@@ -323,6 +323,19 @@ def report_data(conn: Connection) -> ReportData:
 # ------------------------------------------------------------------ posters
 
 
+def poster_listing(conn: Connection) -> list[Row[Any]]:
+    """Each accepted paper's place (``posters show``): public columns of the read view only,
+    read without the typed models so that a reading command does not load SQLModel."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT forum_id, number, title, presentation, session_id, board "
+                "FROM accepted_papers ORDER BY number, forum_id"
+            )
+        )
+    )
+
+
 def pins(conn: Connection) -> dict[str, str]:
     """The chairs' pins: forum id → poster session id."""
     return {str(r.forum_id): str(r.session_id) for r in conn.execute(select(PIN))}
