@@ -6,9 +6,11 @@ import-linter reads every import statement of every module, those inside functio
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +47,18 @@ def test_an_upward_import_inside_a_function_breaks_the_rule(tmp_path: Path) -> N
     found = lint_imports(tmp_path)
     assert found.returncode == 1, found.stdout + found.stderr
     assert "orsync.store -> orsync.pipeline" in found.stdout
+
+
+def test_the_architecture_page_lists_every_layer_as_checked() -> None:
+    """docs/architecture.md draws the layers; it names every module the contract names, in the
+    same order (lowest last), so the page and the check cannot drift apart."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in contracts["contracts"] if c["name"] == "orsync's layers")["layers"]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    drawn = page.split("```", 2)[1]
+    names = [re.findall(r"[\w_]+", layer) for layer in layers]
+    positions = [[drawn.find(f" {name}") for name in group] for group in names]
+    for group, found in zip(names, positions, strict=True):
+        assert all(at >= 0 for at in found), f"docs/architecture.md does not draw {group}"
+    firsts = [min(found) for found in positions]
+    assert firsts == sorted(firsts), "docs/architecture.md draws the layers in another order"
