@@ -10,7 +10,6 @@ import gc
 import io
 import json
 import locale
-import logging
 import os
 import sqlite3
 import subprocess
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 import orsync
 from orsync.emulator import Emulator
@@ -213,30 +211,18 @@ def _fresh_process_state(
 ) -> Iterator[None]:
     """Within the block, this process is to the CLI what a new ``python -m orsync ARGS`` would
     be: environment, folder, ``sys.argv``, standard output and error (``out_file`` and
-    ``err_file``, descriptors included), no logging configured, the interpreter's warning
-    filters, no secret registered. Afterwards all of it is put back.
+    ``err_file``, descriptors included), the interpreter's warning filters. Afterwards all of it
+    is put back.
 
-    The rest is what a command sets up for its whole process on purpose, and so must be undone
-    here: logging (handlers, levels, structlog, warnings routed to it and the exception hooks:
-    ``orsync.logs.configure_logging``; Typer installs its own ``sys.excepthook`` too) and the
-    secrets it registered (a registry for the whole process: a password read once is masked in
-    every later output). What a command changes only while it runs (signal handlers, the
-    collector, structlog's bound context) it restores itself.
+    What a command sets for its whole process (logging, the exception hooks, the secrets it
+    read) ``orsync.cli.main`` puts back itself when it returns; what it changes only while it
+    runs (signal handlers, the collector, structlog's bound context) too.
     """
-    from orsync import secrets
-
     (out_enc, out_errors), (err_enc, err_errors) = _child_stdio()
     saved_environ = dict(os.environ)
     saved_cwd = Path.cwd()
     saved_argv = sys.argv
     saved_streams = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
-    saved_hooks = (sys.excepthook, threading.excepthook)
-    root = logging.getLogger()
-    saved_root = (list(root.handlers), root.level)
-    loggers = logging.root.manager.loggerDict
-    saved_levels = {n: lg.level for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
-    saved_structlog = structlog.get_config() if structlog.is_configured() else None
-    saved_secrets = secrets.registered()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     saved_fds = (os.dup(1), os.dup(2))
@@ -252,34 +238,12 @@ def _fresh_process_state(
         os.dup2(err_file.fileno(), 2)
         sys.stdout, sys.stderr = _stdio(1, out_enc, out_errors), _stdio(2, err_enc, err_errors)
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
-        for handler in list(root.handlers):  # pytest's: a new process has none
-            root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-        structlog.reset_defaults()
-        secrets.clear_secrets()
         with warnings.catch_warnings():
             warnings.resetwarnings()
             for action, category, module in reversed(_FRESH_WARNING_FILTERS):
                 warnings.filterwarnings(action, category=category, module=module)
-            try:
-                yield
-            finally:
-                logging.captureWarnings(False)  # else the next run's call would do nothing
+            yield
     finally:
-        secrets.clear_secrets()
-        for value in saved_secrets:
-            secrets.add_secret(value)
-        structlog.reset_defaults()
-        if saved_structlog is not None:
-            structlog.configure(**saved_structlog)
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved_root[0]:
-            root.addHandler(handler)
-        root.setLevel(saved_root[1])
-        for name, logger in loggers.items():
-            if isinstance(logger, logging.Logger):
-                logger.setLevel(saved_levels.get(name, logging.NOTSET))
         with contextlib.suppress(ValueError, OSError):  # closed by the command
             sys.stdout.flush()
             sys.stderr.flush()
@@ -287,7 +251,6 @@ def _fresh_process_state(
         for fd, saved in zip((1, 2), saved_fds, strict=True):
             os.dup2(saved, fd)
             os.close(saved)
-        sys.excepthook, threading.excepthook = saved_hooks
         sys.argv = saved_argv
         os.chdir(saved_cwd)
         tz = os.environ.get("TZ")

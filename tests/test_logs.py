@@ -258,3 +258,37 @@ def test_redact_processor_in_process() -> None:
         assert next(iter(out)) == "event"
     finally:
         logs._clear_secrets()
+
+
+def test_a_command_run_in_process_leaves_the_process_as_it_found_it(setup: Any) -> None:
+    """``orsync.cli.main`` puts back what a command sets for its whole process: the root logger,
+    the exception hooks, warnings routed to logging, and the password it read (registered while
+    the command runs, so every line it prints is masked; forgotten when it returns)."""
+    import logging
+    import threading
+    import warnings
+
+    from orsync import secrets
+
+    root = logging.getLogger()
+    before = (
+        list(root.handlers),
+        root.level,
+        sys.excepthook,
+        threading.excepthook,
+        warnings.showwarning,
+        secrets.registered(),
+    )
+    assert setup.emu.chair_password not in before[-1]
+    result = setup.cli("-v", "pull")
+    assert result.returncode == 0, result.stderr
+    after = (
+        list(root.handlers),
+        root.level,
+        sys.excepthook,
+        threading.excepthook,
+        warnings.showwarning,
+        secrets.registered(),
+    )
+    assert after == before
+    assert setup.emu.chair_password not in result.stdout + result.stderr

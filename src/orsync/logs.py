@@ -25,6 +25,7 @@ import json
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -38,6 +39,7 @@ from orsync.secrets import (
     mask_registered,
     mask_text,
 )
+from orsync.secrets import scope as secrets_scope
 
 __all__ = [
     "REDACTED",
@@ -247,6 +249,60 @@ def configure_logging(
 
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
+
+
+@contextlib.contextmanager
+def restored_afterwards() -> Iterator[None]:
+    """What ``configure_logging`` sets for the whole process (the root logger's handlers and
+    levels, the libraries' levels, structlog, warnings routed to logging, the exception hooks)
+    and the secrets registered meanwhile, put back as they were when the block ends.
+
+    ``orsync.cli.main`` runs a command inside it, so a command run in a process that goes on
+    (a notebook, the test suite) leaves that process as it found it.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    hooks = (sys.excepthook, threading.excepthook)
+    structlog_state = dict(_structlog_state)
+    # structlog is imported only when a command logs (``--help`` never does).
+    had_structlog = "structlog" in sys.modules
+    structlog_config = _structlog_config() if had_structlog else None
+    # captureWarnings(True) swaps in logging's own showwarning; nothing public says whether it did.
+    warnings_captured = warnings.showwarning is getattr(logging, "_showwarning", None)
+    try:
+        with secrets_scope():
+            yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            if handler.get_name() == _HANDLER_NAME and handler not in handlers:
+                handler.close()
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for name, logger in logging.root.manager.loggerDict.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
+        logging.captureWarnings(warnings_captured)
+        sys.excepthook, threading.excepthook = hooks
+        _structlog_state.update(structlog_state)
+        if "structlog" in sys.modules:
+            import structlog
+
+            structlog.reset_defaults()
+            if structlog_config is not None:
+                structlog.configure(**structlog_config)
+
+
+def _structlog_config() -> dict[str, Any] | None:
+    import structlog
+
+    return structlog.get_config() if structlog.is_configured() else None
 
 
 # Whether ``configure_logging`` ran (structlog is to be configured), and whether it was.

@@ -24,11 +24,12 @@ beats leaking a password.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 __all__ = [
     "REDACTED",
@@ -193,8 +194,21 @@ def registered() -> frozenset[str]:
         return frozenset(_secret_values)
 
 
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """Secrets registered inside the block are forgotten when it ends: one command's password
+    does not stay registered in a process (a notebook, a test) that runs another command."""
+    before = registered()
+    try:
+        yield
+    finally:
+        clear_secrets()
+        for value in before:
+            add_secret(value)
+
+
 def clear_secrets() -> None:
-    """Forget every registered secret (tests only)."""
+    """Forget every registered secret."""
     global _secret_pattern
     with _secrets_lock:
         _secret_values.clear()

@@ -21,6 +21,8 @@ from orsync.cli import day, publish, store, sync, tools
 from orsync.cli.context import Run, this_run
 from orsync.cli.views import Screen
 from orsync.errors import OrsyncError
+from orsync.logs import configure_logging, restored_afterwards
+from orsync.secrets import mask_text
 from orsync.terminal import safe
 
 app = typer.Typer(
@@ -80,8 +82,6 @@ def main_options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    from orsync.logs import configure_logging
-
     run = this_run(ctx)
     run.config_path = config
     run.verbosity = -1 if quiet else verbose
@@ -90,8 +90,6 @@ def main_options(
 
 
 def _fail(screen: Screen, message: str, code: int) -> NoReturn:
-    from orsync.secrets import mask_text
-
     screen.err.print(f"orsync: error: {safe(mask_text(message))}", soft_wrap=True)
     raise SystemExit(code)
 
@@ -111,6 +109,14 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    """``orsync``: one command, as a process runs it. Whatever the command set for the whole
+    process (logging, the exception hooks, the secrets it read) is put back when it returns, so
+    it can run again in the same process (a notebook, the test suite)."""
+    with restored_afterwards():
+        _main()
+
+
+def _main() -> None:
     # New consoles for each run: a console reads the environment (COLUMNS, NO_COLOR, TERM) when
     # it is made. Their streams are sys.stdout/sys.stderr, looked up at each write.
     run = Run()
