@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import struct
 import subprocess
 import time
@@ -100,6 +101,13 @@ def test_program_json(day_site: Setup) -> None:
     papers = [p for x in slots if x["kind"] == "poster" for p in x["papers"]]
     assert sorted(papers) == sorted(accepted(s.emu))
     assert "missing" not in day  # the chairs' to-do list stays off the website
+    # Each slot's id: the key of its calendar event and of its anchor on the page.
+    ids = [x["id"] for x in slots]
+    assert len(set(ids)) == len(ids) and "break-20240511T0810Z" in ids  # the first coffee break
+    uids = events((s.dir / "site" / "schedule.ics").read_bytes())
+    assert sorted(u.partition(".")[0] for u in uids) == sorted(ids)
+    page = (s.dir / "site" / "index.html").read_text()
+    assert all(f'id="slot-{i}"' in page for i in ids)
 
 
 def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) -> None:
@@ -170,6 +178,106 @@ def test_calendar_parses_back_with_stable_uids_and_sequences(day_site: Setup) ->
     # Unchanged since: the same bytes, the same sequences.
     stable = path.read_bytes()
     assert s.cli("push").returncode == 0 and path.read_bytes() == stable
+
+
+REGISTRATION = """
+[[program.slots]]
+kind = "break"
+title = "Registration"
+start = "2024-05-11T08:20:00+02:00"
+end = "2024-05-11T08:50:00+02:00"
+"""
+COFFEE = """[[program.slots]]
+kind = "break"
+title = "Coffee break (during poster session 1)"
+start = "2024-05-11T10:10:00+02:00"
+end = "2024-05-11T10:30:00+02:00"
+"""
+
+
+def event_bytes(path: Path) -> dict[str, bytes]:
+    return {uid: e.to_ical() for uid, e in events(path.read_bytes()).items()}
+
+
+def next_second(path: Path) -> None:
+    """Wait until a DTSTAMP written now would differ from every one in ``path``."""
+    stamped = max(e.decoded("DTSTAMP") for e in events(path.read_bytes()).values())
+    while datetime.now(UTC) < stamped + timedelta(seconds=1):
+        time.sleep(0.05)
+
+
+def test_inserting_or_removing_a_slot_changes_only_its_own_event(day_site: Setup) -> None:
+    s = day_site
+    assert s.cli("pull").returncode == 0
+    path = s.dir / "site" / "schedule.ics"
+    before = event_bytes(path)
+    next_second(path)
+    # A registration desk before everything: one new event, every other one byte for byte.
+    s.config.write_text(s.config.read_text() + REGISTRATION)
+    assert s.cli("push").returncode == 0
+    grown = event_bytes(path)
+    assert {u: grown[u] for u in before} == before
+    (new,) = set(grown) - set(before)
+    assert new.startswith("break-20240511T0620Z.") and b"SUMMARY:Registration" in grown[new]
+    # The first coffee break goes: its event goes, no other changes.
+    assert COFFEE in s.config.read_text()
+    s.config.write_text(s.config.read_text().replace(COFFEE, ""))
+    assert s.cli("push").returncode == 0
+    shrunk = event_bytes(path)
+    (gone,) = set(grown) - set(shrunk)
+    assert b"SUMMARY:Coffee break (during poster session 1)" in grown[gone]
+    assert {u: grown[u] for u in shrunk} == shrunk
+
+
+def test_calendar_state_of_an_older_store_is_adopted(day_site: Setup) -> None:
+    """A store whose ``calendar_events`` an older orsync wrote (keyed by UIDs made from each
+    slot's place among its kind, ``break-2``): after the upgrade every event keeps its UID and
+    sequence, even when a slot is inserted in the same push."""
+    s = day_site
+    assert s.cli("pull").returncode == 0
+    program = json.loads((s.dir / "site" / "program.json").read_text())["slots"]
+    with sqlite3.connect(s.db) as db:
+        (text,) = db.execute(
+            "SELECT value FROM sync_state WHERE key = 'calendar_events'"
+        ).fetchone()
+        state = json.loads(text)
+        counts: dict[str, int] = {}
+        old: dict[str, Any] = {}
+        for slot in program:
+            name = slot["id"]
+            if slot["kind"] != "poster":
+                counts[slot["kind"]] = counts.get(slot["kind"], 0) + 1
+                name = f"{slot['kind']}-{counts[slot['kind']]}"
+            entry = state.pop(slot["id"])
+            tag = entry.pop("uid").partition(".")[2]
+            old[f"{name}.{tag}"] = {**entry, "sequence": 3}
+        assert not state
+        db.execute(
+            "UPDATE sync_state SET value = ? WHERE key = 'calendar_events'", [json.dumps(old)]
+        )
+    path = s.dir / "site" / "schedule.ics"
+    next_second(path)
+    s.config.write_text(s.config.read_text() + REGISTRATION)
+    assert s.cli("push").returncode == 0
+    after = events(path.read_bytes())
+    assert len(after) == len(program) + 1
+    (new,) = set(after) - set(old)
+    assert str(after[new]["SUMMARY"]) == "Registration" and int(after[new]["SEQUENCE"]) == 0
+    assert all(int(after[u]["SEQUENCE"]) == 3 for u in old)  # no restart, no bump
+    breaks = {str(after[u]["SUMMARY"]): u.partition(".")[0] for u in old if u.startswith("break-")}
+    assert breaks["Coffee break (during poster session 1)"] == "break-1"  # not the Registration
+    stable = path.read_bytes()
+    assert s.cli("push").returncode == 0 and path.read_bytes() == stable
+
+
+def test_slot_ids_must_be_unique(day_site: Setup) -> None:
+    s = day_site
+    twice = COFFEE.replace("[[program.slots]]\n", '[[program.slots]]\nid = "coffee"\n')
+    s.config.write_text(s.config.read_text() + "\n" + twice + "\n" + twice)
+    r = s.cli("check")
+    said = r.stdout + r.stderr
+    assert r.returncode == 2, said
+    assert "'program.slots'" in said and "duplicate slot id 'coffee'" in said
 
 
 def first_talk_id(truth: dict[str, dict[str, Any]], paper: dict[str, Any]) -> str:

@@ -21,10 +21,36 @@ def test_slots_are_keyed_in_time_order_and_posters_listed_by_board() -> None:
     papers = [record(1, board=3), record(2, board=1), record(3, board=None), record(4)]
     papers[3] = record(4, session_id="P2", session_name="Poster session 2", board=1)
     day = assemble(schedule(("11:30", "11:45", "1")), papers)
-    assert [s.key for s in day.slots] == ["invited-1", "poster-P1", "contributed-1", "poster-P2"]
+    assert [s.key for s in day.slots] == [
+        "invited-20240511T0700Z",  # the kind and the start in UTC
+        "poster-P1",
+        "contributed-1",  # the talk's paper
+        "poster-P2",
+    ]
     p1 = day.slots[1]
     assert [p.id for p in p1.papers] == ["forum2", "forum1", "forum3"]  # no board last
     assert p1.paper is None  # only a talk has "its" paper
+
+
+def test_keys_name_slots_by_identity_and_stay_unique() -> None:
+    papers = [record(1), record(2)]
+    day = schedule(("11:30", "11:45", None), ("11:45", "12:00", "2"), ("16:00", "16:15", "2"))
+    rooms = (
+        ProgramSlot(at("15:00"), at("15:30"), "break", "Coffee", location="Hall A"),
+        ProgramSlot(at("15:00"), at("15:30"), "break", "Tea", location="Hall B"),
+        ProgramSlot(at("17:00"), at("17:30"), "closing", "Closing", id="bye"),
+    )
+    keys = [s.key for s in assemble(Schedule(day.sessions, day.talks, rooms), papers).slots]
+    assert keys == [
+        "poster-P1",
+        "contributed-20240511T0930Z",  # no paper yet: the kind and the start
+        "contributed-2",
+        "poster-P2",
+        "break-20240511T1300Z",
+        "break-20240511T1300Z-2",  # two breaks at once in two rooms
+        "contributed-2-2",  # the same paper twice (the config check refuses it)
+        "slot-bye",  # a configured id
+    ]
 
 
 def test_what_is_missing_is_said() -> None:

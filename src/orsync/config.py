@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import re
 import shlex
 import stat
 import tomllib
@@ -195,9 +196,16 @@ def _web_link(value: str | None) -> str | None:
     return value.strip()
 
 
+# A slot's own name goes into calendar UIDs and the page's anchors as it is written.
+SLOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
 class ProgramSlotConfig(_Section):
     """One entry of the day that is neither a poster session nor a contributed talk."""
 
+    # Optional; without it the slot is known by its kind and start time, so moving it makes
+    # it a new calendar event (docs/workshop.md#calendar).
+    id: str | None = None
     start: AwareDatetime
     end: AwareDatetime
     kind: ProgramKind
@@ -207,6 +215,16 @@ class ProgramSlotConfig(_Section):
     abstract: str | None = None
     url: str | None = None
     location: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and SLOT_ID.fullmatch(value) is None:
+            raise ValueError(
+                f"{value!r} is not a slot id: use up to 64 letters, digits, '-' and '_', "
+                'starting with a letter or digit, e.g. "keynote-1"'
+            )
+        return value
 
     @field_validator("title")
     @classmethod
@@ -236,6 +254,21 @@ class ProgramConfig(_Section):
     timezone: str | None = None
     stream_url: str | None = None
     slots: tuple[ProgramSlotConfig, ...] = ()
+
+    @field_validator("slots")
+    @classmethod
+    def _unique_ids(cls, value: tuple[ProgramSlotConfig, ...]) -> tuple[ProgramSlotConfig, ...]:
+        seen: dict[str, int] = {}
+        for i, slot in enumerate(value):
+            if slot.id is None:
+                continue
+            if slot.id in seen:
+                raise ValueError(
+                    f"duplicate slot id {slot.id!r} (program.slots[{seen[slot.id]}] and "
+                    f"program.slots[{i}]): each slot's id must be its own"
+                )
+            seen[slot.id] = i
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -11,6 +11,7 @@ store, so reading commands that show sessions or talks start fast.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = [
     "SlotKind",
     "Span",
     "TalkSlot",
+    "identity",
     "in_time_order",
     "overlapping_pairs",
     "overlaps",
@@ -102,7 +104,8 @@ class TalkSlot:
 
 @dataclass(frozen=True)
 class ProgramSlot:
-    """Any other slot of the day: an invited talk, a break, the opening or the closing."""
+    """Any other slot of the day: an invited talk, a break, the opening or the closing. ``id`` is
+    the config's optional name for it (``[[program.slots]]`` ``id``)."""
 
     start: datetime
     end: datetime
@@ -113,6 +116,7 @@ class ProgramSlot:
     abstract: str | None = None
     url: str | None = None
     location: str | None = None
+    id: str | None = None
 
     @property
     def span(self) -> Span:
@@ -134,13 +138,40 @@ _KIND_RANK: dict[str, int] = {
 
 
 def _slot_key(slot: Slot) -> tuple[datetime, datetime, int, str, str]:
-    ident = slot.id if isinstance(slot, Session) else ""
+    ident = slot.id if isinstance(slot, Session | ProgramSlot) else ""
+    ident = ident or ""
     if isinstance(slot, TalkSlot):
         ident = f"{slot.index:06d}"
     return (slot.start, slot.end, _KIND_RANK[slot.kind], slot.title, ident)
 
 
 _S = TypeVar("_S", bound=Slot)
+
+# What may go into a key as written: the same characters as a program slot's id.
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _when(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y%m%dT%H%M%SZ" if utc.second else "%Y%m%dT%H%MZ")
+
+
+def identity(slot: Slot) -> str:
+    """What names a slot for calendars and the page (``DaySlot.key``), before two slots that
+    share it are told apart: a poster session's id (``poster-P1``), a program slot's configured
+    ``id`` (``slot-keynote``), a contributed talk's paper (``contributed-37``), else the kind and
+    the start in UTC (``break-20240511T0930Z``).
+
+    Never a position: inserting or removing a slot must not turn another slot's calendar event
+    into it. A slot named by its start becomes a new event when it moves; an ``id`` keeps it.
+    """
+    if isinstance(slot, Session):
+        return f"poster-{slot.id}"
+    if isinstance(slot, ProgramSlot) and slot.id is not None:
+        return f"slot-{slot.id}"
+    if isinstance(slot, TalkSlot) and slot.paper is not None and _TOKEN.fullmatch(slot.paper):
+        return f"contributed-{slot.paper}"
+    return f"{slot.kind}-{_when(slot.start)}"
 
 
 def in_time_order(slots: Iterable[_S]) -> list[_S]:
@@ -191,6 +222,7 @@ class Schedule:
                 abstract=s.abstract,
                 url=s.url,
                 location=s.location,
+                id=s.id,
             )
             for s in config.program.slots
         ]
@@ -210,6 +242,22 @@ class Schedule:
     def slots(self) -> list[Slot]:
         """Every slot of the day in time order."""
         return in_time_order([*self.sessions, *self.talks, *self.program])
+
+    def keyed(self) -> list[tuple[str, Slot]]:
+        """Every slot of the day in time order with its key (``identity``); slots that share
+        one (two talks of a paper, two breaks starting together in different rooms) get
+        ``-2``, ``-3`` after the first, so every key of the day is unique."""
+        out: list[tuple[str, Slot]] = []
+        used: set[str] = set()
+        for slot in self.slots():
+            base = key = identity(slot)
+            n = 1
+            while key in used:
+                n += 1
+                key = f"{base}-{n}"
+            used.add(key)
+            out.append((key, slot))
+        return out
 
     def overlapping(self, slot: Slot) -> list[Slot]:
         """The other slots of the day whose times overlap ``slot``'s, in time order."""

@@ -62,7 +62,7 @@ def render(
             files["program.json"] = formats.json_bytes(day.as_dict(details=False))
     if "ics" in wanted and day is not None:
         state = calendar_state
-        if state is None or any(calendar.uid(day, s, venue_id) not in state for s in day.slots):
+        if state is None or any(s.key not in state for s in day.slots):
             first = min((s.start for s in day.slots), default=datetime(2000, 1, 1, tzinfo=UTC))
             state = calendar.next_state(day, venue_id, state or {}, first)
         files["schedule.ics"] = calendar.render(day, venue_id, state)

@@ -2,13 +2,17 @@
 
 - One VEVENT per slot, its times in the venue's zone with that zone's VTIMEZONE (an IANA
   ``program.timezone``; without one the times are written in UTC).
-- Stable UIDs from the slot's key (``invited-2``, ``poster-P1``: see ``site.day.DaySlot``) and the
-  venue: a calendar that imported the file updates its events instead of adding copies when a
-  title, a time or a paper changes.
-- SEQUENCE and DTSTAMP come from per-event state kept in the store (``sync_state`` key
-  ``calendar_events``): each event's content hash, its sequence and when it last changed. A push
-  whose event differs from the stored hash bumps the sequence and the stamp; an unchanged event
-  keeps both, so the file's bytes stay the same when nothing changed.
+- Stable UIDs from the slot's key (``poster-P1``, ``slot-keynote``, ``break-20240511T0930Z``:
+  see ``schedule.identity``) and the venue: a calendar that imported the file updates its events
+  instead of adding copies when a title, a time or a paper changes, and inserting or removing a
+  slot adds or removes that slot's event only.
+- SEQUENCE, DTSTAMP and the UID come from per-event state kept in the store (``sync_state`` key
+  ``calendar_events``), by slot key: each event's UID, content hash, sequence and when it last
+  changed. A push whose event differs from the stored hash bumps the sequence and the stamp; an
+  unchanged event keeps both, so the file's bytes stay the same when nothing changed.
+- State written before keys were identities (keyed by UIDs made from a position, ``break-2``)
+  is adopted on the first push: each event keeps its UID and sequence (``_adopt``), so an
+  upgrade neither restarts sequences at 0 nor makes calendars hold every event twice.
 - A talk's description holds its paper's title, authors and abstract; a poster session's its
   papers by board; talks carry the live-stream link where ``program.stream_url`` is set.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,25 +36,40 @@ PRODID = "-//orsync//workshop day//EN"
 
 @dataclass(frozen=True)
 class EventState:
-    """What the store remembers of one published event."""
+    """What the store remembers of one published event. ``legacy``: read from state written
+    by an orsync that keyed it by a UID made from the slot's position, not yet adopted."""
 
+    uid: str
     digest: str
     sequence: int
     stamp: str  # UTC, "YYYYMMDDTHHMMSSZ": when the event last changed
+    legacy: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"digest": self.digest, "sequence": self.sequence, "stamp": self.stamp}
+        return {
+            "uid": self.uid,
+            "digest": self.digest,
+            "sequence": self.sequence,
+            "stamp": self.stamp,
+        }
 
 
 def load_state(text: str | None) -> dict[str, EventState]:
-    """The stored state (``sync_state``'s JSON text); an unreadable value counts as none."""
+    """The stored state (``sync_state``'s JSON text) by slot key; an unreadable value counts as
+    none. Entries of the old layout (keyed by UID, no ``uid`` field) come back as ``legacy``."""
     if not text:
         return {}
     try:
         data = json.loads(text)
         return {
-            str(uid): EventState(str(v["digest"]), int(v["sequence"]), str(v["stamp"]))
-            for uid, v in data.items()
+            str(key): EventState(
+                str(v.get("uid", key)),
+                str(v["digest"]),
+                int(v["sequence"]),
+                str(v["stamp"]),
+                legacy="uid" not in v,
+            )
+            for key, v in data.items()
         }
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}
@@ -60,9 +79,13 @@ def dump_state(state: Mapping[str, EventState]) -> str:
     return json.dumps({k: state[k].as_json() for k in sorted(state)}, sort_keys=True)
 
 
+def _venue_tag(venue_id: str) -> str:
+    return hashlib.sha256(venue_id.encode()).hexdigest()[:12]
+
+
 def uid(day: Day, slot: DaySlot, venue_id: str) -> str:
-    venue = hashlib.sha256(venue_id.encode()).hexdigest()[:12]
-    return f"{slot.key}.{venue}@orsync"
+    """The UID a slot's event gets when it is first published (adopted events keep theirs)."""
+    return f"{slot.key}.{_venue_tag(venue_id)}@orsync"
 
 
 def _description(day: Day, slot: DaySlot) -> str:
@@ -127,19 +150,91 @@ def next_state(
     """The state after publishing ``day``: changed events get the next sequence and ``now``.
 
     Events no longer in the day stay in the state, so a slot that comes back continues its
-    sequence instead of restarting below what calendars already hold.
+    sequence (and UID) instead of restarting below what calendars already hold.
     """
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = dict(stored)
+    out = {k: v for k, v in stored.items() if not v.legacy}
+    legacy = {k: v for k, v in stored.items() if v.legacy}
+    adopted = _adopt(day, venue_id, legacy, out) if legacy else {}
+    known = {v.uid for v in stored.values()}
     for slot in day.slots:
-        key = uid(day, slot, venue_id)
         digest = _digest(_fields(day, slot))
-        old = stored.get(key)
+        old = out.get(slot.key) or adopted.get(slot.key)
         if old is None:
-            out[key] = EventState(digest, 0, stamp)
+            out[slot.key] = EventState(_fresh_uid(day, slot, venue_id, known), digest, 0, stamp)
+            known.add(out[slot.key].uid)
         elif old.digest != digest:
-            out[key] = EventState(digest, old.sequence + 1, stamp)
+            out[slot.key] = EventState(old.uid, digest, old.sequence + 1, stamp)
+        else:
+            out[slot.key] = replace(old, legacy=False)
+    # Old events nobody adopted keep their place under their UID, which no slot key can equal
+    # (a key has no "@"), so they are kept as a record and never matched again.
+    taken = {v.uid for v in adopted.values()}
+    for key, v in legacy.items():
+        if v.uid not in taken:
+            out[key] = replace(v, legacy=False)
     return out
+
+
+def _fresh_uid(day: Day, slot: DaySlot, venue_id: str, known: set[str]) -> str:
+    """A new event's UID, never one the state already holds: after an upgrade an adopted event
+    may carry the UID this key would make (``contributed-1`` was the first talk, now it is
+    paper 1's), and two events with one UID would be one event to a calendar."""
+    fresh = uid(day, slot, venue_id)
+    n = 1
+    while fresh in known:
+        n += 1
+        fresh = f"{slot.key}.{n}.{_venue_tag(venue_id)}@orsync"
+    return fresh
+
+
+def _position_keys(day: Day) -> dict[str, str]:
+    """Each slot's key as orsync made it before keys were identities: the kind and the slot's
+    place among that kind's slots in time order (``invited-2``), a poster session by its id."""
+    out: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for slot in day.slots:
+        if slot.kind == "poster":
+            out[slot.key] = slot.key
+            continue
+        counts[slot.kind] = counts.get(slot.kind, 0) + 1
+        out[slot.key] = f"{slot.kind}-{counts[slot.kind]}"
+    return out
+
+
+def _adopt(
+    day: Day, venue_id: str, legacy: Mapping[str, EventState], current: Mapping[str, EventState]
+) -> dict[str, EventState]:
+    """Old events (keyed by position) matched to this day's slots, by slot key.
+
+    A slot takes the old event at its old position with the same content first, then any old
+    event with the same content (the day may have changed with the upgrade: a break inserted
+    before the old event renumbered it), then the old event at its old position (what the
+    old orsync would have updated on this push).
+    """
+    tag = f".{_venue_tag(venue_id)}@orsync"
+    pool = {k: v for k, v in legacy.items() if k.endswith(tag)}
+    slots = [s for s in day.slots if s.key not in current]
+    digests = {s.key: _digest(_fields(day, s)) for s in slots}
+    positions = {k: f"{p}{tag}" for k, p in _position_keys(day).items()}
+    adopted: dict[str, EventState] = {}
+
+    def take(key: str, old_uid: str) -> None:
+        adopted[key] = pool.pop(old_uid)
+
+    for s in slots:
+        old = pool.get(positions[s.key])
+        if old is not None and old.digest == digests[s.key]:
+            take(s.key, positions[s.key])
+    for s in slots:
+        if s.key not in adopted:
+            same = next((k for k, v in pool.items() if v.digest == digests[s.key]), None)
+            if same is not None:
+                take(s.key, same)
+    for s in slots:
+        if s.key not in adopted and positions[s.key] in pool:
+            take(s.key, positions[s.key])
+    return adopted
 
 
 def render(day: Day, venue_id: str, state: Mapping[str, EventState]) -> bytes:
@@ -169,11 +264,10 @@ def render(day: Day, venue_id: str, state: Mapping[str, EventState]) -> bytes:
             )
         )
     for slot in day.slots:
-        key = uid(day, slot, venue_id)
-        st = state[key]
+        st = state[slot.key]
         fields = _fields(day, slot)
         ev = icalendar.Event()
-        ev.add("uid", key)
+        ev.add("uid", st.uid)
         ev.add("dtstamp", datetime.strptime(st.stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC))
         ev.add("sequence", st.sequence)
         start, end = (

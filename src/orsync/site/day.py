@@ -47,8 +47,10 @@ def _paper_dict(paper: PaperRecord, *, board: bool) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DaySlot:
-    """One slot of the day. ``key`` names it for calendars (``invited-2``, ``poster-P1``): the
-    same slot keeps it when its title, its times or its paper change."""
+    """One slot of the day. ``key`` names it for calendars, the page's anchors and
+    ``program.json`` (``schedule.identity``: ``poster-P1``, ``slot-keynote``,
+    ``contributed-37``, ``break-20240511T0930Z``): never a position, so adding or removing a
+    slot leaves every other slot's key as it was."""
 
     key: str
     kind: str
@@ -90,6 +92,7 @@ class Day:
         slots = []
         for s in self.slots:
             item: dict[str, Any] = {
+                "id": s.key,
                 "start": self.local(s.start).isoformat(),
                 "end": self.local(s.end).isoformat(),
                 "kind": s.kind,
@@ -148,9 +151,8 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
         stream_url=day.stream_url,
         slots=[],
     )
-    ordinals: dict[str, int] = {}
     missing: list[str] = []
-    for slot in day.slots():
+    for key, slot in day.keyed():
         kind = slot.kind
         if isinstance(slot, schedule.Session):
             placed = sorted(
@@ -159,7 +161,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
             )
             built.slots.append(
                 DaySlot(
-                    key=f"poster-{slot.id}",
+                    key=key,
                     kind=kind,
                     start=slot.start,
                     end=slot.end,
@@ -169,8 +171,6 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                 )
             )
             continue
-        ordinals[kind] = ordinals.get(kind, 0) + 1
-        key = f"{kind}-{ordinals[kind]}"
         if isinstance(slot, schedule.TalkSlot):
             paper = talk_paper(slot, papers)
             when = f"{_hm(built, slot.start)}-{_hm(built, slot.end)}"
