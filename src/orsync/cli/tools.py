@@ -27,7 +27,8 @@ def check(
         run.screen.json(report.as_dict())
     else:
         for r in report.checks:
-            run.screen.out.print(f"{'ok  ' if r.ok else 'FAIL'} {r.name}: {safe(r.detail)}")
+            mark = "FAIL" if not r.ok else "WARN" if r.warning else "ok  "
+            run.screen.out.print(f"{mark} {r.name}: {safe(r.detail)}")
     raise typer.Exit(report.exit_code)
 
 
