@@ -48,8 +48,9 @@ def _check_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert data["exit_code"] == result.returncode
     assert data["ok"] is (result.returncode == 0)
     for c in data["checks"]:
-        assert set(c) == {"name", "ok", "detail", "exit_code"}
+        assert set(c) == {"name", "ok", "detail", "exit_code", "warning"}
         assert (c["exit_code"] == 0) is c["ok"]
+        assert not (c["warning"] and not c["ok"])  # a warning is a check that passed
     return data
 
 

@@ -61,6 +61,7 @@ def test_files_hold_exactly_the_accepted_papers_and_public_fields(site: Setup) -
             "forum_url",
             "decision",
             "presentation",
+            "talk",
             "session",
             "board",
         }

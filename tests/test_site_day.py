@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orsync.schedule import ProgramSlot, Schedule, TalkSlot
-from orsync.site import assemble, describe, talk_paper
+from orsync.site import assemble, describe, talk_paper, with_talks
 from site_helpers import P1, P2, at, record, schedule
 
 
@@ -112,3 +112,37 @@ def test_describe_shows_the_day_for_a_terminal() -> None:
     assert "11:30-11:45  contributed  #2 Evil[31m" in lines
     assert any(line.endswith("board   1  #1 Paper 1") for line in lines)
     assert lines[-1] == "  - poster session P2 (Poster session 2) has no papers"
+
+
+def test_with_talks_the_talks_decide_and_each_mismatch_is_said_once() -> None:
+    papers = [record(1, presentation="oral"), record(2), record(3, presentation="oral")]
+    # Paper 2 is in two slots (a config slip): its talk is the first in time order.
+    day = schedule(("15:00", "15:15", "2"), ("11:30", "11:45", "2"), ("11:45", "12:00", "3"))
+    published, built = with_talks(day, papers)
+    by_id = {r.id: r for r in published}
+    assert [by_id[f].presentation for f in ("forum1", "forum2", "forum3")] == [
+        "poster", "oral", "oral",
+    ]  # fmt: skip
+    talk = by_id["forum2"].talk
+    assert talk is not None and talk.start == "2024-05-11T11:30:00+02:00"
+    assert talk.slot in {s.key for s in built.slots if s.kind == "contributed"}
+    assert by_id["forum1"].talk is None
+    assert built.warnings == [
+        "#1 is an oral on OpenReview but has no talk",
+        "#2 has a talk but OpenReview says poster",
+    ]
+    # The day is made of the same records the files are.
+    talk_papers = {s.paper.id: s.paper for s in built.slots if s.paper is not None}
+    assert talk_papers["forum2"] is by_id["forum2"]
+    # OpenReview's decision wins on request; the talks and the warnings stay.
+    kept, again = with_talks(day, papers, "decision")
+    assert [r.presentation for r in kept] == ["oral", "poster", "oral"]
+    assert [r.talk is not None for r in kept] == [False, True, True]
+    assert again.warnings == built.warnings
+
+
+def test_with_talks_without_talk_slots_keeps_openreview_and_warns_nothing() -> None:
+    papers = [record(1, presentation="oral"), record(2)]
+    published, built = with_talks(schedule(), papers)
+    assert [r.presentation for r in published] == ["oral", "poster"]
+    assert all(r.talk is None for r in published) and built.warnings == []

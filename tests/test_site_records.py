@@ -13,7 +13,7 @@ from site_helpers import P1, paper, record
 
 KEYS = [
     "id", "number", "title", "authors", "keywords", "abstract", "tldr", "pdf_url", "forum_url",
-    "decision", "presentation", "session", "board",
+    "decision", "presentation", "talk", "session", "board",
 ]  # fmt: skip
 
 

@@ -85,7 +85,7 @@ def test_shapes_and_order() -> None:
     assert [p["number"] for p in papers] == [1, 2, 3]
     assert list(papers[0]) == [
         "id", "number", "title", "authors", "keywords", "abstract", "tldr", "pdf_url",
-        "forum_url", "decision", "presentation", "session", "board",
+        "forum_url", "decision", "presentation", "talk", "session", "board",
     ]  # fmt: skip
     assert papers[0]["session"] == {
         "id": "P1", "name": "Poster session 1",
@@ -96,11 +96,14 @@ def test_shapes_and_order() -> None:
     assert [s["id"] for s in posters] == ["P1", "P2"]
     assert posters[0]["papers"] == [
         {"board": 1, "id": "forum1", "number": 1, "title": "Paper 1",
-         "authors": ["Ada Lovelace", "Alan Turing"]},
+         "authors": ["Ada Lovelace", "Alan Turing"], "talk": None},
     ]  # fmt: skip
     assert yaml.safe_load(files["papers.yml"]) == papers
     header = files["papers.csv"].split(b"\n", 1)[0]
-    assert header == b"UID,title,authors,abstract,keywords,sessions,pdf_url,presentation,board"
+    assert header == (
+        b"UID,title,authors,abstract,keywords,sessions,pdf_url,presentation,board,"
+        b"talk_start,talk_end"
+    )
     assert render(rows, SESSIONS, ["csv"]).keys() == {"papers.csv"}
     with pytest.raises(ValueError, match="xml"):
         render(rows, SESSIONS, ["xml"])

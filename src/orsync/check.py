@@ -6,10 +6,12 @@
 where a pull would fail. Its JSON is one fixed object, the same on success and failure::
 
     {"ok": bool, "exit_code": int,
-     "checks": [{"name": str, "ok": bool, "detail": str, "exit_code": int}, ...]}
+     "checks": [{"name": str, "ok": bool, "detail": str, "exit_code": int, "warning": bool},
+                ...]}
 
 ``checks`` holds ``config`` and, once the config is valid, ``login``, ``venue``, ``store`` and
-``website``, in that order; ``exit_code`` is the first failed check's (0 when all pass).
+``website``, in that order; ``exit_code`` is the first failed check's (0 when all pass). A
+``warning`` passed (it does not change the exit code) but says something the chairs should fix.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class CheckResult:
     ok: bool
     detail: str
     exit_code: int = 0
+    # Passed, but something the chairs should look at (a WARN line; the exit code stays 0).
+    warning: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,36 +99,46 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks += _check_openreview(config)
     report.checks.append(_check_store(config.store.url))
     report.checks.append(_check_website(config))
-    report.checks.append(_check_talks(config))
+    report.checks += _check_talks(config)
     return report
 
 
-def _check_talks(config: Config) -> CheckResult:
-    """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored)."""
-    from orsync import publish
+def _check_talks(config: Config) -> list[CheckResult]:
+    """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored);
+    each disagreement between the talks and OpenReview's orals is a warning."""
+    from orsync import publish, schedule, site
     from orsync.store import models, open_reader, sqlite_path_of
 
     named = [t for t in config.talks if t.paper is not None]
-    if not named:
-        return CheckResult("talks", True, f"{len(config.talks)} talk slots, no paper set yet")
+    summary = (
+        f"{len(named)} talk papers set"
+        if named
+        else f"{len(config.talks)} talk slots, no paper set yet"
+    )
     path = sqlite_path_of(config.store.url)
+    if not config.talks:
+        return [CheckResult("talks", True, summary)]
     if path is not None and not path.exists():
-        return CheckResult(
-            "talks", True, f"{len(named)} talk papers set; checked after `orsync pull`"
-        )
+        return [CheckResult("talks", True, f"{summary}; checked after `orsync pull`")]
     try:
         store = open_reader(config.store.url)
     except OrsyncError as exc:
-        return CheckResult(
-            "talks", True, f"{len(named)} talk papers set; not checked: {exc.message}"
-        )
+        return [CheckResult("talks", True, f"{summary}; not checked: {exc.message}")]
     with store, store.connect() as conn:
         papers = models.accepted_papers(conn)
+    day = schedule.Schedule.from_config(config)
+    records = site.build_records(papers, list(day.sessions))
+    warnings = [
+        CheckResult("talks", True, w, warning=True)
+        for w in site.with_talks(day, records, config.program.presentation_from)[1].warnings
+    ]
+    if not named:
+        return [CheckResult("talks", True, summary), *warnings]
     problems = publish.talk_problems(config, papers)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        return CheckResult("talks", False, problems[0] + more, EXIT_USAGE)
-    return CheckResult("talks", True, f"{len(named)} talk papers are accepted papers")
+        return [CheckResult("talks", False, problems[0] + more, EXIT_USAGE), *warnings]
+    return [CheckResult("talks", True, f"{len(named)} talk papers are accepted papers"), *warnings]
 
 
 def _check_openreview(config: Config) -> list[CheckResult]:

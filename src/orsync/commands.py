@@ -380,7 +380,8 @@ def program(config: Config) -> Day:
     with open_reader(config.store.url) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
     day = schedule.Schedule.from_config(config)
-    return site.assemble(day, site.build_records(papers, list(day.sessions)))
+    records = site.build_records(papers, list(day.sessions))
+    return site.with_talks(day, records, config.program.presentation_from)[1]
 
 
 def check(config_path: Path | None) -> CheckReport:

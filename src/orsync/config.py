@@ -37,6 +37,7 @@ from orsync.text import link_problem
 
 # The kinds of a [[program]] slot (the day's other slots: posters and talks have their own).
 ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
+PresentationFrom = Literal["talks", "decision"]
 
 DEFAULT_BASEURL = "https://api2.openreview.net"
 # Requests of a rate-limit window orsync never spends: a cycle stops before it would leave
@@ -253,6 +254,10 @@ class ProgramConfig(_Section):
     # IANA name (Europe/Vienna); unset = the UTC offset written in the times.
     timezone: str | None = None
     stream_url: str | None = None
+    # Which side says a paper is an oral on the site: the configured [[talks]] (the chairs'
+    # final word on the day) or OpenReview's decision text. The other side's disagreements
+    # are warnings either way.
+    presentation_from: PresentationFrom = "talks"
     slots: tuple[ProgramSlotConfig, ...] = ()
 
     @field_validator("slots")

@@ -47,7 +47,9 @@ def program(
     as_json: Annotated[bool, typer.Option("--json", help="Print the day as JSON.")] = False,
 ) -> None:
     """The day in time order (talks, poster sessions with their papers, breaks) and what is
-    still missing: talk slots with no paper, papers with no abstract, clashing slots."""
+    still missing: talk slots with no paper, papers with no abstract, clashing slots; then the
+    papers whose talk and OpenReview's decision disagree (an oral with no talk, a talk for a
+    poster)."""
     from orsync import commands as do
     from orsync.site import describe
 

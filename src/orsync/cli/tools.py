@@ -18,7 +18,11 @@ def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Validate the config, reach the API, log in, read the venue, and test the store and output folder."""
+    """Validate the config, reach the API, log in, read the venue, and test the store and output folder.
+
+    Also checks the contributed talks against the store: a talk paper that is not accepted
+    fails; a talk for a paper OpenReview calls a poster, or an oral with no talk, is a WARN line
+    (the exit code stays 0)."""
     from orsync import commands as do
 
     run = this_run(ctx)
@@ -27,7 +31,8 @@ def check(
         run.screen.json(report.as_dict())
     else:
         for r in report.checks:
-            run.screen.out.print(f"{'ok  ' if r.ok else 'FAIL'} {r.name}: {safe(r.detail)}")
+            mark = "FAIL" if not r.ok else "WARN" if r.warning else "ok  "
+            run.screen.out.print(f"{mark} {r.name}: {safe(r.detail)}")
     raise typer.Exit(report.exit_code)
 
 

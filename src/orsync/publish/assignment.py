@@ -165,6 +165,7 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
         store.begin() as conn,
     ):
         forum_id, number = resolve_paper(conn, ref)
+        _refuse_talk_overlap(config, forum_id, number, session_id)
         was = queries.pin_of(conn, forum_id)
         conn.execute(delete(PIN).where(PIN.c.forum_id == forum_id))
         conn.execute(
@@ -173,9 +174,45 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
             )
         )
         sync_sessions(conn, config)
-        assignment = update_assignment(conn, config)
+        try:
+            assignment = update_assignment(conn, config)
+        except posters.AssignmentError as exc:
+            # Raised inside the transaction: the pin is rolled back, so say it is not made.
+            label = f"#{number}" if number is not None else forum_id
+            raise UsageError(
+                f"paper {label} is not pinned to {session_id} (nothing changed): {exc.message}"
+            ) from None
     place = assignment.placements.get(forum_id) if assignment else None
     return PinResult(forum_id, number, session_id, was, place)
+
+
+def _refuse_talk_overlap(
+    config: Config, forum_id: str, number: int | None, session_id: str
+) -> None:
+    """A pin into a session overlapping the paper's own talk could never hold: refused before
+    anything is stored, naming the sessions it may go to."""
+    day = schedule.Schedule.from_config(config)
+    session = day.session(session_id)
+    talks = day.talks_of(number, forum_id)
+    if session is None or not talks:
+        return
+    clashing = [t for t in talks if schedule.overlaps(t.span, session.span)]
+    if not clashing:
+        return
+    zone = day.zone()
+
+    def hm(when: datetime) -> str:
+        return when.astimezone(zone).strftime("%H:%M")
+
+    talk = clashing[0]
+    free = [s.id for s in day.sessions if not any(schedule.overlaps(t.span, s.span) for t in talks)]
+    instead = f"pin it to {' or '.join(free)}, or" if free else "no session is free of its talk:"
+    label = f"#{number}" if number is not None else forum_id
+    raise UsageError(
+        f"paper {label} is not pinned: poster session {session_id} "
+        f"({hm(session.start)}-{hm(session.end)}) overlaps its contributed talk "
+        f"{hm(talk.start)}-{hm(talk.end)} (talks[{talk.index}]); {instead} move the talk first"
+    )
 
 
 def unpin(config: Config, ref: str) -> PinResult:

@@ -33,7 +33,7 @@ from orsync.publish.assignment import (
     update_assignment,
 )
 from orsync.publish.hook import OnChangeError, run_on_change
-from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
+from orsync.site import Day, PaperRecord, build_records, calendar, render, with_talks
 from orsync.store import Store, models, open_store, queries
 from orsync.store.tables import PUSH
 
@@ -211,12 +211,17 @@ def _push_locked(
                 }
                 for p in papers
             }
-    result.problems = talk_problems(config, papers)
+    # One set of records feeds every file and the day, so no two of them can disagree.
+    records, day = with_talks(
+        schedule.Schedule.from_config(config),
+        build_records(papers, sessions_of(config), files),
+        config.program.presentation_from,
+    )
+    result.problems = talk_problems(config, papers) + day.warnings
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
-        records = build_records(papers, sessions_of(config), files)
-        _publish(store, config, config.website, records, result, force=force, hooks=hooks)
+        _publish(store, config, config.website, records, day, result, force=force, hooks=hooks)
     if posters_error is not None:
         raise PushError(
             f"website data published without new poster places: {posters_error.message}"
@@ -242,6 +247,7 @@ def _publish(
     config: Config,
     site: WebsiteConfig,
     records: list[PaperRecord],
+    day: Day,
     result: PushResult,
     *,
     force: bool,
@@ -259,7 +265,6 @@ def _publish(
                 "empty or is not the one that made this site: check store.url, run `orsync "
                 "pull`, or rerun with --force if the papers really went"
             )
-    day = assemble(schedule.Schedule.from_config(config), records)
     state = calendar_state(store, config, day) if "ics" in site.formats else None
     files = render(
         records,

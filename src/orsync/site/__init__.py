@@ -13,8 +13,16 @@ from datetime import UTC, datetime
 from orsync.schedule import Schedule, Session
 from orsync.site import calendar, formats, page
 from orsync.site.calendar import EventState
-from orsync.site.day import Day, DaySlot, assemble, describe, talk_paper
-from orsync.site.records import PaperRecord, SessionRef, build_records
+from orsync.site.day import (
+    Day,
+    DaySlot,
+    assemble,
+    describe,
+    presentation_mismatches,
+    talk_paper,
+    with_talks,
+)
+from orsync.site.records import PaperRecord, SessionRef, TalkRef, build_records
 
 __all__ = [
     "FORMATS",
@@ -22,11 +30,14 @@ __all__ = [
     "DaySlot",
     "PaperRecord",
     "SessionRef",
+    "TalkRef",
     "assemble",
     "build_records",
     "describe",
+    "presentation_mismatches",
     "render",
     "talk_paper",
+    "with_talks",
 ]
 
 FORMATS = ("json", "yaml", "csv", "ics", "html")

@@ -19,17 +19,17 @@ What counts as missing:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from orsync import schedule
-from orsync.site.records import PaperRecord
+from orsync.site.records import PaperRecord, TalkRef
 from orsync.terminal import safe
 from orsync.text import clean_text
 
-__all__ = ["Day", "DaySlot", "assemble", "describe"]
+__all__ = ["Day", "DaySlot", "assemble", "describe", "presentation_mismatches", "with_talks"]
 
 # Kinds streamed for remote attendees when ``program.stream_url`` is set (posters and breaks are
 # in the room only).
@@ -79,6 +79,8 @@ class Day:
     stream_url: str | None
     slots: list[DaySlot]
     missing: list[str] = field(default_factory=list)
+    # Where the configured talks and OpenReview's decisions disagree (``with_talks``).
+    warnings: list[str] = field(default_factory=list)
 
     def local(self, when: datetime) -> datetime:
         return when.astimezone(self.zone)
@@ -122,6 +124,7 @@ class Day:
         }
         if details:
             out["missing"] = list(self.missing)
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -213,6 +216,60 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
         )
     built.missing = missing + _paper_gaps(day, papers) + _clashes(built, day)
     return built
+
+
+def with_talks(
+    day: schedule.Schedule, records: Sequence[PaperRecord], presentation_from: str = "talks"
+) -> tuple[list[PaperRecord], Day]:
+    """The records as the site publishes them, and the day assembled from them.
+
+    ``records`` hold OpenReview's presentation (``build_records``). Each gets its talk (the
+    first in time order when the config gives it two), and with ``presentation_from =
+    "talks"`` its presentation from it: a paper with a talk is an oral, every other a poster,
+    so that no file shows an oral without a talk. A config with no ``[[talks]]`` slot does not
+    plan the talks here: OpenReview's decision stays, and nothing is said. The day's
+    ``warnings`` are the mismatches (``presentation_mismatches``), whichever side wins.
+    """
+    talks: dict[str, TalkRef] = {}
+    if day.talks:
+        # The talk's key is the calendar's: assembled here once, used as it is.
+        plain = assemble(day, records)
+        for slot in plain.slots:
+            paper = slot.paper
+            if paper is not None and paper.id not in talks:
+                talks[paper.id] = TalkRef(
+                    start=plain.local(slot.start).isoformat(),
+                    end=plain.local(slot.end).isoformat(),
+                    slot=slot.key,
+                )
+    warnings = presentation_mismatches(records, talks) if day.talks else []
+    decide = presentation_from == "talks" and bool(day.talks)
+    published = [
+        replace(
+            r,
+            talk=talks.get(r.id),
+            presentation=("oral" if r.id in talks else "poster") if decide else r.presentation,
+        )
+        for r in records
+    ]
+    built = assemble(day, published)
+    built.warnings = warnings
+    return published, built
+
+
+def presentation_mismatches(
+    records: Sequence[PaperRecord], talks: Mapping[str, object]
+) -> list[str]:
+    """Where the talks (``talks``: paper id → its talk) and OpenReview's decisions (the
+    records' ``presentation``, as the store has it) disagree, by paper number."""
+    out = []
+    for r in sorted(records, key=lambda r: (r.number is None, r.number or 0, r.id)):
+        oral = r.presentation == "oral"
+        if r.id in talks and not oral:
+            out.append(f"{r.label} has a talk but OpenReview says {r.presentation or 'nothing'}")
+        elif oral and r.id not in talks:
+            out.append(f"{r.label} is an oral on OpenReview but has no talk")
+    return out
 
 
 def talk_paper(talk: schedule.TalkSlot, papers: Sequence[PaperRecord]) -> PaperRecord | None:
@@ -325,4 +382,7 @@ def describe(day: Day) -> list[str]:
         lines += [f"  - {safe(m)}" for m in day.missing]
     else:
         lines.append("nothing missing")
+    if day.warnings:
+        lines.append(f"talks and OpenReview's decisions disagree ({len(day.warnings)}):")
+        lines += [f"  - {safe(w)}" for w in day.warnings]
     return lines

@@ -21,11 +21,21 @@ from orsync.text import LIST_SEPARATOR, clean_text, neutralise_cell
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["CSV_HEADER", "csv_bytes", "json_bytes", "posters", "site_order", "yaml_bytes"]
+__all__ = [
+    "CSV_HEADER",
+    "CSV_TALK",
+    "csv_bytes",
+    "json_bytes",
+    "posters",
+    "site_order",
+    "yaml_bytes",
+]
 
 CSV_HEADER = (
     "UID", "title", "authors", "abstract", "keywords", "sessions", "pdf_url", "presentation", "board"
 )  # fmt: skip
+# After every other column (the hosted files' too), so that no column a reader counts on moves.
+CSV_TALK = ("talk_start", "talk_end")
 
 
 def site_order(records: Sequence[PaperRecord]) -> list[PaperRecord]:
@@ -84,7 +94,7 @@ def csv_bytes(records: Sequence[PaperRecord]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     hosted = sorted({name for r in records for name, _ in r.files or ()})
-    writer.writerow((*CSV_HEADER, *(f"file_{name}" for name in hosted)))
+    writer.writerow((*CSV_HEADER, *(f"file_{name}" for name in hosted), *CSV_TALK))
     for r in records:
         files = r.files_dict()
         row = [
@@ -98,6 +108,8 @@ def csv_bytes(records: Sequence[PaperRecord]) -> bytes:
             r.presentation or "",
             "" if r.board is None else str(r.board),
             *(files.get(name) or "" for name in hosted),
+            r.talk.start if r.talk else "",
+            r.talk.end if r.talk else "",
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return out.getvalue().encode("utf-8")
@@ -124,6 +136,7 @@ def posters(records: Sequence[PaperRecord], sessions: Sequence[Session]) -> list
             entry: dict[str, Any] = {
                 "board": r.board, "id": r.id, "number": r.number, "title": r.title,
                 "authors": list(r.authors),
+                "talk": None if r.talk is None else r.talk.as_dict(),
             }  # fmt: skip
             if r.files is not None:
                 entry["files"] = r.files_dict()

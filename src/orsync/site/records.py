@@ -15,7 +15,7 @@ from orsync.schedule import Session
 from orsync.store import models
 from orsync.text import clean_list, clean_optional, clean_text, iso_text, web_link
 
-__all__ = ["PaperRecord", "SessionRef", "build_records"]
+__all__ = ["PaperRecord", "SessionRef", "TalkRef", "build_records"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,24 @@ class SessionRef:
 
 
 @dataclass(frozen=True)
+class TalkRef:
+    """A paper's contributed talk as the paper files show it: times ISO 8601 in the venue's
+    offset, ``slot`` the key the calendar names the talk's event by."""
+
+    start: str
+    end: str
+    slot: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "slot": self.slot}
+
+
+@dataclass(frozen=True)
 class PaperRecord:
     """One accepted paper as published; ``as_dict()`` is its papers.json object, keys in the
-    documented order. ``files`` is None when the site hosts no files (then not in the object)."""
+    documented order. ``files`` is None when the site hosts no files (then not in the object).
+    ``talk`` and, by default, ``presentation`` come from the configured talks
+    (``site.day.with_talks``): built from the store alone they hold OpenReview's word."""
 
     id: str
     number: int | None
@@ -50,6 +65,7 @@ class PaperRecord:
     session: SessionRef | None
     board: int | None
     files: tuple[tuple[str, str | None], ...] | None = None
+    talk: TalkRef | None = None
 
     @classmethod
     def build(
@@ -114,6 +130,7 @@ class PaperRecord:
             "forum_url": self.forum_url,
             "decision": self.decision,
             "presentation": self.presentation,
+            "talk": None if self.talk is None else self.talk.as_dict(),
             "session": None if self.session is None else self.session.as_dict(),
             "board": self.board,
         }
