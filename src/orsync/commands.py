@@ -18,7 +18,8 @@ from orsync import lock
 from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import write_private
-from orsync.store import open_reader, queries
+from orsync.store import queries
+from orsync.store.binding import read_for
 from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class Status:
 def status(config: Config, *, cycles: int = 10) -> Status:
     """What the store holds, the last cycles, and who holds the lock."""
     files = None
-    with open_reader(config.store.url) as store:
+    with read_for(config) as store:
         # Who holds the lock is asked before and after reading: a cycle that ends between the
         # two reads must not be called interrupted, nor one that starts between them.
         holder_before = lock.store_holder(store)
@@ -229,7 +230,7 @@ def changes(
     config: Config, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first (docs/cli.md ``changes``)."""
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         rows = queries.changes(conn, since=since, limit=limit)
     for row in rows:
         at = row["at"]
@@ -349,7 +350,7 @@ def program(config: Config) -> Day:
     from orsync import schedule, site
     from orsync.store import models
 
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
     day = schedule.Schedule.from_config(config)
     return site.assemble(day, site.build_records(papers, list(day.sessions)))

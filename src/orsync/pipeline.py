@@ -208,10 +208,10 @@ def opened(
     config: Config, source: OpenReviewSource | None = None
 ) -> Iterator[tuple[Store, OpenReviewSource]]:
     """The store and the source of a one-shot pass, closed afterwards."""
-    from orsync.store import open_store
+    from orsync.store.binding import open_for
 
     source = source or make_source(config)
-    with open_store(config.store.url) as store:
+    with open_for(config) as store:
         yield store, source
 
 

@@ -13,7 +13,8 @@ from orsync import posters, schedule
 from orsync.config import Config
 from orsync.errors import UsageError
 from orsync.lock import store_writer
-from orsync.store import models, open_reader, open_store, queries
+from orsync.store import models, queries
+from orsync.store.binding import open_for, read_for
 from orsync.store.tables import ASSIGNMENT, PIN, SESSION
 
 __all__ = [
@@ -161,7 +162,7 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
         known = ", ".join(s.id for s in config.posters.sessions) or "none configured"
         raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
     with (
-        open_store(config.store.url) as store,
+        open_for(config) as store,
         store_writer(store, wait_s=600.0, command="posters pin"),
         store.begin() as conn,
     ):
@@ -182,7 +183,7 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
 def unpin(config: Config, ref: str) -> PinResult:
     """Release a pin; ``was`` is None when the paper was not pinned (nothing changes then)."""
     with (
-        open_store(config.store.url) as store,
+        open_for(config) as store,
         store_writer(store, wait_s=600.0, command="posters unpin"),
         store.begin() as conn,
     ):
@@ -198,7 +199,7 @@ def show(config: Config) -> list[dict[str, Any]]:
     The store's values as they are (the terminal makes them safe); the talks are the
     configured ones, not the decision text: what the chairs set is what they see.
     """
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
         pins = queries.pins(conn)
     day = schedule.Schedule.from_config(config)

@@ -34,7 +34,8 @@ from orsync.publish.assignment import (
 )
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
-from orsync.store import Store, models, open_store, queries
+from orsync.store import Store, models, queries
+from orsync.store.binding import open_for
 from orsync.store.tables import PUSH
 
 __all__ = [
@@ -153,7 +154,7 @@ def push(
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
     ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
     """
-    store = open_store(config.store.url)
+    store = open_for(config)
     result = PushResult()
     try:
         with store_writer(store, wait_s=wait_s, command=command):
@@ -331,7 +332,7 @@ def _record_end(
 
 def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
     """What ``posters assign`` would do, computed under the lock and rolled back."""
-    store = open_store(config.store.url)
+    store = open_for(config)
     result = PushResult()
     try:
         with (

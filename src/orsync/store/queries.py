@@ -26,6 +26,8 @@ from orsync.store.tables import ASSIGNMENT, CHANGE, CYCLE, HOSTED_FILE, NOTE, PI
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
 # sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
 RATE_LIMITED_UNTIL = "rate_limited_until"
+# sync_state key: the venue id the store mirrors, recorded by its first cycle.
+VENUE_ID = "venue_id"
 # sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
 FILES_QUOTA = "files_quota"
 
