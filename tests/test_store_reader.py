@@ -268,3 +268,18 @@ def test_an_empty_store_is_bound_only_by_a_good_cycle(tmp_path: Path, setup: Set
     assert setup.cli("pull").returncode == 4  # no such venue: nothing is bound
     write_config(setup.dir, setup.emu)
     assert setup.cli("pull").returncode == 0
+
+
+def test_commands_open_the_store_only_through_the_venue_check() -> None:
+    # open_for / read_for are the one door: a module that opened a store by its URL would skip
+    # the refusal of another venue's store.
+    src = Path(orsync.__file__).parent
+    direct = [
+        f"{path.relative_to(src)}:{n}"
+        for path in src.rglob("*.py")
+        if path.parent.name != "store" and "emulator" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "open_store(" in line or "open_reader(" in line
+        if not line.lstrip().startswith("#")
+    ]
+    assert direct == []
