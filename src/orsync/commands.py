@@ -122,6 +122,8 @@ class Status:
     last_push: PushRow | None
     # Hosted files (docs/site-files.md#hosted-files), when website.files is set: current / pending / refused.
     files: dict[str, Any] | None
+    # A website.on_change owed to the site since a failed run (since, attempts, error), or None.
+    on_change_pending: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +141,7 @@ class Status:
             "lock_holder": self.lock_holder,
             "last_push": self.last_push.as_dict() if self.last_push is not None else None,
             "files": self.files,
+            "on_change_pending": self.on_change_pending,
         }
 
     def describe_lock(self) -> str:
@@ -156,6 +159,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         with store.connect() as conn:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
+            hook_pending = queries.on_change_pending(conn)
             if config.website is not None and config.website.files:
                 files = queries.hosted_status(conn)
         holder = lock.store_holder(store)
@@ -196,6 +200,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         lock_holder=holder,
         last_push=push_info,
         files=files,
+        on_change_pending=hook_pending,
     )
 
 

@@ -315,6 +315,9 @@ class Service:
         if result.push is not None and result.push.changed:
             log.info("website updated", files=result.push.changed)
             text += f"; website: wrote {', '.join(result.push.changed)}"
+        if result.push is not None and result.push.on_change == "pending":
+            log.info("website.on_change ran again", pending=result.push.on_change_was_pending)
+            text += "; website: website.on_change ran again (it was pending)"
         return text
 
     @contextlib.contextmanager

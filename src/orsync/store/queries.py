@@ -28,6 +28,9 @@ INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; 
 RATE_LIMITED_UNTIL = "rate_limited_until"
 # sync_state key: the venue id the store mirrors, recorded by its first cycle.
 VENUE_ID = "venue_id"
+# sync_state key: a website.on_change that has not succeeded since files changed (JSON:
+# since, attempts, error); each push runs it again until it does.
+ON_CHANGE_PENDING = "on_change_pending"
 # sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
 FILES_QUOTA = "files_quota"
 
@@ -80,6 +83,18 @@ def set_state(conn: Connection, key: str, value: str) -> None:
     done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
     if done.rowcount == 0:
         conn.execute(insert(STATE).values(key=key, value=value))
+
+
+def on_change_pending(conn: Connection) -> dict[str, Any] | None:
+    """The website.on_change still owed to the site (``ON_CHANGE_PENDING``), or None."""
+    value = get_state(conn, ON_CHANGE_PENDING)
+    if not value:
+        return None
+    try:
+        found = json.loads(value)
+    except ValueError:
+        found = None
+    return found if isinstance(found, dict) else {"since": None, "attempts": 0, "error": None}
 
 
 def watermark_ms(conn: Connection) -> int | None:
