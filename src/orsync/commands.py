@@ -238,8 +238,9 @@ def changes(
     with read_for(config) as store, store.connect() as conn:
         rows = queries.changes(conn, since=since, limit=limit)
     for row in rows:
-        at = row["at"]
-        row["at"] = at.isoformat(timespec="seconds") if at else None
+        for key in ("at", "seen_at"):
+            when = row[key]
+            row[key] = when.isoformat(timespec="seconds") if when else None
     return rows
 
 

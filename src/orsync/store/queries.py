@@ -220,8 +220,9 @@ def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
 def changes(
     conn: Connection, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """What changed in the venue, newest first: each change with its paper's number and title
-    and the list of fields that changed (docs/cli.md ``changes``)."""
+    """What changed in the venue, newest first: each change with its paper's number and title,
+    the list of fields that changed, when OpenReview made it (``at``, the note's ``tmdate``)
+    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``)."""
     # The paper a reply belongs to is its forum's submission: chairs know papers by number.
     paper = NOTE.alias("paper")
     query = (
@@ -229,9 +230,11 @@ def changes(
             CHANGE,
             paper.c.number,
             func.coalesce(NOTE.c.title, paper.c.title).label("title"),
+            CYCLE.c.started_at.label("seen_at"),
         )
         .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
         .join(paper, paper.c.id == CHANGE.c.forum, isouter=True)
+        .join(CYCLE, CYCLE.c.id == CHANGE.c.cycle_id, isouter=True)
         .order_by(CHANGE.c.id.desc())
     )
     if since is not None:
@@ -244,6 +247,7 @@ def changes(
         out.append(
             {
                 "at": m["at"],
+                "seen_at": m["seen_at"],
                 "cycle": m["cycle_id"],
                 "op": m["op"],
                 "kind": m["kind"],
