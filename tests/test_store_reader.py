@@ -240,6 +240,10 @@ def test_every_command_refuses_a_store_of_another_venue(setup: Setup, tmp_path: 
                 f"mirrors venue {bgpt}, not openreview.venue_id = {other.venue_id}",
                 "point store.url at another store",
             )
+        # The service refuses to start (its log is JSON lines, not one error line).
+        service = run_cli("--config", str(config), "run", process=True, timeout=60)
+        assert service.returncode == 5, service.stderr
+        assert f"mirrors venue {bgpt}" in service.stdout + service.stderr
         # The refusal came before OpenReview was asked for a note.
         assert not [r for r in other.requests if r.path.startswith("/notes")]
     assert _digest(setup.db) == before
