@@ -110,6 +110,9 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
         _push_stage(config, result, replace(options, command=f"{options.command} (files)"))
         if first is not None and result.push is not None:
             result.push.changed = sorted({*first.changed, *result.push.changed})
+            if result.push.on_change is None:  # the pass ran it, in its first push
+                result.push.on_change = first.on_change
+                result.push.on_change_was_pending = first.on_change_was_pending
 
     result.files = hosted.run_files_stage(
         config,
