@@ -59,7 +59,8 @@ EXIT_CODES = {
         "readable"
     ),
     errors.EXIT_STORE: (
-        "store error (unreadable, not writable, or written by a newer orsync); also a push refused "
+        "store error (unreadable, not writable, written by a newer orsync, or mirroring another "
+        "venue than `openreview.venue_id`: point `store.url` at another store); also a push refused "
         "because it would take more than `sync.max_delete_fraction` of the papers off the site "
         "(check `store.url`, or `--force`)"
     ),

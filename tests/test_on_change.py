@@ -204,3 +204,65 @@ def test_run_on_change(tmp_path: Path) -> None:
         run_on_change(["/nonexistent/hook"], env, tmp_path)
     with pytest.raises(OnChangeError, match="; \\$\\(rm"):  # no shell: metacharacters are data
         run_on_change(["/bin/echo; $(rm -rf /)"], env, tmp_path)
+
+
+# Fails on its first run (a deploy that could not reach the server), succeeds afterwards; each
+# run is logged with whether it failed.
+FLAKY = """\
+import pathlib, sys
+log = pathlib.Path(sys.argv[1])
+runs = log.read_text().splitlines() if log.exists() else []
+failing = not runs
+log.write_text("\\n".join([*runs, "failed" if failing else "ok"]) + "\\n")
+if failing:
+    print("deploy: connection refused", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_a_failed_hook_is_run_again_until_it_succeeds(tmp_path: Path, emulator: Emulator) -> None:
+    script = tmp_path / "flaky.py"
+    script.write_text(FLAKY)
+    runs = tmp_path / "runs.log"
+    config = _website_config(tmp_path, emulator, [sys.executable, str(script), str(runs)], None)
+    setup = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+
+    first = setup.cli("pull")
+    assert first.returncode == 2, first.stderr
+    assert "deploy: connection refused" in first.stderr
+    assert runs.read_text().split() == ["failed"]
+
+    # Nothing changed on OpenReview nor in the files: the hook is still owed to the site.
+    status = json.loads(setup.cli("status", "--json").stdout)
+    owed = status["on_change_pending"]
+    assert owed is not None and owed["attempts"] == 1
+    assert "connection refused" in owed["error"]
+    shown = setup.cli("status").stdout
+    assert "on_change" in shown and "pending since" in shown
+
+    again = setup.cli("push", "--json")
+    assert again.returncode == 0, again.stderr
+    pushed = json.loads(again.stdout)
+    assert pushed["changed"] == [] and pushed["on_change"] == "pending"
+    assert "connection refused" in pushed["on_change_was_pending"]["error"]
+    assert runs.read_text().split() == ["failed", "ok"]
+    assert json.loads(setup.cli("status", "--json").stdout)["on_change_pending"] is None
+
+    # Paid off: the next pass with nothing changed does not run it.
+    assert setup.cli("pull").returncode == 0
+    assert runs.read_text().split() == ["failed", "ok"]
+
+
+def test_a_pass_says_it_ran_a_pending_hook(tmp_path: Path, emulator: Emulator) -> None:
+    script = tmp_path / "flaky.py"
+    script.write_text(FLAKY)
+    runs = tmp_path / "runs.log"
+    config = _website_config(tmp_path, emulator, [sys.executable, str(script), str(runs)], None)
+    setup = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    assert setup.cli("pull").returncode == 2  # the site is written; its deploy fails
+    result = setup.cli("pull")
+    assert result.returncode == 0, result.stderr
+    assert "already up to date" in result.stdout
+    assert "ran website.on_change because it was pending since" in result.stdout
+    assert "connection refused" in result.stdout
+    assert runs.read_text().split() == ["failed", "ok"]

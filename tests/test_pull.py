@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 from conftest import Setup, assert_mirror_equals_truth, live_notes, write_config
+from helpers import one_error_line
 from orsync.emulator import Emulator
 
 
@@ -234,3 +235,16 @@ def test_numbers_beyond_64_bits_are_kept_exactly(setup: Setup) -> None:
     assert raw["content"]["neg"]["value"] == -(2**63) - 1
     again = pull_json(setup, "--full")
     assert again["changes"] == 0, "the same note parsed again has the same digest"
+
+
+def test_an_empty_answer_names_the_venue_first(setup: Setup) -> None:
+    pull_json(setup)
+    for forum in setup.emu.truth("chair")["submissions"]:
+        setup.emu.delete_note(forum)
+    result = setup.cli("pull", "--full")
+    assert result.returncode == 3
+    line = one_error_line(result.stderr)
+    assert line.startswith(
+        f"orsync: error: venue {setup.emu.venue_id} answered no submissions: refusing to delete"
+    ), line
+    assert "openreview.venue_id" in line

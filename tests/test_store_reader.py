@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import orsync
-from conftest import Setup
+from conftest import Setup, run_cli, write_config
 from helpers import one_line_error
+from orsync.emulator import Emulator
 
 READERS = (("status",), ("changes",), ("export",), ("report", "--json"), ("posters", "show"))
 
@@ -166,3 +167,123 @@ def test_reading_commands_never_create_a_store(setup: Setup) -> None:
     for args in (("status",), ("changes",), ("export",), ("posters", "show")):
         one_line_error(setup.cli(*args), 5, "run `orsync pull` first")
     assert not setup.db.exists()
+
+
+# -- a store mirrors one venue ------------------------------------------------------------------
+
+# Every command that opens the store for a config, with what it needs beyond the config.
+EVERY_COMMAND = (
+    ("pull",),
+    ("pull", "--full"),
+    ("push",),
+    ("status",),
+    ("changes",),
+    ("export",),
+    ("report",),
+    ("posters", "show"),
+    ("posters", "assign"),
+    ("posters", "pin", "1", "A"),
+    ("posters", "unpin", "1"),
+    ("program",),
+    ("talks", "suggest"),
+    ("check",),
+)
+
+
+def _other_venue_config(folder: Path, emu: Emulator, db: Path, output_dir: Path) -> Path:
+    """A config for ``emu``'s venue that keeps another venue's store and website."""
+    extra = "\n".join(
+        [
+            "[website]",
+            f'output_dir = "{output_dir}"',
+            "",
+            "[posters]",
+            "boards_per_session = 100",
+            "[[posters.sessions]]",
+            'id = "A"',
+            'name = "Morning"',
+            'start = "2024-05-11T10:00:00+02:00"',
+            'end = "2024-05-11T11:00:00+02:00"',
+        ]
+    )
+    path = write_config(folder, emu, extra=extra)
+    text = path.read_text().replace(f"sqlite:///{folder / 'orsync.db'}", f"sqlite:///{db}")
+    path.write_text(text)
+    return path
+
+
+def test_every_command_refuses_a_store_of_another_venue(setup: Setup, tmp_path: Path) -> None:
+    bgpt = setup.emu.venue_id
+    site = tmp_path / "site"
+    mine = _other_venue_config(setup.dir / "mine", setup.emu, setup.db, site)
+    assert run_cli("--config", str(mine), "pull").returncode == 0
+    with sqlite3.connect(setup.db) as conn:
+        recorded = conn.execute("SELECT value FROM sync_state WHERE key = 'venue_id'").fetchone()
+    assert recorded == (bgpt,)
+    published = {p.name: _digest(p) for p in site.iterdir()}
+    before = _digest(setup.db)
+
+    with Emulator(dataset="iclr", seed=3, size=40) as other:
+        config = _other_venue_config(tmp_path / "other", other, setup.db, site)
+        for args in EVERY_COMMAND:
+            extra = ("--html", str(tmp_path / "r.html")) if args[0] == "report" else ()
+            result = run_cli("--config", str(config), *args, *extra)
+            if args[0] == "check":
+                assert result.returncode == 5, result.stdout
+                assert f"mirrors venue {bgpt}, not openreview.venue_id = {other.venue_id}" in (
+                    result.stdout
+                )
+                continue
+            one_line_error(
+                result,
+                5,
+                f"mirrors venue {bgpt}, not openreview.venue_id = {other.venue_id}",
+                "point store.url at another store",
+            )
+        # The service refuses to start (its log is JSON lines, not one error line).
+        service = run_cli("--config", str(config), "run", process=True, timeout=60)
+        assert service.returncode == 5, service.stderr
+        assert f"mirrors venue {bgpt}" in service.stdout + service.stderr
+        # The refusal came before OpenReview was asked for a note.
+        assert not [r for r in other.requests if r.path.startswith("/notes")]
+    assert _digest(setup.db) == before
+    assert {p.name: _digest(p) for p in site.iterdir()} == published
+
+
+def test_a_store_made_before_the_binding_is_bound_by_its_submissions(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    with sqlite3.connect(setup.db) as conn:
+        conn.execute("DELETE FROM sync_state WHERE key = 'venue_id'")
+    other = write_config(setup.dir / "other", setup.emu, venue_id="ICLR.cc/2025/Workshop/BGPT")
+    text = other.read_text().replace(
+        f"sqlite:///{setup.dir / 'other' / 'orsync.db'}", f"sqlite:///{setup.db}"
+    )
+    other.write_text(text)
+    one_line_error(run_cli("--config", str(other), "status"), 5, "mirrors venue ICLR.cc/2024")
+    # The right venue's next writing command records the binding.
+    assert setup.cli("push").returncode == 0
+    with sqlite3.connect(setup.db) as conn:
+        recorded = conn.execute("SELECT value FROM sync_state WHERE key = 'venue_id'").fetchone()
+    assert recorded == (setup.emu.venue_id,)
+
+
+def test_an_empty_store_is_bound_only_by_a_good_cycle(tmp_path: Path, setup: Setup) -> None:
+    write_config(setup.dir, setup.emu, venue_id="ICLR.cc/2024/Workshop/BGTP")
+    assert setup.cli("pull").returncode == 4  # no such venue: nothing is bound
+    write_config(setup.dir, setup.emu)
+    assert setup.cli("pull").returncode == 0
+
+
+def test_commands_open_the_store_only_through_the_venue_check() -> None:
+    # open_for / read_for are the one door: a module that opened a store by its URL would skip
+    # the refusal of another venue's store.
+    src = Path(orsync.__file__).parent
+    direct = [
+        f"{path.relative_to(src)}:{n}"
+        for path in src.rglob("*.py")
+        if path.parent.name != "store" and "emulator" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "open_store(" in line or "open_reader(" in line
+        if not line.lstrip().startswith("#")
+    ]
+    assert direct == []

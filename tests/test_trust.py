@@ -290,3 +290,39 @@ def test_changes_table_shows_the_newest_and_says_how_to_see_more(setup: Setup) -
     assert len(every) > 50  # --json keeps every change
     limited = setup.cli("changes", "--limit", "3")
     assert "newest" not in limited.stdout
+
+
+def _stored_tmdate(db: Path, note_id: str) -> str:
+    from datetime import UTC, datetime
+
+    with sqlite3.connect(db) as conn:
+        (ms,) = conn.execute("SELECT tmdate FROM note WHERE id = ?", (note_id,)).fetchone()
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def test_changes_list_only_the_fields_whose_value_changed(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    truth = setup.emu.truth("chair")["submissions"]
+    forum = next(f for f, s in truth.items() if s["status"] == "accepted" and s["decision"])
+    setup.emu.edit_content(forum, abstract="A shorter abstract, edited by the authors.")
+    assert setup.cli("pull").returncode == 0
+    rows = json.loads(setup.cli("changes", "--json").stdout)
+    mine = [r for r in rows if r["note_id"] == forum and r["op"] == "updated"]
+    assert [r["fields"] for r in mine] == [["abstract"]]
+    # OpenReview's time of the edit, and when orsync saw it.
+    assert mine[0]["at"] == _stored_tmdate(setup.db, forum)
+    cycles = json.loads(setup.cli("status", "--json").stdout)["cycles"]
+    assert mine[0]["seen_at"] == cycles[0]["started_at"]
+
+
+def test_camera_ready_changes_no_decision(tmp_path: Path) -> None:
+    with Emulator(dataset="bgpt", seed=7, phase="decision") as emu:
+        config = write_config(tmp_path, emu)
+        assert run_cli("--config", str(config), "pull").returncode == 0
+        emu.advance("camera_ready")
+        assert run_cli("--config", str(config), "pull").returncode == 0
+        rows = json.loads(run_cli("--config", str(config), "changes", "--json").stdout)
+    revised = [r for r in rows if r["cycle"] == 2 and r["kind"] == "submission"]
+    assert revised and all(r["op"] == "updated" for r in revised)
+    assert all("pdf" in r["fields"] for r in revised)
+    assert not [r for r in revised if {"decision", "status", "presentation"} & set(r["fields"])]

@@ -97,7 +97,7 @@ def run_checks(config_path: Path | None) -> CheckReport:
         return report
     report.checks.append(CheckResult("config", True, f"{path} is valid"))
     report.checks += _check_openreview(config)
-    report.checks.append(_check_store(config.store.url))
+    report.checks.append(_check_store(config))
     report.checks.append(_check_website(config))
     report.checks += _check_talks(config)
     return report
@@ -107,7 +107,8 @@ def _check_talks(config: Config) -> list[CheckResult]:
     """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored);
     each disagreement between the talks and OpenReview's orals is a warning."""
     from orsync import publish, schedule, site
-    from orsync.store import models, open_reader, sqlite_path_of
+    from orsync.store import models, sqlite_path_of
+    from orsync.store.binding import read_for
 
     named = [t for t in config.talks if t.paper is not None]
     summary = (
@@ -121,7 +122,7 @@ def _check_talks(config: Config) -> list[CheckResult]:
     if path is not None and not path.exists():
         return [CheckResult("talks", True, f"{summary}; checked after `orsync pull`")]
     try:
-        store = open_reader(config.store.url)
+        store = read_for(config)
     except OrsyncError as exc:
         return [CheckResult("talks", True, f"{summary}; not checked: {exc.message}")]
     with store, store.connect() as conn:
@@ -224,9 +225,11 @@ def _title(group: dict[str, Any]) -> str:
     return f" ({value})" if isinstance(value, str) and value else ""
 
 
-def _check_store(url: str) -> CheckResult:
+def _check_store(config: Config) -> CheckResult:
     from orsync.store import probe_schema, sqlite_path_of
+    from orsync.store.binding import read_for
 
+    url = config.store.url
     try:
         path = sqlite_path_of(url)
     except Exception:  # make_url has many complaints; open_store words them
@@ -257,6 +260,11 @@ def _check_store(url: str) -> CheckResult:
         return _failed("store", exc)
     if state in ("newer", "foreign"):
         return CheckResult("store", False, detail, EXIT_STORE)
+    if state == "current":
+        try:
+            read_for(config).dispose()  # a store of another venue: every command refuses it
+        except OrsyncError as exc:
+            return _failed("store", exc)
     if path is not None:
         folder = path.parent if str(path.parent) else Path()
         if not os.access(path, os.W_OK) or not _writable(folder):

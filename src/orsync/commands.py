@@ -19,7 +19,8 @@ from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import write_private
 from orsync.schedule import Schedule
-from orsync.store import open_reader, queries
+from orsync.store import queries
+from orsync.store.binding import read_for
 from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class Status:
     last_push: PushRow | None
     # Hosted files (docs/site-files.md#hosted-files), when website.files is set: current / pending / refused.
     files: dict[str, Any] | None
+    # A website.on_change owed to the site since a failed run (since, attempts, error), or None.
+    on_change_pending: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +142,7 @@ class Status:
             "lock_holder": self.lock_holder,
             "last_push": self.last_push.as_dict() if self.last_push is not None else None,
             "files": self.files,
+            "on_change_pending": self.on_change_pending,
         }
 
     def describe_lock(self) -> str:
@@ -149,13 +153,14 @@ class Status:
 def status(config: Config, *, cycles: int = 10) -> Status:
     """What the store holds, the last cycles, and who holds the lock."""
     files = None
-    with open_reader(config.store.url) as store:
+    with read_for(config) as store:
         # Who holds the lock is asked before and after reading: a cycle that ends between the
         # two reads must not be called interrupted, nor one that starts between them.
         holder_before = lock.store_holder(store)
         with store.connect() as conn:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
+            hook_pending = queries.on_change_pending(conn)
             if config.website is not None and config.website.files:
                 files = queries.hosted_status(conn)
         holder = lock.store_holder(store)
@@ -196,6 +201,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         lock_holder=holder,
         last_push=push_info,
         files=files,
+        on_change_pending=hook_pending,
     )
 
 
@@ -230,11 +236,12 @@ def changes(
     config: Config, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first (docs/cli.md ``changes``)."""
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         rows = queries.changes(conn, since=since, limit=limit)
     for row in rows:
-        at = row["at"]
-        row["at"] = at.isoformat(timespec="seconds") if at else None
+        for key in ("at", "seen_at"):
+            when = row[key]
+            row[key] = when.isoformat(timespec="seconds") if when else None
     return rows
 
 
@@ -302,7 +309,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
     The store's values as they are (the terminal makes them safe); the talks are the
     configured ones, not the decision text: what the chairs set is what they see.
     """
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         papers = queries.poster_listing(conn)
         pins = queries.pins(conn)
     day = Schedule.from_config(config)
@@ -377,7 +384,7 @@ def program(config: Config) -> Day:
     from orsync import schedule, site
     from orsync.store import models
 
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
     day = schedule.Schedule.from_config(config)
     records = site.build_records(papers, list(day.sessions))

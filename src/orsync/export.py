@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from orsync.config import Config
-from orsync.store import open_reader
+from orsync.store.binding import read_for
 from orsync.store.queries import export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
 from orsync.text import clean_text, neutralise_cell
@@ -37,7 +37,7 @@ _YAML_RAW = re.compile(f"[{BIDI_CONTROLS}]")
 
 
 def rows(config: Config, what: str) -> list[dict[str, Any]]:
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         return export_rows(conn, what)
 
 

@@ -110,6 +110,9 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
         _push_stage(config, result, replace(options, command=f"{options.command} (files)"))
         if first is not None and result.push is not None:
             result.push.changed = sorted({*first.changed, *result.push.changed})
+            if result.push.on_change is None:  # the pass ran it, in its first push
+                result.push.on_change = first.on_change
+                result.push.on_change_was_pending = first.on_change_was_pending
 
     result.files = hosted.run_files_stage(
         config,
@@ -208,10 +211,10 @@ def opened(
     config: Config, source: OpenReviewSource | None = None
 ) -> Iterator[tuple[Store, OpenReviewSource]]:
     """The store and the source of a one-shot pass, closed afterwards."""
-    from orsync.store import open_store
+    from orsync.store.binding import open_for
 
     source = source or make_source(config)
-    with open_store(config.store.url) as store:
+    with open_for(config) as store:
         yield store, source
 
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from orsync.config import Config
-from orsync.store import open_reader
+from orsync.store.binding import read_for
 from orsync.store.queries import report_data
 from orsync.terminal import safe
 
@@ -51,7 +51,7 @@ def _histogram(values: list[float]) -> dict[str, int]:
 
 
 def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report:
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         data = report_data(conn)
     subs, ratings = data.submissions, data.reviews
     by_status = Counter(str(s["status"]) for s in subs)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, delete, insert, update
 from orsync.errors import GuardError, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
 from orsync.store import Store
+from orsync.store.binding import bind_venue, check_venue
 from orsync.store.queries import (
     INTERRUPTED_ERROR,
     RATE_LIMITED_UNTIL,
@@ -144,6 +145,9 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
     clock = time.monotonic()
     requests_before = source.requests
     with store.begin() as conn:
+        # Before anything is fetched: a store of another venue is refused (exit 5) even when
+        # the caller opened it for an earlier config (the service re-reading its own).
+        check_venue(conn, options.venue_id)
         watermark = get_state(conn, "watermark_ms")
         since_full = int(get_state(conn, "cycles_since_full") or 0)
         # A migration that needs every forum recomputed asks for a full cycle.
@@ -216,6 +220,7 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
                 summary.malformed = mirror.counts.malformed
                 summary.by_status = submissions_by_status(conn)
                 summary.outcome = "ok"
+                bind_venue(conn, options.venue_id)
                 conn.execute(delete(STATE).where(STATE.c.key == RATE_LIMITED_UNTIL))
                 _finish(conn, summary, source, requests_before, clock)
         except BaseException as exc:
@@ -273,10 +278,18 @@ def _guard(mirror: Mirror, doomed: int, options: CycleOptions) -> None:
     if options.force or known == 0:
         return
     if doomed / known > options.max_delete_fraction:
+        # The venue first: an empty answer most often means the config names another venue
+        # (or one the account cannot read), not that the papers went.
+        answer = (
+            f"venue {options.venue_id} answered no submissions"
+            if doomed >= known
+            else f"venue {options.venue_id} answered without {doomed} of its submissions"
+        )
         raise GuardError(
-            f"refusing to delete {doomed} of {known} known submissions "
-            f"(more than sync.max_delete_fraction = {options.max_delete_fraction}): the answer "
-            "looks empty or truncated; nothing was changed. Rerun with --force if it is real"
+            f"{answer}: refusing to delete {doomed} of {known} known submissions "
+            f"(more than sync.max_delete_fraction = {options.max_delete_fraction}); the answer "
+            "looks empty or truncated, nothing was changed. Check openreview.venue_id and the "
+            "account's access, or rerun with --force if it is real"
         )
 
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orsync.config import Config, TalkSelectionConfig
-from orsync.store import open_reader, queries
+from orsync.store import queries
+from orsync.store.binding import read_for
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -434,7 +435,7 @@ def suggest(config: Config, count: int | None = None) -> Shortlist:
     """The shortlist for ``count`` talks (default: the ``[[talks]]`` slots, else 5)."""
     if count is None:
         count = len(config.talks) or DEFAULT_COUNT
-    with open_reader(config.store.url) as store, store.connect() as conn:
+    with read_for(config) as store, store.connect() as conn:
         pool = queries.talk_pool(conn)
     return build_shortlist(pool, config.talk_selection, count)
 

@@ -38,7 +38,10 @@ def changes(
     ctx: typer.Context,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="An ISO date/time, or a span back from now like 12h or 7d."),
+        typer.Option(
+            "--since",
+            help="Changes made on OpenReview since: an ISO date/time, or a span back from now like 12h or 7d.",
+        ),
     ] = None,
     limit: Annotated[
         int | None,
@@ -50,7 +53,9 @@ def changes(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """What changed in the venue: created / updated (which fields) / deleted notes, newest first."""
+    """What changed in the venue: created / updated (which fields whose value changed) / deleted
+    notes, newest first, at OpenReview's time of the change (--json adds seen_at, when orsync
+    saw it)."""
     from orsync import commands as do
 
     when = do.parse_since(since) if since else None

@@ -96,6 +96,12 @@ def show_status(screen: Screen, info: Status) -> None:
         elif push.error:
             line += f": {push.error}"
         facts.add_row("last push", line)
+    owed = info.on_change_pending
+    if owed is not None:
+        line = f"website.on_change pending since {owed.get('since')}"
+        if owed.get("error"):
+            line += f" ({owed.get('attempts')} failed: {safe(owed['error'])})"
+        facts.add_row("on_change", line + "; the next push, pull or run runs it again")
     hosted = info.files
     if hosted is not None:
         line = (
@@ -225,6 +231,12 @@ def show_push(screen: Screen, result: PushResult, config: Config) -> None:
             if result.changed
             else f"website: {where} already up to date"
         )
+        owed = result.on_change_was_pending
+        if result.on_change == "pending" and owed is not None:
+            screen.out.print(
+                f"website: ran website.on_change because it was pending since "
+                f"{owed.get('since')} (last failure: {safe(owed.get('error') or 'interrupted')})"
+            )
     for line in result.problems + result.clash_lines():
         screen.err.print(f"warning: {safe(line)}")
 

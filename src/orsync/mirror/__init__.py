@@ -186,6 +186,9 @@ class Mirror:
         settings, site, cycle_id = self.settings, self.site, self.cycle_id
         seen = malformed = 0
         max_tmdate = self.max_tmdate
+        # Per forum, OpenReview's time of the newest note of this page that changed in it: when
+        # the submission's derived columns changed, if they did.
+        forum_times: dict[str, int] = {}
         for note in notes:
             if not well_formed(note):
                 malformed += 1
@@ -207,6 +210,8 @@ class Mirror:
                 continue
             row = build_row(note, kind_of(note), settings, site, canonical, digest.hex())
             forums.add(row["forum"])
+            if isinstance(tmdate, int) and tmdate > forum_times.get(row["forum"], 0):
+                forum_times[row["forum"]] = tmdate
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = cycle_id
                 new_rows.append(row)
@@ -225,10 +230,10 @@ class Mirror:
                 if row["kind"] == "submission":  # what refresh_forums asks about
                     self._created.add(row["id"])
                 if not row["deleted"]:
-                    self._record(row["id"], row["forum"], row["kind"], "created", [])
+                    self._record(row["id"], row["forum"], row["kind"], "created", [], row["tmdate"])
         if changed_rows:
             self._update_rows(changed_rows)
-        self.refresh_forums(forums)
+        self.refresh_forums(forums, forum_times)
         self.flush()
 
     def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -253,24 +258,37 @@ class Mirror:
 
     def _update_rows(self, rows: list[dict[str, Any]]) -> None:
         old_raw: dict[str, RawNote] = {}
+        old_decision: dict[str, str | None] = {}
         ids = [row["id"] for row in rows]
         for chunk in _chunks(ids):
-            for r in self.conn.execute(select(NOTE.c.id, NOTE.c.raw).where(NOTE.c.id.in_(chunk))):
+            for r in self.conn.execute(
+                select(NOTE.c.id, NOTE.c.raw, NOTE.c.kind, NOTE.c.decision).where(
+                    NOTE.c.id.in_(chunk)
+                )
+            ):
                 old_raw[r.id] = json.loads(r.raw)
+                if r.kind == "submission":
+                    old_decision[r.id] = r.decision
+        for row in rows:
+            # A submission's decision is derived from its forum (``refresh_forums``), not from
+            # its own note: kept, so that recomputing it to the same value is no change.
+            if row["kind"] == "submission" and row["id"] in old_decision:
+                row["decision"] = old_decision[row["id"]]
         keys = [key for key in rows[0] if key != "id"]
         updates = [{**row, "b_id": row["id"]} for row in rows]
         self._statement(NOTE, keys, by="id").run(self.conn, updates)
         for row in rows:
             was_deleted = row["id"] in self.deleted_ids
             self._know(row["id"], row["digest"], row["deleted"], row["kind"])
+            tmdate = row["tmdate"]
             if row["deleted"] and not was_deleted:
-                self._record(row["id"], row["forum"], row["kind"], "deleted", [])
+                self._record(row["id"], row["forum"], row["kind"], "deleted", [], tmdate)
                 continue
             fields = changed_fields(old_raw.get(row["id"], {}), json.loads(row["raw"]))
             if was_deleted and not row["deleted"]:
                 fields = sorted({*fields, "deleted"})
             if fields:
-                self._record(row["id"], row["forum"], row["kind"], "updated", fields)
+                self._record(row["id"], row["forum"], row["kind"], "updated", fields, tmdate)
 
     def tombstone(self, ids: Iterable[str]) -> int:
         """Mark notes deleted that the source no longer returns (the rows stay)."""
@@ -287,7 +305,8 @@ class Mirror:
             ):
                 self.deleted_ids.add(r.id)
                 forums.add(r.forum)
-                self._record(r.id, r.forum, r.kind, "deleted", [])
+                # OpenReview gives no time for a note it stopped returning: when orsync saw it.
+                self._record(r.id, r.forum, r.kind, "deleted", [], None)
         self.refresh_forums(forums)
         self.flush()
         return len(targets)
@@ -296,8 +315,9 @@ class Mirror:
         assert self._complete, "only a full cycle knows what the source no longer returns"
         return sorted(self._unseen)
 
-    def refresh_forums(self, forums: set[str]) -> None:
-        """Recompute each submission's status, decisions and presentation from the store."""
+    def refresh_forums(self, forums: set[str], times: dict[str, int] | None = None) -> None:
+        """Recompute each submission's status, decisions and presentation from the store;
+        ``times`` gives, per forum, OpenReview's time of the change that caused it."""
         for chunk in _chunks(sorted(forums)):
             tally = DecisionTally(self.settings.decision_field_name)
             for r in self.conn.execute(
@@ -335,7 +355,8 @@ class Mirror:
                         if old[key] != new[key]
                     ]
                     if fields:
-                        self._record(s.id, s.id, "submission", "updated", fields)
+                        when = (times or {}).get(s.id)
+                        self._record(s.id, s.id, "submission", "updated", fields, when)
             if updates:
                 keys = [key for key in updates[0] if key != "b_id"]
                 self._statement(NOTE, keys, by="id").run(self.conn, updates)
@@ -368,19 +389,33 @@ class Mirror:
         earlier.update(forums)
         earlier.update(row["forum"] for row in rows)
 
-    def _record(self, note_id: str, forum: str, kind: str, op: str, fields: list[str]) -> None:
-        """Queue one change record per note and cycle page; the counts follow the records."""
+    def _record(
+        self,
+        note_id: str,
+        forum: str,
+        kind: str,
+        op: str,
+        fields: list[str],
+        tmdate: int | None,
+    ) -> None:
+        """Queue one change record per note and cycle page; the counts follow the records.
+
+        A record's ``at`` is OpenReview's time of the change (``tmdate``, epoch ms; None when
+        OpenReview gives none, and the cycle's time is used); when orsync saw it is its cycle's.
+        """
         pending = self._pending.get(note_id)
         if pending is not None:
             if pending[_OP] == "updated" and op == "updated":
                 merged = sorted(set(json.loads(pending[_FIELDS])) | set(fields))
                 pending[_FIELDS] = json.dumps(merged)
+                if tmdate is not None and (pending[_AT] is None or tmdate > pending[_AT]):
+                    pending[_AT] = tmdate
             # A created or deleted note needs no further record in the same page.
             return
         # In CHANGE_KEYS order; ``at`` goes in as the driver takes it (``flush``).
         self._pending[note_id] = [
             self.cycle_id,
-            None,
+            tmdate if isinstance(tmdate, int) else None,
             note_id,
             forum,
             kind,
@@ -394,10 +429,21 @@ class Mirror:
     def flush(self) -> None:
         if self._pending:
             statement = self._statement(CHANGE, CHANGE_KEYS)
-            # One time for the whole cycle, converted once rather than once a record.
-            at = statement.bind_value("at", self.now)
+            # Each time converted once: the cycle's (for records OpenReview gave no time),
+            # and each tmdate, which the notes of one edit often share.
+            seen_at = statement.bind_value("at", self.now)
+            bound: dict[int, Any] = {}
             records = list(self._pending.values())
             for record in records:
+                ms = record[_AT]
+                if ms is None:
+                    record[_AT] = seen_at
+                    continue
+                at = bound.get(ms)
+                if at is None:
+                    at = bound[ms] = statement.bind_value(
+                        "at", datetime.fromtimestamp(ms / 1000, UTC)
+                    )
                 record[_AT] = at
             statement.run_values(self.conn, CHANGE_KEYS, records)
             self._pending.clear()

@@ -13,7 +13,8 @@ from orsync import posters, schedule
 from orsync.config import Config
 from orsync.errors import UsageError
 from orsync.lock import store_writer
-from orsync.store import models, open_store, queries
+from orsync.store import models, queries
+from orsync.store.binding import open_for
 from orsync.store.tables import ASSIGNMENT, PIN, SESSION
 
 __all__ = [
@@ -160,7 +161,7 @@ def pin(config: Config, ref: str, session_id: str) -> PinResult:
         known = ", ".join(s.id for s in config.posters.sessions) or "none configured"
         raise UsageError(f"unknown poster session {session_id!r} (sessions: {known})")
     with (
-        open_store(config.store.url) as store,
+        open_for(config) as store,
         store_writer(store, wait_s=600.0, command="posters pin"),
         store.begin() as conn,
     ):
@@ -218,7 +219,7 @@ def _refuse_talk_overlap(
 def unpin(config: Config, ref: str) -> PinResult:
     """Release a pin; ``was`` is None when the paper was not pinned (nothing changes then)."""
     with (
-        open_store(config.store.url) as store,
+        open_for(config) as store,
         store_writer(store, wait_s=600.0, command="posters unpin"),
         store.begin() as conn,
     ):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 
 from orsync import posters, schedule, secrets
 from orsync.config import Config, WebsiteConfig
@@ -34,8 +34,9 @@ from orsync.publish.assignment import (
 )
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.site import Day, PaperRecord, build_records, calendar, render, with_talks
-from orsync.store import Store, models, open_store, queries
-from orsync.store.tables import PUSH
+from orsync.store import Store, models, queries
+from orsync.store.binding import open_for
+from orsync.store.tables import PUSH, STATE
 
 __all__ = [
     "PushError",
@@ -57,6 +58,11 @@ class PushResult:
     papers: int | None = None
     numbers: dict[str, int | None] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
+    # website.on_change run by this push: "changed" (files changed) or "pending" (run again
+    # because an earlier run failed); None when it did not run.
+    on_change: str | None = None
+    # The earlier failure a "pending" run made up for: since, attempts, error.
+    on_change_was_pending: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -64,6 +70,8 @@ class PushResult:
         return {
             "outcome": "ok",
             "changed": self.changed,
+            "on_change": self.on_change,
+            "on_change_was_pending": self.on_change_was_pending,
             "papers": self.papers,
             "warnings": self.problems,
             "clashes": [
@@ -153,7 +161,7 @@ def push(
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
     ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
     """
-    store = open_store(config.store.url)
+    store = open_for(config)
     result = PushResult()
     try:
         with store_writer(store, wait_s=wait_s, command=command):
@@ -283,18 +291,51 @@ def _publish(
             f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
             "user can write, or change website.output_dir"
         ) from None
-    if result.changed and site.on_change:
-        try:
-            run_on_change(
-                site.on_change,
-                child_environ(),
-                out,
-                site.on_change_timeout_s,
-                should_stop=hooks.should_stop,
-                tick=hooks.tick,
-            )
-        except OnChangeError as exc:
-            raise PushError(f"{exc.message} (the files are written)") from None
+    _run_hook(store, site, result, hooks)
+
+
+def _run_hook(store: Store, site: WebsiteConfig, result: PushResult, hooks: _Hooks) -> None:
+    """website.on_change after files changed, or again after a run that failed: the files of a
+    failed run are written, so the next push finds them unchanged, and only the record in the
+    store (``ON_CHANGE_PENDING``) makes it deploy them."""
+    with store.connect() as conn:
+        pending = queries.on_change_pending(conn)
+    if not site.on_change:
+        if pending is not None:  # the hook was removed from the config: nothing is owed
+            _set_pending(store, None)
+        return
+    if not result.changed and pending is None:
+        return
+    # Recorded before it runs: a push killed while its hook runs leaves it owed too.
+    since = (pending or {}).get("since") or datetime.now(UTC).isoformat(timespec="seconds")
+    attempts = int((pending or {}).get("attempts") or 0)
+    owed = {"since": since, "attempts": attempts, "error": (pending or {}).get("error")}
+    _set_pending(store, owed)
+    result.on_change = "changed" if result.changed else "pending"
+    result.on_change_was_pending = pending
+    try:
+        run_on_change(
+            site.on_change,
+            child_environ(),
+            site.output_dir,
+            site.on_change_timeout_s,
+            should_stop=hooks.should_stop,
+            tick=hooks.tick,
+        )
+    except OnChangeError as exc:
+        _set_pending(store, {**owed, "attempts": attempts + 1, "error": exc.message})
+        raise PushError(
+            f"{exc.message} (the files are written; the next push, pull or run runs it again)"
+        ) from None
+    _set_pending(store, None)
+
+
+def _set_pending(store: Store, owed: dict[str, Any] | None) -> None:
+    with store.begin() as conn:
+        if owed is None:
+            conn.execute(delete(STATE).where(STATE.c.key == queries.ON_CHANGE_PENDING))
+        else:
+            queries.set_state(conn, queries.ON_CHANGE_PENDING, json.dumps(owed))
 
 
 def _record_start(store: Store, command: str, cycle_id: int | None) -> int:
@@ -336,7 +377,7 @@ def _record_end(
 
 def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
     """What ``posters assign`` would do, computed under the lock and rolled back."""
-    store = open_store(config.store.url)
+    store = open_for(config)
     result = PushResult()
     try:
         with (

@@ -39,7 +39,8 @@ from orsync.pipeline import PassOptions, PassResult, make_source, run_pass
 from orsync.service.health import STALL_MIN_S, Health, backoff_s, stall_for
 from orsync.service.signals import routed_signals
 from orsync.source import OpenReviewSource
-from orsync.store import Store, open_store
+from orsync.store import Store
+from orsync.store.binding import open_for
 from orsync.sync import CycleSummary, summary_of
 
 __all__ = ["CycleInterrupted", "Service", "run_service"]
@@ -185,7 +186,7 @@ class Service:
             raise _Fatal(EXIT_USAGE) from None
         self._apply_config(config)
         try:
-            self.store = open_store(config.store.url)
+            self.store = open_for(config)
         except StoreError as exc:
             log.error("cannot open the store; not starting", error=exc.message)
             raise _Fatal(EXIT_STORE) from None
@@ -314,6 +315,9 @@ class Service:
         if result.push is not None and result.push.changed:
             log.info("website updated", files=result.push.changed)
             text += f"; website: wrote {', '.join(result.push.changed)}"
+        if result.push is not None and result.push.on_change == "pending":
+            log.info("website.on_change ran again", pending=result.push.on_change_was_pending)
+            text += "; website: website.on_change ran again (it was pending)"
         return text
 
     @contextlib.contextmanager
@@ -413,9 +417,10 @@ class Service:
             self.notifier.ready(status=f"reload failed, running the previous config: {exc.message}")
             return
         store = self.store
-        if new.store.url != old.store.url:
+        # Another venue in the same store is refused here as a new store would be.
+        if (new.store.url, new.openreview.venue_id) != (old.store.url, old.openreview.venue_id):
             try:
-                store = open_store(new.store.url)
+                store = open_for(new)
             except StoreError as exc:
                 log.error("reload failed; keeping the running configuration", error=exc.message)
                 self.notifier.ready(

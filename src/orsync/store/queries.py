@@ -26,6 +26,11 @@ from orsync.store.tables import ASSIGNMENT, CHANGE, CYCLE, HOSTED_FILE, NOTE, PI
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
 # sync_state key: until when (ISO 8601, UTC) OpenReview's rate limit holds the cycles back.
 RATE_LIMITED_UNTIL = "rate_limited_until"
+# sync_state key: the venue id the store mirrors, recorded by its first cycle.
+VENUE_ID = "venue_id"
+# sync_state key: a website.on_change that has not succeeded since files changed (JSON:
+# since, attempts, error); each push runs it again until it does.
+ON_CHANGE_PENDING = "on_change_pending"
 # sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
 FILES_QUOTA = "files_quota"
 
@@ -78,6 +83,18 @@ def set_state(conn: Connection, key: str, value: str) -> None:
     done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
     if done.rowcount == 0:
         conn.execute(insert(STATE).values(key=key, value=value))
+
+
+def on_change_pending(conn: Connection) -> dict[str, Any] | None:
+    """The website.on_change still owed to the site (``ON_CHANGE_PENDING``), or None."""
+    value = get_state(conn, ON_CHANGE_PENDING)
+    if not value:
+        return None
+    try:
+        found = json.loads(value)
+    except ValueError:
+        found = None
+    return found if isinstance(found, dict) else {"since": None, "attempts": 0, "error": None}
 
 
 def watermark_ms(conn: Connection) -> int | None:
@@ -203,8 +220,9 @@ def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
 def changes(
     conn: Connection, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """What changed in the venue, newest first: each change with its paper's number and title
-    and the list of fields that changed (docs/cli.md ``changes``)."""
+    """What changed in the venue, newest first: each change with its paper's number and title,
+    the list of fields that changed, when OpenReview made it (``at``, the note's ``tmdate``)
+    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``)."""
     # The paper a reply belongs to is its forum's submission: chairs know papers by number.
     paper = NOTE.alias("paper")
     query = (
@@ -212,9 +230,11 @@ def changes(
             CHANGE,
             paper.c.number,
             func.coalesce(NOTE.c.title, paper.c.title).label("title"),
+            CYCLE.c.started_at.label("seen_at"),
         )
         .join(NOTE, NOTE.c.id == CHANGE.c.note_id, isouter=True)
         .join(paper, paper.c.id == CHANGE.c.forum, isouter=True)
+        .join(CYCLE, CYCLE.c.id == CHANGE.c.cycle_id, isouter=True)
         .order_by(CHANGE.c.id.desc())
     )
     if since is not None:
@@ -227,6 +247,7 @@ def changes(
         out.append(
             {
                 "at": m["at"],
+                "seen_at": m["seen_at"],
                 "cycle": m["cycle_id"],
                 "op": m["op"],
                 "kind": m["kind"],
