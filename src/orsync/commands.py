@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orsync import lock
 from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
-from orsync.files import write_private
+from orsync.files import HOSTED_DIR, holds, write_private
 from orsync.store import open_reader, queries
 from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
 
@@ -156,7 +156,12 @@ def status(config: Config, *, cycles: int = 10) -> Status:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
             if config.website is not None and config.website.files:
-                files = queries.hosted_status(conn)
+                # Looked at, not checked by content (a reading command reads no file whole):
+                # a linked file that is not there is missing, whatever its row says.
+                folder = config.website.output_dir / HOSTED_DIR
+                files = queries.hosted_status(
+                    conn, present=lambda name, size: holds(folder / name, size)
+                )
         holder = lock.store_holder(store)
     # Nobody holds the writer lock, so a cycle or push still marked running was killed.
     unheld = holder is None and holder_before is None
