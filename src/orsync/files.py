@@ -139,8 +139,8 @@ def ensure_site_dir(folder: Path, site: Path) -> bool:
     allows, never narrowed: a chair who opened it further keeps that. Another account's
     folder is left alone.
     """
-    want = site_dir_mode(site)
     site.mkdir(parents=True, exist_ok=True)
+    want = site_dir_mode(site)
     # Made under a umask that grants exactly ``want``: a chmod afterwards would drop the
     # setgid bit the folder inherits from a setgid site folder whenever this account is not in
     # its group (the deploy's orsync-web), and the web server's group would no longer own what

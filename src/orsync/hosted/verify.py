@@ -99,6 +99,36 @@ def retire(conn: Connection, names: Iterable[str]) -> None:
         set_retired(conn, [*retired(conn), *new])
 
 
+def _unreadable(exc: OSError) -> str:
+    return f"unreadable ({exc.strerror or type(exc).__name__})"
+
+
+def _verdict(row: Any, path: Path, seen: list[int] | None) -> tuple[str | None, Any, str | None]:
+    """(what is wrong with the row's file, or None; its stat; a content hash to record)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return "missing", None, None
+    except OSError as exc:
+        return _unreadable(exc), None, None
+    if not stat.S_ISREG(st.st_mode):
+        return "not a plain file", st, None
+    if row.size is not None and st.st_size != row.size:
+        return "altered (another size)", st, None
+    recorded = str(row.file_hash or "")
+    if seen == fingerprint(st) and recorded.startswith(HASH_PREFIX):
+        return None, st, None  # as it was when its content last matched: not read again
+    try:
+        digest = content_hash(path)
+    except OSError as exc:
+        return _unreadable(exc), st, None
+    if recorded.startswith(HASH_PREFIX):
+        return ("altered (other content)" if digest != recorded else None), st, None
+    # Written before orsync recorded content hashes: the size matched, so this content
+    # becomes the one to check against.
+    return None, st, digest
+
+
 def check(conn: Connection, folder: Path, now: datetime) -> Checked:
     """Check every linked file in ``folder`` (under the writer lock, in a transaction).
 
@@ -109,52 +139,18 @@ def check(conn: Connection, folder: Path, now: datetime) -> Checked:
     found = Checked()
     seen = load_checked(conn, folder)
     kept: dict[str, list[int]] = {}
-    rows = conn.execute(select(HOSTED_FILE).where(HOSTED_FILE.c.file.is_not(None))).all()
     altered_names = []
-    for row in rows:
+    for row in conn.execute(select(HOSTED_FILE).where(HOSTED_FILE.c.file.is_not(None))).all():
         name = str(row.file)
-        path = folder / name
-        why = None
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            why = "missing"
-        except OSError as exc:
-            why = f"unreadable ({exc.strerror or type(exc).__name__})"
-        else:
-            if not stat.S_ISREG(st.st_mode):
-                why = "not a plain file"
-            elif row.size is not None and st.st_size != row.size:
-                why = "altered (another size)"
-            elif seen.get(name) == fingerprint(st) and str(row.file_hash or "").startswith(
-                HASH_PREFIX
-            ):
-                kept[name] = seen[name]
-                continue
-            else:
-                try:
-                    digest = content_hash(path)
-                except OSError as exc:
-                    digest, why = None, f"unreadable ({exc.strerror or type(exc).__name__})"
-                recorded = str(row.file_hash or "")
-                if digest is None:
-                    pass
-                elif recorded.startswith(HASH_PREFIX) and digest != recorded:
-                    why = "altered (other content)"
-                else:
-                    if digest != recorded:
-                        # Written before orsync recorded content hashes: the size matched, so
-                        # this content becomes the one to check against.
-                        _set(conn, row, file_hash=digest, size=st.st_size)
-                    kept[name] = fingerprint(st)
-                    continue
+        why, st, digest = _verdict(row, folder / name, seen.get(name))
         if why is None:
+            kept[name] = fingerprint(st)
+            if digest is not None:
+                _set(conn, row, file_hash=digest)
             continue
         label = f"{name}: {why}"
-        if why == "missing":
-            found.missing.append(label)
-        else:
-            found.altered.append(label)
+        (found.missing if why == "missing" else found.altered).append(label)
+        if why.startswith("altered"):
             altered_names.append(name)
         values: dict[str, Any] = {"file": None, "file_hash": None, "size": None, "updated_at": now}
         if row.status == "current":
@@ -166,7 +162,8 @@ def check(conn: Connection, folder: Path, now: datetime) -> Checked:
             )
         _set(conn, row, **values)
     # Not orsync's bytes any more, but orsync's name: removed once unlinked, unless the next
-    # download puts the file back first.
+    # download puts the file back first. A file that could not be read, or a link or folder
+    # put in its place, is left where it is.
     retire(conn, altered_names)
     save_checked(conn, folder, kept)
     return found
