@@ -333,3 +333,195 @@ def test_the_page_links_the_hosted_copy(tmp_path: Path, emulator: Emulator) -> N
         assert (site_dir / path).is_file()
         assert f'<a href="{path}">PDF</a>' in page
     assert "PDF on OpenReview" in page
+
+
+# -- what is linked is there ----------------------------------------------------------------------
+
+
+def linked(s: Setup, site_dir: Path | None = None) -> dict[str, str | None]:
+    """Each paper's hosted link in papers.json, by paper id."""
+    folder = site_dir or s.dir / "site"
+    data = json.loads((folder / "papers.json").read_text())
+    return {p["id"]: p["files"]["pdf"] for p in data}
+
+
+def assert_links_exist(site_dir: Path, links: dict[str, str | None]) -> None:
+    missing = [link for link in links.values() if link and not (site_dir / link).is_file()]
+    assert missing == [], f"papers.json links files that are not there: {missing}"
+
+
+def test_a_deleted_file_is_not_linked_and_is_fetched_again(site: Setup) -> None:
+    emu = site.emu
+    all_hosted(site)
+    site_dir = site.dir / "site"
+    victim = sorted(accepted_ids(emu))[0]
+    name = linked(site)[victim]
+    assert name is not None
+    original = (site_dir / name).read_bytes()
+    (site_dir / name).unlink()
+
+    # The push alone (no download): the data files stop linking it, status says so.
+    done = site.cli("push", "--json")
+    assert done.returncode == 0, done.stderr
+    links = linked(site)
+    assert links[victim] is None
+    assert_links_exist(site_dir, links)
+    st = status(site)
+    assert st["current"] == 64 and st["pending"] == 1, st
+
+    # The next pass fetches exactly that file again and links it.
+    emu.clear_requests()
+    data = pull(site)
+    asked = [(r.query.get("id"), r.query.get("ids")) for r in downloads(emu)]
+    assert asked == [(victim, None)], asked
+    assert data["files"]["downloaded"] == [name.removeprefix("files/")]
+    assert (site_dir / name).read_bytes() == original
+    assert linked(site)[victim] == name
+    assert status(site)["current"] == 65
+
+
+def test_status_counts_a_file_deleted_since_the_last_pass_as_missing(site: Setup) -> None:
+    all_hosted(site)
+    site_dir = site.dir / "site"
+    name = sorted(link for link in linked(site).values() if link)[0]
+    (site_dir / name).unlink()
+    st = status(site)  # a reading command: it looks, and changes nothing
+    assert st["current"] == 64 and st["missing"] == 1, st
+    assert [m["file"] for m in st["missing_files"]] == [name.removeprefix("files/")]
+    done = site.cli("status")
+    assert done.returncode == 0, done.stderr
+    assert "64 current, 0 pending, 0 refused, 1 missing" in done.stdout, done.stdout
+    assert name in done.stdout
+    assert (site_dir / name).exists() is False  # status fetched nothing
+
+
+def test_a_file_hosted_before_content_hashes_were_recorded_gets_its_hash(site: Setup) -> None:
+    """A store from an orsync that recorded OpenReview's path hash in file_hash: the first check
+    records the content's hash (the size matched), unlinks nothing and fetches nothing."""
+    import sqlite3
+
+    emu = site.emu
+    all_hosted(site)
+    with sqlite3.connect(site.db) as db:
+        db.execute("UPDATE hosted_file SET file_hash = hash")
+        db.execute("DELETE FROM sync_state WHERE key = 'hosted_checked'")
+    links = linked(site)
+    emu.clear_requests()
+    data = pull(site)
+    assert downloads(emu) == [] and data["files"]["current"] == 65
+    assert linked(site) == links
+    with sqlite3.connect(site.db) as db:
+        hashes = [r[0] for r in db.execute("SELECT file_hash FROM hosted_file")]
+    assert len(hashes) == 65 and all(h.startswith("sha256:") for h in hashes)
+
+
+@pytest.mark.parametrize("same_size", [False, True], ids=["other-size", "same-size"])
+def test_an_altered_file_is_not_linked_and_is_fetched_again(site: Setup, same_size: bool) -> None:
+    emu = site.emu
+    all_hosted(site)
+    site_dir = site.dir / "site"
+    victim = sorted(accepted_ids(emu))[3]
+    name = linked(site)[victim]
+    assert name is not None
+    original = (site_dir / name).read_bytes()
+    altered = original[:-8] + b"tampered" if same_size else b"%PDF-1.4\nsomething else entirely\n"
+    assert altered != original and (len(altered) == len(original)) == same_size
+    time.sleep(0.01)  # a new modification time, as any real edit has
+    (site_dir / name).write_bytes(altered)
+
+    done = site.cli("push", "--json")
+    assert done.returncode == 0, done.stderr
+    assert linked(site)[victim] is None
+
+    emu.clear_requests()
+    data = pull(site)
+    assert [r.query.get("id") for r in downloads(emu)] == [victim]
+    assert data["files"]["downloaded"] == [name.removeprefix("files/")]
+    assert (site_dir / name).read_bytes() == original
+    assert linked(site)[victim] == name
+    assert data["files"]["current"] == 65
+
+
+def test_a_new_output_dir_gets_every_file_fetched_again(site: Setup) -> None:
+    all_hosted(site)
+    new_dir = site.dir / "new-site"
+    text = site.config.read_text().replace(f'"{site.dir / "site"}"', f'"{new_dir}"')
+    assert str(new_dir) in text
+    site.config.write_text(text)
+
+    done = site.cli("push", "--json")
+    assert done.returncode == 0, done.stderr
+    links = linked(site, new_dir)
+    assert set(links.values()) == {None}, "the new folder holds no file yet"
+    st = status(site)
+    assert st["current"] == 0 and st["pending"] == 65, st
+
+    data = pull(site)
+    assert len(data["files"]["downloaded"]) == 65 and data["files"]["current"] == 65
+    links = linked(site, new_dir)
+    assert all(links.values())
+    assert_links_exist(new_dir, links)
+
+
+def test_only_files_orsync_wrote_are_ever_removed(site: Setup) -> None:
+    emu = site.emu
+    all_hosted(site)
+    folder = site.dir / "site" / "files"
+    # A chair's own files: names that look like orsync's (a date is 8 hex digits).
+    foreign = {
+        "slides-day1-20240507.pdf": b"%PDF-1.4 slides\n",
+        "17-pdf-deadbeef.pdf": b"%PDF-1.4 a chair's copy\n",
+    }
+    for name, data in foreign.items():
+        (folder / name).write_bytes(data)
+    gone = sorted(accepted_ids(emu))[1]
+    gone_link = linked(site)[gone]
+    assert gone_link is not None
+    emu.withdraw(gone)
+    data = pull(site)
+    # The withdrawn paper's file, which orsync wrote, goes; the chair's files stay.
+    assert data["files"]["removed"] == [gone_link.removeprefix("files/")]
+    for name, content in foreign.items():
+        assert (folder / name).read_bytes() == content
+    data = pull(site)
+    assert data["files"]["removed"] == []
+    assert all((folder / name).exists() for name in foreign)
+
+
+@pytest.mark.parametrize(
+    ("site_mode", "made_before"),
+    [(0o750, None), (0o2750, None), (0o2750, 0o2700)],
+    ids=["0750", "2750", "2750-files-made-2700-before"],
+)
+def test_folders_orsync_creates_in_the_site_take_the_site_folders_mode(
+    tmp_path: Path, emulator: Emulator, site_mode: int, made_before: int | None
+) -> None:
+    """Under the service's UMask=0077 the web server's group still reads files/ and its files;
+    a files/ an older orsync made 2700 is opened to the same readers."""
+    import os
+    import stat
+
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    site_dir.chmod(site_mode)
+    if made_before is not None:
+        (site_dir / "files").mkdir()
+        (site_dir / "files").chmod(made_before)
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\n',
+    )
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    old = os.umask(0o077)
+    try:
+        done = s.cli("pull", "--json", process=True)
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    folder = site_dir / "files"
+    assert stat.S_IMODE(folder.stat().st_mode) == site_mode
+    hosted_files = list(folder.iterdir())
+    assert hosted_files
+    for path in [*hosted_files, site_dir / "papers.json"]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o040, f"{path.name} is not group-readable"

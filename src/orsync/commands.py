@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orsync import lock
 from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
-from orsync.files import write_private
+from orsync.files import HOSTED_DIR, holds, write_private
 from orsync.schedule import Schedule
 from orsync.store import queries
 from orsync.store.binding import read_for
@@ -162,7 +162,12 @@ def status(config: Config, *, cycles: int = 10) -> Status:
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
             hook_pending = queries.on_change_pending(conn)
             if config.website is not None and config.website.files:
-                files = queries.hosted_status(conn)
+                # Looked at, not checked by content (a reading command reads no file whole):
+                # a linked file that is not there is missing, whatever its row says.
+                folder = config.website.output_dir / HOSTED_DIR
+                files = queries.hosted_status(
+                    conn, present=lambda name, size: holds(folder / name, size)
+                )
         holder = lock.store_holder(store)
     # Nobody holds the writer lock, so a cycle or push still marked running was killed.
     unheld = holder is None and holder_before is None

@@ -18,11 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
+    "HOSTED_DIR",
     "PRIVATE_MODE",
     "STALE_TEMP_S",
     "TEMP_PREFIX",
     "create_private",
+    "ensure_site_dir",
+    "holds",
     "loose_mode",
+    "site_dir_mode",
     "write_atomically",
     "write_private",
 ]
@@ -34,6 +38,9 @@ PRIVATE_MODE = 0o600
 # is removed, long past any write in progress.
 TEMP_PREFIX = ".orsync-"
 STALE_TEMP_S = 3600.0
+
+# The folder inside website.output_dir that holds the hosted files (docs/site-files.md#hosted-files).
+HOSTED_DIR = "files"
 
 
 def write_private(path: Path, data: str | bytes, *, encoding: str = "utf-8") -> None:
@@ -91,6 +98,15 @@ def loose_mode(st: os.stat_result) -> tuple[bool, bool]:
     return bool(mode & 0o060), bool(mode & 0o006)
 
 
+def holds(path: Path, size: int | None) -> bool:
+    """Whether ``path`` is a plain file (a link is not) of ``size`` bytes (of any, for None)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make the renames in ``directory`` survive a power cut."""
     fd = os.open(directory, os.O_RDONLY)
@@ -98,6 +114,57 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ folders in the site
+
+
+def site_dir_mode(site: Path) -> int:
+    """The mode of a folder orsync makes inside the site folder ``site`` (docs/site-files.md#hosted-files).
+
+    The site folder's read and search bits and its setgid bit, so whoever may read the site
+    may read the folder whatever the umask (a service's ``UMask=0077`` would make it 0700, and
+    the web server's group would get 404 for everything in it). Write stays the owner's: only
+    orsync writes there, and no group or world write is ever handed out.
+    """
+    mode = stat.S_IMODE(site.stat().st_mode)
+    return 0o700 | (mode & (0o055 | stat.S_ISGID))
+
+
+def ensure_site_dir(folder: Path, site: Path) -> bool:
+    """Make ``folder`` (inside the site folder ``site``) with :func:`site_dir_mode`, or give
+    the one that is there the read and search bits it lacks; True when it made or changed it.
+
+    A folder an older orsync made under a strict umask is widened to what the site folder
+    allows, never narrowed: a chair who opened it further keeps that. Another account's
+    folder is left alone.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    want = site_dir_mode(site)
+    # Made under a umask that grants exactly ``want``: a chmod afterwards would drop the
+    # setgid bit the folder inherits from a setgid site folder whenever this account is not in
+    # its group (the deploy's orsync-web), and the web server's group would no longer own what
+    # is written inside. The umask is the process's for a moment: nothing orsync writes
+    # depends on it (confidential files are made 0600 explicitly, site files 0644).
+    old = os.umask(0o777 & ~want)
+    try:
+        folder.mkdir(mode=0o777)
+        return True
+    except FileExistsError:
+        pass
+    finally:
+        os.umask(old)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    mode = stat.S_IMODE(st.st_mode)
+    missing = want & 0o777 & ~mode
+    if not missing:
+        return False
+    # The kernel keeps the setgid bit here only when this account is in the folder's group;
+    # the files inside are 0644, so the web server reads them either way.
+    folder.chmod(mode | missing)
+    return True
 
 
 # ------------------------------------------------------------------ replacing files

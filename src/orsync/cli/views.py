@@ -107,6 +107,8 @@ def show_status(screen: Screen, info: Status) -> None:
         line = (
             f"{hosted['current']} current, {hosted['pending']} pending, {hosted['refused']} refused"
         )
+        if hosted.get("missing"):
+            line += f", {hosted['missing']} missing (fetched again at the next pass)"
         if hosted["next_attempt_at"]:
             line += f"; next download {hosted['next_attempt_at']}"
         if hosted["window_opens_at"]:
@@ -114,6 +116,8 @@ def show_status(screen: Screen, info: Status) -> None:
         facts.add_row("files", line)
         for r in hosted["refused_files"][:10]:
             facts.add_row("", f"refused #{r['number']} {r['field']}: {safe(r['error'] or '')}")
+        for m in hosted.get("missing_files", [])[:10]:
+            facts.add_row("", f"missing #{m['number']} {m['field']}: files/{safe(m['file'])}")
     screen.out.print(facts)
     if info.cycles:
         # Fits 80 columns: the counts share one column and errors go on lines of their own.

@@ -2,6 +2,9 @@
 
 One stage of a pass, after the website push (``pipeline.stages``)::
 
+    check     (writer lock) every linked file is in ``files/`` with its recorded size and
+              content hash; a missing or altered one is no longer linked and is due again
+              (``hosted.verify``)
     plan      (writer lock, one transaction) what the site should host: every field of
               ``website.files`` of every paper of the ``accepted_papers`` view whose field is
               public; rows of papers that left, new rows pending, a changed hash pending again
@@ -13,8 +16,9 @@ One stage of a pass, after the website push (``pipeline.stages``)::
     commit    (writer lock) checked files renamed into ``files/``, rows updated
               (``hosted.commit``)
     republish the data files again when their links changed (``publish.push``)
-    sweep     (writer lock) files no row names any more are removed, once the site no longer
-              links them (``hosted.commit``)
+    sweep     (writer lock) files orsync wrote that no row links any more are removed, once
+              the site no longer links them; no other file, whatever its name
+              (``hosted.commit``)
 
 Nothing here can delay, fail or roll back the metadata cycle: the cycle is committed before
 the stage runs, a failed download is recorded on its row (attempts, last error, next attempt
@@ -30,9 +34,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from orsync.errors import OrsyncError
+from orsync.files import ensure_site_dir
 from orsync.hosted.commit import commit, linked_names, sweep
 from orsync.hosted.download import Downloader, Pacing
 from orsync.hosted.plan import FILES_DIR, plan
+from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.source import QUOTA_RESERVE, OpenReviewSource
@@ -92,12 +98,18 @@ def run_stage(
     assert site is not None
     result = FilesResult()
     folder = site.output_dir / FILES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    if ensure_site_dir(folder, site.output_dir):
+        log.info(
+            "hosted files: folder made or opened to the site folder's readers", folder=str(folder)
+        )
     max_bytes = int(site.file_max_mb * 1024 * 1024)
     now = datetime.now(UTC)
     with store_writer(store, wait_s=wait_s, command=f"{command} (files)"), store.begin() as conn:
+        checked = check(conn, folder, now)
         due = plan(conn, site.files, now)
         stored = queries.get_state(conn, queries.FILES_QUOTA)
+    for line in checked.missing + checked.altered:
+        log.warning("hosted file to fetch again", file=line)
     quota = Pacing(source, json.loads(stored) if stored else None, QUOTA_RESERVE)
     downloader = Downloader(source, folder, max_bytes, quota)
     downloader.should_stop, downloader.tick = should_stop, tick
@@ -126,14 +138,16 @@ def run_stage(
     )
     if quota.left() == 0 and quota.reset_at is not None:
         result.window_opens_at = quota.reset_at
-    if site_current and links_after != links_before:
+    # A file the check unlinked is still linked by the site when it went after the push.
+    unlinked = bool(checked.missing or checked.altered)
+    if site_current and (links_after != links_before or unlinked):
         republish()  # raises when it cannot: then nothing is removed either
     if site_current:
         with (
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
-            store.connect() as conn,
+            store.begin() as conn,
         ):
-            result.removed = sweep(folder, set(linked_names(queries.hosted_links(conn))))
+            result.removed = sweep(conn, folder, set(linked_names(queries.hosted_links(conn))))
     with store.connect() as conn:
         result.counts = queries.hosted_tally(queries.hosted_files(conn))
     log.info(

@@ -1,14 +1,16 @@
-"""Checked files into ``files/`` and their rows updated; files no row names any more swept.
+"""Checked files into ``files/`` and their rows updated; files orsync wrote that no row links
+any more swept.
 
-A checked file is renamed into place (the site never sees half of one); a refused or failed
-one is recorded on its row (attempts, last error, next attempt with backoff) and tried again in
-a later pass. The sweep runs only once the site no longer links what it removes.
+A checked file is renamed into place (the site never sees half of one), its size and content
+hash recorded; a refused or failed one is recorded on its row (attempts, last error, next
+attempt with backoff) and tried again in a later pass. The sweep removes only names orsync
+recorded writing (``hosted.verify``: retired names), never a file by the look of its name, and
+runs only once the site no longer links what it removes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,11 +23,18 @@ from sqlalchemy import Connection, select, update
 from orsync.files import STALE_TEMP_S, TEMP_PREFIX, fsync_dir
 from orsync.hosted.download import Outcome
 from orsync.hosted.plan import FILES_DIR
+from orsync.hosted.verify import (
+    content_hash,
+    fingerprint,
+    record_written,
+    retire,
+    retired,
+    set_retired,
+)
 from orsync.store.tables import HOSTED_FILE
 
 BACKOFF_S = 60.0  # first wait after a failure; 4x each further failure, at most MAX_BACKOFF_S
 MAX_BACKOFF_S = 24 * 3600.0
-_NAME = re.compile(r"^[A-Za-z0-9_-]+-[A-Za-z0-9_]+-[0-9a-f]{8}\.[a-z0-9]{1,8}$")
 
 
 @dataclass
@@ -55,22 +64,29 @@ def commit(conn: Connection, folder: Path, outcome: Outcome, now: datetime) -> C
     def where(key: tuple[str, str]) -> Any:
         return (HOSTED_FILE.c.forum_id == key[0]) & (HOSTED_FILE.c.field == key[1])
 
+    written: dict[str, list[int]] = {}
     for key, (w, path) in outcome.ok.items():
         row = rows.get(key)
         if row is None or row.hash != w.hash:
             continue  # the paper left, or its file changed again, while this one downloaded
         target = folder / w.name
-        size = path.stat().st_size
+        digest = content_hash(path)
+        # Public data, readable by whoever the folder lets through: the umask of a service
+        # (0077) must not hide it from the web server.
         path.chmod(0o644)
         path.replace(target)
+        st = target.stat()
+        written[w.name] = fingerprint(st)
+        if row.file and row.file != w.name:
+            retire(conn, [str(row.file)])  # the previous version, linked until the republish
         conn.execute(
             update(HOSTED_FILE)
             .where(where(key))
             .values(
                 status="current",
                 file=w.name,
-                file_hash=w.hash,
-                size=size,
+                file_hash=digest,
+                size=st.st_size,
                 attempts=0,
                 last_error=None,
                 next_attempt_at=None,
@@ -99,26 +115,33 @@ def commit(conn: Connection, folder: Path, outcome: Outcome, now: datetime) -> C
                 )
             )
             listed.append(f"{w.label}: {why}")
+    record_written(conn, folder, written)
     if outcome.ok:
         fsync_dir(folder)
     return result
 
 
-def sweep(folder: Path, keep: set[str]) -> list[str]:
-    """Remove the files orsync put in ``folder`` that no row names, and stale temporary files."""
+def sweep(conn: Connection, folder: Path, keep: set[str]) -> list[str]:
+    """Remove the files orsync wrote into ``folder`` and retired that ``keep`` (the names the
+    site links) does not hold, and its own stale temporary files (under the writer lock)."""
     removed: list[str] = []
+    waiting: list[str] = []
+    for name in sorted(set(retired(conn))):
+        if name in keep or "/" in name or name.startswith("."):
+            continue  # linked again (the same file hosted anew): not to be removed
+        path = folder / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                continue  # gone already, or not the plain file orsync wrote
+            path.unlink()
+            removed.append(name)
+        except OSError:
+            waiting.append(name)  # tried again next pass
+    set_retired(conn, waiting)
     cutoff = time.time() - STALE_TEMP_S
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return removed
-    for path in entries:
-        name = path.name
-        with contextlib.suppress(OSError):
-            if name.startswith(TEMP_PREFIX) and name.endswith(".tmp"):
+    with contextlib.suppress(OSError):
+        for path in folder.glob(f"{TEMP_PREFIX}*.tmp"):
+            with contextlib.suppress(OSError):
                 if path.lstat().st_mtime < cutoff:
                     path.unlink()
-            elif _NAME.match(name) and name not in keep and not path.is_symlink():
-                path.unlink()
-                removed.append(name)
     return removed

@@ -17,10 +17,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from orsync.files import HOSTED_DIR
+from orsync.hosted.verify import retire
 from orsync.store import models
 from orsync.store.tables import HOSTED_FILE, NOTE
 
-FILES_DIR = "files"
+FILES_DIR = HOSTED_DIR
 _HASH = re.compile(r"([0-9a-fA-F]{40})(?:\.[A-Za-z0-9]{1,8})?$")
 
 
@@ -104,6 +106,9 @@ def plan(conn: Connection, fields: Sequence[str], now: datetime) -> list[Wanted]
     wanted = {(w.forum_id, w.field): w for w in wanted_files(conn, fields)}
     rows = {(r.forum_id, r.field): r for r in conn.execute(select(HOSTED_FILE))}
     gone = [key for key in rows if key not in wanted]
+    # The files of papers that left stay until the site no longer links them: the sweep
+    # removes them then, by these names.
+    retire(conn, (str(rows[key].file) for key in gone if rows[key].file))
     for forum_id, name in gone:
         conn.execute(
             delete(HOSTED_FILE).where(

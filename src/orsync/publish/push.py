@@ -24,6 +24,8 @@ from orsync import posters, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.files import write_atomically
+from orsync.hosted.plan import FILES_DIR
+from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.publish.assignment import (
@@ -207,6 +209,8 @@ def _push_locked(
         with store.begin() as conn:
             sync_sessions(conn, config)
     files: dict[str, dict[str, str | None]] | None = None
+    if config.website is not None and config.website.files:
+        result.problems.extend(_check_hosted(store, config.website))
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
@@ -225,7 +229,7 @@ def _push_locked(
         build_records(papers, sessions_of(config), files),
         config.program.presentation_from,
     )
-    result.problems = talk_problems(config, papers) + day.warnings
+    result.problems = [*result.problems, *talk_problems(config, papers), *day.warnings]
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
@@ -234,6 +238,22 @@ def _push_locked(
         raise PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
+
+
+def _check_hosted(store: Store, site: WebsiteConfig) -> list[str]:
+    """The data files link only hosted files that are there, whole: one missing or altered
+    (deleted by hand, a new ``website.output_dir``) is unlinked and due again for the files
+    stage. What was found, in words."""
+    folder = site.output_dir / FILES_DIR
+    with store.begin() as conn:
+        checked = check(conn, folder, datetime.now(UTC))
+    lines = checked.missing + checked.altered
+    if len(lines) > 3:
+        return [
+            f"{len(checked.missing)} hosted files missing and {len(checked.altered)} altered "
+            f"in {folder}: not linked until they are fetched again"
+        ]
+    return [f"hosted file {line}: not linked until it is fetched again" for line in lines]
 
 
 def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -463,13 +463,21 @@ def hosted_tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return out
 
 
-def hosted_status(conn: Connection, reserve: int = QUOTA_RESERVE) -> dict[str, Any]:
+def hosted_status(
+    conn: Connection,
+    reserve: int = QUOTA_RESERVE,
+    present: Callable[[str, int | None], bool] | None = None,
+) -> dict[str, Any]:
     """What ``orsync status`` shows of hosted files: the tally, the next attempt (not before
-    the attachments quota's window opens again) and each refused file."""
+    the attachments quota's window opens again) and each refused file. With ``present`` (file
+    name, recorded size → whether ``files/`` holds it), a linked file that is not there is
+    counted ``missing``, not current, and listed: the next pass fetches it again."""
     rows = hosted_files(conn)
     now = datetime.now(UTC)
     next_attempt: datetime | None = None
     refused = []
+    missing = []
+    tally = hosted_tally(rows)
     for row in rows:
         if row["status"] != "current":
             when = row["next_attempt_at"] or now
@@ -478,6 +486,14 @@ def hosted_status(conn: Connection, reserve: int = QUOTA_RESERVE) -> dict[str, A
             refused.append(
                 {"number": row["number"], "field": row["field"], "error": row["last_error"]}
             )
+        if present is not None and row["file"] and not present(str(row["file"]), row["size"]):
+            missing.append({"number": row["number"], "field": row["field"], "file": row["file"]})
+            if row["status"] == "current":
+                tally["current"] -= 1
+    if present is not None:
+        tally["missing"] = len(missing)
+        if missing:  # the next pass fetches them again
+            next_attempt = now if next_attempt is None else min(next_attempt, now)
     window = None
     stored = get_state(conn, FILES_QUOTA)
     if stored:
@@ -488,10 +504,11 @@ def hosted_status(conn: Connection, reserve: int = QUOTA_RESERVE) -> dict[str, A
     if next_attempt is not None and window is not None:
         next_attempt = max(next_attempt, window)
     return {
-        **hosted_tally(rows),
+        **tally,
         "next_attempt_at": next_attempt.astimezone().isoformat(timespec="seconds")
         if next_attempt
         else None,
         "window_opens_at": window.astimezone().isoformat(timespec="seconds") if window else None,
         "refused_files": refused,
+        **({"missing_files": missing} if present is not None else {}),
     }
