@@ -8,7 +8,6 @@ from orsync.publish.assignment import (
     sessions_of,
     show,
     sync_sessions,
-    talk_problems,
     unpin,
     update_assignment,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "sessions_of",
     "show",
     "sync_sessions",
-    "talk_problems",
     "unpin",
     "update_assignment",
 ]

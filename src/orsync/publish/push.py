@@ -18,20 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 
-from orsync import posters, schedule, secrets
+from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.files import write_atomically
 from orsync.lock import store_writer
 from orsync.notify import Notifier
-from orsync.publish.assignment import (
-    sessions_of,
-    sync_sessions,
-    talk_problems,
-    update_assignment,
-)
+from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
 from orsync.store import Store, models, open_store, queries
@@ -202,6 +197,7 @@ def _push_locked(
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
+        result.problems = day_problems(conn, config)
         if config.website is not None and config.website.files:
             # Hosted files (docs/site-files.md#hosted-files): each listed field's local copy, null until it is hosted.
             links = queries.hosted_links(conn)
@@ -211,7 +207,6 @@ def _push_locked(
                 }
                 for p in papers
             }
-    result.problems = talk_problems(config, papers)
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
@@ -221,6 +216,13 @@ def _push_locked(
         raise PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
+
+
+def day_problems(conn: Connection, config: Config) -> list[str]:
+    """What ``orsync check`` and ``orsync program`` say is wrong with the day, as the push's
+    warnings (errors first): the same validation, so the three never disagree. The push still
+    publishes the papers' metadata; the posters' own refusals fail it after that."""
+    return [p.message for p in rules.validate(rules.gather(conn, config))]
 
 
 def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:
@@ -343,11 +345,11 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
             papers = models.accepted_papers(conn)
             result.pins = queries.pins(conn)
+            result.problems = day_problems(conn, config)
             tx.rollback()
     finally:
         store.dispose()
     result.numbers = {p.forum_id: p.number for p in papers}
-    result.problems = talk_problems(config, papers)
     result.papers = len(papers)
     return result
 
