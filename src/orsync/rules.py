@@ -465,7 +465,7 @@ def _capacity(facts: DayFacts, sessions: Mapping[str, schedule.Session]) -> list
 
 Rule = Callable[[DayFacts], list[Problem]]
 
-RULES: tuple[Rule, ...] = (_talk_papers, _talk_form, _overlaps, _posters)
+RULES: tuple[Rule, ...] = (_talk_form, _talk_papers, _overlaps, _posters)
 
 
 def validate(facts: DayFacts, rules: Sequence[Rule] = RULES) -> list[Problem]:
