@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orsync.rules import DayFacts, validate
+from orsync.rules import DayFacts, KnownPaper, validate
 from orsync.schedule import ProgramSlot, Schedule, TalkSlot
 from orsync.site import assemble, describe, talk_paper
 from site_helpers import P1, P2, at, record, schedule
@@ -89,3 +89,36 @@ def test_describe_shows_the_day_for_a_terminal() -> None:
     assert "11:30-11:45  contributed  #2 Evil[31m" in lines
     assert any(line.endswith("board   1  #1 Paper 1") for line in lines)
     assert lines[-1] == "  - poster session P2 (Poster session 2) has no papers"
+
+
+def test_the_rules_hold_pins_and_boards_against_the_talks() -> None:
+    sched = Schedule(sessions=(P1, P2), talks=(TalkSlot(at("12:30"), at("12:45"), "1", 0),))
+    papers = (
+        KnownPaper("forum1", 1, "Paper 1", True, "P2", 4),
+        KnownPaper("forum2", 2, "Paper 2", True, "P1", 1),
+        KnownPaper("forum3", 3, "Paper 3", False),
+    )
+    facts = DayFacts(
+        day=sched,
+        talk_refs=(1,),
+        boards_per_session=1,
+        papers=papers,
+        pins={"forum2": "P9"},
+    )
+    found = {(p.kind, p.message) for p in validate(facts)}
+    kinds = sorted(kind for kind, _ in found)
+    assert kinds == [
+        "poster.capacity",
+        "poster.pin_unknown_session",
+        "poster.talk_overlap",
+        "schedule.overlap",
+    ]
+    messages = "\n".join(m for _, m in found)
+    assert (
+        "3 posters (1 of them decided, not released) do not fit 2 sessions × 1 boards" in messages
+    )
+    assert "#1 talks[0] (12:30-12:45) overlaps its poster session P2 (board 4)" in messages
+    assert "#2 is pinned to poster session 'P9', which is not in [[posters.sessions]]" in messages
+    # Pinned where its talk is: said as the pin's fault, not as a move to come.
+    pinned = validate(DayFacts(day=sched, talk_refs=(1,), papers=papers[:1], pins={"forum1": "P2"}))
+    assert sorted(p.kind for p in pinned) == ["poster.pin_overlaps_talk", "schedule.overlap"]

@@ -460,3 +460,20 @@ def test_talks_are_picked_before_the_release_and_the_site_waits(tmp_path: Path) 
         assert after == before
         title = next(t["title"] for t in truth.values() if t["number"] == talk)
         assert not any(title.encode() in body for body in after.values())
+
+
+def test_accepts_decided_but_not_released_are_the_pool_marked_so() -> None:
+    pool = talk_pool(
+        (paper(1, status="active", decision_accepts=True), [7, 7], None),
+        (paper(2, status="active"), [9, 9], None),  # no decision yet: not a candidate now
+        (paper(3, status="active", decision_accepts=False), [10, 10], None),
+        (paper(4), [6, 6], None),  # released
+    )
+    data = shortlist(pool, 3)
+    assert data["pool"] == "decided" and numbers(data["shortlist"]) == [1, 4]
+    assert [p["decided_not_released"] for p in data["shortlist"]] == [True, False]
+    assert data["decided_not_released"] == 1
+    assert [(lo["number"], lo["why"]) for lo in data["left_out"]] == [(3, "decision")]
+    text = "\n".join(describe(build_shortlist(pool, TalkSelectionConfig(min_reviews=2), 3)))
+    assert " 1. #1 (decided, not released)  mean 7.00" in text
+    assert "(some decided, not released)" in text and "no decisions yet" not in text

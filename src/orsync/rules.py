@@ -428,7 +428,7 @@ def _capacity(facts: DayFacts, sessions: Mapping[str, schedule.Session]) -> list
     problems = []
     if len(papers) > boards:
         waiting = sum(1 for p in papers if not p.released)
-        unreleased = f", {waiting} of them decided, not released" if waiting else ""
+        unreleased = f" ({waiting} of them decided, not released)" if waiting else ""
         needed = -(-len(papers) // len(sessions))
         problems.append(
             Problem(

@@ -18,7 +18,8 @@ def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Validate the config, reach the API, log in, read the venue, and test the store and output folder."""
+    """Validate the config, reach the API, log in, read the venue, test the store and output
+    folder, and run the day's rules as program and push do (talks, clashes, pins, boards)."""
     from orsync import commands as do
 
     run = this_run(ctx)
