@@ -400,8 +400,7 @@ def talk_pool(conn: Connection, statuses: tuple[str, ...] = ("accepted", "active
 
 
 class DecidedPaper(NamedTuple):
-    """A live submission the chairs have decided but OpenReview has not released (still
-    ``active``): the chairs' knowledge, for their commands only, never for the site."""
+    """A live submission decided but not released (still ``active``): for the chairs only."""
 
     forum_id: str
     number: int | None
@@ -422,16 +421,7 @@ def decided_unreleased(conn: Connection) -> list[DecidedPaper]:
         )
         .order_by(NOTE.c.number, NOTE.c.id)
     )
-    return [
-        DecidedPaper(
-            str(r.id),
-            r.number,
-            r.title,
-            str(r.decision),
-            None if r.decision_accepts is None else bool(r.decision_accepts),
-        )
-        for r in rows
-    ]
+    return [DecidedPaper(*r) for r in rows]
 
 
 def field_answers(conn: Connection, field: str) -> tuple[int, list[tuple[str, str]]]:
