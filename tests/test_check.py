@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ROOT, Setup, run_cli, write_config
+from helpers import accepted, day_config
 from orsync.check import CHECK_NAMES
 from orsync.emulator import Emulator
 
@@ -152,3 +153,91 @@ def test_check_reports_each_problem(setup: Setup) -> None:
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["config"]["ok"] and not checks["login"]["ok"] and checks["store"]["ok"]
     assert "rejected the login" in checks["login"]["detail"]
+
+
+def _published(emu: Emulator) -> set[str]:
+    """The forum ids the venue's form marks as previously published."""
+    return {
+        f
+        for f, n in emu.venue.notes.items()
+        if n.get("content", {}).get("previously_published", {}).get("value") == "Yes"
+    }
+
+
+def _checks(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in _check_json(result)["checks"]}
+
+
+def test_check_fails_on_what_the_push_fails_on(tmp_path: Path, emulator: Emulator) -> None:
+    truth = accepted(emulator)
+    first = min(s["number"] for f, s in truth.items() if f not in _published(emulator))
+    s = Setup(emulator, tmp_path, day_config(tmp_path, emulator, [first]), tmp_path / "orsync.db")
+    assert s.cli("pull").returncode in (0, 2)  # 2: the posters may report author clashes
+    fine = _checks(s.cli("check", "--json"))
+    assert fine["talks"]["ok"] and fine["day"]["ok"], fine
+    assert s.cli("posters", "pin", str(first), "P2").returncode in (0, 2)
+    # The talk moves into the lunch break and poster session P2, where its poster is pinned,
+    # and the boards shrink below the accepted papers.
+    text = s.config.read_text()
+    talk = 'start = "2024-05-11T11:30:00+02:00"\nend = "2024-05-11T11:45:00+02:00"'
+    assert text.count(talk) == 1
+    text = text.replace(talk, talk.replace("11:30", "12:30").replace("11:45", "12:45"))
+    s.config.write_text(text.replace("boards_per_session = 20", "boards_per_session = 5"))
+    result = s.cli("check", "--json")
+    assert result.returncode == 2
+    day = _checks(result)["day"]
+    assert not day["ok"] and day["exit_code"] == 2
+    assert "contributed talk 12:30-12:45 (talks[0])" in day["detail"]
+    assert "overlaps" in day["detail"]
+    assert (
+        f"#{first} is pinned to poster session P2 (12:00-14:00), which overlaps its talk"
+        in (day["detail"])
+    )
+    assert f"{len(truth)} posters do not fit 4 sessions × 5 boards" in day["detail"]
+    # program says the same, one problem each, and exits 2; the push fails on them.
+    program = s.cli("program", "--json")
+    assert program.returncode == 2
+    problems = json.loads(program.stdout)["problems"]
+    kinds = {p["kind"] for p in problems}
+    assert {"schedule.overlap", "poster.pin_overlaps_talk", "poster.capacity"} <= kinds
+    assert all(p["message"] in day["detail"] for p in problems if p["severity"] == "error")
+    pushed = s.cli("push")
+    assert pushed.returncode == 2
+    assert "pinned to session 'P2', which overlaps its talk" in pushed.stderr
+
+
+def test_check_fails_on_broken_talk_rules(tmp_path: Path, emulator: Emulator) -> None:
+    truth = accepted(emulator)
+    marked = sorted(s["number"] for f, s in truth.items() if f in _published(emulator))
+    clean = sorted(s["number"] for f, s in truth.items() if f not in _published(emulator))
+    assert marked and clean
+    # A previously published paper as a talk, one paper in two slots, a value nobody answers.
+    config = day_config(tmp_path, emulator, [marked[0], clean[0], clean[0]])
+    text = config.read_text().replace('exclude_values = ["Yes"]', 'exclude_values = ["Yes", "Yup"]')
+    config.write_text(text)
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    assert s.cli("pull", "--no-push").returncode == 0
+    result = s.cli("check", "--json")
+    assert result.returncode == 2
+    talks = _checks(result)["talks"]
+    assert not talks["ok"] and talks["exit_code"] == 2
+    assert (
+        f"talks[0] paper = {marked[0]}: #{marked[0]} is marked previously published"
+        in (talks["detail"])
+    )
+    assert (
+        f"#{clean[0]} has two contributed talks: talks[1] (11:45-12:00) and talks[2]"
+        in (talks["detail"])
+    )
+    assert (
+        "talk_selection.exclude_values 'Yup' matches no submission's previously_published"
+        in (talks["detail"])
+    )
+    # A field the form does not have.
+    config.write_text(
+        text.replace('exclude_field = "previously_published"', 'exclude_field = "prior"')
+    )
+    result = s.cli("check", "--json")
+    assert result.returncode == 2
+    detail = _checks(result)["talks"]["detail"]
+    assert "no submission has the field talk_selection.exclude_field = 'prior'" in detail

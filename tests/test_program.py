@@ -55,8 +55,35 @@ def test_program_says_what_clashes(tmp_path: Path, emulator: Emulator) -> None:
     )
     s.config.write_text(s.config.read_text() + "\n" + extra)
     assert s.cli("pull", "--no-push").returncode == 0
-    missing = json.loads(s.cli("program", "--json").stdout)["missing"]
-    clashes = [m for m in missing if "overlaps" in m]
+    r = s.cli("program", "--json")
+    assert r.returncode == 2, r.stderr  # something is wrong, not merely missing
+    day = json.loads(r.stdout)
+    assert not any("overlaps" in m for m in day["missing"])
+    clashes = [p for p in day["problems"] if p["kind"] == "schedule.overlap"]
     # The keynote clashes with the lunch break and poster session 2; lunch beside P2 is fine.
-    assert len(clashes) == 2 and all("A keynote during lunch" in m for m in clashes)
-    assert any("no poster session yet" in m for m in missing)  # --no-push: nothing assigned
+    assert len(clashes) == 2 and all("A keynote during lunch" in p["message"] for p in clashes)
+    assert all(p["severity"] == "error" for p in clashes)
+    assert any("no poster session yet" in m for m in day["missing"])  # --no-push: none assigned
+    text = s.cli("program")
+    assert text.returncode == 2 and "problems (2):" in text.stdout
+    assert "overlaps invited 'A keynote during lunch' 12:30-13:00" in text.stdout
+
+
+def test_program_says_which_talk_rules_are_broken(tmp_path: Path, emulator: Emulator) -> None:
+    truth = accepted(emulator)
+    published = {
+        f
+        for f, n in emulator.venue.notes.items()
+        if n.get("content", {}).get("previously_published", {}).get("value") == "Yes"
+    }
+    marked = min(s["number"] for f, s in truth.items() if f in published)
+    clean = min(s["number"] for f, s in truth.items() if f not in published)
+    config = day_config(tmp_path, emulator, [marked, clean, clean])
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    assert s.cli("pull").returncode in (0, 2)  # 2: the posters may report author clashes
+    r = s.cli("program", "--json")
+    assert r.returncode == 2
+    problems = json.loads(r.stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["talk.previously_published", "talk.duplicate"]
+    text = s.cli("program").stdout
+    assert f"  - error: talks[0] paper = {marked}: #{marked} is marked previously published" in text

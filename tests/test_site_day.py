@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orsync.rules import DayFacts, KnownPaper, validate
 from orsync.schedule import ProgramSlot, Schedule, TalkSlot
 from orsync.site import assemble, describe, talk_paper, with_talks
 from site_helpers import P1, P2, at, record, schedule
@@ -24,7 +25,7 @@ def test_slots_are_keyed_in_time_order_and_posters_listed_by_board() -> None:
     assert [s.key for s in day.slots] == [
         "invited-20240511T0700Z",  # the kind and the start in UTC
         "poster-P1",
-        "contributed-1",  # the talk's paper
+        "contributed-20240511T0930Z",  # a talk: its kind and start, never its paper
         "poster-P2",
     ]
     p1 = day.slots[1]
@@ -44,11 +45,11 @@ def test_keys_name_slots_by_identity_and_stay_unique() -> None:
     assert keys == [
         "poster-P1",
         "contributed-20240511T0930Z",  # no paper yet: the kind and the start
-        "contributed-2",
+        "contributed-20240511T0945Z",  # with a paper: still its kind and start
         "poster-P2",
         "break-20240511T1300Z",
         "break-20240511T1300Z-2",  # two breaks at once in two rooms
-        "contributed-2-2",  # the same paper twice (the config check refuses it)
+        "contributed-20240511T1400Z",
         "slot-bye",  # a configured id
     ]
 
@@ -59,24 +60,26 @@ def test_what_is_missing_is_said() -> None:
     assert day.missing == [
         "contributed talk 11:30-11:45 (talks[0]) has no paper yet: set its paper "
         "(see `orsync talks suggest`)",
-        "contributed talk 11:45-12:00 (talks[1]): paper '77' is not an accepted paper in the store",
         "1 accepted paper has no public abstract for the website: #1",
         "1 accepted paper has no poster session yet: #2 (run `orsync push`)",
         "poster session P2 (Poster session 2) has no papers",
     ]
 
 
-def test_overlapping_slots_are_clashes_except_a_break_among_posters() -> None:
+def test_overlapping_slots_are_problems_except_a_break_among_posters() -> None:
     sched = Schedule(sessions=(P1, P2), talks=(TalkSlot(at("10:30"), at("10:45"), "1"),))
     day = assemble(sched, [record(1), record(2, session_id="P2")])
-    assert day.missing == [
+    assert day.missing == []  # a clash is not missing: it is wrong (orsync.rules)
+    [clash] = validate(DayFacts(day=sched, talk_refs=(1,)))
+    assert (clash.kind, clash.severity) == ("schedule.overlap", "error")
+    assert clash.message == (
         "poster session P1 10:10-11:00 overlaps contributed talk 10:30-10:45 (talks[0])"
-    ]
+    )
     with_break = Schedule(
         sessions=(P1,),
         program=(ProgramSlot(at("10:30"), at("10:45"), "break", "Coffee"),),
     )
-    assert assemble(with_break, [record(1)]).missing == []
+    assert validate(DayFacts(day=with_break, talk_refs=())) == []
 
 
 def test_as_dict_lists_ids_for_the_site_and_details_for_the_chairs() -> None:
@@ -146,3 +149,36 @@ def test_with_talks_without_talk_slots_keeps_openreview_and_warns_nothing() -> N
     published, built = with_talks(schedule(), papers)
     assert [r.presentation for r in published] == ["oral", "poster"]
     assert all(r.talk is None for r in published) and built.warnings == []
+
+
+def test_the_rules_hold_pins_and_boards_against_the_talks() -> None:
+    sched = Schedule(sessions=(P1, P2), talks=(TalkSlot(at("12:30"), at("12:45"), "1", 0),))
+    papers = (
+        KnownPaper("forum1", 1, "Paper 1", True, "P2", 4),
+        KnownPaper("forum2", 2, "Paper 2", True, "P1", 1),
+        KnownPaper("forum3", 3, "Paper 3", False),
+    )
+    facts = DayFacts(
+        day=sched,
+        talk_refs=(1,),
+        boards_per_session=1,
+        papers=papers,
+        pins={"forum2": "P9"},
+    )
+    found = {(p.kind, p.message) for p in validate(facts)}
+    kinds = sorted(kind for kind, _ in found)
+    assert kinds == [
+        "poster.capacity",
+        "poster.pin_unknown_session",
+        "poster.talk_overlap",
+        "schedule.overlap",
+    ]
+    messages = "\n".join(m for _, m in found)
+    assert (
+        "3 posters (1 of them decided, not released) do not fit 2 sessions × 1 boards" in messages
+    )
+    assert "#1 talks[0] (12:30-12:45) overlaps its poster session P2 (board 4)" in messages
+    assert "#2 is pinned to poster session 'P9', which is not in [[posters.sessions]]" in messages
+    # Pinned where its talk is: said as the pin's fault, not as a move to come.
+    pinned = validate(DayFacts(day=sched, talk_refs=(1,), papers=papers[:1], pins={"forum1": "P2"}))
+    assert sorted(p.kind for p in pinned) == ["poster.pin_overlaps_talk", "schedule.overlap"]

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from conftest import Setup, write_config
-from helpers import SELECTION, accepted
+from helpers import SELECTION, accepted, day_config
 from orsync.config import TalkSelectionConfig
 from orsync.emulator import Emulator
+from orsync.rules import DayFacts, exclusions, validate
+from orsync.schedule import Schedule
 from orsync.store.queries import ReviewScores, TalkPool
 from orsync.talks import build_shortlist, describe
 
@@ -326,11 +328,16 @@ def test_a_paper_marked_previously_published_is_left_out_whatever_its_scores() -
     assert numbers(shortlist(pool, 2)["shortlist"]) == [1, 2]
 
 
-def test_an_exclude_field_no_submission_has_is_warned_about() -> None:
+def test_an_exclude_field_no_submission_has_is_an_error_of_the_rules() -> None:
     pool = talk_pool((paper(1), [8, 8], None), (paper(2), [7, 7], None))
     data = shortlist(pool, 2, exclude=True)
     assert numbers(data["shortlist"]) == [1, 2]
-    assert any("previously_published" in w and "submission form" in w for w in data["warnings"])
+    selection = TalkSelectionConfig(exclude_field="previously_published", exclude_values=("Yes",))
+    found = exclusions(selection, 2, [(p["id"], p["raw"]) for p in pool.submissions])
+    facts = DayFacts(day=Schedule(), talk_refs=(), papers=(), exclusions=found)
+    [problem] = validate(facts)
+    assert problem.kind == "talk.exclude_field" and problem.severity == "error"
+    assert "previously_published" in problem.message and "submission form" in problem.message
 
 
 def test_papers_with_fewer_rated_reviews_than_min_reviews_are_left_out() -> None:
@@ -374,3 +381,99 @@ def test_the_same_papers_in_any_order_give_the_same_shortlist() -> None:
         random.Random(seed).shuffle(shuffled)
         assert shortlist(talk_pool(*shuffled), 5) == first
     assert len(first["shortlist"]) == 5 and first["passed_over"]
+
+
+# -- the talks already set, and the pool before the release -----------------------------------------
+
+
+def published(emu: Emulator) -> set[str]:
+    return {
+        f
+        for f, n in emu.venue.notes.items()
+        if n.get("content", {}).get("previously_published", {}).get("value") == "Yes"
+    }
+
+
+def test_suggest_says_first_what_is_wrong_with_the_talks_set(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    truth = accepted(emulator)
+    marked = min(s["number"] for f, s in truth.items() if f in published(emulator))
+    clean = min(s["number"] for f, s in truth.items() if f not in published(emulator))
+    config = day_config(tmp_path, emulator, [marked, clean, clean])
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    assert s.cli("pull", "--no-push").returncode == 0
+    data = suggest(s)
+    assert [p["kind"] for p in data["problems"]] == ["talk.previously_published", "talk.duplicate"]
+    lines = s.cli("talks", "suggest").stdout.splitlines()
+    assert lines[0].startswith(f"error: talks[0] paper = {marked}: #{marked} is marked previously")
+    assert lines[1].startswith(f"error: #{clean} has two contributed talks: talks[1]")
+    # A field the form does not have is said at the top too, not on the last line.
+    config.write_text(config.read_text().replace('"previously_published"', '"prior_work"'))
+    lines = s.cli("talks", "suggest").stdout.splitlines()
+    assert lines[0].startswith(
+        "error: no submission has the field talk_selection.exclude_field = 'prior_work'"
+    )
+    assert "prior_work" not in "\n".join(lines[1:])
+
+
+def test_talks_are_picked_before_the_release_and_the_site_waits(tmp_path: Path) -> None:
+    with Emulator(dataset="bgpt", seed=7, phase="review", hold_decisions=True) as emu:
+        emu.advance("decision")
+        truth = emu.truth("chair")["submissions"]
+        decided = sorted(
+            t["number"]
+            for f, t in truth.items()
+            if t["status"] == "active"
+            and (t["decision"] or "").startswith("Accept")
+            and f not in published(emu)
+        )
+        assert decided and not accepted(emu), "decisions must be held, not released"
+        s = Setup(emu, tmp_path, day_config(tmp_path, emu, []), tmp_path / "orsync.db")
+        assert s.cli("pull").returncode == 0
+        site = tmp_path / "site"
+        before = {p.name: p.read_bytes() for p in site.iterdir() if p.is_file()}
+        assert json.loads(before["papers.json"]) == []
+        talk = decided[0]
+        day_config(tmp_path, emu, [talk])  # the chairs pick the first talk, before the release
+
+        check = json.loads(s.cli("check", "--json").stdout)
+        talks = {c["name"]: c for c in check["checks"]}["talks"]
+        assert talks["ok"], talks
+        assert talks["detail"].startswith("1 talk papers are accepted papers (1 decided, not rel")
+        data = suggest(s)
+        assert data["pool"] == "decided" and data["shortlist"]
+        assert all(p["decided_not_released"] for p in data["shortlist"])
+        assert {p["number"] for p in data["shortlist"]} <= set(decided)
+        text = s.cli("talks", "suggest").stdout
+        assert "(no decisions yet)" not in text and "(decided, not released)" in text
+        program = s.cli("program", "--json")
+        assert program.returncode == 0, program.stdout
+        slot = next(x for x in json.loads(program.stdout)["slots"] if x["kind"] == "contributed")
+        assert slot["decided"]["number"] == talk and slot["decided"]["released"] is False
+        assert f"#{talk} " in s.cli("program").stdout
+
+        # The public files do not change until OpenReview releases the decisions.
+        pushed = s.cli("push")
+        assert pushed.returncode == 0, pushed.stderr
+        after = {p.name: p.read_bytes() for p in site.iterdir() if p.is_file()}
+        assert after == before
+        title = next(t["title"] for t in truth.values() if t["number"] == talk)
+        assert not any(title.encode() in body for body in after.values())
+
+
+def test_accepts_decided_but_not_released_are_the_pool_marked_so() -> None:
+    pool = talk_pool(
+        (paper(1, status="active", decision_accepts=True), [7, 7], None),
+        (paper(2, status="active"), [9, 9], None),  # no decision yet: not a candidate now
+        (paper(3, status="active", decision_accepts=False), [10, 10], None),
+        (paper(4), [6, 6], None),  # released
+    )
+    data = shortlist(pool, 3)
+    assert data["pool"] == "decided" and numbers(data["shortlist"]) == [1, 4]
+    assert [p["decided_not_released"] for p in data["shortlist"]] == [True, False]
+    assert data["decided_not_released"] == 1
+    assert [(lo["number"], lo["why"]) for lo in data["left_out"]] == [(3, "decision")]
+    text = "\n".join(describe(build_shortlist(pool, TalkSelectionConfig(min_reviews=2), 3)))
+    assert " 1. #1 (decided, not released)  mean 7.00" in text
+    assert "(some decided, not released)" in text and "no decisions yet" not in text

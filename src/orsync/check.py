@@ -9,9 +9,12 @@ where a pull would fail. Its JSON is one fixed object, the same on success and f
      "checks": [{"name": str, "ok": bool, "detail": str, "exit_code": int, "warning": bool},
                 ...]}
 
-``checks`` holds ``config`` and, once the config is valid, ``login``, ``venue``, ``store`` and
-``website``, in that order; ``exit_code`` is the first failed check's (0 when all pass). A
-``warning`` passed (it does not change the exit code) but says something the chairs should fix.
+``checks`` holds ``config`` and, once the config is valid, ``login``, ``venue``, ``store``,
+``website``, ``talks`` and ``day``, in that order; ``exit_code`` is the first failed check's (0
+when all pass). ``talks`` and ``day`` run the day's rules as ``program`` and the push do
+(``orsync.rules``): a problem there is a FAIL (exit 2) before the push meets it. A ``warning``
+passed (it does not change the exit code) but says something the chairs should fix: where the
+talks and OpenReview's orals disagree.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orsync import rules
 from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.pipeline import make_source
 from orsync.source import OpenReviewSource, RetryPolicy
 
-CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks")
+CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks", "day")
 
 
 @dataclass
@@ -99,47 +103,90 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks += _check_openreview(config)
     report.checks.append(_check_store(config))
     report.checks.append(_check_website(config))
-    report.checks += _check_talks(config)
+    # The warnings first: each is a "talks" line too, and the talks verdict is the last of them.
+    report.checks += _talk_warnings(config)
+    report.checks += _check_day(config)
     return report
 
 
-def _check_talks(config: Config) -> list[CheckResult]:
-    """Each `[[talks]] paper` names an accepted paper of the store (never silently ignored);
-    each disagreement between the talks and OpenReview's orals is a warning."""
-    from orsync import publish, schedule, site
+def _talk_warnings(config: Config) -> list[CheckResult]:
+    """Each disagreement between the talks and OpenReview's orals, a WARN line (the site says
+    what the talks say; the chairs should know where OpenReview differs)."""
+    from orsync import schedule, site
     from orsync.store import models, sqlite_path_of
     from orsync.store.binding import read_for
 
-    named = [t for t in config.talks if t.paper is not None]
-    summary = (
-        f"{len(named)} talk papers set"
-        if named
-        else f"{len(config.talks)} talk slots, no paper set yet"
-    )
     path = sqlite_path_of(config.store.url)
-    if not config.talks:
-        return [CheckResult("talks", True, summary)]
-    if path is not None and not path.exists():
-        return [CheckResult("talks", True, f"{summary}; checked after `orsync pull`")]
+    if not config.talks or (path is not None and not path.exists()):
+        return []
     try:
         store = read_for(config)
-    except OrsyncError as exc:
-        return [CheckResult("talks", True, f"{summary}; not checked: {exc.message}")]
+    except OrsyncError:
+        return []  # the store line says why
     with store, store.connect() as conn:
         papers = models.accepted_papers(conn)
     day = schedule.Schedule.from_config(config)
     records = site.build_records(papers, list(day.sessions))
-    warnings = [
+    return [
         CheckResult("talks", True, w, warning=True)
         for w in site.with_talks(day, records, config.program.presentation_from)[1].warnings
     ]
+
+
+def _check_day(config: Config) -> list[CheckResult]:
+    """The day's rules (``orsync.rules``), as ``program`` and the push run them: ``talks`` for
+    the contributed talks and the exclusion rule, ``day`` for the schedule and the posters.
+    Before the first pull only the config's own rules run."""
+    from orsync.store import sqlite_path_of
+    from orsync.store.binding import read_for
+
+    note = ""
+    path = sqlite_path_of(config.store.url)
+    if path is not None and not path.exists():
+        facts = rules.gather(None, config)
+        note = "papers checked after `orsync pull`"
+    else:
+        try:
+            with read_for(config) as store, store.connect() as conn:
+                facts = rules.gather(conn, config)
+        except OrsyncError as exc:
+            facts = rules.gather(None, config)
+            note = f"papers not checked: {exc.message}"
+    problems = rules.validate(facts)
+    talks = [p for p in problems if p.area == "talk"]
+    day = [p for p in problems if p.area != "talk"]
+    return [
+        _verdict("talks", talks, _talks_fine(config, facts), note),
+        _verdict("day", day, _day_fine(facts), note),
+    ]
+
+
+def _verdict(name: str, problems: list[rules.Problem], fine: str, note: str) -> CheckResult:
+    errors = [p.message for p in problems if p.severity == "error"]
+    warnings = [f"warning: {p.message}" for p in problems if p.severity == "warning"]
+    if errors:
+        return CheckResult(name, False, "; ".join(errors + warnings), EXIT_USAGE)
+    return CheckResult(name, True, "; ".join([fine, *([note] if note else []), *warnings]))
+
+
+def _talks_fine(config: Config, facts: rules.DayFacts) -> str:
+    named = [t for t in config.talks if t.paper is not None]
     if not named:
-        return [CheckResult("talks", True, summary), *warnings]
-    problems = publish.talk_problems(config, papers)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        return [CheckResult("talks", False, problems[0] + more, EXIT_USAGE), *warnings]
-    return [CheckResult("talks", True, f"{len(named)} talk papers are accepted papers"), *warnings]
+        return f"{len(config.talks)} talk slots, no paper set yet"
+    if facts.papers is None:
+        return f"{len(named)} talk papers set"
+    waiting = len(facts.unreleased_talks())
+    decided = f" ({waiting} decided, not released)" if waiting else ""
+    return f"{len(named)} talk papers are accepted papers{decided}"
+
+
+def _day_fine(facts: rules.DayFacts) -> str:
+    day = facts.day
+    fine = f"{len(day.slots())} slots, none clashing"
+    if facts.papers is not None and day.sessions and facts.boards_per_session is not None:
+        boards = len(day.sessions) * facts.boards_per_session
+        fine += f"; {len(facts.papers)} posters for {boards} boards, pins and talks apart"
+    return fine
 
 
 def _check_openreview(config: Config) -> list[CheckResult]:

@@ -383,17 +383,25 @@ def suggest_talks(config: Config, count: int | None = None) -> Shortlist:
 
 
 def program(config: Config) -> Day:
-    """The workshop day in time order, with what is still missing (read-only)."""
+    """The workshop day in time order, with what is wrong and what is still missing (read-only).
+
+    The chairs' view: a talk whose paper is decided accept but not released shows that paper,
+    marked; the site's ``program.json`` shows the talk without it until the release.
+    """
     # The site renderers and the read models load jinja2 and SQLModel: only this command needs
     # them, so reading commands (status) do not pay for them at start-up.
-    from orsync import schedule, site
+    from orsync import rules, schedule, site
     from orsync.store import models
 
     with read_for(config) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
+        facts = rules.gather(conn, config)
     day = schedule.Schedule.from_config(config)
     records = site.build_records(papers, list(day.sessions))
-    return site.with_talks(day, records, config.program.presentation_from)[1]
+    built = site.with_talks(day, records, config.program.presentation_from)[1]
+    built.problems = rules.validate(facts)
+    built.unreleased = facts.unreleased_talks()
+    return built
 
 
 def check(config_path: Path | None) -> CheckReport:

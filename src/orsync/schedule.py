@@ -11,7 +11,6 @@ store, so reading commands that show sessions or talks start fast.
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -148,7 +147,6 @@ def _slot_key(slot: Slot) -> tuple[datetime, datetime, int, str, str]:
 _S = TypeVar("_S", bound=Slot)
 
 # What may go into a key as written: the same characters as a program slot's id.
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def _when(moment: datetime) -> str:
@@ -159,18 +157,18 @@ def _when(moment: datetime) -> str:
 def identity(slot: Slot) -> str:
     """What names a slot for calendars and the page (``DaySlot.key``), before two slots that
     share it are told apart: a poster session's id (``poster-P1``), a program slot's configured
-    ``id`` (``slot-keynote``), a contributed talk's paper (``contributed-37``), else the kind and
-    the start in UTC (``break-20240511T0930Z``).
+    ``id`` (``slot-keynote``), else the kind and the start in UTC (``break-20240511T0930Z``).
 
     Never a position: inserting or removing a slot must not turn another slot's calendar event
     into it. A slot named by its start becomes a new event when it moves; an ``id`` keeps it.
+    Never a contributed talk's paper: the key is published (program.json, the calendar's UIDs,
+    the page's anchors) whether or not the paper is, and a paper picked before the decisions are
+    released must not show in public files through its talk's name.
     """
     if isinstance(slot, Session):
         return f"poster-{slot.id}"
     if isinstance(slot, ProgramSlot) and slot.id is not None:
         return f"slot-{slot.id}"
-    if isinstance(slot, TalkSlot) and slot.paper is not None and _TOKEN.fullmatch(slot.paper):
-        return f"contributed-{slot.paper}"
     return f"{slot.kind}-{_when(slot.start)}"
 
 

@@ -3,8 +3,8 @@
 "Selected based on review scores while maintaining a diversity of covered topics", and
 "previously published papers will NOT be selected as orals":
 
-1. The pool: accepted submissions; before any is accepted (decisions not released yet), the
-   active ones whose decision, if the chairs already know it, accepts.
+1. The pool: accepted submissions and those the chairs decided to accept but OpenReview has
+   not released yet (marked "decided, not released"); before any decision, the active ones.
 2. Left out, each with why: papers the submission form marks as previously published
    (``talk_selection.exclude_field`` / ``exclude_values``), whatever their scores, and papers
    with fewer than ``talk_selection.min_reviews`` rated reviews.
@@ -17,18 +17,19 @@
    which and why. If too few topics remain, the best skipped papers fill the list, marked so.
 
 Deterministic: the same store gives the same shortlist. Advice only: chairs confirm a talk by
-setting ``[[talks]] paper``. The ratings are confidential: this is printed for the chairs and
-never published.
+setting ``[[talks]] paper``; what is wrong with the talks already set (``orsync.rules``: a
+previously published paper, one paper in two slots, an exclusion rule that matches nothing) is
+said first. The ratings are confidential: this is printed for the chairs and never published.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orsync import rules
 from orsync.config import Config, TalkSelectionConfig
 from orsync.store import queries
 from orsync.store.binding import read_for
@@ -57,10 +58,16 @@ class Candidate:
     ratings: tuple[float, ...]
     confidences: tuple[float | None, ...]
     low_scores: int
+    released: bool = True  # False: decided accept, not released by OpenReview yet
 
     @property
     def label(self) -> str:
         return f"#{self.number}" if self.number is not None else self.forum_id
+
+    @property
+    def shown(self) -> str:
+        """The label as the chairs' terminal shows it, marked when the decision is unreleased."""
+        return self.label if self.released else f"{self.label} (decided, not released)"
 
     @property
     def mean(self) -> float:
@@ -118,6 +125,7 @@ class Pick:
             "number": p.number,
             "forum_id": p.forum_id,
             "title": p.title,
+            "decided_not_released": not p.released,
             "keywords": list(p.keywords),
             "topic": self.topic,
             **p.scores_dict(),
@@ -158,7 +166,8 @@ class LeftOut:
 
 @dataclass
 class Shortlist:
-    pool: str  # "accepted", or "active" before decisions are released
+    # "accepted"; "decided" when some accepts are not released yet; "active" before decisions
+    pool: str
     count: int
     min_reviews: int
     candidates: int  # papers ranked (the pool less those left out)
@@ -167,12 +176,16 @@ class Shortlist:
     left_out: list[LeftOut]
     low_below: float | None  # a rating below this is a low score
     warnings: list[str] = field(default_factory=list)
+    # What is wrong with the [[talks]] already set and the exclusion rule (orsync.rules).
+    problems: list[rules.Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "advice_only": True,
             "confidential": True,
             "pool": self.pool,
+            "decided_not_released": sum(1 for p in self.picks if not p.paper.released),
+            "problems": [p.as_dict() for p in self.problems],
             "count": self.count,
             "min_reviews": self.min_reviews,
             "candidates": self.candidates,
@@ -197,29 +210,6 @@ class Shortlist:
 # --------------------------------------------------------------------------- reading the store
 
 
-def _field_values(raw: str, name: str) -> list[str] | None:
-    """The text values of ``content.<name>`` in a note's raw JSON; None when absent."""
-    try:
-        content = json.loads(raw).get("content") or {}
-    except (ValueError, AttributeError):
-        return None
-    if not isinstance(content, dict) or name not in content:
-        return None
-    value = content[name]
-    if isinstance(value, dict):
-        if "value" not in value:
-            return None
-        value = value["value"]
-    items = value if isinstance(value, list) else [value]
-    out = []
-    for item in items:
-        if item is None:
-            continue
-        text = ("true" if item else "false") if isinstance(item, bool) else str(item)
-        out.append(text.strip().casefold())
-    return out
-
-
 def _normalise_keyword(keyword: object) -> str:
     return " ".join(str(keyword).casefold().split())
 
@@ -228,48 +218,46 @@ def build_shortlist(
     pool: queries.TalkPool, selection: TalkSelectionConfig, count: int
 ) -> Shortlist:
     """The shortlist from what the store holds (pure: no store, no config file)."""
-    accepted = [s for s in pool.submissions if s["status"] == "accepted"]
-    pool_name = "accepted" if accepted else "active"
+    # Chairs pick talks before OpenReview releases the decisions: an accept they know counts.
+    members = [
+        s
+        for s in pool.submissions
+        if s["status"] == "accepted" or (s["status"] == "active" and s["decision_accepts"])
+    ]
+    decided = any(s["status"] == "active" for s in members)
+    pool_name = "decided" if decided else "accepted" if members else "active"
     left_out: list[LeftOut] = []
-    if accepted:
-        members = accepted
-    else:
-        members = []
-        for s in pool.submissions:
-            if s["status"] != "active":
-                continue
-            if s["decision_accepts"] is False:
-                left_out.append(
-                    LeftOut(
-                        s["id"],
-                        s["number"],
-                        s["title"] or "",
-                        "decision",
-                        f"decided {s['decision']!r} (not released)",
-                    )
+    no_decision = not members
+    for s in pool.submissions:
+        if s["status"] == "active" and s["decision_accepts"] is False:
+            left_out.append(
+                LeftOut(
+                    s["id"],
+                    s["number"],
+                    s["title"] or "",
+                    "decision",
+                    f"decided {s['decision']!r} (not released)",
                 )
-                continue
-            members.append(s)
+            )
+        elif no_decision and s["status"] == "active":
+            members.append(s)  # no decision yet: every active submission may become a talk
     low_below = None
     if pool.rating_range is not None:
         low_below = (pool.rating_range[0] + pool.rating_range[1]) / 2
-    wanted = {v.strip().casefold(): v.strip() for v in selection.exclude_values if v.strip()}
-    field_seen = False
     candidates: list[Candidate] = []
     for s in members:
         title = s["title"] or ""
         if selection.exclude_field is not None:
-            values = _field_values(s["raw"], selection.exclude_field)
-            field_seen = field_seen or values is not None
-            hit = sorted(wanted[v] for v in set(values or ()) & set(wanted))
-            if hit:
+            values = rules.field_values(s["raw"], selection.exclude_field)
+            hit = rules.excluded_value(values, selection)
+            if hit is not None:
                 left_out.append(
                     LeftOut(
                         s["id"],
                         s["number"],
                         title,
                         "previously_published",
-                        f"{selection.exclude_field} = {hit[0]!r}",
+                        f"{selection.exclude_field} = {hit!r}",
                     )
                 )
                 continue
@@ -297,14 +285,10 @@ def build_shortlist(
                 ratings=ratings,
                 confidences=tuple(r.confidence for r in scores),
                 low_scores=sum(1 for r in ratings if low_below is not None and r < low_below),
+                released=s["status"] == "accepted",
             )
         )
     warnings = []
-    if selection.exclude_field is not None and members and not field_seen:
-        warnings.append(
-            f"no submission has the field talk_selection.exclude_field = "
-            f"{selection.exclude_field!r}: check its name against the submission form"
-        )
     left_out.sort(key=lambda lo: (lo.why, lo.number or 0, lo.forum_id))
     ranked = sorted(candidates, key=Candidate.rank_key)
     picks, passed_over = _choose(ranked, count)
@@ -437,7 +421,10 @@ def suggest(config: Config, count: int | None = None) -> Shortlist:
         count = len(config.talks) or DEFAULT_COUNT
     with read_for(config) as store, store.connect() as conn:
         pool = queries.talk_pool(conn)
-    return build_shortlist(pool, config.talk_selection, count)
+        facts = rules.gather(conn, config)
+    shortlist = build_shortlist(pool, config.talk_selection, count)
+    shortlist.problems = [p for p in rules.validate(facts) if p.area == "talk"]
+    return shortlist
 
 
 def _scores_line(p: Candidate) -> str:
@@ -451,8 +438,13 @@ def describe(shortlist: Shortlist) -> list[str]:
     from orsync.terminal import safe
 
     s = shortlist
-    pool = "accepted papers" if s.pool == "accepted" else "active submissions (no decisions yet)"
-    lines = [
+    pool = {
+        "accepted": "accepted papers",
+        "decided": "accepted papers (some decided, not released)",
+    }.get(s.pool, "active submissions (no decisions yet)")
+    lines = [f"{p.severity}: {safe(p.message)}" for p in s.problems]
+    lines += [""] if lines else []
+    lines += [
         f"Contributed-talk shortlist, {len(s.picks)} of {s.count}: {s.candidates} {pool} ranked "
         f"by mean rating with distinct topics, {len(s.left_out)} left out.",
         "Advice only: confirm a talk by setting [[talks]] paper. The ratings are confidential: "
@@ -462,7 +454,7 @@ def describe(shortlist: Shortlist) -> list[str]:
     for pick in s.picks:
         p = pick.paper
         place = "" if pick.score_rank == pick.rank else f"  [#{pick.score_rank} by scores]"
-        lines.append(f"{pick.rank:>2}. {p.label}  {_scores_line(p)}{place}")
+        lines.append(f"{pick.rank:>2}. {p.shown}  {_scores_line(p)}{place}")
         lines.append(f"    {safe(p.title)}")
         lines.append(f"    topic: {safe(pick.topic)}")
         for d in pick.displaced:

@@ -46,10 +46,10 @@ def program(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the day as JSON.")] = False,
 ) -> None:
-    """The day in time order (talks, poster sessions with their papers, breaks) and what is
-    still missing: talk slots with no paper, papers with no abstract, clashing slots; then the
-    papers whose talk and OpenReview's decision disagree (an oral with no talk, a talk for a
-    poster)."""
+    """The day in time order (talks, poster sessions with their papers, breaks), what is wrong
+    (clashing slots, broken talk rules, posters that cannot be placed: exit 2), what is still
+    missing (talk slots with no paper, papers with no abstract), and the papers whose talk and
+    OpenReview's decision disagree (an oral with no talk, a talk for a poster)."""
     from orsync import commands as do
     from orsync.site import describe
 
@@ -57,6 +57,8 @@ def program(
     day = do.program(run.config())
     if as_json:
         run.screen.json(day.as_dict())
-        return
-    for line in describe(day):
-        run.screen.out.print(line)
+    else:
+        for line in describe(day):
+            run.screen.out.print(line)
+    if day.exit_code:
+        raise typer.Exit(day.exit_code)

@@ -18,11 +18,11 @@ def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Validate the config, reach the API, log in, read the venue, and test the store and output folder.
+    """Validate the config, reach the API, log in, read the venue, test the store and output
+    folder, and run the day's rules as program and push do (talks, clashes, pins, boards).
 
-    Also checks the contributed talks against the store: a talk paper that is not accepted
-    fails; a talk for a paper OpenReview calls a poster, or an oral with no talk, is a WARN line
-    (the exit code stays 0)."""
+    Where a talk and OpenReview's decision disagree (a talk for a poster, an oral with no talk)
+    it says so in a WARN line; the exit code stays 0 for that."""
     from orsync import commands as do
 
     run = this_run(ctx)

@@ -7,7 +7,6 @@ from orsync.publish.assignment import (
     resolve_paper,
     sessions_of,
     sync_sessions,
-    talk_problems,
     unpin,
     update_assignment,
 )
@@ -40,7 +39,6 @@ __all__ = [
     "run_on_change",
     "sessions_of",
     "sync_sessions",
-    "talk_problems",
     "unpin",
     "update_assignment",
 ]

@@ -23,7 +23,6 @@ __all__ = [
     "resolve_paper",
     "sessions_of",
     "sync_sessions",
-    "talk_problems",
     "unpin",
     "update_assignment",
 ]
@@ -118,22 +117,6 @@ def update_assignment(
                 .values(session_id=place.session_id, board=place.board, assigned_at=now)
             )
     return result
-
-
-def talk_problems(config: Config, papers: list[models.AcceptedPaper]) -> list[str]:
-    """Talks whose paper is not an accepted paper in the store: said, never silently ignored."""
-    problems = []
-    for talk in sorted(schedule.Schedule.from_config(config).talks, key=lambda t: t.index):
-        if talk.paper is None:
-            continue
-        if not any(talk.presents(p.number, p.forum_id) for p in papers):
-            written = config.talks[talk.index].paper
-            problems.append(
-                f"talks[{talk.index}] paper = {written!r} is not an accepted paper in the store "
-                f"(talk at {talk.start.isoformat(timespec='minutes')}); its poster is placed "
-                "without regard to the talk: fix the paper number or forum id"
-            )
-    return problems
 
 
 def resolve_paper(conn: Connection, ref: str) -> tuple[str, int | None]:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Connection, delete, insert, update
 
-from orsync import posters, schedule, secrets
+from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.files import write_atomically
@@ -28,12 +28,7 @@ from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.notify import Notifier
-from orsync.publish.assignment import (
-    sessions_of,
-    sync_sessions,
-    talk_problems,
-    update_assignment,
-)
+from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.site import Day, PaperRecord, build_records, calendar, render, with_talks
 from orsync.store import Store, models, queries
@@ -214,6 +209,7 @@ def _push_locked(
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
+        problems = day_problems(conn, config)
         if config.website is not None and config.website.files:
             # Hosted files (docs/site-files.md#hosted-files): each listed field's local copy, null until it is hosted.
             links = queries.hosted_links(conn)
@@ -229,7 +225,7 @@ def _push_locked(
         build_records(papers, sessions_of(config), files),
         config.program.presentation_from,
     )
-    result.problems = [*result.problems, *talk_problems(config, papers), *day.warnings]
+    result.problems = [*result.problems, *problems, *day.warnings]
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
@@ -254,6 +250,13 @@ def _check_hosted(store: Store, site: WebsiteConfig) -> list[str]:
             f"in {folder}: not linked until they are fetched again"
         ]
     return [f"hosted file {line}: not linked until it is fetched again" for line in lines]
+
+
+def day_problems(conn: Connection, config: Config) -> list[str]:
+    """What ``orsync check`` and ``orsync program`` say is wrong with the day, as the push's
+    warnings (errors first): the same validation, so the three never disagree. The push still
+    publishes the papers' metadata; the posters' own refusals fail it after that."""
+    return [p.message for p in rules.validate(rules.gather(conn, config))]
 
 
 def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:
@@ -409,11 +412,11 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
             papers = models.accepted_papers(conn)
             result.pins = queries.pins(conn)
+            result.problems = day_problems(conn, config)
             tx.rollback()
     finally:
         store.dispose()
     result.numbers = {p.forum_id: p.number for p in papers}
-    result.problems = talk_problems(config, papers)
     result.papers = len(papers)
     return result
 

@@ -1,6 +1,8 @@
 """The workshop day as assigned (``orsync program``, docs/workshop.md): the configured schedule joined with the
 accepted papers — each contributed talk with its paper, each poster session with its papers by
-board — and what is still missing.
+board — and what is still missing. What is wrong (slots that clash, talk rules broken, posters
+that cannot be placed) is not missing but a problem: ``orsync.rules`` finds it, for ``program``,
+``check`` and the push alike, and ``program`` sets it on its ``Day``.
 
 Public data only: the papers come from the ``accepted_papers`` view (as the push reads it), the
 rest from the config, so the same ``Day`` feeds ``orsync program``, ``program.json``,
@@ -9,12 +11,10 @@ rest from the config, so the same ``Day`` feeds ``orsync program``, ``program.js
 
 What counts as missing:
 
-- a contributed-talk slot with no paper, or with a paper that is not an accepted paper;
+- a contributed-talk slot with no paper;
 - an accepted paper with no public abstract (abstracts go online at least a week ahead);
 - accepted papers without a poster session while sessions are configured (run a push), and a
-  poster session with no papers;
-- two slots at the same time, except a break beside a poster session (coffee or lunch among the
-  posters) and two slots the config puts in different rooms (``location``).
+  poster session with no papers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from orsync import schedule
+from orsync import rules, schedule
+from orsync.errors import EXIT_USAGE
 from orsync.site.records import PaperRecord, TalkRef
 from orsync.terminal import safe
 from orsync.text import clean_text
@@ -64,6 +65,7 @@ class DaySlot:
     location: str | None = None
     session_id: str | None = None  # poster sessions
     papers: tuple[PaperRecord, ...] = ()  # a talk's paper; a poster session's papers by board
+    talk_index: int | None = None  # a contributed talk's place in [[talks]]
 
     @property
     def paper(self) -> PaperRecord | None:
@@ -81,6 +83,18 @@ class Day:
     missing: list[str] = field(default_factory=list)
     # Where the configured talks and OpenReview's decisions disagree (``with_talks``).
     warnings: list[str] = field(default_factory=list)
+    # Set by ``orsync program`` only (the chairs' view), never by the push: the day's problems,
+    # and the talks whose paper is decided accept but not released (absent from ``papers``).
+    problems: list[rules.Problem] = field(default_factory=list)
+    unreleased: dict[int, rules.KnownPaper] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """2 when something is wrong with the day (an error among the problems), else 0."""
+        return EXIT_USAGE if any(p.severity == "error" for p in self.problems) else 0
+
+    def unreleased_paper(self, slot: DaySlot) -> rules.KnownPaper | None:
+        return None if slot.talk_index is None else self.unreleased.get(slot.talk_index)
 
     def local(self, when: datetime) -> datetime:
         return when.astimezone(self.zone)
@@ -112,6 +126,14 @@ class Day:
                     if details
                     else [p.id for p in s.papers]
                 )
+            decided = self.unreleased_paper(s) if details else None
+            if decided is not None:
+                item["decided"] = {
+                    "id": decided.forum_id,
+                    "number": decided.number,
+                    "title": clean_text(decided.title),
+                    "released": False,
+                }
             if self.streamed(s):
                 item["stream_url"] = self.stream_url
             slots.append(item)
@@ -125,6 +147,7 @@ class Day:
         if details:
             out["missing"] = list(self.missing)
             out["warnings"] = list(self.warnings)
+            out["problems"] = [p.as_dict() for p in self.problems]
         return out
 
 
@@ -182,11 +205,6 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                     f"contributed talk {when} (talks[{slot.index}]) has no paper yet: set its "
                     "paper (see `orsync talks suggest`)"
                 )
-            elif paper is None:
-                missing.append(
-                    f"contributed talk {when} (talks[{slot.index}]): paper {slot.paper!r} is not "
-                    "an accepted paper in the store"
-                )
             built.slots.append(
                 DaySlot(
                     key=key,
@@ -197,6 +215,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                     abstract=paper.public_abstract if paper is not None else None,
                     url=paper.forum_link if paper is not None else None,
                     papers=(paper,) if paper is not None else (),
+                    talk_index=slot.index,
                 )
             )
             continue
@@ -214,7 +233,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                 location=_opt(slot.location),
             )
         )
-    built.missing = missing + _paper_gaps(day, papers) + _clashes(built, day)
+    built.missing = missing + _paper_gaps(day, papers)
     return built
 
 
@@ -313,32 +332,9 @@ def _paper_gaps(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> list[s
     return out
 
 
-def _allowed(a: schedule.Slot, b: schedule.Slot) -> bool:
-    if {a.kind, b.kind} == {"break", "poster"}:
-        return True  # coffee or lunch among the posters
-    rooms = [s.location for s in (a, b) if isinstance(s, schedule.ProgramSlot)]
-    return len(rooms) == 2 and None not in rooms and rooms[0] != rooms[1]
-
-
-def _name(day: Day, slot: schedule.Slot) -> str:
-    when = f"{_hm(day, slot.start)}-{_hm(day, slot.end)}"
-    if isinstance(slot, schedule.TalkSlot):
-        return f"contributed talk {when} (talks[{slot.index}])"
-    if isinstance(slot, schedule.Session):
-        return f"poster session {slot.id} {when}"
-    return f"{slot.kind} {slot.title!r} {when}"
-
-
-def _clashes(built: Day, day: schedule.Schedule) -> list[str]:
-    return [
-        f"{_name(built, a)} overlaps {_name(built, b)}"
-        for a, b in day.overlapping_pairs()
-        if not _allowed(a, b)
-    ]
-
-
 def describe(day: Day) -> list[str]:
-    """The day for a terminal: one line per slot, poster papers by board, then what is missing."""
+    """The day for a terminal: one line per slot, poster papers by board, then what is wrong
+    and what is missing."""
     lines = []
     if day.name:
         lines.append(safe(day.name))
@@ -362,7 +358,10 @@ def describe(day: Day) -> list[str]:
         pad = " " * len(head)
         if s.kind == "contributed":
             p = s.paper
-            if p is None:
+            decided = day.unreleased_paper(s)
+            if decided is not None:
+                lines.append(f"{head}{decided.label} {safe(decided.title)} (decided, not released)")
+            elif p is None:
                 lines.append(head + "(no paper yet)")
             else:
                 lines.append(f"{head}{p.label} {safe(p.title)}")
@@ -377,6 +376,9 @@ def describe(day: Day) -> list[str]:
             if s.location:
                 lines.append(pad + "room: " + safe(s.location))
     lines.append("")
+    if day.problems:
+        lines.append(f"problems ({len(day.problems)}):")
+        lines += [f"  - {p.severity}: {safe(p.message)}" for p in day.problems]
     if day.missing:
         lines.append(f"missing ({len(day.missing)}):")
         lines += [f"  - {safe(m)}" for m in day.missing]

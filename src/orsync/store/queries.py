@@ -433,6 +433,45 @@ def talk_pool(conn: Connection, statuses: tuple[str, ...] = ("accepted", "active
     )
 
 
+class DecidedPaper(NamedTuple):
+    """A live submission decided but not released (still ``active``): for the chairs only."""
+
+    forum_id: str
+    number: int | None
+    title: str | None
+    decision: str
+    accepts: bool | None  # None: judged by the next cycle (a store migrated since)
+
+
+def decided_unreleased(conn: Connection) -> list[DecidedPaper]:
+    """The live submissions with a decision that is not released yet, by number."""
+    rows = conn.execute(
+        select(NOTE.c.id, NOTE.c.number, NOTE.c.title, NOTE.c.decision, NOTE.c.decision_accepts)
+        .where(
+            NOTE.c.kind == "submission",
+            ~NOTE.c.deleted,
+            NOTE.c.status == "active",
+            NOTE.c.decision.is_not(None),
+        )
+        .order_by(NOTE.c.number, NOTE.c.id)
+    )
+    return [DecidedPaper(*r) for r in rows]
+
+
+def field_answers(conn: Connection, field: str) -> tuple[int, list[tuple[str, str]]]:
+    """How many live submissions there are, and (forum id, raw JSON) of those whose raw JSON
+    names ``field``: the answers to one form field nobody planned a column for. Filtered in
+    the database by the quoted name, so a push does not decode every submission."""
+    live = (NOTE.c.kind == "submission") & ~NOTE.c.deleted
+    total = int(conn.execute(select(func.count()).where(live)).scalar() or 0)
+    rows = conn.execute(
+        select(NOTE.c.id, NOTE.c.raw)
+        .where(live, NOTE.c.raw.contains(json.dumps(field), autoescape=True))
+        .order_by(NOTE.c.number, NOTE.c.id)
+    )
+    return total, [(str(r.id), str(r.raw)) for r in rows]
+
+
 # ------------------------------------------------------------------ hosted files
 
 
