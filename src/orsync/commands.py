@@ -8,6 +8,8 @@ renderers it does not use.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -19,12 +21,17 @@ from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import write_private
 from orsync.store import open_reader, queries
-from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
+from orsync.store.queries import (
+    INTERRUPTED_ERROR,
+    POSTERS_ANNOUNCED,
+    POSTERS_MOVES,
+    RATE_LIMITED_UNTIL,
+)
 
 if TYPE_CHECKING:
     from orsync.check import CheckReport, VenueEntry
     from orsync.pipeline import PassResult
-    from orsync.publish import PinResult, PushResult
+    from orsync.publish import Frozen, PinResult, PushResult
     from orsync.report import Report
     from orsync.site import Day
     from orsync.source import OpenReviewSource
@@ -121,6 +128,9 @@ class Status:
     last_push: PushRow | None
     # Hosted files (docs/site-files.md#hosted-files), when website.files is set: current / pending / refused.
     files: dict[str, Any] | None
+    # With poster sessions: whether the places are announced, and the last moves of published
+    # posters (docs/workshop.md#moves-of-published-posters).
+    posters: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +148,7 @@ class Status:
             "lock_holder": self.lock_holder,
             "last_push": self.last_push.as_dict() if self.last_push is not None else None,
             "files": self.files,
+            "posters": self.posters,
         }
 
     def describe_lock(self) -> str:
@@ -157,6 +168,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
             if config.website is not None and config.website.files:
                 files = queries.hosted_status(conn)
+            poster_info = _poster_status(conn, config)
         holder = lock.store_holder(store)
     # Nobody holds the writer lock, so a cycle or push still marked running was killed.
     unheld = holder is None and holder_before is None
@@ -195,7 +207,23 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         lock_holder=holder,
         last_push=push_info,
         files=files,
+        posters=poster_info,
     )
+
+
+def _poster_status(conn: Any, config: Config) -> dict[str, Any] | None:
+    if not config.posters.sessions:
+        return None
+    frozen_at = queries.get_state(conn, POSTERS_ANNOUNCED)
+    moves = None
+    with contextlib.suppress(ValueError, TypeError):
+        moves = json.loads(queries.get_state(conn, POSTERS_MOVES) or "null")
+    return {
+        "announced": bool(frozen_at) or config.posters.announced,
+        "announced_at": frozen_at,
+        "announced_by": "freeze" if frozen_at else "config" if config.posters.announced else None,
+        "last_moves": moves,
+    }
 
 
 def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -326,6 +354,13 @@ def pin(config: Config, paper: str, session: str) -> Pinned:
         except OrsyncError as exc:
             done.push_error = exc
     return done
+
+
+def freeze_posters(config: Config) -> Frozen:
+    """Record that the published poster places are announced: no automatic move from now on."""
+    from orsync import publish
+
+    return publish.freeze(config)
 
 
 def unpin(config: Config, paper: str) -> PinResult:

@@ -110,6 +110,7 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
         _push_stage(config, result, replace(options, command=f"{options.command} (files)"))
         if first is not None and result.push is not None:
             result.push.changed = sorted({*first.changed, *result.push.changed})
+            result.push.moves = first.moves + result.push.moves
 
     result.files = hosted.run_files_stage(
         config,

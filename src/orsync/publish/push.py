@@ -33,6 +33,7 @@ from orsync.publish.assignment import (
     update_assignment,
 )
 from orsync.publish.hook import OnChangeError, run_on_change
+from orsync.publish.placements import record_published
 from orsync.site import Day, PaperRecord, assemble, build_records, calendar, render
 from orsync.store import Store, models, open_store, queries
 from orsync.store.tables import PUSH
@@ -57,6 +58,8 @@ class PushResult:
     papers: int | None = None
     numbers: dict[str, int | None] = field(default_factory=dict)
     pins: dict[str, str] = field(default_factory=dict)
+    # Published posters that moved, with why (docs/workshop.md#moves-of-published-posters).
+    moves: list[posters.Move] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -76,18 +79,7 @@ class PushResult:
                 }
                 for c in (a.clashes if a else [])
             ],
-            "moved": [
-                {
-                    "paper": self.numbers.get(f),
-                    "forum_id": f,
-                    "session": place.session_id,
-                    "board": place.board,
-                }
-                for f in (a.moved if a else [])
-                for place in [a.placements[f]]
-            ]
-            if a
-            else [],
+            "moved": [m.as_dict() for m in self.moves],
         }
 
     def clash_lines(self) -> list[str]:
@@ -108,13 +100,8 @@ class PushResult:
         return lines
 
     def moved_lines(self) -> list[str]:
-        if self.assignment is None:
-            return []
-        return [
-            f"paper #{self.numbers.get(f) or f} moves to {p.session_id} board {p.board}"
-            for f in self.assignment.moved
-            for p in [self.assignment.placements[f]]
-        ]
+        """``#22 P2/10 → P1/18 because its talk at 12:30 overlaps P2``, one per move."""
+        return [m.line() for m in self.moves]
 
 
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -160,7 +147,15 @@ def push(
             push_id = _record_start(store, command, cycle_id)
             try:
                 hooks = _Hooks(should_stop, tick)
-                _push_locked(store, config, result, reoptimise=reoptimise, force=force, hooks=hooks)
+                _push_locked(
+                    store,
+                    config,
+                    result,
+                    reoptimise=reoptimise,
+                    force=force,
+                    hooks=hooks,
+                    command=command,
+                )
             except BaseException as exc:
                 refused = isinstance(exc, PushRefused)
                 error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
@@ -186,12 +181,14 @@ def _push_locked(
     reoptimise: bool,
     force: bool,
     hooks: _Hooks,
+    command: str,
 ) -> None:
     posters_error: posters.AssignmentError | None = None
     try:
         with store.begin() as conn:
             sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            result.moves = result.assignment.moves if result.assignment else []
     except posters.AssignmentError as exc:
         # The posters cannot be placed, but the papers' metadata must still reach the site:
         # keep the previous assignment and publish, then report the posters problem.
@@ -216,11 +213,26 @@ def _push_locked(
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
         records = build_records(papers, sessions_of(config), files)
-        _publish(store, config, config.website, records, result, force=force, hooks=hooks)
+        # What these files show, kept once they are written: the next push's reference.
+        shown = {
+            p.forum_id: posters.Placement(p.session_id, p.board)
+            for p in papers
+            if p.session_id is not None and p.board is not None
+        }
+        published = _Published(shown, command)
+        _publish(store, config, config.website, records, result, published, force, hooks)
     if posters_error is not None:
-        raise PushError(
+        error = PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
+        error.details.update(posters_error.details)
+        raise error
+
+
+@dataclass(frozen=True)
+class _Published:
+    places: dict[str, posters.Placement]
+    command: str
 
 
 def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:
@@ -243,7 +255,7 @@ def _publish(
     site: WebsiteConfig,
     records: list[PaperRecord],
     result: PushResult,
-    *,
+    places: _Published,
     force: bool,
     hooks: _Hooks,
 ) -> None:
@@ -278,6 +290,8 @@ def _publish(
             f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
             "user can write, or change website.output_dir"
         ) from None
+    with store.begin() as conn:
+        record_published(conn, places.places, result.moves, places.command)
     if result.changed and site.on_change:
         try:
             run_on_change(
@@ -341,6 +355,7 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
         ):
             sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            result.moves = result.assignment.moves if result.assignment else []
             papers = models.accepted_papers(conn)
             result.pins = queries.pins(conn)
             tx.rollback()
