@@ -261,6 +261,9 @@ def test_a_forced_move_is_reported_with_its_reason_and_undone_with_the_change(si
     # Every published poster whose place changed is listed, none silently.
     changed = {f for f, place in now.items() if published[f] != place}
     assert moved.stdout.count("poster moved: ") == len(changed)
+    logged = [json.loads(x) for x in moved.stderr.splitlines() if '"poster moved"' in x]
+    assert {e["forum_id"] for e in logged} == changed
+    assert any(e["reason"] == f"its talk at {when} overlaps {session}" for e in logged)
     status = json.loads(site.cli("status", "--json").stdout)
     last = status["posters"]["last_moves"]
     assert line in last["lines"]
@@ -326,7 +329,7 @@ def test_announced_posters_never_move_by_themselves(site: Setup) -> None:
 def test_announced_in_the_config_fails_the_push_with_the_conflicts(site: Setup) -> None:
     assert site.cli("pull").returncode == 0
     published = placements(site)
-    number, forum, when, (session, board) = talk_into_its_session(site)
+    _, forum, _, (session, board) = talk_into_its_session(site)
     text = site.config.read_text(encoding="utf-8")
     site.config.write_text(text.replace("[posters]\n", "[posters]\nannounced = true\n"), "utf-8")
     result = site.cli("push", "--json")
