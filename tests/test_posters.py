@@ -496,3 +496,9 @@ def test_papers_moved_automatically_go_home_as_a_chain_once_home_is_free() -> No
     assert moves[0].line() == (
         "#1 P2/1 → P1/1 because P1/1 is its published place and the rule that moved it is gone"
     )
+    # A paper whose session went, pinned elsewhere by the chairs: the pin is why it moved.
+    gone = {"a": Placement("P9", 4)}
+    pinned_moves = explain_moves(papers, sessions, 25, {"a": "P2"}, gone, {}, published, TZ)
+    assert [(m.cause, m.reason) for m in pinned_moves] == [("pin", "it is pinned to P2")]
+    unpinned = explain_moves(papers, sessions, 25, {}, gone, {}, published, TZ)
+    assert [m.cause for m in unpinned] == ["session_removed"]

@@ -92,10 +92,11 @@ def explain_moves(
         pin = pins.get(p.forum_id)
         talks = [t for t in p.talks if session is not None and overlaps(t, session.span)]
         cause, reason = "room", f"{src.session_id} needed its board"
-        if session is None:
-            cause, reason = "session_removed", f"session {src.session_id} is no longer configured"
-        elif pin is not None and pin != src.session_id:
+        # A pin that put it where it is now is the chairs' decision, whatever else changed.
+        if pin is not None and pin != src.session_id and pin == dst.session_id:
             cause, reason = "pin", f"it is pinned to {pin}"
+        elif session is None:
+            cause, reason = "session_removed", f"session {src.session_id} is no longer configured"
         elif talks:
             when = talks[0][0].astimezone(zone).strftime("%H:%M")
             cause, reason = "talk", f"its talk at {when} overlaps {src.session_id}"
