@@ -18,6 +18,8 @@ from orsync.posters import (
     Session,
     assign,
     author_keys,
+    explain_moves,
+    starting_places,
 )
 
 TZ = timezone(timedelta(hours=2))
@@ -471,3 +473,32 @@ def test_tiny_instances_match_the_exhaustive_optimum(seed: int) -> None:
     moves = sum(1 for f, s in home.items() if where[f] != s)
     sizes = [list(where.values()).count(s.id) for s in sessions]
     assert (len(again.clashes), moves, max(sizes) - min(sizes)) == want
+
+
+def test_papers_moved_automatically_go_home_as_a_chain_once_home_is_free() -> None:
+    sessions = BGPT[:2]
+    papers = [
+        PosterPaper("a", 1, ("~A",), ()),
+        PosterPaper("b", 2, ("~B",), ()),
+        # c's home session P1 now overlaps its talk: it stays where it was moved.
+        PosterPaper("c", 3, ("~C",), (), ((at(10, 30), at(10, 45)),)),
+    ]
+    # b holds a's home and b's own home is free: b goes first, then a.
+    homes = {"a": Placement("P1", 1), "b": Placement("P2", 3), "c": Placement("P1", 2)}
+    published = {"a": Placement("P2", 1), "b": Placement("P1", 1), "c": Placement("P2", 2)}
+    start = starting_places(papers, sessions, 25, {}, published, homes)
+    assert start == {"a": Placement("P1", 1), "b": Placement("P2", 3), "c": Placement("P2", 2)}
+    # A pin is the chairs' choice: the paper stays where the pin put it.
+    pinned = starting_places(papers, sessions, 25, {"a": "P2"}, published, homes)
+    assert pinned["a"] == Placement("P2", 1)
+    moves = explain_moves(papers, sessions, 25, {}, published, homes, start, TZ)
+    assert [(m.forum_id, m.cause) for m in moves] == [("a", "restored"), ("b", "restored")]
+    assert moves[0].line() == (
+        "#1 P2/1 → P1/1 because P1/1 is its published place and the rule that moved it is gone"
+    )
+    # A paper whose session went, pinned elsewhere by the chairs: the pin is why it moved.
+    gone = {"a": Placement("P9", 4)}
+    pinned_moves = explain_moves(papers, sessions, 25, {"a": "P2"}, gone, {}, published, TZ)
+    assert [(m.cause, m.reason) for m in pinned_moves] == [("pin", "it is pinned to P2")]
+    unpinned = explain_moves(papers, sessions, 25, {}, gone, {}, published, TZ)
+    assert [m.cause for m in unpinned] == ["session_removed"]

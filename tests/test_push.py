@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -217,3 +217,127 @@ def test_accepted_papers_view_carries_the_assignment(site: Setup) -> None:
     ).fetchall()
     assert rows and all(r[1] and r[2] and r[3] and r[4] for r in rows)
     assert {r[0]: (r[1], r[4]) for r in rows} == placements(site)
+
+
+# -- moves of published posters (docs/workshop.md#moves-of-published-posters) --------------------
+
+
+def talk_into_its_session(site: Setup) -> tuple[int, str, str, tuple[str, int]]:
+    """Move the first talk into its paper's own poster session, 20 minutes in, as a typo would.
+
+    Returns the paper's number and forum id, the talk's new start (HH:MM) and its published place.
+    """
+    papers = papers_json(site)
+    text = site.config.read_text(encoding="utf-8")
+    number = int(text.split("[[talks]]\npaper = ", 1)[1].split("\n", 1)[0])
+    paper = next(p for p in papers if p["number"] == number)
+    place = placements(site)[str(paper["id"])]
+    start = next(s for sid, s, _ in SESSIONS if sid == place[0])
+    begins = datetime.strptime(start, "%H:%M")
+    new_start, new_end = ((begins + timedelta(minutes=m)).strftime("%H:%M") for m in (20, 30))
+    old_talk = f'paper = {number}\nstart = "{at(TALKS[0][0])}"\nend = "{at(TALKS[0][1])}"'
+    assert old_talk in text
+    site.config.write_text(
+        text.replace(
+            old_talk, f'paper = {number}\nstart = "{at(new_start)}"\nend = "{at(new_end)}"'
+        ),
+        encoding="utf-8",
+    )
+    return number, str(paper["id"]), new_start, place
+
+
+def test_a_forced_move_is_reported_with_its_reason_and_undone_with_the_change(site: Setup) -> None:
+    assert site.cli("pull").returncode == 0
+    published = placements(site)
+    original = site.config.read_text(encoding="utf-8")
+    number, forum, when, (session, board) = talk_into_its_session(site)
+
+    moved = site.cli("push")
+    assert moved.returncode == 0, moved.stderr
+    now = placements(site)
+    assert now[forum][0] != session
+    target = f"{now[forum][0]}/{now[forum][1]}"
+    line = f"#{number} {session}/{board} → {target} because its talk at {when} overlaps {session}"
+    assert f"poster moved: {line}" in moved.stdout
+    # Every published poster whose place changed is listed, none silently.
+    changed = {f for f, place in now.items() if published[f] != place}
+    assert moved.stdout.count("poster moved: ") == len(changed)
+    logged = [json.loads(x) for x in moved.stderr.splitlines() if '"poster moved"' in x]
+    assert {e["forum_id"] for e in logged} == changed
+    assert any(e["reason"] == f"its talk at {when} overlaps {session}" for e in logged)
+    status = json.loads(site.cli("status", "--json").stdout)
+    last = status["posters"]["last_moves"]
+    assert line in last["lines"]
+    assert {m["forum_id"] for m in last["moves"]} == changed
+    assert line in site.cli("status").stdout
+
+    # The typo fixed: every paper goes back where it was published, and that is reported too.
+    site.config.write_text(original, encoding="utf-8")
+    back = site.cli("push", "--json")
+    assert back.returncode == 0, back.stderr
+    assert placements(site) == published
+    moves = json.loads(back.stdout)["moved"]
+    assert {m["forum_id"] for m in moves} == changed
+    ours = next(m for m in moves if m["forum_id"] == forum)
+    assert ours["paper"] == number
+    assert ours["from"] == {"session": now[forum][0], "board": now[forum][1]}
+    assert ours["to"] == {"session": session, "board": board}
+    assert ours["cause"] == "restored" and ours["reason"]
+    again = site.cli("push", "--json")
+    assert json.loads(again.stdout)["moved"] == [], "a move is reported once, when it is published"
+
+
+def test_announced_posters_never_move_by_themselves(site: Setup) -> None:
+    assert site.cli("pull").returncode == 0
+    published = placements(site)
+    frozen = site.cli("posters", "freeze", "--json")
+    assert frozen.returncode == 0, frozen.stderr
+    facts = json.loads(frozen.stdout)
+    assert facts["places"] == len(published) and facts["already"] is False
+    assert sum(facts["sessions"].values()) == len(published)
+    assert "already frozen" in site.cli("posters", "freeze").stdout
+    number, forum, when, (session, board) = talk_into_its_session(site)
+    # A title edited meanwhile: the metadata must still reach the site.
+    site.emu.edit_content(forum, title="A corrected title")
+
+    failed = site.cli("pull")
+    assert failed.returncode == 2, failed.stderr
+    assert (
+        f"#{number} cannot stay at {session}/{board}: its talk at {when} overlaps {session} "
+        f"(move the talk, or pin #{number} to another session with orsync posters pin {number} "
+    ) in failed.stderr
+    assert placements(site) == published, "nothing moved"
+    assert next(p for p in papers_json(site) if p["id"] == forum)["title"] == "A corrected title"
+    assert "poster moved" not in failed.stdout
+    status = json.loads(site.cli("status", "--json").stdout)
+    assert status["posters"]["announced_by"] == "freeze"
+    assert status["last_push"]["outcome"] == "failed"
+
+    # The chairs decide: a pin still moves the paper, and says so.
+    other = next(sid for sid, _, _ in SESSIONS if sid != session)
+    pinned = site.cli("posters", "pin", str(number), other)
+    assert pinned.returncode == 0, pinned.stderr
+    assert f"poster moved: #{number} {session}/{board} → {other}/" in pinned.stdout
+    assert f"because it is pinned to {other}" in pinned.stdout
+    after = placements(site)
+    assert after[forum][0] == other
+    assert {f: p for f, p in after.items() if f != forum} == {
+        f: p for f, p in published.items() if f != forum
+    }
+    assert site.cli("push").returncode == 0
+
+
+def test_announced_in_the_config_fails_the_push_with_the_conflicts(site: Setup) -> None:
+    assert site.cli("pull").returncode == 0
+    published = placements(site)
+    _, forum, _, (session, board) = talk_into_its_session(site)
+    text = site.config.read_text(encoding="utf-8")
+    site.config.write_text(text.replace("[posters]\n", "[posters]\nannounced = true\n"), "utf-8")
+    result = site.cli("push", "--json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert "posters.announced = true" in data["error"]
+    [conflict] = data["conflicts"]
+    assert conflict["forum_id"] == forum and conflict["cause"] == "talk"
+    assert conflict["from"] == {"session": session, "board": board}
+    assert placements(site) == published

@@ -438,7 +438,7 @@ def test_talks_are_picked_before_the_release_and_the_site_waits(tmp_path: Path) 
         day_config(tmp_path, emu, [talk])  # the chairs pick the first talk, before the release
 
         check = json.loads(s.cli("check", "--json").stdout)
-        talks = {c["name"]: c for c in check["checks"]}["talks"]
+        talks = {c["name"]: c for c in check["checks"] if not c.get("warning")}["talks"]
         assert talks["ok"], talks
         assert talks["detail"].startswith("1 talk papers are accepted papers (1 decided, not rel")
         data = suggest(s)

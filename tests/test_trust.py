@@ -213,7 +213,8 @@ def test_dry_run_names_the_moves_and_changes_nothing(site: Setup) -> None:
     dry = site.cli("posters", "assign", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     for number in in_p4:
-        assert f"would: paper #{number} moves to " in dry.stdout
+        assert f"would move: #{number} P4/" in dry.stdout
+    assert dry.stdout.count("because session P4 is no longer configured") == len(in_p4)
     assert "nothing was changed" in dry.stdout
     as_json = json.loads(site.cli("posters", "assign", "--dry-run", "--json").stdout)
     assert sorted(m["paper"] for m in as_json["moved"]) == in_p4

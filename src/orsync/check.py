@@ -103,9 +103,8 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks += _check_openreview(config)
     report.checks.append(_check_store(config))
     report.checks.append(_check_website(config))
-    # The warnings first: each is a "talks" line too, and the talks verdict is the last of them.
-    report.checks += _talk_warnings(config)
     report.checks += _check_day(config)
+    report.checks += _talk_warnings(config)
     return report
 
 

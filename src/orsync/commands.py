@@ -8,6 +8,8 @@ renderers it does not use.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -21,12 +23,17 @@ from orsync.files import HOSTED_DIR, holds, write_private
 from orsync.schedule import Schedule
 from orsync.store import queries
 from orsync.store.binding import read_for
-from orsync.store.queries import INTERRUPTED_ERROR, RATE_LIMITED_UNTIL
+from orsync.store.queries import (
+    INTERRUPTED_ERROR,
+    POSTERS_ANNOUNCED,
+    POSTERS_MOVES,
+    RATE_LIMITED_UNTIL,
+)
 
 if TYPE_CHECKING:
     from orsync.check import CheckReport, VenueEntry
     from orsync.pipeline import PassResult
-    from orsync.publish import PinResult, PushResult
+    from orsync.publish import Frozen, PinResult, PushResult
     from orsync.report import Report
     from orsync.site import Day
     from orsync.source import OpenReviewSource
@@ -125,6 +132,9 @@ class Status:
     files: dict[str, Any] | None
     # A website.on_change owed to the site since a failed run (since, attempts, error), or None.
     on_change_pending: dict[str, Any] | None = None
+    # With poster sessions: whether the places are announced, and the last moves of published
+    # posters (docs/workshop.md#moves-of-published-posters).
+    posters: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +153,7 @@ class Status:
             "last_push": self.last_push.as_dict() if self.last_push is not None else None,
             "files": self.files,
             "on_change_pending": self.on_change_pending,
+            "posters": self.posters,
         }
 
     def describe_lock(self) -> str:
@@ -168,6 +179,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
                 files = queries.hosted_status(
                     conn, present=lambda name, size: holds(folder / name, size)
                 )
+            poster_info = _poster_status(conn, config)
         holder = lock.store_holder(store)
     # Nobody holds the writer lock, so a cycle or push still marked running was killed.
     unheld = holder is None and holder_before is None
@@ -207,7 +219,23 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         last_push=push_info,
         files=files,
         on_change_pending=hook_pending,
+        posters=poster_info,
     )
+
+
+def _poster_status(conn: Any, config: Config) -> dict[str, Any] | None:
+    if not config.posters.sessions:
+        return None
+    frozen_at = queries.get_state(conn, POSTERS_ANNOUNCED)
+    moves = None
+    with contextlib.suppress(ValueError, TypeError):
+        moves = json.loads(queries.get_state(conn, POSTERS_MOVES) or "null")
+    return {
+        "announced": bool(frozen_at) or config.posters.announced,
+        "announced_at": frozen_at,
+        "announced_by": "freeze" if frozen_at else "config" if config.posters.announced else None,
+        "last_moves": moves,
+    }
 
 
 def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -366,6 +394,13 @@ def pin(config: Config, paper: str, session: str) -> Pinned:
         except OrsyncError as exc:
             done.push_error = exc
     return done
+
+
+def freeze_posters(config: Config) -> Frozen:
+    """Record that the published poster places are announced: no automatic move from now on."""
+    from orsync import publish
+
+    return publish.freeze(config)
 
 
 def unpin(config: Config, paper: str) -> PinResult:

@@ -162,6 +162,9 @@ class PosterSessionConfig(_Section):
 class PostersConfig(_Section):
     boards_per_session: Annotated[int, Field(ge=1)] | None = None
     sessions: tuple[PosterSessionConfig, ...] = ()
+    # Once the places are announced no push moves a poster by itself (``orsync posters freeze``
+    # records the same in the store).
+    announced: bool = False
 
     @field_validator("sessions")
     @classmethod

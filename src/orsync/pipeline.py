@@ -113,6 +113,7 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
             if result.push.on_change is None:  # the pass ran it, in its first push
                 result.push.on_change = first.on_change
                 result.push.on_change_was_pending = first.on_change_was_pending
+            result.push.moves = first.moves + result.push.moves
 
     result.files = hosted.run_files_stage(
         config,

@@ -11,7 +11,8 @@ from orsync.cli.context import this_run
 
 section = typer.Typer()
 posters_app = typer.Typer(
-    help="Poster sessions: assign, show, pin and unpin papers.", no_args_is_help=True
+    help="Poster sessions: assign, show, pin and unpin papers, freeze the announced places.",
+    no_args_is_help=True,
 )
 
 
@@ -129,6 +130,26 @@ def posters_pin(
         screen.out.print("pinned; no [website] configured, so nothing to publish")
     else:
         views.show_push(screen, done.push, config)
+
+
+@posters_app.command("freeze")
+def posters_freeze(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was frozen as JSON.")] = False,
+) -> None:
+    """Record that the published poster places are announced: no push moves a poster by itself.
+
+    Afterwards a change that would force a move (a talk overlapping its poster, a removed
+    session) fails the push with exit 2 naming the fix; `orsync posters pin` still moves one.
+    """
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    done = do.freeze_posters(run.config())
+    if as_json:
+        run.screen.json(done.as_dict())
+        return
+    views.show_frozen(run.screen, done)
 
 
 @posters_app.command("unpin")

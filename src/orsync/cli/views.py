@@ -21,7 +21,7 @@ from orsync.terminal import console, json_text, safe
 if TYPE_CHECKING:
     from orsync.commands import Status
     from orsync.hosted import FilesResult
-    from orsync.publish import PushResult
+    from orsync.publish import Frozen, PushResult
     from orsync.report import Report
     from orsync.sync import CycleSummary
 
@@ -118,6 +118,7 @@ def show_status(screen: Screen, info: Status) -> None:
             facts.add_row("", f"refused #{r['number']} {r['field']}: {safe(r['error'] or '')}")
         for m in hosted.get("missing_files", [])[:10]:
             facts.add_row("", f"missing #{m['number']} {m['field']}: files/{safe(m['file'])}")
+    _poster_facts(facts, info.posters)
     screen.out.print(facts)
     if info.cycles:
         # Fits 80 columns: the counts share one column and errors go on lines of their own.
@@ -138,6 +139,25 @@ def show_status(screen: Screen, info: Status) -> None:
         screen.out.print(table)
         for line in failures:
             screen.out.print(line)
+
+
+def _poster_facts(facts: Table, posters: dict[str, Any] | None) -> None:
+    if posters is None:
+        return
+    if posters["announced_by"] == "freeze":
+        facts.add_row("posters", f"announced (orsync posters freeze at {posters['announced_at']})")
+    elif posters["announced_by"] == "config":
+        facts.add_row("posters", "announced (posters.announced = true)")
+    else:
+        facts.add_row("posters", "not announced: pushes may move posters, each move reported")
+    last = posters["last_moves"]
+    if last:
+        facts.add_row(
+            "moved",
+            f"{len(last['moves'])} published posters at {last['at']} ({safe(last['command'])})",
+        )
+        for line in last["lines"]:
+            facts.add_row("", safe(line))
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -241,11 +261,25 @@ def show_push(screen: Screen, result: PushResult, config: Config) -> None:
                 f"website: ran website.on_change because it was pending since "
                 f"{owed.get('since')} (last failure: {safe(owed.get('error') or 'interrupted')})"
             )
+    for line in result.moved_lines():
+        screen.out.print(f"poster moved: {safe(line)}")
     for line in result.problems + result.clash_lines():
         screen.err.print(f"warning: {safe(line)}")
 
 
 # -- posters ---------------------------------------------------------------------------------
+
+
+def show_frozen(screen: Screen, done: Frozen) -> None:
+    sessions = ", ".join(f"{sid} {n}" for sid, n in done.sessions.items())
+    if done.already:
+        screen.out.print(f"already frozen since {done.announced_at}: {done.places} poster places")
+    else:
+        screen.out.print(f"froze {done.places} poster places ({sessions}) at {done.announced_at}")
+    screen.out.print(
+        "from now on no push moves a poster by itself: a change that would force a move fails "
+        "the push (exit 2) naming the fix; `orsync posters pin` still moves one"
+    )
 
 
 def assignment_dict(result: PushResult) -> dict[str, Any]:
@@ -265,8 +299,9 @@ def show_assignment(screen: Screen, result: PushResult, *, dry_run: bool) -> Non
         f"assignment: {a.status}{gap}, {len(a.clashes)} author clashes, "
         f"{len(a.moved)} papers {verb}, solved in {a.solve_time_s:.2f}s"
     )
-    for line in result.moved_lines():
-        screen.out.print(("would: " if dry_run else "") + line)
+    if dry_run:  # the moves made are shown with the push
+        for line in result.moved_lines():
+            screen.out.print(f"would move: {safe(line)}")
 
 
 _POSTER_KEYS = (

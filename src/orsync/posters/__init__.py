@@ -6,6 +6,7 @@ Modules, in the order the work happens:
 - ``validation``: the hard rules checked up front (sessions, pins, talks, capacity);
 - ``problem``: stage 1 as data, and the weights that make its objective lexicographic;
 - ``stability``: what an announced paper may keep, and the stable and reoptimising problems;
+- ``moves``: where each published paper starts from, and why each one that moves moved;
 - ``heuristics``: greedy, repair and tabu search (the answer when it is provably optimal);
 - ``solver``: the CP-SAT model — the only module importing OR-Tools, loaded on first solve;
 - ``boards``: stage 2, board numbers by a keyword-similarity chain;
@@ -22,19 +23,25 @@ from orsync.posters.data import (
     AssignmentError,
     AssignmentResult,
     Clash,
+    Move,
     Placement,
     PosterPaper,
     Session,
 )
+from orsync.posters.moves import CONSENTED, explain_moves, starting_places
 
 __all__ = [
+    "CONSENTED",
     "DEFAULT_TIME_LIMIT_S",
     "AssignmentError",
     "AssignmentResult",
     "Clash",
+    "Move",
     "Placement",
     "PosterPaper",
     "Session",
     "assign",
     "author_keys",
+    "explain_moves",
+    "starting_places",
 ]

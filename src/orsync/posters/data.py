@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from orsync.errors import EXIT_USAGE, OrsyncError
 from orsync.schedule import Session
@@ -12,6 +13,7 @@ __all__ = [
     "AssignmentError",
     "AssignmentResult",
     "Clash",
+    "Move",
     "Placement",
     "PosterPaper",
     "Session",
@@ -40,6 +42,39 @@ class Clash:
     authors: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Move:
+    """One published poster that moves, and why (``cause`` a word, ``reason`` in words)."""
+
+    forum_id: str
+    number: int | None
+    source: Placement
+    target: Placement
+    cause: str
+    reason: str
+
+    def line(self) -> str:
+        """``#22 P2/10 → P1/18 because its talk at 12:30 overlaps P2``."""
+        return (
+            f"#{self.number if self.number is not None else self.forum_id} "
+            f"{_at(self.source)} → {_at(self.target)} because {self.reason}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "paper": self.number,
+            "forum_id": self.forum_id,
+            "from": {"session": self.source.session_id, "board": self.source.board},
+            "to": {"session": self.target.session_id, "board": self.target.board},
+            "cause": self.cause,
+            "reason": self.reason,
+        }
+
+
+def _at(place: Placement) -> str:
+    return f"{place.session_id}/{place.board}"
+
+
 @dataclass
 class AssignmentResult:
     placements: dict[str, Placement]
@@ -52,6 +87,9 @@ class AssignmentResult:
     # when a solver ran; None for the no-change shortcut, which builds no model.
     bound: float | None = None
     gap: float | None = None
+    # The moves of published posters with their causes, filled by the caller that knows what
+    # the site shows (``moved`` only compares with ``previous``).
+    moves: list[Move] = field(default_factory=list)
 
 
 class AssignmentError(OrsyncError):

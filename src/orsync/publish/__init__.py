@@ -11,6 +11,7 @@ from orsync.publish.assignment import (
     update_assignment,
 )
 from orsync.publish.hook import OnChangeError, OnChangeStopped, run_on_change
+from orsync.publish.placements import AnnouncedConflict, Frozen, freeze
 from orsync.publish.push import (
     PushError,
     PushRefused,
@@ -23,6 +24,8 @@ from orsync.publish.push import (
 )
 
 __all__ = [
+    "AnnouncedConflict",
+    "Frozen",
     "OnChangeError",
     "OnChangeStopped",
     "PinResult",
@@ -31,6 +34,7 @@ __all__ = [
     "PushResult",
     "calendar_state",
     "child_environ",
+    "freeze",
     "pin",
     "preview_assignment",
     "published_ids",

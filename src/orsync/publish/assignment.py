@@ -13,8 +13,10 @@ from orsync import posters, schedule
 from orsync.config import Config
 from orsync.errors import UsageError
 from orsync.lock import store_writer
+from orsync.publish.placements import AnnouncedConflict, announced, load_places
 from orsync.store import models, queries
 from orsync.store.binding import open_for
+from orsync.store.queries import POSTERS_HOMES, POSTERS_PUBLISHED
 from orsync.store.tables import ASSIGNMENT, PIN, SESSION
 
 __all__ = [
@@ -59,6 +61,7 @@ def update_assignment(
     """Place newly accepted papers, drop departed ones, keep everyone else where they were.
 
     With ``reoptimise`` everyone may move to reduce author clashes: for chairs, before announcing.
+    Once announced, a move other than a pin's raises AnnouncedConflict and nothing changes.
     """
     if not config.posters.sessions:
         return None
@@ -75,31 +78,51 @@ def update_assignment(
     ]
     known_sessions = {s.id for s in config.posters.sessions}
     current = queries.poster_places(conn)
-    previous = {
-        fid: posters.Placement(sid, board)
-        for fid, (sid, board) in current.items()
-        if sid in known_sessions
-    }
+    # Stability is measured against what the site shows (else the stored places, before any
+    # push wrote files), and a paper moved automatically goes back home once it may.
+    published = {f: posters.Placement(s, b) for f, (s, b) in current.items()}
+    published.update(load_places(conn, POSTERS_PUBLISHED))
+    how = announced(conn, config)
+    if how is not None and reoptimise:
+        raise UsageError(
+            f"the poster places are announced ({how}); --reoptimise would move announced "
+            "posters: pin the papers that must move with `orsync posters pin`"
+        )
+    homes = {} if how is not None else load_places(conn, POSTERS_HOMES)
+    pins = queries.pins(conn)
+    sessions = list(day.sessions)
+    capacity = config.posters.boards_per_session
+    start = posters.starting_places(papers, sessions, capacity, pins, published, homes)
+    previous = {f: p for f, p in start.items() if p.session_id in known_sessions}
     result = posters.assign(
         papers,
-        list(day.sessions),
-        config.posters.boards_per_session,
+        sessions,
+        capacity,
         previous,
-        queries.pins(conn),
+        pins,
         time_limit_s=time_limit_s,
         reoptimise=reoptimise,
     )
-    now = datetime.now(UTC)
-    # Moves as the chairs see them: against the stored places, including papers whose session
-    # was removed from the config (the solver treats those as new).
-    result.moved = sorted(
-        (
-            fid
-            for fid, place in result.placements.items()
-            if fid in current and current[fid] != (place.session_id, place.board)
-        ),
-        key=lambda fid: (result.placements[fid].session_id, result.placements[fid].board),
+    # Moves as the chairs see them: against the published places, including papers whose
+    # session was removed from the config (the solver treats those as new).
+    result.moves = posters.explain_moves(
+        papers,
+        sessions,
+        capacity,
+        pins,
+        published,
+        homes,
+        result.placements,
+        day.zone(),
+        reoptimise=reoptimise,
     )
+    result.moved = [m.forum_id for m in result.moves]
+    if how is not None:
+        # Announced: only the chairs' own pins move a poster; anything else is their call.
+        conflicts = [m for m in result.moves if m.cause != "pin"]
+        if conflicts:
+            raise AnnouncedConflict(conflicts, how)
+    now = datetime.now(UTC)
     gone = [fid for fid in current if fid not in result.placements]
     if gone:
         conn.execute(delete(ASSIGNMENT).where(ASSIGNMENT.c.forum_id.in_(gone)))

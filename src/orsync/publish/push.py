@@ -30,6 +30,7 @@ from orsync.lock import store_writer
 from orsync.notify import Notifier
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
+from orsync.publish.placements import record_published
 from orsync.site import Day, PaperRecord, build_records, calendar, render, with_talks
 from orsync.store import Store, models, queries
 from orsync.store.binding import open_for
@@ -60,6 +61,8 @@ class PushResult:
     on_change: str | None = None
     # The earlier failure a "pending" run made up for: since, attempts, error.
     on_change_was_pending: dict[str, Any] | None = None
+    # Published posters that moved, with why (docs/workshop.md#moves-of-published-posters).
+    moves: list[posters.Move] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -81,18 +84,7 @@ class PushResult:
                 }
                 for c in (a.clashes if a else [])
             ],
-            "moved": [
-                {
-                    "paper": self.numbers.get(f),
-                    "forum_id": f,
-                    "session": place.session_id,
-                    "board": place.board,
-                }
-                for f in (a.moved if a else [])
-                for place in [a.placements[f]]
-            ]
-            if a
-            else [],
+            "moved": [m.as_dict() for m in self.moves],
         }
 
     def clash_lines(self) -> list[str]:
@@ -113,13 +105,8 @@ class PushResult:
         return lines
 
     def moved_lines(self) -> list[str]:
-        if self.assignment is None:
-            return []
-        return [
-            f"paper #{self.numbers.get(f) or f} moves to {p.session_id} board {p.board}"
-            for f in self.assignment.moved
-            for p in [self.assignment.placements[f]]
-        ]
+        """``#22 P2/10 → P1/18 because its talk at 12:30 overlaps P2``, one per move."""
+        return [m.line() for m in self.moves]
 
 
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -165,7 +152,15 @@ def push(
             push_id = _record_start(store, command, cycle_id)
             try:
                 hooks = _Hooks(should_stop, tick)
-                _push_locked(store, config, result, reoptimise=reoptimise, force=force, hooks=hooks)
+                _push_locked(
+                    store,
+                    config,
+                    result,
+                    reoptimise=reoptimise,
+                    force=force,
+                    hooks=hooks,
+                    command=command,
+                )
             except BaseException as exc:
                 refused = isinstance(exc, PushRefused)
                 error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
@@ -191,12 +186,14 @@ def _push_locked(
     reoptimise: bool,
     force: bool,
     hooks: _Hooks,
+    command: str,
 ) -> None:
     posters_error: posters.AssignmentError | None = None
     try:
         with store.begin() as conn:
             sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            result.moves = result.assignment.moves if result.assignment else []
     except posters.AssignmentError as exc:
         # The posters cannot be placed, but the papers' metadata must still reach the site:
         # keep the previous assignment and publish, then report the posters problem.
@@ -229,11 +226,26 @@ def _push_locked(
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:
-        _publish(store, config, config.website, records, day, result, force=force, hooks=hooks)
+        # What these files show, kept once they are written: the next push's reference.
+        shown = {
+            p.forum_id: posters.Placement(p.session_id, p.board)
+            for p in papers
+            if p.session_id is not None and p.board is not None
+        }
+        published = _Published(shown, command)
+        _publish(store, config, config.website, records, day, result, published, force, hooks)
     if posters_error is not None:
-        raise PushError(
+        error = PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
+        error.details.update(posters_error.details)
+        raise error
+
+
+@dataclass(frozen=True)
+class _Published:
+    places: dict[str, posters.Placement]
+    command: str
 
 
 def _check_hosted(store: Store, site: WebsiteConfig) -> list[str]:
@@ -280,7 +292,7 @@ def _publish(
     records: list[PaperRecord],
     day: Day,
     result: PushResult,
-    *,
+    places: _Published,
     force: bool,
     hooks: _Hooks,
 ) -> None:
@@ -314,6 +326,8 @@ def _publish(
             f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
             "user can write, or change website.output_dir"
         ) from None
+    with store.begin() as conn:
+        record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
 
 
@@ -410,6 +424,7 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
         ):
             sync_sessions(conn, config)
             result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+            result.moves = result.assignment.moves if result.assignment else []
             papers = models.accepted_papers(conn)
             result.pins = queries.pins(conn)
             result.problems = day_problems(conn, config)

@@ -33,6 +33,13 @@ VENUE_ID = "venue_id"
 ON_CHANGE_PENDING = "on_change_pending"
 # sync_state key: the attachments quota as the hosted-files stage last saw it (JSON).
 FILES_QUOTA = "files_quota"
+# sync_state keys of the poster places (docs/workshop.md#moves-of-published-posters), JSON:
+# what the site files show ({forum id: [session, board]}), each paper's home (the place the
+# chairs consented to), when the places were announced (ISO 8601), the last push's moves.
+POSTERS_PUBLISHED = "posters_published"
+POSTERS_HOMES = "posters_homes"
+POSTERS_ANNOUNCED = "posters_announced"
+POSTERS_MOVES = "posters_moves"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
