@@ -131,6 +131,11 @@ def test_the_talks_decide_presentation_in_every_file_and_mismatches_are_said(
     report = json.loads(s.cli("check", "--json").stdout)
     assert report["ok"] and report["exit_code"] == 0
     assert [c["detail"] for c in report["checks"] if c.get("warning")] == WARNINGS
+    # ... and `status`, what a chair looks at on the day: the last push's warnings.
+    status = json.loads(s.cli("status", "--json").stdout)
+    assert [w for w in status["push_warnings"] if w in WARNINGS] == WARNINGS
+    shown_status = s.cli("status", env={"COLUMNS": "200"}).stdout
+    assert "push warned" in shown_status and WARNINGS[0] in shown_status
 
 
 def test_presentation_from_decision_keeps_openreview_and_still_carries_the_talks(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +132,8 @@ class Status:
     files: dict[str, Any] | None
     # A website.on_change owed to the site since a failed run (since, attempts, error), or None.
     on_change_pending: dict[str, Any] | None = None
+    # The last push's warnings: talks and orals that disagree, the day's problems, files unlinked.
+    push_warnings: list[str] = field(default_factory=list)
     # With poster sessions: whether the places are announced, and the last moves of published
     # posters (docs/workshop.md#moves-of-published-posters).
     posters: dict[str, Any] | None = None
@@ -153,6 +155,7 @@ class Status:
             "last_push": self.last_push.as_dict() if self.last_push is not None else None,
             "files": self.files,
             "on_change_pending": self.on_change_pending,
+            "push_warnings": list(self.push_warnings),
             "posters": self.posters,
         }
 
@@ -172,6 +175,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
             found = queries.status(conn, cycles=cycles)
             limited = queries.get_state(conn, RATE_LIMITED_UNTIL)
             hook_pending = queries.on_change_pending(conn)
+            warned = queries.push_warnings(conn)
             if config.website is not None and config.website.files:
                 # Looked at, not checked by content (a reading command reads no file whole):
                 # a linked file that is not there is missing, whatever its row says.
@@ -219,6 +223,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         last_push=push_info,
         files=files,
         on_change_pending=hook_pending,
+        push_warnings=warned,
         posters=poster_info,
     )
 

@@ -96,6 +96,10 @@ def show_status(screen: Screen, info: Status) -> None:
         elif push.error:
             line += f": {push.error}"
         facts.add_row("last push", line)
+    for i, warning in enumerate(info.push_warnings[:10]):
+        facts.add_row("push warned" if i == 0 else "", safe(warning))
+    if len(info.push_warnings) > 10:
+        facts.add_row("", f"and {len(info.push_warnings) - 10} more (orsync push --json)")
     owed = info.on_change_pending
     if owed is not None:
         line = f"website.on_change pending since {owed.get('since')}"

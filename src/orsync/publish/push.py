@@ -223,6 +223,8 @@ def _push_locked(
         config.program.presentation_from,
     )
     result.problems = [*result.problems, *problems, *day.warnings]
+    with store.begin() as conn:
+        queries.set_state(conn, queries.PUSH_WARNINGS, json.dumps(result.problems))
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
     if config.website is not None:

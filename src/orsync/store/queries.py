@@ -40,6 +40,9 @@ POSTERS_PUBLISHED = "posters_published"
 POSTERS_HOMES = "posters_homes"
 POSTERS_ANNOUNCED = "posters_announced"
 POSTERS_MOVES = "posters_moves"
+# sync_state key: the last push's warnings (JSON list: the day's problems, where the talks and
+# OpenReview's orals disagree, hosted files unlinked), for ``orsync status`` on the day.
+PUSH_WARNINGS = "push_warnings"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
@@ -90,6 +93,15 @@ def set_state(conn: Connection, key: str, value: str) -> None:
     done = conn.execute(update(STATE).where(STATE.c.key == key).values(value=value))
     if done.rowcount == 0:
         conn.execute(insert(STATE).values(key=key, value=value))
+
+
+def push_warnings(conn: Connection) -> list[str]:
+    """The last push's warnings (``PUSH_WARNINGS``); none before the first push."""
+    try:
+        found = json.loads(get_state(conn, PUSH_WARNINGS) or "[]")
+    except ValueError:
+        return []
+    return [str(w) for w in found] if isinstance(found, list) else []
 
 
 def on_change_pending(conn: Connection) -> dict[str, Any] | None:
