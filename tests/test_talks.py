@@ -16,7 +16,8 @@ from orsync.config import TalkSelectionConfig
 from orsync.emulator import Emulator
 from orsync.rules import DayFacts, exclusions, validate
 from orsync.schedule import Schedule
-from orsync.store.queries import ReviewScores, TalkPool
+from orsync.store.pool import TalkPool
+from orsync.store.queries import ReviewScores
 from orsync.talks import build_shortlist, describe
 
 
@@ -166,7 +167,7 @@ def paper(
     content: dict[str, Any] | None = None,
     decision_accepts: bool | None = None,
 ) -> dict[str, Any]:
-    """A submission as ``queries.talk_pool`` returns it."""
+    """A submission as ``pool.talk_pool`` returns it."""
     words = TOPICS[number % len(TOPICS) if topic is None else topic]
     return {
         "id": f"forum{number}",

@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from orsync import schedule
 from orsync.config import Config, TalkSelectionConfig
-from orsync.store import models, queries
+from orsync.store import models, pool, queries
 
 __all__ = [
     "RULES",
@@ -167,7 +167,7 @@ class DayFacts:
     talk_refs: tuple[object, ...]  # each [[talks]] paper as the config writes it
     boards_per_session: int | None = None
     papers: tuple[KnownPaper, ...] | None = None
-    decided: tuple[queries.DecidedPaper, ...] = ()  # every unreleased decision
+    decided: tuple[pool.DecidedPaper, ...] = ()  # every unreleased decision
     pins: Mapping[str, str] = field(default_factory=dict)
     exclusions: Exclusions | None = None
 
@@ -205,12 +205,12 @@ def gather(conn: Connection | None, config: Config) -> DayFacts:
         KnownPaper(p.forum_id, p.number, p.title or "", True, p.session_id, p.board)
         for p in models.accepted_papers(conn)
     ]
-    decided = queries.decided_unreleased(conn)
+    decided = pool.decided_unreleased(conn)
     known += [KnownPaper(d.forum_id, d.number, d.title or "", False) for d in decided if d.accepts]
     found = None
     name = config.talk_selection.exclude_field
     if name is not None:
-        total, answers = queries.field_answers(conn, name)
+        total, answers = pool.field_answers(conn, name)
         found = exclusions(config.talk_selection, total, answers)
     return replace(
         facts,

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from orsync import rules
 from orsync.config import Config, TalkSelectionConfig
-from orsync.store import queries
 from orsync.store.binding import read_for
+from orsync.store.pool import TalkPool, talk_pool
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -214,9 +214,7 @@ def _normalise_keyword(keyword: object) -> str:
     return " ".join(str(keyword).casefold().split())
 
 
-def build_shortlist(
-    pool: queries.TalkPool, selection: TalkSelectionConfig, count: int
-) -> Shortlist:
+def build_shortlist(pool: TalkPool, selection: TalkSelectionConfig, count: int) -> Shortlist:
     """The shortlist from what the store holds (pure: no store, no config file)."""
     # Chairs pick talks before OpenReview releases the decisions: an accept they know counts.
     members = [
@@ -420,7 +418,7 @@ def suggest(config: Config, count: int | None = None) -> Shortlist:
     if count is None:
         count = len(config.talks) or DEFAULT_COUNT
     with read_for(config) as store, store.connect() as conn:
-        pool = queries.talk_pool(conn)
+        pool = talk_pool(conn)
         facts = rules.gather(conn, config)
     shortlist = build_shortlist(pool, config.talk_selection, count)
     shortlist.problems = [p for p in rules.validate(facts) if p.area == "talk"]
