@@ -26,9 +26,8 @@ VENUE = "ICLR.cc/2024/Workshop/BGPT"
 SCRIPT = textwrap.dedent(
     """
     import logging, sys, threading, warnings
-    from orsync.logs import (
-        add_secret, bind_cycle, configure_logging, get_logger, redirect_prints_to_log,
-    )
+    from orsync.logs import add_secret, bind_cycle, configure_logging, get_logger
+    from orsync.prints import redirect_prints_to_log
 
     fmt, secret, token, venue = sys.argv[1:5]
     configure_logging(fmt, verbosity=0, secrets=[secret], stream=sys.stdout)

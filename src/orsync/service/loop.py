@@ -33,9 +33,10 @@ from orsync.errors import (
     local_time,
 )
 from orsync.lock import store_writer
-from orsync.logs import LogFormat, configure_logging, get_logger, redirect_prints_to_log
+from orsync.logs import LogFormat, configure_logging, get_logger
 from orsync.notify import Notifier, WatchdogPinger
 from orsync.pipeline import PassOptions, PassResult, make_source, run_pass
+from orsync.prints import redirect_prints_to_log
 from orsync.service.health import STALL_MIN_S, Health, backoff_s, stall_for
 from orsync.service.signals import routed_signals
 from orsync.source import OpenReviewSource
