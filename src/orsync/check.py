@@ -25,11 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orsync import rules
+from orsync import rules, schedule, site
 from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.pipeline import make_source
 from orsync.source import OpenReviewSource, RetryPolicy
+from orsync.store import models, probe_schema, sqlite_path_of
+from orsync.store.binding import read_for
 
 CHECK_NAMES = ("config", "login", "venue", "store", "website", "talks", "day")
 
@@ -111,9 +113,6 @@ def run_checks(config_path: Path | None) -> CheckReport:
 def _talk_warnings(config: Config) -> list[CheckResult]:
     """Each disagreement between the talks and OpenReview's orals, a WARN line (the site says
     what the talks say; the chairs should know where OpenReview differs)."""
-    from orsync import schedule, site
-    from orsync.store import models, sqlite_path_of
-    from orsync.store.binding import read_for
 
     path = sqlite_path_of(config.store.url)
     if not config.talks or (path is not None and not path.exists()):
@@ -136,8 +135,6 @@ def _check_day(config: Config) -> list[CheckResult]:
     """The day's rules (``orsync.rules``), as ``program`` and the push run them: ``talks`` for
     the contributed talks and the exclusion rule, ``day`` for the schedule and the posters.
     Before the first pull only the config's own rules run."""
-    from orsync.store import sqlite_path_of
-    from orsync.store.binding import read_for
 
     note = ""
     path = sqlite_path_of(config.store.url)
@@ -272,8 +269,6 @@ def _title(group: dict[str, Any]) -> str:
 
 
 def _check_store(config: Config) -> CheckResult:
-    from orsync.store import probe_schema, sqlite_path_of
-    from orsync.store.binding import read_for
 
     url = config.store.url
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orsync import pipeline
 from orsync.config import load_config
+from orsync.emulator import Emulator
 from orsync.errors import UsageError
 from orsync.files import write_private
 
@@ -122,7 +123,6 @@ def claim_folder(folder: Path) -> Path:
 
 def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:
     """Start the emulator, pull, assign posters, push; yields lines for the user."""
-    from orsync.emulator import Emulator
 
     folder = claim_folder(folder)
     with Emulator(dataset="bgpt", seed=1, size=size) as emu:

@@ -21,8 +21,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from orsync import hosted, publish
 from orsync.config import Config, read_password
 from orsync.errors import OrsyncError
+from orsync.lock import store_writer
+from orsync.source import OpenReviewSource, RetryPolicy
+from orsync.store.binding import open_for
 from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
 
 if TYPE_CHECKING:
@@ -84,7 +88,6 @@ Stage = Callable[[Config, PassResult, PassOptions], None]
 
 
 def _push_stage(config: Config, result: PassResult, options: PassOptions) -> None:
-    from orsync import publish
 
     result.push = publish.push(
         config,
@@ -100,7 +103,6 @@ def _push_stage(config: Config, result: PassResult, options: PassOptions) -> Non
 def _files_stage(config: Config, result: PassResult, options: PassOptions) -> None:
     """Hosted files (docs/site-files.md#hosted-files), after the push: the metadata never waits for a download. When
     files arrive or go, the website data is written again to link them."""
-    from orsync import hosted
 
     assert options.store is not None and options.source is not None
     site_current = result.push is not None
@@ -163,7 +165,6 @@ def run_pass(
     ``lock`` makes the writer lock (the service waits for it in its own, stoppable way);
     by default the store's lock, waiting ``options.wait_s``.
     """
-    from orsync.lock import store_writer
 
     def default_lock() -> AbstractContextManager[None]:
         return store_writer(
@@ -190,7 +191,6 @@ def run_pass(
 def make_source(config: Config, **kwargs: Any) -> OpenReviewSource:
     """The OpenReview client of ``config``: its account (the password read here, and so
     registered with the secret filter before any request) and its retry policy."""
-    from orsync.source import OpenReviewSource, RetryPolicy
 
     return OpenReviewSource(
         config.openreview.baseurl,
@@ -212,7 +212,6 @@ def opened(
     config: Config, source: OpenReviewSource | None = None
 ) -> Iterator[tuple[Store, OpenReviewSource]]:
     """The store and the source of a one-shot pass, closed afterwards."""
-    from orsync.store.binding import open_for
 
     source = source or make_source(config)
     with open_for(config) as store:

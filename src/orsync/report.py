@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
-
 from orsync.config import Config
 from orsync.store.binding import read_for
 from orsync.store.queries import report_data
@@ -109,12 +106,18 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
 def _visible(value: Any) -> Any:
     """Every text printed in the page shows its control and bidi characters as escapes (a
     title's U+202E would otherwise reverse what the chairs read), like the terminal summary."""
+    from markupsafe import Markup
+
     if isinstance(value, str) and not isinstance(value, Markup):  # Markup: the charts' macros
         return safe(value, newlines=True)
     return value
 
 
 def render_html(report: Report) -> str:
+    # Jinja2 loads here, for the page: the terminal summary (and `orsync status`, which shares
+    # EXPECTED_REVIEWS) does without it.
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("orsync", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),

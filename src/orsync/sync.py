@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, update
 
 from orsync.errors import GuardError, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
+from orsync.source import MintmdateIgnored
 from orsync.store import Store
 from orsync.store.binding import bind_venue, check_venue
 from orsync.store.queries import (
@@ -139,7 +140,6 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
     """Run one cycle; on failure the store is unchanged, the failure is recorded, and the
     exception carries the cycle's summary (``summary_of``)."""
     # Only a cycle needs the client (openreview-py, requests); readers of this module do not.
-    from orsync.source import MintmdateIgnored
 
     started = datetime.now(UTC)
     clock = time.monotonic()

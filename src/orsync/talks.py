@@ -33,6 +33,7 @@ from orsync import rules
 from orsync.config import Config, TalkSelectionConfig
 from orsync.store.binding import read_for
 from orsync.store.pool import TalkPool, talk_pool
+from orsync.terminal import safe
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -433,7 +434,6 @@ def _scores_line(p: Candidate) -> str:
 
 def describe(shortlist: Shortlist) -> list[str]:
     """The shortlist for a terminal, every venue text through ``safe``."""
-    from orsync.terminal import safe
 
     s = shortlist
     pool = {
