@@ -435,7 +435,7 @@ def program(config: Config) -> Day:
 
     with read_for(config) as store, store.connect() as conn:
         papers = models.accepted_papers(conn)
-        facts = rules.gather(conn, config)
+        facts = rules.gather(conn, config, papers=papers)
     day = schedule.Schedule.from_config(config)
     records = site.build_records(papers, list(day.sessions))
     built = site.with_talks(day, records, config.program.presentation_from)[1]

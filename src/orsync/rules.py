@@ -196,14 +196,23 @@ class DayFacts:
         return out
 
 
-def gather(conn: Connection | None, config: Config) -> DayFacts:
-    """The facts from the config and, when ``conn`` is given, the store."""
+def gather(
+    conn: Connection | None,
+    config: Config,
+    *,
+    papers: Sequence[models.AcceptedPaper] | None = None,
+    pins: Mapping[str, str] | None = None,
+) -> DayFacts:
+    """The facts from the config and, when ``conn`` is given, the store. A caller that has
+    read the accepted papers or the pins already (the push, ``program``) passes them, so the
+    store is not read twice for them."""
     facts = DayFacts.of_config(config)
     if conn is None:
         return facts
+    if papers is None:
+        papers = models.accepted_papers(conn)
     known = [
-        KnownPaper(p.forum_id, p.number, p.title or "", True, p.session_id, p.board)
-        for p in models.accepted_papers(conn)
+        KnownPaper(p.forum_id, p.number, p.title or "", True, p.session_id, p.board) for p in papers
     ]
     decided = pool.decided_unreleased(conn)
     known += [KnownPaper(d.forum_id, d.number, d.title or "", False) for d in decided if d.accepts]
@@ -216,7 +225,7 @@ def gather(conn: Connection | None, config: Config) -> DayFacts:
         facts,
         papers=tuple(known),
         decided=tuple(decided),
-        pins=queries.pins(conn),
+        pins=dict(queries.pins(conn) if pins is None else pins),
         exclusions=found,
     )
 

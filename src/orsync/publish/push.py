@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,30 +145,26 @@ def push(
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
     ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
     """
-    store = open_for(config)
     result = PushResult()
-    try:
-        with store_writer(store, wait_s=wait_s, command=command):
-            push_id = _record_start(store, command, cycle_id)
-            try:
-                hooks = _Hooks(should_stop, tick)
-                _push_locked(
-                    store,
-                    config,
-                    result,
-                    reoptimise=reoptimise,
-                    force=force,
-                    hooks=hooks,
-                    command=command,
-                )
-            except BaseException as exc:
-                refused = isinstance(exc, PushRefused)
-                error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
-                _record_end(store, push_id, result, "refused" if refused else "failed", error)
-                raise
-            _record_end(store, push_id, result, "ok", None)
-    finally:
-        store.dispose()
+    with open_for(config) as store, store_writer(store, wait_s=wait_s, command=command):
+        push_id = _record_start(store, command, cycle_id)
+        try:
+            hooks = _Hooks(should_stop, tick)
+            _push_locked(
+                store,
+                config,
+                result,
+                reoptimise=reoptimise,
+                force=force,
+                hooks=hooks,
+                command=command,
+            )
+        except BaseException as exc:
+            refused = isinstance(exc, PushRefused)
+            error = exc.message if isinstance(exc, OrsyncError) else type(exc).__name__
+            _record_end(store, push_id, result, "refused" if refused else "failed", error)
+            raise
+        _record_end(store, push_id, result, "ok", None)
     return result
 
 
@@ -206,7 +202,7 @@ def _push_locked(
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
-        problems = day_problems(conn, config)
+        problems = day_problems(conn, config, papers, result.pins)
         if config.website is not None and config.website.files:
             # Hosted files (docs/site-files.md#hosted-files): each listed field's local copy, null until it is hosted.
             links = queries.hosted_links(conn)
@@ -266,11 +262,17 @@ def _check_hosted(store: Store, site: WebsiteConfig) -> list[str]:
     return [f"hosted file {line}: not linked until it is fetched again" for line in lines]
 
 
-def day_problems(conn: Connection, config: Config) -> list[str]:
+def day_problems(
+    conn: Connection,
+    config: Config,
+    papers: Sequence[models.AcceptedPaper] | None = None,
+    pins: Mapping[str, str] | None = None,
+) -> list[str]:
     """What ``orsync check`` and ``orsync program`` say is wrong with the day, as the push's
     warnings (errors first): the same validation, so the three never disagree. The push still
     publishes the papers' metadata; the posters' own refusals fail it after that."""
-    return [p.message for p in rules.validate(rules.gather(conn, config))]
+    facts = rules.gather(conn, config, papers=papers, pins=pins)
+    return [p.message for p in rules.validate(facts)]
 
 
 def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar.EventState]:
@@ -416,23 +418,20 @@ def _record_end(
 
 def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
     """What ``posters assign`` would do, computed under the lock and rolled back."""
-    store = open_for(config)
     result = PushResult()
-    try:
-        with (
-            store_writer(store, wait_s=600.0, command="posters assign --dry-run"),
-            store.connect() as conn,
-            conn.begin() as tx,
-        ):
-            sync_sessions(conn, config)
-            result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
-            result.moves = result.assignment.moves if result.assignment else []
-            papers = models.accepted_papers(conn)
-            result.pins = queries.pins(conn)
-            result.problems = day_problems(conn, config)
-            tx.rollback()
-    finally:
-        store.dispose()
+    with (
+        open_for(config) as store,
+        store_writer(store, wait_s=600.0, command="posters assign --dry-run"),
+        store.connect() as conn,
+        conn.begin() as tx,
+    ):
+        sync_sessions(conn, config)
+        result.assignment = update_assignment(conn, config, reoptimise=reoptimise)
+        result.moves = result.assignment.moves if result.assignment else []
+        papers = models.accepted_papers(conn)
+        result.pins = queries.pins(conn)
+        result.problems = day_problems(conn, config, papers, result.pins)
+        tx.rollback()
     result.numbers = {p.forum_id: p.number for p in papers}
     result.papers = len(papers)
     return result
