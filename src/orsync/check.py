@@ -323,6 +323,16 @@ def _check_website(config: Config) -> CheckResult:
     if config.website is None:
         return CheckResult("website", True, "no [website] section: pull writes no website files")
     out = config.website.output_dir
+    first = _check_folder("website.output_dir", out)
+    if not first.ok or "miniconf" not in config.website.formats:
+        return first
+    second = _check_folder("website.miniconf_dir", config.website.miniconf_folder)
+    if not second.ok:
+        return second
+    return CheckResult("website", True, f"{first.detail}; {second.detail}")
+
+
+def _check_folder(key: str, out: Path) -> CheckResult:
     # `push` creates the folder with its parents: the first existing ancestor decides.
     existing = out
     while not existing.exists() and existing != existing.parent:
@@ -331,14 +341,14 @@ def _check_website(config: Config) -> CheckResult:
         return CheckResult(
             "website",
             False,
-            f"website.output_dir {out}: {existing} is a file, not a folder",
+            f"{key} {out}: {existing} is a file, not a folder",
             EXIT_USAGE,
         )
     if not _writable(existing):
         return CheckResult(
             "website",
             False,
-            f"website.output_dir {out} is not writable ({existing} is read-only for this user)",
+            f"{key} {out} is not writable ({existing} is read-only for this user)",
             EXIT_USAGE,
         )
     if existing == out:

@@ -107,8 +107,15 @@ class SyncConfig(_Section):
 
 class WebsiteConfig(_Section):
     output_dir: Path
-    # json: papers.json, posters.json and program.json; ics: schedule.ics; html: index.html.
-    formats: tuple[Literal["json", "yaml", "csv", "ics", "html"], ...] = ("json", "yaml", "csv")
+    # json: papers.json, posters.json and program.json; ics: schedule.ics; html: index.html;
+    # miniconf: a Mini-Conf sitedata/ folder in miniconf_dir.
+    formats: tuple[Literal["json", "yaml", "csv", "ics", "html", "miniconf"], ...] = (
+        "json",
+        "yaml",
+        "csv",
+    )
+    # Where format miniconf writes; None: output_dir/miniconf.
+    miniconf_dir: Path | None = None
     on_change: tuple[str, ...] | None = None
     # After this many seconds the on_change command and its whole process group are killed and
     # the push fails (exit 2); a hung hook must not hold the push, nor the service's stop.
@@ -142,8 +149,13 @@ class WebsiteConfig(_Section):
     @classmethod
     def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
-            raise ValueError("must list at least one of json, yaml, csv, ics, html")
+            raise ValueError("must list at least one of json, yaml, csv, ics, html, miniconf")
         return tuple(sorted(set(value)))
+
+    @property
+    def miniconf_folder(self) -> Path:
+        """The folder of format ``miniconf``."""
+        return self.miniconf_dir if self.miniconf_dir is not None else self.output_dir / "miniconf"
 
 
 class PosterSessionConfig(_Section):
@@ -403,10 +415,15 @@ def _anchor_paths(config: Config, base: Path) -> Config:
     store_url = anchor_store_url(config.store.url, base)
     if store_url != config.store.url:
         updates["store"] = config.store.model_copy(update={"url": store_url})
-    if config.website is not None and not config.website.output_dir.is_absolute():
-        updates["website"] = config.website.model_copy(
-            update={"output_dir": base / config.website.output_dir}
-        )
+    if config.website is not None:
+        site_paths: dict[str, Path] = {}
+        if not config.website.output_dir.is_absolute():
+            site_paths["output_dir"] = base / config.website.output_dir
+        mc = config.website.miniconf_dir
+        if mc is not None and not mc.is_absolute():
+            site_paths["miniconf_dir"] = base / mc
+        if site_paths:
+            updates["website"] = config.website.model_copy(update=site_paths)
     return config.model_copy(update=updates) if updates else config
 
 

@@ -18,9 +18,17 @@ from orsync.config import Config
 from orsync.store.binding import read_for
 from orsync.store.queries import export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
-from orsync.text import clean_text, neutralise_cell
+from orsync.text import clean_text, link_cell, neutralise_cell
 
 FORMATS = ("json", "csv", "yaml")
+
+# Columns written exactly in the CSV: identifiers, links and times are not free text, and a
+# guarded one ("'-k9xQ2Lm_A") names no note. Numbers are never guarded either.
+_ID_COLUMNS = frozenset(
+    {"forum_id", "id", "forum", "signature", "authorids", "session_id", "replyto", "invitation"}
+)
+_LINK_COLUMNS = frozenset({"pdf_url", "forum_url"})
+_TIME_SUFFIXES = ("_start", "_end", "date", "_at")
 
 
 class _QuotedDumper(yaml.SafeDumper):
@@ -52,16 +60,23 @@ def render(data: list[dict[str, Any]], fmt: str) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in data:
-        writer.writerow([_csv_value(row.get(c)) for c in columns])
+        writer.writerow([_csv_value(c, row.get(c)) for c in columns])
     return buffer.getvalue()
 
 
-def _csv_value(value: Any) -> str:
+def _csv_value(column: str, value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
     if isinstance(value, list):
         value = "|".join(str(v) for v in value)
-    return neutralise_cell(clean_text(value))
+    cell = clean_text(value)
+    if column in _ID_COLUMNS or column.endswith(_TIME_SUFFIXES):
+        return cell
+    if column in _LINK_COLUMNS:
+        return link_cell(cell)
+    return neutralise_cell(cell)
 
 
 def export(config: Config, what: str, fmt: str) -> str:

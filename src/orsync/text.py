@@ -19,6 +19,7 @@ __all__ = [
     "clean_text",
     "iso_local",
     "iso_text",
+    "link_cell",
     "link_problem",
     "neutralise_cell",
     "web_link",
@@ -101,8 +102,22 @@ def web_link(value: object) -> str | None:
 
 
 def neutralise_cell(cell: str) -> str:
-    # OWASP CSV injection advice: a leading ' makes spreadsheets treat the cell as text.
+    """A free-text CSV cell a spreadsheet shows as text (OWASP's CSV injection advice: a
+    leading ' on a cell it would evaluate as a formula).
+
+    Only for free text: an identifier, a number, a URL or a time is written exactly, or the
+    reader's join breaks (an OpenReview id may begin with "-": "'-k9xQ2Lm_A" is no paper, and
+    a site generator builds a page named after it).
+    """
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def link_cell(cell: str) -> str:
+    """A link's CSV cell: exact when it is a web link (which cannot look like a formula) or a
+    path; anything else in a link column is guarded as text."""
+    if web_link(cell) is not None or cell.startswith(("/", "files/")) or not cell:
+        return cell
+    return neutralise_cell(cell)
 
 
 def iso_text(value: object) -> str | None:

@@ -7,6 +7,7 @@ nothing else: each becomes one ``PaperRecord``, from which every format is rende
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, delete, insert, update
 from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
-from orsync.files import write_atomically
+from orsync.files import ensure_site_dir, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
@@ -31,7 +32,7 @@ from orsync.notify import Notifier
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.publish.placements import record_published
-from orsync.site import Day, PaperRecord, build_records, calendar, render, with_talks
+from orsync.site import Day, PaperRecord, build_records, calendar, miniconf, render, with_talks
 from orsync.store import Store, models, queries
 from orsync.store.binding import open_for
 from orsync.store.tables import PUSH, STATE
@@ -321,18 +322,29 @@ def _publish(
         venue_id=config.openreview.venue_id,
         calendar_state=state,
     )
-    try:
-        result.changed = write_atomically(out, files)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        where = exc.filename or out
-        raise PushError(
-            f"cannot write website.output_dir {out} ({where}: {reason}); make it a folder this "
-            "user can write, or change website.output_dir"
-        ) from None
+    result.changed = _write(out, files, "website.output_dir", out)
+    if "miniconf" in site.formats:
+        folder = site.miniconf_folder
+        with contextlib.suppress(OSError):  # an unwritable folder is reported by the write
+            if folder.parent == out:
+                ensure_site_dir(folder, out)
+        names = _write(folder, miniconf.render(records, day), "website.miniconf_dir", folder)
+        prefix = f"{folder.relative_to(out)}/" if folder.is_relative_to(out) else f"{folder}/"
+        result.changed += [prefix + name for name in names]
     with store.begin() as conn:
         record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
+
+
+def _write(folder: Path, files: Mapping[str, bytes], key: str, shown: Path) -> list[str]:
+    try:
+        return write_atomically(folder, files)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PushError(
+            f"cannot write {key} {shown} ({exc.filename or folder}: {reason}); make it a folder "
+            f"this user can write, or change {key}"
+        ) from None
 
 
 def _run_hook(store: Store, site: WebsiteConfig, result: PushResult, hooks: _Hooks) -> None:

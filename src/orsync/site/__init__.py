@@ -1,8 +1,9 @@
 """The website's files, rendered from public records: pure functions, no I/O, no store.
 
 ``records`` (one ``PaperRecord`` per accepted paper), ``day`` (the program), ``formats``
-(papers.json/.yml/.csv, posters.json), ``calendar`` (schedule.ics), ``page`` (index.html).
-``render`` gives every file of the configured formats as deterministic bytes.
+(papers.json/.yml/.csv, posters.json), ``calendar`` (schedule.ics), ``page`` (index.html),
+``miniconf`` (the Mini-Conf folder). ``render`` gives every file of the configured formats for
+``website.output_dir`` as deterministic bytes; ``miniconf.render`` those of its own folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from orsync.schedule import Schedule, Session
-from orsync.site import calendar, formats, page
+from orsync.site import calendar, formats, miniconf, page
 from orsync.site.calendar import EventState
 from orsync.site.day import (
     Day,
@@ -34,13 +35,14 @@ __all__ = [
     "assemble",
     "build_records",
     "describe",
+    "miniconf",
     "presentation_mismatches",
     "render",
     "talk_paper",
     "with_talks",
 ]
 
-FORMATS = ("json", "yaml", "csv", "ics", "html")
+FORMATS = ("json", "yaml", "csv", "ics", "html", "miniconf")
 
 
 def render(
@@ -55,7 +57,7 @@ def render(
     """The website files for the ``wanted`` formats, deterministic bytes.
 
     "json" gives papers.json, posters.json and, when the day has slots, program.json; "ics"
-    schedule.ics; "html" index.html. ``day`` is the program (``assemble``; without it, the
+    schedule.ics; "html" index.html; "miniconf" nothing here (its folder: ``miniconf.render``). ``day`` is the program (``assemble``; without it, the
     poster sessions alone); ``calendar_state`` the events' stored sequences
     (``calendar.next_state``; without it every event is at sequence 0).
     """

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orsync.schedule import Session
 from orsync.site.records import PaperRecord
-from orsync.text import LIST_SEPARATOR, clean_text, neutralise_cell
+from orsync.text import LIST_SEPARATOR, clean_text, link_cell, neutralise_cell
 
 if TYPE_CHECKING:
     import yaml
@@ -97,21 +97,24 @@ def csv_bytes(records: Sequence[PaperRecord]) -> bytes:
     writer.writerow((*CSV_HEADER, *(f"file_{name}" for name in hosted), *CSV_TALK))
     for r in records:
         files = r.files_dict()
-        row = [
-            r.id,
-            r.title,
-            LIST_SEPARATOR.join(r.authors),
-            r.abstract or "",
-            LIST_SEPARATOR.join(r.keywords),
-            r.session.name if r.session else "",
-            r.pdf_url or "",
-            r.presentation or "",
-            "" if r.board is None else str(r.board),
-            *(files.get(name) or "" for name in hosted),
-            r.talk.start if r.talk else "",
-            r.talk.end if r.talk else "",
-        ]
-        writer.writerow([neutralise_cell(cell) for cell in row])
+        # Only free text is guarded: the id, the board, the links and the times are written
+        # exactly, or a reader joining on UID finds no paper.
+        writer.writerow(
+            [
+                r.id,
+                neutralise_cell(r.title),
+                neutralise_cell(LIST_SEPARATOR.join(r.authors)),
+                neutralise_cell(r.abstract or ""),
+                neutralise_cell(LIST_SEPARATOR.join(r.keywords)),
+                neutralise_cell(r.session.name) if r.session else "",
+                link_cell(r.pdf_url or ""),
+                neutralise_cell(r.presentation or ""),
+                "" if r.board is None else str(r.board),
+                *(link_cell(files.get(name) or "") for name in hosted),
+                r.talk.start if r.talk else "",
+                r.talk.end if r.talk else "",
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
