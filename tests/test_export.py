@@ -19,3 +19,20 @@ def test_export_csv_neutralises_formulas(setup: Setup) -> None:
     rows = {r["forum_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert rows[forum]["title"] == '\'=HYPERLINK("http://evil","x")'
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())
+
+
+def test_export_csv_writes_ids_exactly(setup: Setup) -> None:
+    """An OpenReview id may begin with "-": guarded like text it would name no note."""
+    dash = setup.emu.add_submission(note_id="-k9xQ2Lm_A")
+    setup.emu.edit_content(dash, title="-1 is a formula to a spreadsheet")
+    review = setup.emu.add_review(dash)
+    pulled = setup.cli("pull", "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    result = setup.cli("export", "--what", "submissions", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = {r["forum_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
+    assert rows["-k9xQ2Lm_A"]["title"] == "'-1 is a formula to a spreadsheet"
+    reviews = setup.cli("export", "--what", "reviews", "--format", "csv")
+    assert reviews.returncode == 0, reviews.stderr
+    found = [r for r in csv.DictReader(io.StringIO(reviews.stdout)) if r["id"] == review]
+    assert [r["forum"] for r in found] == ["-k9xQ2Lm_A"]

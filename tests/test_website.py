@@ -149,6 +149,23 @@ def test_csv_cells_are_neutralised() -> None:
     assert r["UID"] == "forum1"
 
 
+def test_csv_writes_ids_numbers_and_links_exactly() -> None:
+    """Only free text is guarded: an id beginning with "-" stays the paper's UID (Mini-Conf
+    names its page after it), and so do the links."""
+    rows = [
+        row(1, forum_id="-k9xQ2Lm_A", title="-k9xQ2Lm_A", pdf_url="https://x.example/-a.pdf"),
+        row(2, forum_id="@odd", pdf_url="=HYPERLINK(1)"),
+    ]
+    files = render(rows, SESSIONS, ["csv"], day=None)
+    first, second = read_csv(files["papers.csv"])
+    assert first["UID"] == "-k9xQ2Lm_A"
+    assert first["title"] == "'-k9xQ2Lm_A"  # the same characters as text: guarded
+    assert first["pdf_url"] == "https://x.example/-a.pdf"
+    assert first["board"] == "1"
+    assert second["UID"] == "@odd"
+    assert second["pdf_url"] == "'=HYPERLINK(1)"  # not a link: text, and guarded
+
+
 def test_csv_agrees_with_json() -> None:
     rows = [row(i, title=t, authors=[t, "Z"], keywords=["k", t]) for i, t in enumerate(HOSTILE)]
     rows.append(row(99, authors=[], keywords=[], session_id=None, board=None, abstract=None))

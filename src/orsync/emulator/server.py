@@ -680,8 +680,8 @@ class Emulator:
     def advance(self, phase: str) -> None:
         self._venue.advance(phase)
 
-    def add_submission(self) -> str:
-        return self._venue.add_submission()
+    def add_submission(self, note_id: str | None = None) -> str:
+        return self._venue.add_submission(note_id)
 
     def add_review(self, forum_id: str, rating: int | str | None = None) -> str:
         return self._venue.add_review(forum_id, rating)

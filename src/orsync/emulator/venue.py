@@ -597,13 +597,19 @@ class Venue:
             raise KeyError(f"no submission {forum_id!r}")
         return rec
 
-    def add_submission(self) -> str:
+    def add_submission(self, note_id: str | None = None) -> str:
+        """A new submission; ``note_id`` chooses its id (one a test needs, such as a migrated
+        note's "-k9xQ2Lm_A"), else a fresh one."""
         with self._lock:
+            if note_id is not None:
+                if note_id in self.notes:
+                    raise ValueError(f"note {note_id!r} exists already")
+                self._ids.reserve([note_id])
             number = max((s.number for s in self.subs.values()), default=0) + 1
             title = make_title(self._rng)
             authors = [f"New Author{number}", "Ana Costa"]
             p = PlannedSubmission(
-                id=self._ids.new(),
+                id=note_id if note_id is not None else self._ids.new(),
                 number=number,
                 title=title,
                 authors=authors,

@@ -15,6 +15,7 @@ import csv
 import io
 import re
 import urllib.parse
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -187,10 +188,14 @@ def _points(texts: list[str]) -> list[tuple[float, float]]:
     dims = min(2, matrix.shape[1] - 1)
     if dims < 1:
         return [(float(i), 0.0) for i in range(n)]
-    reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(matrix)
+    with warnings.catch_warnings():  # texts that are all alike explain no variance
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(matrix)
     out = []
     for row in reduced:
         x = round(float(row[0]), 4) + 0.0  # + 0.0: no "-0.0" in the file
         y = round(float(row[1]), 4) + 0.0 if dims > 1 else 0.0
         out.append((x, y))
+    if len(set(out)) == 1:  # one spot: the map's scales would have no extent
+        return [(float(i), 0.0) for i in range(n)]
     return out
