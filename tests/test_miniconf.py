@@ -260,3 +260,17 @@ def test_projection_of_texts_without_words_or_all_alike(text: str) -> None:
     points = miniconf.projection(records)
     assert [p["id"] for p in points] == [r.id for r in records]
     assert len({tuple(p["pos"]) for p in points}) == len(records)
+
+
+def test_miniconf_dir_may_not_be_the_output_dir(tmp_path: Path, emulator: Emulator) -> None:
+    """Mini-Conf reads every file of its folder: papers.json there would replace papers.csv."""
+    extra = (
+        '[website]\noutput_dir = "site"\nformats = ["json", "miniconf"]\nminiconf_dir = "site"\n'
+    )
+    config = write_config(tmp_path, emulator, extra=extra)
+    result = Setup(emulator, tmp_path, config, tmp_path / "orsync.db").cli("check")
+    assert result.returncode != 0
+    assert (
+        "miniconf_dir must be a folder of its own, not website.output_dir"
+        in result.stdout + result.stderr
+    )

@@ -326,6 +326,8 @@ def _check_website(config: Config) -> CheckResult:
     first = _check_folder("website.output_dir", out)
     if not first.ok or "miniconf" not in config.website.formats:
         return first
+    if config.website.miniconf_folder.resolve() == out.resolve():
+        return CheckResult("website", False, site.miniconf.OWN_FOLDER, EXIT_USAGE)
     second = _check_folder("website.miniconf_dir", config.website.miniconf_folder)
     if not second.ok:
         return second

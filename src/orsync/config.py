@@ -105,16 +105,14 @@ class SyncConfig(_Section):
     max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+SiteFormat = Literal["json", "yaml", "csv", "ics", "html", "miniconf"]
+
+
 class WebsiteConfig(_Section):
     output_dir: Path
     # json: papers.json, posters.json and program.json; ics: schedule.ics; html: index.html;
-    # miniconf: a Mini-Conf sitedata/ folder in miniconf_dir.
-    formats: tuple[Literal["json", "yaml", "csv", "ics", "html", "miniconf"], ...] = (
-        "json",
-        "yaml",
-        "csv",
-    )
-    # Where format miniconf writes; None: output_dir/miniconf.
+    # miniconf: a Mini-Conf sitedata/ folder in miniconf_dir (None: output_dir/miniconf).
+    formats: tuple[SiteFormat, ...] = ("json", "yaml", "csv")
     miniconf_dir: Path | None = None
     on_change: tuple[str, ...] | None = None
     # After this many seconds the on_change command and its whole process group are killed and
@@ -415,15 +413,11 @@ def _anchor_paths(config: Config, base: Path) -> Config:
     store_url = anchor_store_url(config.store.url, base)
     if store_url != config.store.url:
         updates["store"] = config.store.model_copy(update={"url": store_url})
-    if config.website is not None:
-        site_paths: dict[str, Path] = {}
-        if not config.website.output_dir.is_absolute():
-            site_paths["output_dir"] = base / config.website.output_dir
-        mc = config.website.miniconf_dir
-        if mc is not None and not mc.is_absolute():
-            site_paths["miniconf_dir"] = base / mc
-        if site_paths:
-            updates["website"] = config.website.model_copy(update=site_paths)
+    if (site := config.website) is not None:  # base / an absolute path is that path
+        mc = None if site.miniconf_dir is None else base / site.miniconf_dir
+        updates["website"] = site.model_copy(
+            update={"output_dir": base / site.output_dir, "miniconf_dir": mc}
+        )
     return config.model_copy(update=updates) if updates else config
 
 

@@ -313,6 +313,8 @@ def _publish(
                 "empty or is not the one that made this site: check store.url, run `orsync "
                 "pull`, or rerun with --force if the papers really went"
             )
+    if "miniconf" in site.formats and site.miniconf_folder.resolve() == out.resolve():
+        raise PushError(miniconf.OWN_FOLDER)
     state = calendar_state(store, config, day) if "ics" in site.formats else None
     files = render(
         records,

@@ -26,6 +26,7 @@ from orsync.text import LIST_SEPARATOR, neutralise_cell, web_link
 
 __all__ = [
     "FILES",
+    "OWN_FOLDER",
     "PAPER_COLUMNS",
     "SPEAKER_COLUMNS",
     "WORKSHOP_COLUMNS",
@@ -48,6 +49,9 @@ FILES = (
     "speakers.csv",
     "workshops.csv",
 )
+
+# Mini-Conf loads every file of its folder: papers.json there would replace its papers.csv.
+OWN_FOLDER = "website.miniconf_dir must be a folder of its own, not website.output_dir"
 
 # Mini-Conf's paper cards, paper map and speaker pages put titles, authors, keywords and
 # abstracts into the page as HTML (template literals, ``|safe``). A "<" opens a tag only before
