@@ -24,6 +24,7 @@ pytestmark = pytest.mark.xdist_group("miniconf")
 DASH_ID = "-k9xQ2Lm_A"  # an API-v1 migrated OpenReview id: begins with "-"
 FORMULA_TITLE = '=HYPERLINK("http://evil.example","click") revisited'
 MARKUP_TITLE = "<img src=x onerror=alert(1)> for $x<y$ and a < b"
+ATTRIBUTE_KEYWORD = 'x" onmouseover="alert(1)'
 CALENDAR_KEYS = ["title", "start", "end", "location", "link", "category", "calendarId"]
 
 
@@ -80,7 +81,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Setup, di
         accepted = sorted((s["number"], f) for f, s in subs.items() if s["status"] == "accepted")
         formula, markup = accepted[0][1], accepted[1][1]
         emu.edit_content(formula, title=FORMULA_TITLE)
-        emu.edit_content(markup, title=MARKUP_TITLE)
+        emu.edit_content(markup, title=MARKUP_TITLE, keywords=[ATTRIBUTE_KEYWORD, "plain"])
         numbers = {f: s["number"] for f, s in emu.truth("chair")["submissions"].items()}
         config = _config(folder, emu, numbers[accepted[2][1]], numbers[dash])
         site = Setup(emu, folder, config, folder / "orsync.db")
@@ -198,6 +199,8 @@ def test_hostile_text_stays_text_in_mini_confs_pages(
     title = rows[ids["markup"]]["title"]
     assert title.replace("\u2060", "") == MARKUP_TITLE
     assert "<img" not in title and "<y" not in title and "a < b" in title
+    keywords = rows[ids["markup"]]["keywords"].split("|")
+    assert keywords == ["x' onmouseover='alert(1)", "plain"]  # no '"' to end the card's href
     speaker = _csv(folder / "speakers.csv")[0]["title"]
     assert "<script" not in speaker and "</script" not in speaker
     for name in ("main_calendar.json", "papers_projection.json"):

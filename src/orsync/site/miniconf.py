@@ -65,6 +65,11 @@ def as_data(text: str) -> str:
     return _TAG_OPEN.sub("<\u2060", text)
 
 
+def _keyword(text: str) -> str:
+    # Mini-Conf's cards put each keyword into a double-quoted href: a '"' would end it.
+    return as_data(text).replace('"', "'")
+
+
 def _text_cell(text: str) -> str:
     return neutralise_cell(as_data(text))
 
@@ -87,7 +92,7 @@ def render(records: Sequence[PaperRecord], day: Day) -> dict[str, bytes]:
             _text_cell(r.title),
             _text_cell(LIST_SEPARATOR.join(as_data(a) for a in r.authors)),
             _text_cell(r.abstract or ""),
-            _text_cell(LIST_SEPARATOR.join(as_data(k) for k in r.keywords)),
+            _text_cell(LIST_SEPARATOR.join(_keyword(k) for k in r.keywords)),
             _text_cell(r.session.name) if r.session else "",
             web_link(r.pdf_url) or "",
         )
