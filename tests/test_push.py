@@ -341,3 +341,33 @@ def test_announced_in_the_config_fails_the_push_with_the_conflicts(site: Setup) 
     assert conflict["forum_id"] == forum and conflict["cause"] == "talk"
     assert conflict["from"] == {"session": session, "board": board}
     assert placements(site) == published
+
+
+def test_warnings_are_said_once_and_quiet_passes_say_nothing(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    # One poster session: every accepted pair that shares an author clashes, a warning that
+    # holds on every pass after it first appears.
+    config = website_config(tmp_path, emulator, [], boards=200)
+    text = config.read_text()
+    first, _, rest = text.partition("[[posters.sessions]]")
+    config.write_text(first + "[[posters.sessions]]" + rest.split("[[posters.sessions]]")[0])
+    site = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    pulled = site.cli("pull")
+    assert pulled.returncode == 0, pulled.stderr
+    said = [line for line in pulled.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("share" in line for line in said), pulled.stderr
+    again = site.cli("pull", "-q")
+    assert again.returncode == 0, again.stderr
+    assert (again.stdout, again.stderr) == ("", ""), "an unchanged venue: nothing to say"
+    pushed = site.cli("push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "warning:" not in pushed.stderr and "warnings given before still hold" in pushed.stdout
+    # `status` and `posters show` keep every one of them.
+    warned = json.loads(site.cli("status", "--json").stdout)["push_warnings"]
+    assert [f"warning: {w}" for w in warned] == said
+    status = site.cli("status", env={"COLUMNS": "400"})
+    shown = site.cli("posters", "show")
+    for line in said:
+        assert line.removeprefix("warning: ") in status.stdout
+        assert line in shown.stdout

@@ -324,7 +324,7 @@ class Assigned:
     """What ``posters assign`` did (or would do), and the sessions afterwards (not on a dry run)."""
 
     result: PushResult
-    posters: list[dict[str, Any]] | None
+    posters: Posters | None
 
 
 def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = False) -> Assigned:
@@ -340,9 +340,20 @@ def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = 
     return Assigned(result, posters(config))
 
 
-def posters(config: Config) -> list[dict[str, Any]]:
+@dataclass
+class Posters:
+    """``posters show``: the places, and the last push's warnings (clashes among them), all."""
+
+    rows: list[dict[str, Any]]
+    warnings: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"posters": self.rows, "warnings": self.warnings}
+
+
+def posters(config: Config) -> Posters:
     """``posters show``: each accepted paper's place, pin and talk times, by session, board and
-    number.
+    number, and the last push's warnings.
 
     The store's values as they are (the terminal makes them safe); the talks are the
     configured ones, not the decision text: what the chairs set is what they see.
@@ -350,6 +361,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
     with read_for(config) as store, store.connect() as conn:
         papers = queries.poster_listing(conn)
         pins = queries.pins(conn)
+        warnings = queries.push_warnings(conn)
     day = Schedule.from_config(config)
     rows: list[dict[str, Any]] = [
         {
@@ -371,7 +383,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
     rows.sort(
         key=lambda r: (order.get(r["session_id"], len(order)), r["board"] or 0, r["number"] or 0)
     )
-    return rows
+    return Posters(rows, warnings)
 
 
 @dataclass

@@ -44,6 +44,13 @@ class Screen:
 
     out: Console = field(default_factory=_stdout)
     err: Console = field(default_factory=_stderr)
+    # -q: what a pass did goes unsaid (a cron job mails any output); warnings and errors stay.
+    quiet: bool = False
+
+    @property
+    def done(self) -> Console:
+        """Where a writing command says what it did: standard output, silent under ``-q``."""
+        return console(soft_wrap=True, quiet=True) if self.quiet else self.out
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json_text(data) + "\n")
@@ -96,10 +103,8 @@ def show_status(screen: Screen, info: Status) -> None:
         elif push.error:
             line += f": {push.error}"
         facts.add_row("last push", line)
-    for i, warning in enumerate(info.push_warnings[:10]):
+    for i, warning in enumerate(info.push_warnings):
         facts.add_row("push warned" if i == 0 else "", safe(warning))
-    if len(info.push_warnings) > 10:
-        facts.add_row("", f"and {len(info.push_warnings) - 10} more (orsync push --json)")
     owed = info.on_change_pending
     if owed is not None:
         line = f"website.on_change pending since {owed.get('since')}"
@@ -226,11 +231,11 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
 
 
 def show_cycle(screen: Screen, summary: CycleSummary) -> None:
-    screen.out.print(summary.line())
+    screen.done.print(summary.line())
     if summary.fallback:
-        screen.out.print(f"note: {safe(summary.fallback)}")
+        screen.done.print(f"note: {safe(summary.fallback)}")
     if summary.malformed:
-        screen.out.print(
+        screen.err.print(
             f"warning: {summary.malformed} malformed notes (no id, or content not an object) "
             "were skipped"
         )
@@ -246,29 +251,34 @@ def show_files(screen: Screen, files: FilesResult) -> None:
     )
     if files.window_opens_at is not None:
         line += f"; more after {local_time(files.window_opens_at)} (download quota)"
-    screen.out.print(line)
+    screen.done.print(line)
     for what in files.refused:
         screen.err.print(f"warning: refused {safe(what)}")
 
 
 def show_push(screen: Screen, result: PushResult, config: Config) -> None:
+    """What the push did; of its warnings only those the last push did not give (docs/cli.md#output)."""
+    done = screen.done
     if config.website is not None:
         where = config.website.output_dir
-        screen.out.print(
+        done.print(
             f"website: wrote {', '.join(result.changed)} in {where}"
             if result.changed
             else f"website: {where} already up to date"
         )
         owed = result.on_change_was_pending
         if result.on_change == "pending" and owed is not None:
-            screen.out.print(
+            done.print(
                 f"website: ran website.on_change because it was pending since "
                 f"{owed.get('since')} (last failure: {safe(owed.get('error') or 'interrupted')})"
             )
     for line in result.moved_lines():
         screen.out.print(f"poster moved: {safe(line)}")
-    for line in result.problems + result.clash_lines():
+    for line in result.new_warnings:
         screen.err.print(f"warning: {safe(line)}")
+    known = len(result.problems) + len(result.clash_lines()) - len(result.new_warnings)
+    if known > 0:
+        done.print(f"{known} warnings given before still hold (orsync status lists them)")
 
 
 # -- posters ---------------------------------------------------------------------------------
@@ -324,7 +334,9 @@ def posters_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r[k] for k in _POSTER_KEYS} for r in rows]
 
 
-def show_posters(screen: Screen, rows: list[dict[str, Any]], config: Config) -> None:
+def show_posters(
+    screen: Screen, rows: list[dict[str, Any]], config: Config, warnings: list[str]
+) -> None:
     table = Table("session", "board", "paper", "title", "talk", "pinned")
     names = {s.id: s.name for s in config.posters.sessions}
     for r in rows:
@@ -339,3 +351,5 @@ def show_posters(screen: Screen, rows: list[dict[str, Any]], config: Config) -> 
             safe(r["pinned"]),
         )
     screen.out.print(table)
+    for line in warnings:  # the last push's, every one: this is where the chairs look
+        screen.out.print(f"warning: {safe(line)}")

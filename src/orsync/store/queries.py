@@ -41,7 +41,8 @@ POSTERS_HOMES = "posters_homes"
 POSTERS_ANNOUNCED = "posters_announced"
 POSTERS_MOVES = "posters_moves"
 # sync_state key: the last push's warnings (JSON list: the day's problems, where the talks and
-# OpenReview's orals disagree, hosted files unlinked), for ``orsync status`` on the day.
+# OpenReview's orals disagree, hosted files unlinked, author clashes), for ``orsync status`` on
+# the day; the next push says only the ones not in it.
 PUSH_WARNINGS = "push_warnings"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
