@@ -245,7 +245,7 @@ def _poster_status(conn: Any, config: Config) -> dict[str, Any] | None:
 
 def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in ("started_at", "finished_at", "quota_reset_at"):
+    for key in ("started_at", "finished_at", "quota_reset_at", "at", "seen_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat(timespec="seconds")
     return out
@@ -270,17 +270,30 @@ def parse_since(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+@dataclass
+class Changes:
+    """``changes``, newest first; with ``first_pull`` the first pull's own are counted there."""
+
+    rows: list[dict[str, Any]]
+    first_pull: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"changes": self.rows, "first_pull": self.first_pull}
+
+
 def changes(
-    config: Config, *, since: datetime | None = None, limit: int | None = None
-) -> list[dict[str, Any]]:
+    config: Config, *, since: datetime | None = None, limit: int | None = None, apart: bool = False
+) -> Changes:
     """What changed in the venue, newest first (docs/cli.md ``changes``)."""
     with read_for(config) as store, store.connect() as conn:
-        rows = queries.changes(conn, since=since, limit=limit)
-    for row in rows:
-        for key in ("at", "seen_at"):
-            when = row[key]
-            row[key] = when.isoformat(timespec="seconds") if when else None
-    return rows
+        first = queries.first_pull(conn) if apart else None
+        found = queries.changes(conn, since=since, limit=limit, after_cycle=first and first[0])
+        rows = [_iso_times(r) for r in found]
+    if first is None:
+        return Changes(rows)
+    return Changes(
+        rows, _iso_times({"cycle": first[0], "started_at": first[1], "created": first[2]})
+    )
 
 
 def report(config: Config, html: Path) -> Report:

@@ -55,19 +55,25 @@ def changes(
 ) -> None:
     """What changed in the venue: created / updated (which fields whose value changed) / deleted
     notes, newest first, at OpenReview's time of the change (--json adds seen_at, when orsync
-    saw it)."""
+    saw it). The first pull, which found every note already there, is one summary line; --json
+    lists its notes too."""
     from orsync import commands as do
 
     when = do.parse_since(since) if since else None
     run = this_run(ctx)
-    # A first pull records every note as created: a table of thousands helps nobody, and
-    # scripts that want them all have --json.
+    # A first pull records every note as created: a table of thousands helps nobody, so the
+    # table says it in one line; scripts that want them all have --json.
     capped = limit is None and since is None and not as_json
-    rows = do.changes(run.config(), since=when, limit=CHANGES_SHOWN + 1 if capped else limit)
-    if as_json:
-        run.screen.json(rows)
+    found = do.changes(
+        run.config(),
+        since=when,
+        limit=CHANGES_SHOWN + 1 if capped else limit,
+        apart=not as_json,
+    )
+    if as_json:  # every change, the first pull's too: scripts read the list as it is
+        run.screen.json(found.rows)
     else:
-        views.show_changes(run.screen, rows, since=since, capped=capped)
+        views.show_changes(run.screen, found, since=since, capped=capped)
 
 
 @section.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,7 +20,7 @@ from orsync.errors import local_time
 from orsync.terminal import console, json_text, safe
 
 if TYPE_CHECKING:
-    from orsync.commands import Status
+    from orsync.commands import Changes, Status
     from orsync.hosted import FilesResult
     from orsync.publish import Frozen, PushResult
     from orsync.report import Report
@@ -172,30 +173,56 @@ def _poster_facts(facts: Table, posters: dict[str, Any] | None) -> None:
 # -- changes ---------------------------------------------------------------------------------
 
 
-def show_changes(
-    screen: Screen, rows: list[dict[str, Any]], *, since: str | None, capped: bool
-) -> None:
-    if not rows:
+def _minute(iso: str | None) -> str:
+    """``2024-05-11T09:30:12+00:00`` as ``2024-05-11 09:30``: fits a narrow column whole."""
+    return (iso or "").replace("T", " ")[:16]
+
+
+def show_changes(screen: Screen, found: Changes, *, since: str | None, capped: bool) -> None:
+    rows, first = found.rows, found.first_pull
+    if not rows and first is None:
         screen.out.print("no changes recorded" + (f" since {since}" if since else ""))
         return
     more = capped and len(rows) > CHANGES_SHOWN
     rows = rows[:CHANGES_SHOWN] if more else rows
-    table = Table("when", "op", "kind", "paper", "note", "fields", "title")
-    for r in rows:
-        table.add_row(
-            r["at"] or "",
-            r["op"],
-            r["kind"],
-            f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
-            safe(r["note_id"]),
-            safe(", ".join(r["fields"])),
-            safe((r["title"] or "")[:50]),
-        )
-    screen.out.print(table)
+    if rows:
+        # The time never wraps (a folded date reads as two); title and fields give way.
+        # At 80 columns: light rules, and the short cells (time, op, kind, paper, note id) whole
+        # on their line; fields and title wrap in what is left.
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        for name in ("when (UTC)", "op", "kind", "paper", "note"):
+            table.add_column(name, no_wrap=True, overflow="fold")
+        table.add_column("fields", overflow="fold")
+        table.add_column("title", overflow="fold", ratio=1)
+        for r in rows:
+            table.add_row(
+                _minute(r["at"]),
+                r["op"],
+                r["kind"],
+                f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
+                safe(r["note_id"]),
+                safe(", ".join(r["fields"])),
+                safe((r["title"] or "")[:50]),
+            )
+        screen.out.print(table)
     if more:
         screen.out.print(
             f"(the newest {CHANGES_SHOWN} shown; --since 7d or --limit N for others, --json for all)"
         )
+    if first is not None:
+        made = first["created"]
+        counts = ", ".join(
+            f"{made[k]} {_PLURAL.get(k, k + 's')}"
+            for k in sorted(made, key=lambda k: (k != "submission", -made[k], k))
+        )
+        screen.out.print(
+            f"first pull: {counts} (cycle {first['cycle']}, {_minute(first['started_at'])} UTC; "
+            "--json lists each)",
+            soft_wrap=False,  # wrapped at the terminal's width, between words
+        )
+
+
+_PLURAL = {"camera_ready": "camera-ready revisions", "desk_rejection": "desk rejections"}
 
 
 # -- report ----------------------------------------------------------------------------------

@@ -237,12 +237,29 @@ def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
 # ------------------------------------------------------------------ changes
 
 
+def first_pull(conn: Connection) -> tuple[int, datetime | None, dict[str, int]] | None:
+    """The store's first good cycle, when it recorded changes: its id, its start, and how many
+    notes of each kind it created (everything the venue held then, all "created now")."""
+    first = conn.execute(select(func.min(CYCLE.c.id)).where(CYCLE.c.outcome == "ok")).scalar()
+    kinds = select(CHANGE.c.kind, func.count()).where(CHANGE.c.cycle_id == first)
+    counts = {str(k): int(n) for k, n in conn.execute(kinds.group_by(CHANGE.c.kind))}
+    if first is None or not counts:
+        return None
+    started = conn.execute(select(CYCLE.c.started_at).where(CYCLE.c.id == first)).scalar()
+    return int(first), started, counts
+
+
 def changes(
-    conn: Connection, *, since: datetime | None = None, limit: int | None = None
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+    after_cycle: int | None = None,
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first: each change with its paper's number and title,
     the list of fields that changed, when OpenReview made it (``at``, the note's ``tmdate``)
-    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``)."""
+    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``); only
+    those of cycles after ``after_cycle`` when it is given."""
     # The paper a reply belongs to is its forum's submission: chairs know papers by number.
     paper = NOTE.alias("paper")
     query = (
@@ -259,6 +276,8 @@ def changes(
     )
     if since is not None:
         query = query.where(CHANGE.c.at >= since)
+    if after_cycle is not None:
+        query = query.where(CHANGE.c.cycle_id > after_cycle)
     if limit is not None:
         query = query.limit(limit)
     out = []
