@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import datetime, timedelta
 
 from conftest import Setup
 
@@ -19,3 +21,20 @@ def test_export_csv_neutralises_formulas(setup: Setup) -> None:
     rows = {r["forum_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
     assert rows[forum]["title"] == '\'=HYPERLINK("http://evil","x")'
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())
+
+
+def test_export_reviews_carry_the_paper_number_and_iso_times(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    truth = setup.emu.truth("chair")
+    numbers = {f: s["number"] for f, s in truth["submissions"].items()}
+    result = setup.cli("export", "--what", "reviews")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(r["number"] == numbers[r["forum"]] for r in rows)
+    for row in rows:
+        for key in ("cdate", "tmdate"):
+            when = datetime.fromisoformat(row[key])  # ISO 8601, not epoch milliseconds
+            assert when.utcoffset() == timedelta(0), row[key]
+    table = setup.cli("export", "--what", "reviews", "--format", "csv")
+    first = next(csv.DictReader(io.StringIO(table.stdout)))
+    assert first["number"].isdigit() and datetime.fromisoformat(first["tmdate"])

@@ -251,7 +251,7 @@ def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
     """``2024-05-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if text and text[-1] in units and text[:-1].isdigit():
@@ -259,13 +259,13 @@ def parse_since(text: str) -> datetime:
             return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
         except OverflowError:
             raise UsageError(
-                f"--since {text!r} reaches before year 1; use a shorter span"
+                f"{option} {text!r} reaches before year 1; use a shorter span"
             ) from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--since {text!r}: use an ISO date or time, or a span like 12h or 7d"
+            f"{option} {text!r}: use an ISO date or time, or a span like 12h or 7d"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -296,11 +296,13 @@ def changes(
     )
 
 
-def report(config: Config, html: Path) -> Report:
+def report(
+    config: Config, html: Path, *, expected_reviews: int = 3, due: datetime | None = None
+) -> Report:
     """The chairs' review overview, its HTML page written to ``html`` (owner-only: reviews)."""
     from orsync import report as reports
 
-    data = reports.build(config)
+    data = reports.build(config, expected_reviews=expected_reviews, due=due)
     try:
         write_private(html, reports.render_html(data))
     except OSError as exc:

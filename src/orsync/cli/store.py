@@ -85,12 +85,30 @@ def report(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON instead of the summary.")
     ] = False,
+    expected: Annotated[
+        int,
+        typer.Option(
+            "--expected-reviews",
+            min=1,
+            help="Reviews each paper should have: what 'missing' counts against.",
+        ),
+    ] = 3,
+    due: Annotated[
+        str | None,
+        typer.Option(
+            "--due",
+            help="The review deadline (an ISO date/time, UTC unless it says): reviews still "
+            "missing after it are overdue.",
+        ),
+    ] = None,
 ) -> None:
-    """Chairs' overview of the review process: completion, score distributions, decisions."""
+    """Chairs' overview of the review process: every paper's review count and mean, the reviews
+    missing and overdue, score distributions, decisions."""
     from orsync import commands as do
 
     run = this_run(ctx)
-    data = do.report(run.config(), html)
+    deadline = do.parse_since(due, "--due") if due else None
+    data = do.report(run.config(), html, expected_reviews=expected, due=deadline)
     if as_json:
         run.screen.json(data.as_dict())
     else:

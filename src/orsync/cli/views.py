@@ -229,21 +229,27 @@ _PLURAL = {"camera_ready": "camera-ready revisions", "desk_rejection": "desk rej
 
 
 def show_report(screen: Screen, data: Report, html: object) -> None:
-    from orsync.report import EXPECTED_REVIEWS  # loaded already: the report was built
-
     out = screen.out
+    expected = data.expected_reviews
     subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
     out.print(f"{safe(data.venue_id)}: {safe(subs)}; {data.reviews} reviews")
     if data.completion is not None:
         out.print(
             f"review completion: {data.completion:.0%} of papers under review have "
-            f"{EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
+            f"{expected}+ reviews; {len(data.missing_reviews)} have fewer"
         )
         by_count: dict[int, list[str]] = {}
         for m in data.missing_reviews:
-            by_count.setdefault(m["reviews"], []).append(f"#{m['number']}")
-        for count, papers in sorted(by_count.items()):
-            out.print(f"  {count} reviews: {' '.join(papers)}")
+            by_count.setdefault(m["missing"], []).append(f"#{m['number']}")
+        for count, papers in sorted(by_count.items(), reverse=True):
+            out.print(f"  {count} of {expected} missing: {' '.join(papers)}", soft_wrap=False)
+    if data.due is None:
+        out.print("overdue: no review deadline given (--due DATE)")
+    elif data.overdue:
+        owed = sum(m["missing"] for m in data.overdue)
+        out.print(f"overdue: {owed} reviews on {len(data.overdue)} papers (due {data.due})")
+    else:
+        out.print(f"overdue: none (due {data.due})")
     if data.decisions:
         out.print("decisions: " + safe(", ".join(f"{n} {d}" for d, n in data.decisions.items())))
     if data.rating_histogram:
@@ -251,6 +257,22 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
         out.print("ratings:")
         for label, count in data.rating_histogram.items():
             out.print(f"  {label:>3} {'#' * round(30 * count / peak)} {count}")
+    if data.papers:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        for name in ("paper", "reviews", "mean", "status", "decision"):
+            table.add_column(name, no_wrap=True, justify="right" if name != "status" else "left")
+        table.add_column("title", overflow="fold", ratio=1)
+        for p in data.papers:
+            mean = p["rating_mean"]
+            table.add_row(
+                f"#{p['number']}",
+                str(p["reviews"]),
+                "" if mean is None else f"{mean:.2f}",
+                p["status"],
+                safe(p["decision"] or ""),
+                safe((p["title"] or "")[:60]),
+            )
+        out.print(table)
     out.print(f"HTML report with charts: {html}")
 
 

@@ -321,21 +321,26 @@ def submissions_overview(conn: Connection, *, live_only: bool = False) -> list[d
 
 
 def reviews(conn: Connection) -> list[dict[str, Any]]:
-    """Every live review: its scores, numbers and text as the form gave them, by forum."""
+    """Every live review: its paper's number, its scores, numbers and text as the form gave
+    them, its times (epoch ms, as stored), by paper."""
+    paper = NOTE.alias("paper")
     query = (
         select(
             NOTE.c.id,
             NOTE.c.forum,
+            paper.c.number,
             NOTE.c.signature,
             NOTE.c.rating,
             NOTE.c.rating_text,
             NOTE.c.confidence,
             NOTE.c.confidence_text,
             NOTE.c.title,
+            NOTE.c.cdate,
             NOTE.c.tmdate,
         )
+        .join(paper, paper.c.id == NOTE.c.forum, isouter=True)
         .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
-        .order_by(NOTE.c.forum, NOTE.c.id)
+        .order_by(paper.c.number, NOTE.c.forum, NOTE.c.id)
     )
     return [as_dict(r) for r in conn.execute(query)]
 
