@@ -371,3 +371,32 @@ def test_warnings_are_said_once_and_quiet_passes_say_nothing(
     for line in said:
         assert line.removeprefix("warning: ") in status.stdout
         assert line in shown.stdout
+
+
+def test_hidden_authors_are_said_hidden_and_never_invented(site: Setup) -> None:
+    truth = site.emu.truth("chair")["submissions"]
+    orals = sorted((s["number"], f) for f, s in truth.items() if s["presentation"] == "oral")
+    number, forum = orals[0]  # it has a contributed talk: on the program and in the page
+    text = site.config.read_text()
+    site.config.write_text(
+        text.replace('output_dir = "site"', 'output_dir = "site"\nformats = ["json", "html"]')
+    )
+    venue = site.emu.venue_id
+    site.emu.set_readers(forum, [venue, f"{venue}/Submission{number}/Authors"], field="authors")
+    assert site.cli("pull").returncode in (0, 2)
+    paper = next(p for p in papers_json(site) if p["id"] == forum)
+    assert paper["authors"] == []  # absence stays absence in the data files
+    assert "hidden until" not in (site.dir / "site" / "papers.json").read_text()
+    page = (site.dir / "site" / "index.html").read_text()
+    article = page[page.index(f'id="paper-{number}"') :]
+    article = article[: article.index("</article>")]
+    assert "authors hidden until the release" in article
+    talk = page[: page.index('id="papers"')]
+    assert talk.count("authors hidden until the release") == 1  # the talk's line in the program
+    program = site.cli("program", env={"COLUMNS": "200"})
+    lines = program.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"#{number} " in line)
+    assert lines[at + 1].strip() == "authors hidden until the release", program.stdout
+    shown = site.cli("posters", "show", env={"COLUMNS": "200"}).stdout
+    assert "authors hidden until the release" in shown
+    assert not any(line.strip(" │|") == "" for line in shown.splitlines()[3:-1])

@@ -385,6 +385,7 @@ def posters(config: Config) -> Posters:
             "number": p.number,
             "forum_id": p.forum_id,
             "title": p.title,
+            "authors": queries.json_list(p.authors),  # None: not public yet
             "presentation": p.presentation,
             "pinned": pins.get(p.forum_id),
             "talk": ", ".join(

@@ -18,6 +18,7 @@ from rich.table import Table
 from orsync.config import Config
 from orsync.errors import local_time
 from orsync.terminal import console, json_text, safe
+from orsync.text import authors_text
 
 if TYPE_CHECKING:
     from orsync.commands import Changes, Status
@@ -395,7 +396,7 @@ def show_posters(
             else "-",
             str(r["board"] or "-"),
             f"#{r['number']}",
-            safe((r["title"] or "")[:60]),
+            safe((r["title"] or "")[:60]) + "\n" + safe(authors_text(r["authors"])[:60]),
             r["talk"] or "",
             safe(r["pinned"]),
         )

@@ -394,7 +394,7 @@ def poster_listing(conn: Connection) -> list[Row[Any]]:
     return list(
         conn.execute(
             text(
-                "SELECT forum_id, number, title, presentation, session_id, board "
+                "SELECT forum_id, number, title, authors, presentation, session_id, board "
                 "FROM accepted_papers ORDER BY number, forum_id"
             )
         )
