@@ -103,7 +103,11 @@ def report(
     ] = None,
 ) -> None:
     """Chairs' overview of the review process: every paper's review count and mean, the reviews
-    missing and overdue, score distributions, decisions."""
+    missing and overdue, score distributions, decisions.
+
+    "Missing" counts against --expected-reviews per paper under review (OpenReview's reviewer
+    assignments are not mirrored); "overdue" needs --due, the review deadline (the review
+    invitation's due date is not mirrored either)."""
     from orsync import commands as do
 
     run = this_run(ctx)
