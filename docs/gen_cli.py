@@ -37,6 +37,28 @@ What the commands are for: [the README](../README.md#commands); the configuratio
 command.
 """
 
+# How the commands speak: the hand-written part of the page, kept beside the generator.
+_OUTPUT = [
+    "## Output",
+    "",
+    "What a command did goes to stdout, warnings (`warning: ...`) and errors to stderr; `--json` "
+    "prints one JSON document on stdout instead.",
+    "",
+    "- **Warnings are said once.** A push's warnings (the day's problems, talks and orals that "
+    "disagree, hosted files unlinked, papers that share an author in a poster session) are kept "
+    "in the store; `pull`, `push`, `posters assign` and `posters pin` print only those the last "
+    "push did not give, and one line on stdout counting the ones that still hold. A warning "
+    "that goes away and comes back is said again. `orsync status` and `orsync posters show` list "
+    "every warning of the last push; `--json` of a push carries `warnings` (all) and "
+    "`new_warnings`.",
+    "- **`-q` prints nothing on success**: a pull, push or pin says nothing of what it did, only "
+    "new warnings and errors (a second `pull -q` on an unchanged venue prints nothing at all). "
+    "Reading commands (`status`, `changes`, `report`, `program`, ...) print what they were "
+    "asked for.",
+    "- **Under `orsync run`** every line is a JSON log line: a new warning is logged once at "
+    "level `warning` (`push warning`), the full list at level `debug` on every pass (`-v`).",
+    "",
+]
 
 # What each exit code means to a caller (a script, systemd). Every code orsync.errors declares
 # must be here: a new one fails the generator, and so the docs test, until it is explained.
@@ -134,7 +156,7 @@ def render() -> str:
     root = typer.main.get_command(app)
     assert isinstance(root, TyperGroup)
     sections = _section(root, _context(root, "orsync", None))
-    return "\n".join([_HEAD, *_exit_codes(), *sections]).rstrip("\n") + "\n"
+    return "\n".join([_HEAD, *_OUTPUT, *_exit_codes(), *sections]).rstrip("\n") + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import datetime, timedelta
 
 from conftest import Setup
 
@@ -36,3 +38,20 @@ def test_export_csv_writes_ids_exactly(setup: Setup) -> None:
     assert reviews.returncode == 0, reviews.stderr
     found = [r for r in csv.DictReader(io.StringIO(reviews.stdout)) if r["id"] == review]
     assert [r["forum"] for r in found] == ["-k9xQ2Lm_A"]
+
+
+def test_export_reviews_carry_the_paper_number_and_iso_times(setup: Setup) -> None:
+    assert setup.cli("pull").returncode == 0
+    truth = setup.emu.truth("chair")
+    numbers = {f: s["number"] for f, s in truth["submissions"].items()}
+    result = setup.cli("export", "--what", "reviews")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(r["number"] == numbers[r["forum"]] for r in rows)
+    for row in rows:
+        for key in ("cdate", "tmdate"):
+            when = datetime.fromisoformat(row[key])  # ISO 8601, not epoch milliseconds
+            assert when.utcoffset() == timedelta(0), row[key]
+    table = setup.cli("export", "--what", "reviews", "--format", "csv")
+    first = next(csv.DictReader(io.StringIO(table.stdout)))
+    assert first["number"].isdigit() and datetime.fromisoformat(first["tmdate"])

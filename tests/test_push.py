@@ -341,3 +341,62 @@ def test_announced_in_the_config_fails_the_push_with_the_conflicts(site: Setup) 
     assert conflict["forum_id"] == forum and conflict["cause"] == "talk"
     assert conflict["from"] == {"session": session, "board": board}
     assert placements(site) == published
+
+
+def test_warnings_are_said_once_and_quiet_passes_say_nothing(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    # One poster session: every accepted pair that shares an author clashes, a warning that
+    # holds on every pass after it first appears.
+    config = website_config(tmp_path, emulator, [], boards=200)
+    text = config.read_text()
+    first, _, rest = text.partition("[[posters.sessions]]")
+    config.write_text(first + "[[posters.sessions]]" + rest.split("[[posters.sessions]]")[0])
+    site = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    pulled = site.cli("pull")
+    assert pulled.returncode == 0, pulled.stderr
+    said = [line for line in pulled.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("share" in line for line in said), pulled.stderr
+    again = site.cli("pull", "-q")
+    assert again.returncode == 0, again.stderr
+    assert (again.stdout, again.stderr) == ("", ""), "an unchanged venue: nothing to say"
+    pushed = site.cli("push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "warning:" not in pushed.stderr and "warnings given before still hold" in pushed.stdout
+    # `status` and `posters show` keep every one of them.
+    warned = json.loads(site.cli("status", "--json").stdout)["push_warnings"]
+    assert [f"warning: {w}" for w in warned] == said
+    status = site.cli("status", env={"COLUMNS": "400"})
+    shown = site.cli("posters", "show")
+    for line in said:
+        assert line.removeprefix("warning: ") in status.stdout
+        assert line in shown.stdout
+
+
+def test_hidden_authors_are_said_hidden_and_never_invented(site: Setup) -> None:
+    truth = site.emu.truth("chair")["submissions"]
+    orals = sorted((s["number"], f) for f, s in truth.items() if s["presentation"] == "oral")
+    number, forum = orals[0]  # it has a contributed talk: on the program and in the page
+    text = site.config.read_text()
+    site.config.write_text(
+        text.replace('output_dir = "site"', 'output_dir = "site"\nformats = ["json", "html"]')
+    )
+    venue = site.emu.venue_id
+    site.emu.set_readers(forum, [venue, f"{venue}/Submission{number}/Authors"], field="authors")
+    assert site.cli("pull").returncode in (0, 2)
+    paper = next(p for p in papers_json(site) if p["id"] == forum)
+    assert paper["authors"] == []  # absence stays absence in the data files
+    assert "hidden until" not in (site.dir / "site" / "papers.json").read_text()
+    page = (site.dir / "site" / "index.html").read_text()
+    article = page[page.index(f'id="paper-{number}"') :]
+    article = article[: article.index("</article>")]
+    assert "authors hidden until the release" in article
+    talk = page[: page.index('id="papers"')]
+    assert talk.count("authors hidden until the release") == 1  # the talk's line in the program
+    program = site.cli("program", env={"COLUMNS": "200"})
+    lines = program.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"#{number} " in line)
+    assert lines[at + 1].strip() == "authors hidden until the release", program.stdout
+    shown = site.cli("posters", "show", env={"COLUMNS": "200"}).stdout
+    assert "authors hidden until the release" in shown
+    assert not any(line.strip(" │|") == "" for line in shown.splitlines()[3:-1])

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,11 @@ def test_unpin_of_an_unpinned_paper_says_so(site: Setup) -> None:
 
 def test_changes_name_the_paper_of_each_reply(setup: Setup) -> None:
     assert setup.cli("pull").returncode == 0
+    forums = list(setup.emu.truth("chair")["submissions"])
+    for forum in forums[:3]:
+        setup.emu.add_review(forum)
+        setup.emu.add_comment(forum)
+    assert setup.cli("pull").returncode == 0
     rows = json.loads(setup.cli("changes", "--json").stdout)
     replies = [r for r in rows if r["kind"] != "submission"]
     assert replies and all(isinstance(r["number"], int) for r in replies)
@@ -284,13 +290,39 @@ def test_a_config_relative_everything(tmp_path: Path, emulator: Emulator) -> Non
 
 def test_changes_table_shows_the_newest_and_says_how_to_see_more(setup: Setup) -> None:
     assert setup.cli("pull").returncode == 0
+    forums = list(setup.emu.truth("chair")["submissions"])
+    for forum in forums[:60]:
+        setup.emu.edit_content(forum, abstract="Edited after the first pull.")
+    assert setup.cli("pull").returncode == 0
     table = setup.cli("changes")
     assert table.returncode == 0
     assert "the newest 50 shown" in table.stdout
     every = json.loads(setup.cli("changes", "--json").stdout)
-    assert len(every) > 50  # --json keeps every change
+    assert len(every) > 110  # --json keeps every change, the first pull's too
     limited = setup.cli("changes", "--limit", "3")
     assert "newest" not in limited.stdout
+
+
+def test_changes_after_the_first_pull_say_it_in_one_line_and_fit_80_columns(
+    setup: Setup,
+) -> None:
+    assert setup.cli("pull").returncode == 0
+    truth = setup.emu.truth("chair")
+    kinds = Counter(r["kind"] for r in truth["replies"].values())
+    table = setup.cli("changes", env={"COLUMNS": "80"})
+    assert table.returncode == 0, table.stderr
+    line = " ".join(table.stdout.split())  # one line, wrapped at 80 columns
+    assert line.startswith(f"first pull: {len(truth['submissions'])} submissions, "), line
+    assert f"{kinds['review']} reviews" in line and "created" not in line
+    # A later change is a row, its time whole in one cell at 80 columns.
+    forum = next(iter(truth["submissions"]))
+    setup.emu.edit_content(forum, title="A title edited after the first pull")
+    assert setup.cli("pull").returncode == 0
+    table = setup.cli("changes", env={"COLUMNS": "80"})
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80, table.stdout
+    row = next(line for line in table.stdout.splitlines() if forum in line)
+    assert re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d\b", row), table.stdout
+    assert " updated " in row and "first pull: " in table.stdout
 
 
 def _stored_tmdate(db: Path, note_id: str) -> str:

@@ -245,13 +245,13 @@ def _poster_status(conn: Any, config: Config) -> dict[str, Any] | None:
 
 def _iso_times(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in ("started_at", "finished_at", "quota_reset_at"):
+    for key in ("started_at", "finished_at", "quota_reset_at", "at", "seen_at"):
         if out.get(key) is not None:
             out[key] = out[key].isoformat(timespec="seconds")
     return out
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
     """``2024-05-01``, an ISO time, or a span back from now: ``30m``, ``12h``, ``7d``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if text and text[-1] in units and text[:-1].isdigit():
@@ -259,35 +259,50 @@ def parse_since(text: str) -> datetime:
             return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
         except OverflowError:
             raise UsageError(
-                f"--since {text!r} reaches before year 1; use a shorter span"
+                f"{option} {text!r} reaches before year 1; use a shorter span"
             ) from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--since {text!r}: use an ISO date or time, or a span like 12h or 7d"
+            f"{option} {text!r}: use an ISO date or time, or a span like 12h or 7d"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+@dataclass
+class Changes:
+    """``changes``, newest first; with ``first_pull`` the first pull's own are counted there."""
+
+    rows: list[dict[str, Any]]
+    first_pull: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"changes": self.rows, "first_pull": self.first_pull}
+
+
 def changes(
-    config: Config, *, since: datetime | None = None, limit: int | None = None
-) -> list[dict[str, Any]]:
+    config: Config, *, since: datetime | None = None, limit: int | None = None, apart: bool = False
+) -> Changes:
     """What changed in the venue, newest first (docs/cli.md ``changes``)."""
     with read_for(config) as store, store.connect() as conn:
-        rows = queries.changes(conn, since=since, limit=limit)
-    for row in rows:
-        for key in ("at", "seen_at"):
-            when = row[key]
-            row[key] = when.isoformat(timespec="seconds") if when else None
-    return rows
+        first = queries.first_pull(conn) if apart else None
+        found = queries.changes(conn, since=since, limit=limit, after_cycle=first and first[0])
+        rows = [_iso_times(r) for r in found]
+    if first is None:
+        return Changes(rows)
+    return Changes(
+        rows, _iso_times({"cycle": first[0], "started_at": first[1], "created": first[2]})
+    )
 
 
-def report(config: Config, html: Path) -> Report:
+def report(
+    config: Config, html: Path, *, expected_reviews: int = 3, due: datetime | None = None
+) -> Report:
     """The chairs' review overview, its HTML page written to ``html`` (owner-only: reviews)."""
     from orsync import report as reports
 
-    data = reports.build(config)
+    data = reports.build(config, expected_reviews=expected_reviews, due=due)
     try:
         write_private(html, reports.render_html(data))
     except OSError as exc:
@@ -324,7 +339,7 @@ class Assigned:
     """What ``posters assign`` did (or would do), and the sessions afterwards (not on a dry run)."""
 
     result: PushResult
-    posters: list[dict[str, Any]] | None
+    posters: Posters | None
 
 
 def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = False) -> Assigned:
@@ -340,9 +355,20 @@ def assign_posters(config: Config, *, reoptimise: bool = False, dry_run: bool = 
     return Assigned(result, posters(config))
 
 
-def posters(config: Config) -> list[dict[str, Any]]:
+@dataclass
+class Posters:
+    """``posters show``: the places, and the last push's warnings (clashes among them), all."""
+
+    rows: list[dict[str, Any]]
+    warnings: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"posters": self.rows, "warnings": self.warnings}
+
+
+def posters(config: Config) -> Posters:
     """``posters show``: each accepted paper's place, pin and talk times, by session, board and
-    number.
+    number, and the last push's warnings.
 
     The store's values as they are (the terminal makes them safe); the talks are the
     configured ones, not the decision text: what the chairs set is what they see.
@@ -350,6 +376,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
     with read_for(config) as store, store.connect() as conn:
         papers = queries.poster_listing(conn)
         pins = queries.pins(conn)
+        warnings = queries.push_warnings(conn)
     day = Schedule.from_config(config)
     rows: list[dict[str, Any]] = [
         {
@@ -358,6 +385,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
             "number": p.number,
             "forum_id": p.forum_id,
             "title": p.title,
+            "authors": queries.json_list(p.authors),  # None: not public yet
             "presentation": p.presentation,
             "pinned": pins.get(p.forum_id),
             "talk": ", ".join(
@@ -371,7 +399,7 @@ def posters(config: Config) -> list[dict[str, Any]]:
     rows.sort(
         key=lambda r: (order.get(r["session_id"], len(order)), r["board"] or 0, r["number"] or 0)
     )
-    return rows
+    return Posters(rows, warnings)
 
 
 @dataclass

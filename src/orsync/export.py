@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -18,7 +19,7 @@ from orsync.config import Config
 from orsync.store.binding import read_for
 from orsync.store.queries import export_rows
 from orsync.terminal import BIDI_CONTROLS, json_text
-from orsync.text import clean_text, link_cell, neutralise_cell
+from orsync.text import clean_text, iso_text, link_cell, neutralise_cell
 
 FORMATS = ("json", "csv", "yaml")
 
@@ -44,9 +45,18 @@ _QuotedDumper.add_representer(str, _quoted_str)
 _YAML_RAW = re.compile(f"[{BIDI_CONTROLS}]")
 
 
+# Times the store keeps as OpenReview's epoch milliseconds; exported as ISO 8601 in UTC.
+_MS_TIMES = ("cdate", "tmdate")
+
+
 def rows(config: Config, what: str) -> list[dict[str, Any]]:
     with read_for(config) as store, store.connect() as conn:
-        return export_rows(conn, what)
+        found = export_rows(conn, what)
+    for row in found:
+        for key in _MS_TIMES:
+            if isinstance(row.get(key), int):
+                row[key] = iso_text(datetime.fromtimestamp(row[key] / 1000, UTC))
+    return found
 
 
 def render(data: list[dict[str, Any]], fmt: str) -> str:

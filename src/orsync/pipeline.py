@@ -116,6 +116,10 @@ def _files_stage(config: Config, result: PassResult, options: PassOptions) -> No
                 result.push.on_change = first.on_change
                 result.push.on_change_was_pending = first.on_change_was_pending
             result.push.moves = first.moves + result.push.moves
+            result.push.new_warnings = [
+                *first.new_warnings,
+                *(w for w in result.push.new_warnings if w not in first.new_warnings),
+            ]
 
     result.files = hosted.run_files_stage(
         config,

@@ -32,7 +32,15 @@ class Report:
     rating_by_status: dict[str, float | None]
     reviews: int
     completion: float | None
-    top: list[dict[str, Any]] = field(default_factory=list)
+    # Every paper under review by number: its review count next to its mean rating.
+    papers: list[dict[str, Any]] = field(default_factory=list)
+    # What "missing" counts against: reviews per paper (OpenReview's reviewer assignments are
+    # not mirrored, so the chairs say it: `report --expected-reviews`, default 3).
+    expected_reviews: int = EXPECTED_REVIEWS
+    # The review deadline the chairs gave (`report --due`), and the papers still missing
+    # reviews after it; the venue's own due date is not mirrored.
+    due: str | None = None
+    overdue: list[dict[str, Any]] = field(default_factory=list)
     # Decided but not released, by accept / reject: for chairs only (docs/security.md#what-is-public).
     decided_unreleased: dict[str, int] = field(default_factory=dict)
 
@@ -47,7 +55,9 @@ def _histogram(values: list[float]) -> dict[str, int]:
     return {str(k): counts.get(k, 0) for k in range(min(counts), max(counts) + 1)}
 
 
-def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report:
+def build(
+    config: Config, *, expected_reviews: int = EXPECTED_REVIEWS, due: datetime | None = None
+) -> Report:
     with read_for(config) as store, store.connect() as conn:
         data = report_data(conn)
     subs, ratings = data.submissions, data.reviews
@@ -58,7 +68,12 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
     review_counts = Counter(int(s["review_count"]) for s in in_review)
     missing = sorted(
         (
-            {"number": s["number"], "title": s["title"], "reviews": int(s["review_count"])}
+            {
+                "number": s["number"],
+                "title": s["title"],
+                "reviews": int(s["review_count"]),
+                "missing": expected_reviews - int(s["review_count"]),
+            }
             for s in in_review
             if int(s["review_count"]) < expected_reviews
         ),
@@ -69,13 +84,10 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
     for s in in_review:
         if s["rating_mean"] is not None:
             by_status_rating.setdefault(str(s["status"]), []).append(float(s["rating_mean"]))
-    top = sorted(
-        (s for s in in_review if s["rating_mean"] is not None),
-        key=lambda s: (-float(s["rating_mean"]), s["number"] or 0),
-    )[:10]
+    now = datetime.now(UTC)
     return Report(
         venue_id=config.openreview.venue_id,
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        generated_at=now.isoformat(timespec="seconds"),
         by_status=dict(sorted(by_status.items())),
         decisions=dict(sorted(decisions.items())),
         review_counts=dict(sorted(review_counts.items())),
@@ -89,17 +101,23 @@ def build(config: Config, *, expected_reviews: int = EXPECTED_REVIEWS) -> Report
         },
         reviews=len(ratings),
         completion=round(complete / len(in_review), 3) if in_review else None,
-        top=[
+        papers=[
             {
                 "number": s["number"],
                 "title": s["title"],
-                "rating_mean": round(float(s["rating_mean"]), 2),
+                "reviews": int(s["review_count"]),
+                "rating_mean": None
+                if s["rating_mean"] is None
+                else round(float(s["rating_mean"]), 2),
                 "status": s["status"],
                 "decision": s["decision"],
             }
-            for s in top
+            for s in sorted(in_review, key=lambda s: s["number"] or 0)
         ],
         decided_unreleased=data.decided_unreleased,
+        expected_reviews=expected_reviews,
+        due=due.isoformat(timespec="minutes") if due else None,
+        overdue=missing if due is not None and now > due else [],
     )
 
 
@@ -114,8 +132,7 @@ def _visible(value: Any) -> Any:
 
 
 def render_html(report: Report) -> str:
-    # Jinja2 loads here, for the page: the terminal summary (and `orsync status`, which shares
-    # EXPECTED_REVIEWS) does without it.
+    # Jinja2 loads here, for the page: the terminal summary does without it.
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
@@ -125,5 +142,7 @@ def render_html(report: Report) -> str:
         lstrip_blocks=True,
         finalize=_visible,
     )
-    page: str = env.get_template("report.html.j2").render(r=report, expected=EXPECTED_REVIEWS)
+    page: str = env.get_template("report.html.j2").render(
+        r=report, expected=report.expected_reviews
+    )
     return page

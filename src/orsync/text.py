@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Sequence
 from datetime import datetime
 
 __all__ = [
@@ -46,6 +47,17 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 # Anything that must never be inside a link: whitespace (a newline splits a calendar line and
 # ends an HTML attribute's meaning), every control and the bidi controls.
 _NOT_IN_LINK = re.compile(f"[\\s\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+
+
+# What pages and listings say of a paper whose authors are not public yet (double-blind until
+# the camera-ready release): a line that says so, never an empty one. The data files keep the
+# list empty (absence, docs/site-files.md); nothing here is ever written into them.
+AUTHORS_HIDDEN = "authors hidden until the release"
+
+
+def authors_text(authors: Sequence[str] | None) -> str:
+    """The authors as one line of text, or ``AUTHORS_HIDDEN`` when there are none to show."""
+    return ", ".join(authors) if authors else AUTHORS_HIDDEN
 
 
 def clean_text(text: object) -> str:

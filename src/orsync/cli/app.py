@@ -77,7 +77,9 @@ def main_options(
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks on errors.")
     ] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors: nothing on success.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -85,6 +87,7 @@ def main_options(
     run = this_run(ctx)
     run.config_path = config
     run.verbosity = -1 if quiet else verbose
+    run.screen.quiet = quiet
     run.log_format = log_format.value if log_format else "auto"
     configure_logging(run.log_format, run.verbosity)  # type: ignore[arg-type]
 

@@ -88,7 +88,7 @@ def posters_assign(
     if done.posters is None:
         screen.out.print("dry run: nothing was changed")
         return
-    views.show_posters(screen, done.posters, config)
+    views.show_posters(screen, done.posters.rows, config, [])
 
 
 @posters_app.command("show")
@@ -101,11 +101,11 @@ def posters_show(
 
     run = this_run(ctx)
     config = run.config()
-    rows = do.posters(config)
-    if as_json:
-        run.screen.json(views.posters_json(rows))
+    listing = do.posters(config)
+    if as_json:  # the list of places, as before; the warnings are in `orsync status --json`
+        run.screen.json(views.posters_json(listing.rows))
     else:
-        views.show_posters(run.screen, rows, config)
+        views.show_posters(run.screen, listing.rows, config, listing.warnings)
 
 
 @posters_app.command("pin")

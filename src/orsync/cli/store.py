@@ -55,19 +55,25 @@ def changes(
 ) -> None:
     """What changed in the venue: created / updated (which fields whose value changed) / deleted
     notes, newest first, at OpenReview's time of the change (--json adds seen_at, when orsync
-    saw it)."""
+    saw it). The first pull, which found every note already there, is one summary line; --json
+    lists its notes too."""
     from orsync import commands as do
 
     when = do.parse_since(since) if since else None
     run = this_run(ctx)
-    # A first pull records every note as created: a table of thousands helps nobody, and
-    # scripts that want them all have --json.
+    # A first pull records every note as created: a table of thousands helps nobody, so the
+    # table says it in one line; scripts that want them all have --json.
     capped = limit is None and since is None and not as_json
-    rows = do.changes(run.config(), since=when, limit=CHANGES_SHOWN + 1 if capped else limit)
-    if as_json:
-        run.screen.json(rows)
+    found = do.changes(
+        run.config(),
+        since=when,
+        limit=CHANGES_SHOWN + 1 if capped else limit,
+        apart=not as_json,
+    )
+    if as_json:  # every change, the first pull's too: scripts read the list as it is
+        run.screen.json(found.rows)
     else:
-        views.show_changes(run.screen, rows, since=since, capped=capped)
+        views.show_changes(run.screen, found, since=since, capped=capped)
 
 
 @section.command()
@@ -79,12 +85,34 @@ def report(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON instead of the summary.")
     ] = False,
+    expected: Annotated[
+        int,
+        typer.Option(
+            "--expected-reviews",
+            min=1,
+            help="Reviews each paper should have: what 'missing' counts against.",
+        ),
+    ] = 3,
+    due: Annotated[
+        str | None,
+        typer.Option(
+            "--due",
+            help="The review deadline (an ISO date/time, UTC unless it says): reviews still "
+            "missing after it are overdue.",
+        ),
+    ] = None,
 ) -> None:
-    """Chairs' overview of the review process: completion, score distributions, decisions."""
+    """Chairs' overview of the review process: every paper's review count and mean, the reviews
+    missing and overdue, score distributions, decisions.
+
+    "Missing" counts against --expected-reviews per paper under review (OpenReview's reviewer
+    assignments are not mirrored); "overdue" needs --due, the review deadline (the review
+    invitation's due date is not mirrored either)."""
     from orsync import commands as do
 
     run = this_run(ctx)
-    data = do.report(run.config(), html)
+    deadline = do.parse_since(due, "--due") if due else None
+    data = do.report(run.config(), html, expected_reviews=expected, due=deadline)
     if as_json:
         run.screen.json(data.as_dict())
     else:

@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from orsync.config import Config
 from orsync.errors import local_time
 from orsync.terminal import console, json_text, safe
+from orsync.text import authors_text
 
 if TYPE_CHECKING:
-    from orsync.commands import Status
+    from orsync.commands import Changes, Status
     from orsync.hosted import FilesResult
     from orsync.publish import Frozen, PushResult
     from orsync.report import Report
@@ -44,6 +46,13 @@ class Screen:
 
     out: Console = field(default_factory=_stdout)
     err: Console = field(default_factory=_stderr)
+    # -q: what a pass did goes unsaid (a cron job mails any output); warnings and errors stay.
+    quiet: bool = False
+
+    @property
+    def done(self) -> Console:
+        """Where a writing command says what it did: standard output, silent under ``-q``."""
+        return console(soft_wrap=True, quiet=True) if self.quiet else self.out
 
     def json(self, data: Any) -> None:
         sys.stdout.write(json_text(data) + "\n")
@@ -96,10 +105,8 @@ def show_status(screen: Screen, info: Status) -> None:
         elif push.error:
             line += f": {push.error}"
         facts.add_row("last push", line)
-    for i, warning in enumerate(info.push_warnings[:10]):
+    for i, warning in enumerate(info.push_warnings):
         facts.add_row("push warned" if i == 0 else "", safe(warning))
-    if len(info.push_warnings) > 10:
-        facts.add_row("", f"and {len(info.push_warnings) - 10} more (orsync push --json)")
     owed = info.on_change_pending
     if owed is not None:
         line = f"website.on_change pending since {owed.get('since')}"
@@ -167,51 +174,83 @@ def _poster_facts(facts: Table, posters: dict[str, Any] | None) -> None:
 # -- changes ---------------------------------------------------------------------------------
 
 
-def show_changes(
-    screen: Screen, rows: list[dict[str, Any]], *, since: str | None, capped: bool
-) -> None:
-    if not rows:
+def _minute(iso: str | None) -> str:
+    """``2024-05-11T09:30:12+00:00`` as ``2024-05-11 09:30``: fits a narrow column whole."""
+    return (iso or "").replace("T", " ")[:16]
+
+
+def show_changes(screen: Screen, found: Changes, *, since: str | None, capped: bool) -> None:
+    rows, first = found.rows, found.first_pull
+    if not rows and first is None:
         screen.out.print("no changes recorded" + (f" since {since}" if since else ""))
         return
     more = capped and len(rows) > CHANGES_SHOWN
     rows = rows[:CHANGES_SHOWN] if more else rows
-    table = Table("when", "op", "kind", "paper", "note", "fields", "title")
-    for r in rows:
-        table.add_row(
-            r["at"] or "",
-            r["op"],
-            r["kind"],
-            f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
-            safe(r["note_id"]),
-            safe(", ".join(r["fields"])),
-            safe((r["title"] or "")[:50]),
-        )
-    screen.out.print(table)
+    if rows:
+        # The time never wraps (a folded date reads as two); title and fields give way.
+        # At 80 columns: light rules, and the short cells (time, op, kind, paper, note id) whole
+        # on their line; fields and title wrap in what is left.
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        for name in ("when (UTC)", "op", "kind", "paper", "note"):
+            table.add_column(name, no_wrap=True, overflow="fold")
+        table.add_column("fields", overflow="fold")
+        table.add_column("title", overflow="fold", ratio=1)
+        for r in rows:
+            table.add_row(
+                _minute(r["at"]),
+                r["op"],
+                r["kind"],
+                f"#{r['number']}" if r["number"] is not None else safe(r["forum"]),
+                safe(r["note_id"]),
+                safe(", ".join(r["fields"])),
+                safe((r["title"] or "")[:50]),
+            )
+        screen.out.print(table)
     if more:
         screen.out.print(
             f"(the newest {CHANGES_SHOWN} shown; --since 7d or --limit N for others, --json for all)"
         )
+    if first is not None:
+        made = first["created"]
+        counts = ", ".join(
+            f"{made[k]} {_PLURAL.get(k, k + 's')}"
+            for k in sorted(made, key=lambda k: (k != "submission", -made[k], k))
+        )
+        screen.out.print(
+            f"first pull: {counts} (cycle {first['cycle']}, {_minute(first['started_at'])} UTC; "
+            "--json lists each)",
+            soft_wrap=False,  # wrapped at the terminal's width, between words
+        )
+
+
+_PLURAL = {"camera_ready": "camera-ready revisions", "desk_rejection": "desk rejections"}
 
 
 # -- report ----------------------------------------------------------------------------------
 
 
 def show_report(screen: Screen, data: Report, html: object) -> None:
-    from orsync.report import EXPECTED_REVIEWS  # loaded already: the report was built
-
     out = screen.out
+    expected = data.expected_reviews
     subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
     out.print(f"{safe(data.venue_id)}: {safe(subs)}; {data.reviews} reviews")
     if data.completion is not None:
         out.print(
             f"review completion: {data.completion:.0%} of papers under review have "
-            f"{EXPECTED_REVIEWS}+ reviews; {len(data.missing_reviews)} have fewer"
+            f"{expected}+ reviews; {len(data.missing_reviews)} have fewer"
         )
         by_count: dict[int, list[str]] = {}
         for m in data.missing_reviews:
-            by_count.setdefault(m["reviews"], []).append(f"#{m['number']}")
-        for count, papers in sorted(by_count.items()):
-            out.print(f"  {count} reviews: {' '.join(papers)}")
+            by_count.setdefault(m["missing"], []).append(f"#{m['number']}")
+        for count, papers in sorted(by_count.items(), reverse=True):
+            out.print(f"  {count} of {expected} missing: {' '.join(papers)}", soft_wrap=False)
+    if data.due is None:
+        out.print("overdue: no review deadline given (--due DATE)")
+    elif data.overdue:
+        owed = sum(m["missing"] for m in data.overdue)
+        out.print(f"overdue: {owed} reviews on {len(data.overdue)} papers (due {data.due})")
+    else:
+        out.print(f"overdue: none (due {data.due})")
     if data.decisions:
         out.print("decisions: " + safe(", ".join(f"{n} {d}" for d, n in data.decisions.items())))
     if data.rating_histogram:
@@ -219,6 +258,22 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
         out.print("ratings:")
         for label, count in data.rating_histogram.items():
             out.print(f"  {label:>3} {'#' * round(30 * count / peak)} {count}")
+    if data.papers:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+        for name in ("paper", "reviews", "mean", "status", "decision"):
+            table.add_column(name, no_wrap=True, justify="right" if name != "status" else "left")
+        table.add_column("title", overflow="fold", ratio=1)
+        for p in data.papers:
+            mean = p["rating_mean"]
+            table.add_row(
+                f"#{p['number']}",
+                str(p["reviews"]),
+                "" if mean is None else f"{mean:.2f}",
+                p["status"],
+                safe(p["decision"] or ""),
+                safe((p["title"] or "")[:60]),
+            )
+        out.print(table)
     out.print(f"HTML report with charts: {html}")
 
 
@@ -226,11 +281,11 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
 
 
 def show_cycle(screen: Screen, summary: CycleSummary) -> None:
-    screen.out.print(summary.line())
+    screen.done.print(summary.line())
     if summary.fallback:
-        screen.out.print(f"note: {safe(summary.fallback)}")
+        screen.done.print(f"note: {safe(summary.fallback)}")
     if summary.malformed:
-        screen.out.print(
+        screen.err.print(
             f"warning: {summary.malformed} malformed notes (no id, or content not an object) "
             "were skipped"
         )
@@ -246,29 +301,34 @@ def show_files(screen: Screen, files: FilesResult) -> None:
     )
     if files.window_opens_at is not None:
         line += f"; more after {local_time(files.window_opens_at)} (download quota)"
-    screen.out.print(line)
+    screen.done.print(line)
     for what in files.refused:
         screen.err.print(f"warning: refused {safe(what)}")
 
 
 def show_push(screen: Screen, result: PushResult, config: Config) -> None:
+    """What the push did; of its warnings only those the last push did not give (docs/cli.md#output)."""
+    done = screen.done
     if config.website is not None:
         where = config.website.output_dir
-        screen.out.print(
+        done.print(
             f"website: wrote {', '.join(result.changed)} in {where}"
             if result.changed
             else f"website: {where} already up to date"
         )
         owed = result.on_change_was_pending
         if result.on_change == "pending" and owed is not None:
-            screen.out.print(
+            done.print(
                 f"website: ran website.on_change because it was pending since "
                 f"{owed.get('since')} (last failure: {safe(owed.get('error') or 'interrupted')})"
             )
     for line in result.moved_lines():
         screen.out.print(f"poster moved: {safe(line)}")
-    for line in result.problems + result.clash_lines():
+    for line in result.new_warnings:
         screen.err.print(f"warning: {safe(line)}")
+    known = len(result.problems) + len(result.clash_lines()) - len(result.new_warnings)
+    if known > 0:
+        done.print(f"{known} warnings given before still hold (orsync status lists them)")
 
 
 # -- posters ---------------------------------------------------------------------------------
@@ -324,7 +384,9 @@ def posters_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r[k] for k in _POSTER_KEYS} for r in rows]
 
 
-def show_posters(screen: Screen, rows: list[dict[str, Any]], config: Config) -> None:
+def show_posters(
+    screen: Screen, rows: list[dict[str, Any]], config: Config, warnings: list[str]
+) -> None:
     table = Table("session", "board", "paper", "title", "talk", "pinned")
     names = {s.id: s.name for s in config.posters.sessions}
     for r in rows:
@@ -334,8 +396,10 @@ def show_posters(screen: Screen, rows: list[dict[str, Any]], config: Config) -> 
             else "-",
             str(r["board"] or "-"),
             f"#{r['number']}",
-            safe((r["title"] or "")[:60]),
+            safe((r["title"] or "")[:60]) + "\n" + safe(authors_text(r["authors"])[:60]),
             r["talk"] or "",
             safe(r["pinned"]),
         )
     screen.out.print(table)
+    for line in warnings:  # the last push's, every one: this is where the chairs look
+        screen.out.print(f"warning: {safe(line)}")

@@ -64,6 +64,9 @@ class PushResult:
     on_change_was_pending: dict[str, Any] | None = None
     # Published posters that moved, with why (docs/workshop.md#moves-of-published-posters).
     moves: list[posters.Move] = field(default_factory=list)
+    # The warnings the last push did not give: the only ones a pass says (``orsync status``
+    # keeps the full list), so a clash that holds for weeks is not repeated on every pass.
+    new_warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -75,6 +78,7 @@ class PushResult:
             "on_change_was_pending": self.on_change_was_pending,
             "papers": self.papers,
             "warnings": self.problems,
+            "new_warnings": self.new_warnings,
             "clashes": [
                 {
                     "session": c.session_id,
@@ -220,10 +224,13 @@ def _push_locked(
         config.program.presentation_from,
     )
     result.problems = [*result.problems, *problems, *day.warnings]
-    with store.begin() as conn:
-        queries.set_state(conn, queries.PUSH_WARNINGS, json.dumps(result.problems))
     result.papers = len(papers)
     result.numbers = {p.forum_id: p.number for p in papers}
+    warnings = [*result.problems, *result.clash_lines()]
+    with store.begin() as conn:
+        said = set(queries.push_warnings(conn))
+        queries.set_state(conn, queries.PUSH_WARNINGS, json.dumps(warnings))
+    result.new_warnings = [w for w in warnings if w not in said]
     if config.website is not None:
         # What these files show, kept once they are written: the next push's reference.
         shown = {

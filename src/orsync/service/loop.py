@@ -313,6 +313,12 @@ class Service:
             else:
                 log.warning(f"website {failed.stage} failed", error=failed.error.message)
             text += f"; website {failed.stage} failed: {failed.error.message}"
+        if result.push is not None:
+            # Said once, like the CLI: a new warning at warning level; the full list, which
+            # `orsync status` keeps, at debug level on every pass.
+            for line in result.push.new_warnings:
+                log.warning("push warning", warning=line)
+            log.debug("push warnings", warnings=result.push.problems + result.push.clash_lines())
         if result.push is not None and result.push.changed:
             log.info("website updated", files=result.push.changed)
             text += f"; website: wrote {', '.join(result.push.changed)}"

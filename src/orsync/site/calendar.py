@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from orsync.site.day import Day, DaySlot
+from orsync.text import authors_text
 
 __all__ = ["STATE_KEY", "EventState", "dump_state", "load_state", "next_state", "render", "uid"]
 
@@ -95,7 +96,7 @@ def _description(day: Day, slot: DaySlot) -> str:
         if paper is None:
             parts.append("Contributed talk (paper to be announced).")
         else:
-            parts += [f"Contributed talk: {paper.title}", ", ".join(paper.authors)]
+            parts += [f"Contributed talk: {paper.title}", authors_text(paper.authors)]
             if paper.public_abstract:
                 parts += ["", paper.public_abstract]
             if paper.forum_link:

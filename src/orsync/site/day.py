@@ -28,7 +28,7 @@ from orsync import rules, schedule
 from orsync.errors import EXIT_USAGE
 from orsync.site.records import PaperRecord, TalkRef
 from orsync.terminal import safe
-from orsync.text import clean_text
+from orsync.text import authors_text, clean_text
 
 __all__ = ["Day", "DaySlot", "assemble", "describe", "presentation_mismatches", "with_talks"]
 
@@ -365,7 +365,7 @@ def describe(day: Day) -> list[str]:
                 lines.append(head + "(no paper yet)")
             else:
                 lines.append(f"{head}{p.label} {safe(p.title)}")
-                lines.append(pad + safe(", ".join(p.authors)))
+                lines.append(pad + safe(authors_text(p.authors)))
         elif s.kind == "poster":
             lines.append(f"{head}{safe(s.title)} ({safe(s.session_id)}): {len(s.papers)} papers")
             for p in s.papers:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from orsync.site.day import Day, DaySlot
 from orsync.site.records import PaperRecord, SessionRef
-from orsync.text import web_link
+from orsync.text import authors_text, web_link
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -111,6 +111,7 @@ def render(day: Day, papers: Sequence[PaperRecord]) -> bytes:
             offset=offset,
             stream=web_link(day.stream_url),
             link=web_link,
+            authors=authors_text,
         )
     )
     return html.encode("utf-8")

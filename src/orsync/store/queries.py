@@ -41,7 +41,8 @@ POSTERS_HOMES = "posters_homes"
 POSTERS_ANNOUNCED = "posters_announced"
 POSTERS_MOVES = "posters_moves"
 # sync_state key: the last push's warnings (JSON list: the day's problems, where the talks and
-# OpenReview's orals disagree, hosted files unlinked), for ``orsync status`` on the day.
+# OpenReview's orals disagree, hosted files unlinked, author clashes), for ``orsync status`` on
+# the day; the next push says only the ones not in it.
 PUSH_WARNINGS = "push_warnings"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
@@ -236,12 +237,29 @@ def status(conn: Connection, *, cycles: int = 10) -> StoreStatus:
 # ------------------------------------------------------------------ changes
 
 
+def first_pull(conn: Connection) -> tuple[int, datetime | None, dict[str, int]] | None:
+    """The store's first good cycle, when it recorded changes: its id, its start, and how many
+    notes of each kind it created (everything the venue held then, all "created now")."""
+    first = conn.execute(select(func.min(CYCLE.c.id)).where(CYCLE.c.outcome == "ok")).scalar()
+    kinds = select(CHANGE.c.kind, func.count()).where(CHANGE.c.cycle_id == first)
+    counts = {str(k): int(n) for k, n in conn.execute(kinds.group_by(CHANGE.c.kind))}
+    if first is None or not counts:
+        return None
+    started = conn.execute(select(CYCLE.c.started_at).where(CYCLE.c.id == first)).scalar()
+    return int(first), started, counts
+
+
 def changes(
-    conn: Connection, *, since: datetime | None = None, limit: int | None = None
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+    after_cycle: int | None = None,
 ) -> list[dict[str, Any]]:
     """What changed in the venue, newest first: each change with its paper's number and title,
     the list of fields that changed, when OpenReview made it (``at``, the note's ``tmdate``)
-    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``)."""
+    and when orsync saw it (``seen_at``, its cycle's start) (docs/cli.md ``changes``); only
+    those of cycles after ``after_cycle`` when it is given."""
     # The paper a reply belongs to is its forum's submission: chairs know papers by number.
     paper = NOTE.alias("paper")
     query = (
@@ -258,6 +276,8 @@ def changes(
     )
     if since is not None:
         query = query.where(CHANGE.c.at >= since)
+    if after_cycle is not None:
+        query = query.where(CHANGE.c.cycle_id > after_cycle)
     if limit is not None:
         query = query.limit(limit)
     out = []
@@ -301,21 +321,26 @@ def submissions_overview(conn: Connection, *, live_only: bool = False) -> list[d
 
 
 def reviews(conn: Connection) -> list[dict[str, Any]]:
-    """Every live review: its scores, numbers and text as the form gave them, by forum."""
+    """Every live review: its paper's number, its scores, numbers and text as the form gave
+    them, its times (epoch ms, as stored), by paper."""
+    paper = NOTE.alias("paper")
     query = (
         select(
             NOTE.c.id,
             NOTE.c.forum,
+            paper.c.number,
             NOTE.c.signature,
             NOTE.c.rating,
             NOTE.c.rating_text,
             NOTE.c.confidence,
             NOTE.c.confidence_text,
             NOTE.c.title,
+            NOTE.c.cdate,
             NOTE.c.tmdate,
         )
+        .join(paper, paper.c.id == NOTE.c.forum, isouter=True)
         .where(NOTE.c.kind == "review", ~NOTE.c.deleted)
-        .order_by(NOTE.c.forum, NOTE.c.id)
+        .order_by(paper.c.number, NOTE.c.forum, NOTE.c.id)
     )
     return [as_dict(r) for r in conn.execute(query)]
 
@@ -369,7 +394,7 @@ def poster_listing(conn: Connection) -> list[Row[Any]]:
     return list(
         conn.execute(
             text(
-                "SELECT forum_id, number, title, presentation, session_id, board "
+                "SELECT forum_id, number, title, authors, presentation, session_id, board "
                 "FROM accepted_papers ORDER BY number, forum_id"
             )
         )
