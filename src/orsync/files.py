@@ -160,13 +160,15 @@ def confidential_files(
     config_file: Path | None, password_file: Path | None, store_url: str
 ) -> list[tuple[str, Path]]:
     """What must never be in the site folder, each named as the config names it."""
-    found = [("the config file", config_file)] if config_file is not None else []
-    if password_file is not None:
-        found.append(("openreview.password_file", password_file))
+    found: list[tuple[str, Path]] = []
     store = sqlite_file(store_url)
     if store is not None:
         found.append(("the store", store))
         found += [(f"the store's {s} file", Path(f"{store}{s}")) for s in STORE_SIDE_SUFFIXES]
+    if password_file is not None:
+        found.append(("openreview.password_file", password_file))
+    if config_file is not None:
+        found.append(("the config file", config_file))
     return found
 
 

@@ -74,21 +74,29 @@ def changes(
 def report(
     ctx: typer.Context,
     html: Annotated[
-        Path, typer.Option("--html", help="Where to write the HTML page with charts.")
-    ] = Path("orsync-report.html"),
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Where to write the HTML page with charts (default: orsync-report.html beside "
+            "the store). Refused inside website.output_dir unless --force.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON instead of the summary.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the page even inside website.output_dir.")
     ] = False,
 ) -> None:
     """Chairs' overview of the review process: completion, score distributions, decisions."""
     from orsync import commands as do
 
     run = this_run(ctx)
-    data = do.report(run.config(), html)
+    data = do.report(run.config(), html, force=force)
     if as_json:
         run.screen.json(data.as_dict())
     else:
-        views.show_report(run.screen, data, html)
+        views.show_report(run.screen, data)
 
 
 class What(StrEnum):
@@ -111,12 +119,20 @@ def export(
     ] = What.papers,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.json,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write to this file instead of stdout (owner-only; refused inside "
+            "website.output_dir unless --force).",
+        ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write --out even inside website.output_dir.")
+    ] = False,
 ) -> None:
     """Dump papers, submissions or reviews from the store (no network)."""
     from orsync import commands as do
 
-    text = do.export(this_run(ctx).config(), what.value, fmt.value, out_file)
+    text = do.export(this_run(ctx).config(), what.value, fmt.value, out_file, force=force)
     if out_file is None:
         sys.stdout.write(text)

@@ -196,7 +196,7 @@ def show_changes(
 # -- report ----------------------------------------------------------------------------------
 
 
-def show_report(screen: Screen, data: Report, html: object) -> None:
+def show_report(screen: Screen, data: Report) -> None:
     from orsync.report import EXPECTED_REVIEWS  # loaded already: the report was built
 
     out = screen.out
@@ -219,7 +219,7 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
         out.print("ratings:")
         for label, count in data.rating_histogram.items():
             out.print(f"  {label:>3} {'#' * round(30 * count / peak)} {count}")
-    out.print(f"HTML report with charts: {html}")
+    out.print(f"HTML report with charts: {safe(data.html or '')}")
 
 
 # -- a cycle and what followed it -------------------------------------------------------------
