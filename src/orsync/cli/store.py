@@ -77,8 +77,8 @@ def report(
         Path | None,
         typer.Option(
             "--html",
-            help="Where to write the HTML page with charts (default: orsync-report.html beside "
-            "the store). Refused inside website.output_dir unless --force.",
+            help="Where to write the HTML page with charts (default: beside the store). Refused "
+            "inside website.output_dir unless --force.",
         ),
     ] = None,
     as_json: Annotated[
@@ -122,7 +122,7 @@ def export(
         Path | None,
         typer.Option(
             "--out",
-            help="Write to this file instead of stdout (owner-only; refused inside "
+            help="Write to this file instead of stdout (readable by you only; refused inside "
             "website.output_dir unless --force).",
         ),
     ] = None,
