@@ -312,8 +312,11 @@ def _format_error(
     parts = []
     for fmt, exc in failed.items():
         why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        kept = ", ".join(FORMAT_FILES[fmt])
-        parts.append(f"website format {fmt} could not be rendered ({why}); {kept} left as it was")
+        kept = FORMAT_FILES[fmt]
+        left = "left as it was" if len(kept) == 1 else "left as they were"
+        parts.append(
+            f"website format {fmt} could not be rendered ({why}); {', '.join(kept)} {left}"
+        )
     message = "; ".join(parts) + " (the other formats are published)"
     if posters_error is not None:
         message += f"; and no new poster places: {posters_error.message}"
