@@ -68,8 +68,8 @@ EXIT_CODES = {
     errors.EXIT_USAGE: (
         "bad usage or config; also a website push that failed after a good cycle "
         "(`website.output_dir` not writable, `website.on_change` failed or timed out, the posters "
-        "do not fit the boards): the cycle is kept, the files are written when they could be, and "
-        "`orsync status` shows the push"
+        "do not fit the boards, a website format could not be rendered): the cycle is kept, the "
+        "files are written when they could be, and `orsync status` shows the push"
     ),
     errors.EXIT_UNREACHABLE: (
         "OpenReview unreachable or failing after retries, or its rate limit resets later than "

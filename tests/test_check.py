@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import ROOT, Setup, run_cli, write_config
 from helpers import accepted, day_config
@@ -241,3 +244,43 @@ def test_check_fails_on_broken_talk_rules(tmp_path: Path, emulator: Emulator) ->
     assert result.returncode == 2
     detail = _checks(result)["talks"]["detail"]
     assert "no submission has the field talk_selection.exclude_field = 'prior'" in detail
+
+
+SLOT = 'kind = "invited"\nstart = "2024-05-11T09:00:00+02:00"\nend = "2024-05-11T10:00:00+02:00"\n'
+SESSION = 'id = "P1"\nstart = "2024-05-11T10:00:00+02:00"\nend = "2024-05-11T11:00:00+02:00"\n'
+
+
+@pytest.mark.parametrize(
+    ("key", "toml"),
+    [
+        ("program.name", '[program]\nname = "BGPT 2024\\nX-INJECTED:1"'),
+        ("program.location", '[program]\nlocation = "Hall\\tA"'),
+        ("program.slots[0].title", f'[[program.slots]]\n{SLOT}title = "Keynote \\u202eevil"'),
+        ("program.slots[0].speaker", f'[[program.slots]]\n{SLOT}title = "K"\nspeaker = "A\\rB"'),
+        (
+            "program.slots[0].location",
+            f'[[program.slots]]\n{SLOT}title = "K"\nlocation = "A\\u2028B"',
+        ),
+        ("posters.sessions[0].name", f'[[posters.sessions]]\n{SESSION}name = "P\\u001b[2J"'),
+    ],
+)
+def test_one_line_config_text_is_refused_with_its_key(
+    tmp_path: Path, emulator: Emulator, key: str, toml: str
+) -> None:
+    """A name or title the site shows on one line (a calendar property, a heading) may not hold
+    a line break or control character: refused by check and by the push with the key named,
+    before any file is written (a newline in program.name used to fail every format)."""
+    site = '[website]\noutput_dir = "site"\nformats = ["json", "yaml", "csv", "ics", "html"]\n'
+    config = write_config(tmp_path, emulator, extra=site + toml)
+    # The key as the config names it (its list index counted from 0 or 1).
+    pattern = re.escape(key).replace(r"\[0\]", r"\[[01]\]")
+    why = "must be one line, without line breaks or control characters"
+    checked = run_cli("--config", str(config), "check")
+    assert checked.returncode == 2, checked.stdout
+    failed = [line for line in checked.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1 and failed[0].startswith("FAIL config: "), checked.stdout
+    assert re.search(f"invalid value for '{pattern}': {why}$", failed[0]), failed[0]
+    pushed = run_cli("--config", str(config), "pull")
+    assert pushed.returncode == 2, pushed.stderr
+    assert re.search(f"'{pattern}': {why}", pushed.stderr), pushed.stderr
+    assert not (tmp_path / "site").exists() and not (tmp_path / "orsync.db").exists()

@@ -500,3 +500,136 @@ def test_password_file_readable_by_others_warns(setup: Setup) -> None:
     result = cli(setup, "pull", "--no-push")
     assert result.returncode == 0, result.stderr
     assert "chmod 600" not in result.stderr
+
+
+# -- the public folder holds nothing confidential ---------------------------------------------
+
+
+def _site_config(folder: Path, emu: Emulator, site: str, store: Path | None = None) -> Path:
+    config = write_config(folder, emu, extra=f'[website]\noutput_dir = "{site}"\n')
+    if store is not None:
+        text = config.read_text().replace(str(folder / "orsync.db"), str(store))
+        config.write_text(text)
+    return config
+
+
+@pytest.mark.parametrize("command", ["check", "pull", "push", "run"])
+def test_site_folder_holding_the_store_is_refused(
+    tmp_path: Path, emulator: Emulator, command: str
+) -> None:
+    """output_dir = "." holds the store: a deploy hook copying the folder would publish every
+    review. Refused before anything is written, whatever the command."""
+    config = _site_config(tmp_path, emulator, ".")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cli(config, command, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    expected = (
+        f"website.output_dir {tmp_path} contains the store {tmp_path / 'orsync.db'}: reviews "
+        "would be published; put the store outside the site folder"
+    )
+    if command == "check":
+        lines = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+        assert lines == [f"FAIL config: {expected}"], result.stdout
+    elif command == "run":
+        logged = result.stdout + result.stderr  # the service logs JSON lines
+        assert expected in logged and "not starting" in logged, logged
+    else:
+        assert error_line(result) == f"orsync: error: {expected}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no store, no site file
+
+
+def test_site_folder_holding_a_secret_is_refused_through_links(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """The password file, the config and the store, each reached through a symbolic link: the
+    real paths decide."""
+    private = tmp_path / "private"
+    private.mkdir()
+    store = private / "orsync.db"
+    # The site folder is a link to the folder holding the store.
+    (tmp_path / "site-link").symlink_to(private)
+    config = _site_config(private, emulator, str(tmp_path / "site-link"), store=store)
+    result = cli(config, "push")
+    assert result.returncode == 2, result.stderr
+    line = error_line(result)
+    assert f"website.output_dir {tmp_path / 'site-link'} contains the store {store}" in line
+
+    # The password file inside the site folder (the store and config elsewhere).
+    folder = tmp_path / "b"
+    config = _site_config(folder, emulator, "site", store=tmp_path / "b.db")
+    (folder / "site").mkdir()
+    (folder / "pw").rename(folder / "site" / "pw")
+    config.write_text(
+        config.read_text().replace('password_file = "pw"', 'password_file = "site/pw"')
+    )
+    result = cli(config, "check")
+    assert result.returncode == 2, result.stdout
+    assert (
+        f"FAIL config: website.output_dir {folder / 'site'} contains openreview.password_file "
+        f"{folder / 'site' / 'pw'}: the password would be published; put the password file "
+        "outside the site folder"
+    ) in result.stdout.splitlines()
+
+    # The config inside the site folder, reached through a link to it.
+    folder = tmp_path / "c"
+    site = folder / "site"
+    site.mkdir(parents=True)
+    config = _site_config(site, emulator, str(folder / "www"), store=tmp_path / "c.db")
+    config.write_text(
+        config.read_text().replace(
+            'password_file = "pw"', f'password_file = "{tmp_path / "b" / "site" / "pw"}"'
+        )
+    )
+    (folder / "www").symlink_to(site)
+    result = cli(config, "pull")
+    assert result.returncode == 2, result.stderr
+    assert f"contains the config file {config}: the config would be published" in error_line(result)
+    assert not (tmp_path / "c.db").exists() and sorted(p.name for p in site.iterdir()) == [
+        "orsync.toml",
+        "pw",
+    ]
+
+
+def test_chairs_files_are_not_written_into_the_site_folder(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """report --html and export --out refuse a path inside website.output_dir (a link to it
+    too) unless --force; report's page goes beside the store by default, not the shell's
+    folder."""
+    config = _site_config(tmp_path, emulator, "site")
+    assert cli(config, "pull").returncode == 0
+    site = tmp_path / "site"
+    published = sorted(p.name for p in site.iterdir())
+    (tmp_path / "into-site").symlink_to(site)
+    for args, path in (
+        (("report", "--html"), site / "report.html"),
+        (("export", "--what", "reviews", "--format", "csv", "--out"), site / "reviews.csv"),
+        (("export", "--what", "reviews", "--out"), tmp_path / "into-site" / "reviews.json"),
+    ):
+        result = cli(config, *args, str(path))
+        assert result.returncode == 2, result.stderr
+        option = args[-1]
+        assert error_line(result) == (
+            f"orsync: error: {option} {path} is inside website.output_dir {site}, which is "
+            "published: what only the chairs may read would be too; write it elsewhere, or "
+            "pass --force"
+        )
+        assert sorted(p.name for p in site.iterdir()) == published
+    forced = cli(config, "export", "--what", "reviews", "--out", str(site / "r.json"), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert mode(site / "r.json") == 0o600
+
+    elsewhere = tmp_path / "shell"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "orsync", "--config", str(config), "report"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=elsewhere,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ORSYNC_")},
+    )
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "orsync-report.html"
+    assert f"HTML report with charts: {page}" in result.stdout
+    assert mode(page) == 0o600 and list(elsewhere.iterdir()) == []

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Setup
-from helpers import SESSIONS, TALKS, at, website_config
+from conftest import Setup, run_cli
+from helpers import SESSIONS, TALKS, at, day_config, website_config
 from orsync.emulator import Emulator
 
 
@@ -400,3 +400,52 @@ def test_hidden_authors_are_said_hidden_and_never_invented(site: Setup) -> None:
     shown = site.cli("posters", "show", env={"COLUMNS": "200"}).stdout
     assert "authors hidden until the release" in shown
     assert not any(line.strip(" │|") == "" for line in shown.splitlines()[3:-1])
+
+
+def test_a_format_that_cannot_be_rendered_keeps_its_file_and_the_others_publish(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """A slot in the year 9999 is valid config, but the calendar's time zone block reaches into
+    the year after it, which no date can hold: the calendar alone fails. The push says which
+    format and why (exit 2), schedule.ics stays as it was, and every other file is published
+    with the bytes a push without the calendar writes."""
+    config = day_config(tmp_path, emulator, [])
+    first = run_cli("--config", str(config), "pull")
+    assert first.returncode == 0, first.stderr
+    site = tmp_path / "site"
+    calendar_before = (site / "schedule.ics").read_bytes()
+    far = (
+        '\n[[program.slots]]\nkind = "other"\ntitle = "The last talk"\n'
+        'start = "9999-12-31T20:00:00+01:00"\nend = "9999-12-31T21:00:00+01:00"\n'
+    )
+    config.write_text(config.read_text() + far)
+    result = run_cli("--config", str(config), "push")
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("orsync: error:")]
+    assert errors == [
+        "orsync: error: website format ics could not be rendered (ValueError: year 10000 is "
+        "out of range); schedule.ics left as it was (the other formats are published)"
+    ], result.stderr
+    assert (site / "schedule.ics").read_bytes() == calendar_before
+    program = json.loads((site / "program.json").read_text())
+    assert any(s["title"] == "The last talk" for s in program["slots"])
+    assert "The last talk" in (site / "index.html").read_text()
+    status = json.loads(run_cli("--config", str(config), "status", "--json").stdout)
+    assert status["last_push"]["outcome"] == "failed"
+    assert "website format ics" in status["last_push"]["error"]
+
+    # The same store and day without the calendar, into another folder: the same bytes.
+    other = tmp_path / "other.toml"
+    other.write_text(
+        config.read_text()
+        .replace('output_dir = "site"', 'output_dir = "site2"')
+        .replace('"ics", ', "")
+    )
+    again = run_cli("--config", str(other), "push")
+    assert again.returncode == 0, again.stderr
+    written = sorted(p.name for p in (tmp_path / "site2").iterdir())
+    assert written == sorted(p.name for p in site.iterdir() if p.name != "schedule.ics")
+    for name in written:
+        assert (tmp_path / "site2" / name).read_bytes() == (site / name).read_bytes(), name
+    hook_log = (tmp_path / "hook.log").read_text().splitlines()
+    assert len(hook_log) == 3  # the first push, the one that failed a format, the other site

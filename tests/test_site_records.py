@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from orsync.site import PaperRecord, build_records, render
+from orsync.site import FORMATS, PaperRecord, assemble, build_records, render
 from orsync.site.formats import json_bytes
-from site_helpers import P1, paper, record
+from site_helpers import P1, P2, paper, record, schedule
 
 KEYS = [
     "id", "number", "title", "authors", "keywords", "abstract", "tldr", "pdf_url", "forum_url",
@@ -83,3 +83,26 @@ def test_build_records_keeps_the_order_and_gives_each_paper_its_files() -> None:
     assert records[0].files == () and records[1].files == (("pdf", "files/1.pdf"),)
     assert all(r.files is None for r in build_records(papers, [P1]))
     assert isinstance(records[0], PaperRecord)
+
+
+def test_a_link_with_a_line_break_or_space_reaches_no_format() -> None:
+    """A forum or PDF URL made from a hostile note id or path (a line break, a space) is no
+    link in any format: the data files publish null, the page and the calendar no link, so a
+    site builder that puts pdf_url into an href meets the same rule as the page."""
+    bad = record(
+        1,
+        forum_url="https://openreview.net/forum?id=x\nEVIL: 1",
+        pdf_url="https://openreview.net/pdf?id=x EVIL",
+    )
+    records = [bad, record(2)]
+    day = assemble(schedule(("11:30", "11:45", "1")), records)
+    files = render(records, [P1, P2], FORMATS, day=day, venue_id="V")
+    assert set(files) == {
+        "index.html", "papers.csv", "papers.json", "papers.yml", "posters.json", "program.json",
+        "schedule.ics",
+    }  # fmt: skip
+    for name, data in files.items():
+        assert b"EVIL" not in data, name
+    papers = json.loads(files["papers.json"])
+    assert (papers[0]["forum_url"], papers[0]["pdf_url"]) == (None, None)
+    assert papers[1]["pdf_url"] == "https://openreview.net/pdf?id=forum2"

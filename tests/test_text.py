@@ -12,6 +12,7 @@ from orsync.text import (
     clean_list,
     clean_text,
     iso_text,
+    line_problem,
     link_problem,
     neutralise_cell,
     web_link,
@@ -90,3 +91,15 @@ def test_iso_text_normalises_times_and_keeps_other_text() -> None:
     assert iso_text(datetime(2024, 5, 11, 8, 10, tzinfo=UTC)) == "2024-05-11T08:10:00+00:00"
     assert iso_text("2024-05-11 10:10") == "2024-05-11T10:10:00"
     assert iso_text("soon\x00") == "soon" and iso_text(None) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["a\nb", "a\rb", "a\tb", "a\x00b", "a\x1bb", "a\x85b", "a\u2028b", "a\u202eb"]
+)
+def test_one_line_text_refuses_breaks_and_controls(value: str) -> None:
+    assert line_problem(value) is not None
+
+
+def test_one_line_text_keeps_names_as_written() -> None:
+    for value in ("BGPT @ ICLR 2024", "Hörsaal 1 – 日本語 🎉", "  spaced  ", "O'Brien \u200f"):
+        assert line_problem(value) is None

@@ -46,7 +46,7 @@ def row(number: int, **over: Any) -> dict[str, Any]:
         "keywords": ["theory", "sgd"],
         "abstract": "We study things.",
         "tldr": None,
-        "pdf_url": f"/pdf?id=forum{number}",
+        "pdf_url": f"https://openreview.net/pdf?id=forum{number}",
         "forum_url": f"https://openreview.net/forum?id=forum{number}",
         "decision": "Accept (Poster)",
         "presentation": "poster",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from orsync import lock
 from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
-from orsync.files import HOSTED_DIR, holds, write_private
+from orsync.files import HOSTED_DIR, holds, inside, sqlite_file, write_private
 from orsync.schedule import Schedule
 from orsync.store import queries
 from orsync.store.binding import read_for
@@ -296,24 +296,42 @@ def changes(
     )
 
 
+REPORT_NAME = "orsync-report.html"
+
+
 def report(
-    config: Config, html: Path, *, expected_reviews: int = 3, due: datetime | None = None
+    config: Config,
+    html: Path | None = None,
+    *,
+    force: bool = False,
+    expected_reviews: int = 3,
+    due: datetime | None = None,
 ) -> Report:
-    """The chairs' review overview, its HTML page written to ``html`` (owner-only: reviews)."""
+    """The chairs' review overview, its HTML page written to ``html`` (owner-only: reviews);
+    by default beside the SQLite store (else the config file), never the shell's folder."""
     from orsync import report as reports
 
+    if html is None:
+        store = sqlite_file(config.store.url)
+        beside = store if store is not None else config.source
+        html = beside.absolute().with_name(REPORT_NAME) if beside is not None else Path(REPORT_NAME)
+    _outside_site(config, html, "--html", force)
     data = reports.build(config, expected_reviews=expected_reviews, due=due)
     try:
         write_private(html, reports.render_html(data))
     except OSError as exc:
         raise UsageError(f"cannot write {html}: {exc.strerror}") from None
-    return data
+    return replace(data, html=str(html))
 
 
-def export(config: Config, what: str, fmt: str, out: Path | None = None) -> str:
+def export(
+    config: Config, what: str, fmt: str, out: Path | None = None, *, force: bool = False
+) -> str:
     """Papers, submissions or reviews as text; written to ``out`` (owner-only) when given."""
     from orsync.export import export as render
 
+    if out is not None:
+        _outside_site(config, out, "--out", force)
     text = render(config, what, fmt)
     if out is not None:
         try:
@@ -324,6 +342,17 @@ def export(config: Config, what: str, fmt: str, out: Path | None = None) -> str:
                 "writable folder"
             ) from None
     return text
+
+
+def _outside_site(config: Config, path: Path, option: str, force: bool) -> None:
+    """A chairs' file is not written where the site is published from, unless forced
+    (docs/security.md#confidential-files)."""
+    site = config.website.output_dir if config.website is not None else None
+    if site is not None and not force and inside(path, site):
+        raise UsageError(
+            f"{option} {path} is inside website.output_dir {site}, which is published: what "
+            "only the chairs may read would be too; write it elsewhere, or pass --force"
+        )
 
 
 def push(config: Config, *, force: bool = False) -> PushResult:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -32,8 +33,9 @@ from pydantic import (
 )
 
 from orsync.errors import ConfigError
+from orsync.files import confidential_files, site_leak, sqlite_file
 from orsync.secrets import add_secret
-from orsync.text import link_problem
+from orsync.text import line_problem, link_problem
 
 # The kinds of a [[program]] slot (the day's other slots: posters and talks have their own).
 ProgramKind = Literal["invited", "break", "opening", "closing", "other"]
@@ -48,6 +50,19 @@ CREDENTIAL_NAME = "openreview-password"
 PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"  # noqa: S105 (a variable name)
 
 
+def _one_line(value: str) -> str:
+    problem = line_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Text the chairs write that a published file shows on one line (a calendar property, a JSON
+# name, a heading): a line break or control character there is refused with its key, not
+# flattened, because a change the chairs did not see would be published under their name.
+Line = Annotated[str, AfterValidator(_one_line)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,7 +71,7 @@ class OpenReviewConfig(_Section):
     # Declared before baseurl so that baseurl's check can see it.
     allow_insecure_http: bool = False
     baseurl: str = DEFAULT_BASEURL
-    venue_id: Annotated[str, Field(min_length=1)]
+    venue_id: Annotated[Line, Field(min_length=1)]
     username: str | None = None
     password_file: Path | None = None
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 30
@@ -157,8 +172,8 @@ class WebsiteConfig(_Section):
 
 
 class PosterSessionConfig(_Section):
-    id: Annotated[str, Field(min_length=1)]
-    name: Annotated[str, Field(min_length=1)]
+    id: Annotated[Line, Field(min_length=1)]
+    name: Annotated[Line, Field(min_length=1)]
     start: AwareDatetime
     end: AwareDatetime
 
@@ -223,12 +238,12 @@ class ProgramSlotConfig(_Section):
     start: AwareDatetime
     end: AwareDatetime
     kind: ProgramKind
-    title: Annotated[str, Field(min_length=1)]
-    speaker: str | None = None
-    affiliation: str | None = None
+    title: Annotated[Line, Field(min_length=1)]
+    speaker: Line | None = None
+    affiliation: Line | None = None
     abstract: str | None = None
     url: str | None = None
-    location: str | None = None
+    location: Line | None = None
 
     @field_validator("id")
     @classmethod
@@ -262,8 +277,8 @@ class ProgramSlotConfig(_Section):
 class ProgramConfig(_Section):
     """The event as a whole (docs/workshop.md): its name, room, zone and live stream, and the other slots."""
 
-    name: str | None = None
-    location: str | None = None
+    name: Line | None = None
+    location: Line | None = None
     # IANA name (Europe/Vienna); unset = the UTC offset written in the times.
     timezone: str | None = None
     stream_url: str | None = None
@@ -396,7 +411,19 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return _anchor_paths(parse_config(data, path), path.absolute().parent)
+    config = _anchor_paths(parse_config(data, path), path.absolute().parent)
+    _keep_site_public(config)
+    return config
+
+
+def _keep_site_public(config: Config) -> None:
+    """Refuse a site folder that is or holds a confidential file (docs/security.md#confidential-files)."""
+    if config.website is not None:
+        source = config.source.absolute() if config.source is not None else None
+        private = confidential_files(source, config.openreview.password_file, config.store.url)
+        problem = site_leak(config.website.output_dir, private)
+        if problem is not None:
+            raise ConfigError(problem)
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:
@@ -424,18 +451,12 @@ def _anchor_paths(config: Config, base: Path) -> Config:
 def anchor_store_url(url: str, base: Path) -> str:
     """A SQLite URL with a relative file, made absolute against ``base``; others unchanged."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return url  # the store reports the bad URL when it is opened
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+    # A bad URL is left as it is: the store reports it when it is opened.
+    database = sqlite_file(url)
+    if database is None or database.is_absolute():
         return url
-    if database.startswith("file:") or Path(database).is_absolute():
-        return url
-    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
+    return make_url(url).set(database=str(base / database)).render_as_string(hide_password=False)
 
 
 def read_password(

@@ -14,19 +14,24 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
     "HOSTED_DIR",
     "PRIVATE_MODE",
     "STALE_TEMP_S",
+    "STORE_SIDE_SUFFIXES",
     "TEMP_PREFIX",
+    "confidential_files",
     "create_private",
     "ensure_site_dir",
     "holds",
+    "inside",
     "loose_mode",
     "site_dir_mode",
+    "site_leak",
+    "sqlite_file",
     "write_atomically",
     "write_private",
 ]
@@ -114,6 +119,79 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ the public folder's edge
+
+# What SQLite and the writer lock put beside a store file (``name-wal``, ``name.lock``, ...):
+# each holds the store's content or says who writes it, so none may be published either.
+STORE_SIDE_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
+
+
+def _real(path: Path) -> Path:
+    # Links resolved wherever they exist: a site folder reached through a link, or a store
+    # linked into it, is judged by where the bytes are.
+    return Path(os.path.realpath(path))
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies in it, by real paths (links resolved)."""
+    return _real(path).is_relative_to(_real(folder)) or path.absolute().is_relative_to(
+        folder.absolute()
+    )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store URL as written (relative or not); None for other stores."""
+    from sqlalchemy.engine import make_url  # the one SQLAlchemy use here: a URL's parts
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def confidential_files(
+    config_file: Path | None, password_file: Path | None, store_url: str
+) -> list[tuple[str, Path]]:
+    """What must never be in the site folder, each named as the config names it."""
+    found: list[tuple[str, Path]] = []
+    store = sqlite_file(store_url)
+    if store is not None:
+        found.append(("the store", store))
+        found += [(f"the store's {s} file", Path(f"{store}{s}")) for s in STORE_SIDE_SUFFIXES]
+    if password_file is not None:
+        found.append(("openreview.password_file", password_file))
+    if config_file is not None:
+        found.append(("the config file", config_file))
+    return found
+
+
+def site_leak(site: Path, private: Sequence[tuple[str, Path | None]]) -> str | None:
+    """Why ``site`` may not be the site folder: it is or contains one of the ``private`` files
+    (label, path); None when it holds none. A deploy hook or a web server publishes the folder
+    whole, with whatever else is in it (docs/security.md#confidential-files)."""
+    for label, path in private:
+        if path is None or not inside(path, site):
+            continue
+        what, thing = (
+            ("the password", "the password file")
+            if label.startswith("openreview")
+            else ("the config", "the config file")
+            if label.startswith("the config")
+            else ("reviews", "the store")
+        )
+        verb = "is" if _real(path) == _real(site) else "contains"
+        return (
+            f"website.output_dir {site} {verb} {label} {path}: {what} would be published; "
+            f"put {thing} outside the site folder"
+        )
+    return None
 
 
 # ------------------------------------------------------------------ folders in the site

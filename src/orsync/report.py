@@ -43,6 +43,8 @@ class Report:
     overdue: list[dict[str, Any]] = field(default_factory=list)
     # Decided but not released, by accept / reject: for chairs only (docs/security.md#what-is-public).
     decided_unreleased: dict[str, int] = field(default_factory=dict)
+    # Where the HTML page was written (``orsync report --html``, default beside the store).
+    html: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -20,6 +20,7 @@ __all__ = [
     "clean_text",
     "iso_local",
     "iso_text",
+    "line_problem",
     "link_cell",
     "link_problem",
     "neutralise_cell",
@@ -86,6 +87,18 @@ def clean_list(value: object) -> list[str]:
     # Inside an item the CSV's separator would split it, so it becomes a broken bar in every
     # format, keeping all formats equal.
     return [clean_text(v).replace(LIST_SEPARATOR, "¦") for v in value if v is not None]
+
+
+# What may not be in one line of text the chairs configure: every control (tab, line breaks
+# included), the Unicode line and paragraph separators, and the bidi controls.
+_NOT_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]")
+
+
+def line_problem(value: str) -> str | None:
+    """Why ``value`` may not be one line of published text (a name, a title), None when it may."""
+    if _NOT_IN_LINE.search(value):
+        return "must be one line, without line breaks or control characters"
+    return None
 
 
 def link_problem(value: str) -> str | None:

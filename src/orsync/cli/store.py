@@ -80,8 +80,13 @@ def changes(
 def report(
     ctx: typer.Context,
     html: Annotated[
-        Path, typer.Option("--html", help="Where to write the HTML page with charts.")
-    ] = Path("orsync-report.html"),
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Where to write the HTML page with charts (default: beside the store). Refused "
+            "inside website.output_dir unless --force.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON instead of the summary.")
     ] = False,
@@ -101,6 +106,9 @@ def report(
             "missing after it are overdue.",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the page even inside website.output_dir.")
+    ] = False,
 ) -> None:
     """Chairs' overview of the review process: every paper's review count and mean, the reviews
     missing and overdue, score distributions, decisions.
@@ -112,11 +120,11 @@ def report(
 
     run = this_run(ctx)
     deadline = do.parse_since(due, "--due") if due else None
-    data = do.report(run.config(), html, expected_reviews=expected, due=deadline)
+    data = do.report(run.config(), html, force=force, expected_reviews=expected, due=deadline)
     if as_json:
         run.screen.json(data.as_dict())
     else:
-        views.show_report(run.screen, data, html)
+        views.show_report(run.screen, data)
 
 
 class What(StrEnum):
@@ -139,12 +147,20 @@ def export(
     ] = What.papers,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.json,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write to this file instead of stdout (readable by you only; refused inside "
+            "website.output_dir unless --force).",
+        ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write --out even inside website.output_dir.")
+    ] = False,
 ) -> None:
     """Dump papers, submissions or reviews from the store (no network)."""
     from orsync import commands as do
 
-    text = do.export(this_run(ctx).config(), what.value, fmt.value, out_file)
+    text = do.export(this_run(ctx).config(), what.value, fmt.value, out_file, force=force)
     if out_file is None:
         sys.stdout.write(text)

@@ -229,7 +229,7 @@ _PLURAL = {"camera_ready": "camera-ready revisions", "desk_rejection": "desk rej
 # -- report ----------------------------------------------------------------------------------
 
 
-def show_report(screen: Screen, data: Report, html: object) -> None:
+def show_report(screen: Screen, data: Report) -> None:
     out = screen.out
     expected = data.expected_reviews
     subs = ", ".join(f"{n} {s}" for s, n in data.by_status.items()) or "none"
@@ -274,7 +274,7 @@ def show_report(screen: Screen, data: Report, html: object) -> None:
                 safe((p["title"] or "")[:60]),
             )
         out.print(table)
-    out.print(f"HTML report with charts: {html}")
+    out.print(f"HTML report with charts: {safe(data.html or '')}")
 
 
 # -- a cycle and what followed it -------------------------------------------------------------

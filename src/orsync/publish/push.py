@@ -28,11 +28,21 @@ from orsync.files import ensure_site_dir, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
+from orsync.logs import get_logger
 from orsync.notify import Notifier
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.publish.placements import record_published
-from orsync.site import Day, PaperRecord, build_records, calendar, miniconf, render, with_talks
+from orsync.site import (
+    FORMAT_FILES,
+    Day,
+    PaperRecord,
+    build_records,
+    calendar,
+    miniconf,
+    render,
+    with_talks,
+)
 from orsync.store import Store, models, queries
 from orsync.store.binding import open_for
 from orsync.store.tables import PUSH, STATE
@@ -112,6 +122,9 @@ class PushResult:
     def moved_lines(self) -> list[str]:
         """``#22 P2/10 → P1/18 because its talk at 12:30 overlaps P2``, one per move."""
         return [m.line() for m in self.moves]
+
+
+log = get_logger("orsync.push")
 
 
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -239,7 +252,11 @@ def _push_locked(
             if p.session_id is not None and p.board is not None
         }
         published = _Published(shown, command)
-        _publish(store, config, config.website, records, day, result, published, force, hooks)
+        failed = _publish(
+            store, config, config.website, records, day, result, published, force, hooks
+        )
+        if failed:
+            raise _format_error(failed, posters_error)
     if posters_error is not None:
         error = PushError(
             f"website data published without new poster places: {posters_error.message}"
@@ -297,6 +314,26 @@ def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar
     return state
 
 
+def _format_error(
+    failed: Mapping[str, Exception], posters_error: posters.AssignmentError | None
+) -> PushError:
+    """The push's error when formats could not be rendered: each format, its files, and why."""
+    parts = []
+    for fmt, exc in failed.items():
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        kept = FORMAT_FILES[fmt]
+        left = "left as it was" if len(kept) == 1 else "left as they were"
+        parts.append(
+            f"website format {fmt} could not be rendered ({why}); {', '.join(kept)} {left}"
+        )
+    message = "; ".join(parts) + " (the other formats are published)"
+    if posters_error is not None:
+        message += f"; and no new poster places: {posters_error.message}"
+    error = PushError(message)
+    error.details["failed_formats"] = {fmt: str(exc) for fmt, exc in failed.items()}
+    return error
+
+
 def _publish(
     store: Store,
     config: Config,
@@ -307,7 +344,9 @@ def _publish(
     places: _Published,
     force: bool,
     hooks: _Hooks,
-) -> None:
+) -> dict[str, Exception]:
+    """Write the formats that render (a failed one's files stay as they were) and run the hook;
+    the formats that failed, by name."""
     out = site.output_dir
     published = published_ids(out)
     if published and not force:
@@ -323,6 +362,7 @@ def _publish(
     if "miniconf" in site.formats and site.miniconf_folder.resolve() == out.resolve():
         raise PushError(miniconf.OWN_FOLDER)
     state = calendar_state(store, config, day) if "ics" in site.formats else None
+    failed: dict[str, Exception] = {}
     files = render(
         records,
         sessions_of(config),
@@ -330,19 +370,40 @@ def _publish(
         day=day,
         venue_id=config.openreview.venue_id,
         calendar_state=state,
+        failures=failed,
     )
+    for fmt, exc in failed.items():
+        log.error("website format failed", format=fmt, error=f"{type(exc).__name__}: {exc}")
     result.changed = _write(out, files, "website.output_dir", out)
     if "miniconf" in site.formats:
-        folder = site.miniconf_folder
-        with contextlib.suppress(OSError):  # an unwritable folder is reported by the write
-            if folder.parent == out:
-                ensure_site_dir(folder, out)
-        names = _write(folder, miniconf.render(records, day), "website.miniconf_dir", folder)
-        prefix = f"{folder.relative_to(out)}/" if folder.is_relative_to(out) else f"{folder}/"
-        result.changed += [prefix + name for name in names]
+        result.changed += _write_miniconf(site, out, records, day, failed)
     with store.begin() as conn:
         record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
+    return failed
+
+
+def _write_miniconf(
+    site: WebsiteConfig,
+    out: Path,
+    records: Sequence[PaperRecord],
+    day: Day,
+    failed: dict[str, Exception],
+) -> list[str]:
+    """The Mini-Conf bundle, in its own folder; rendered on its own like every format."""
+    folder = site.miniconf_folder
+    try:
+        files = miniconf.render(records, day)
+    except Exception as exc:  # one format failing must not stop the others
+        log.error("website format failed", format="miniconf", error=f"{type(exc).__name__}: {exc}")
+        failed["miniconf"] = exc
+        return []
+    with contextlib.suppress(OSError):  # an unwritable folder is reported by the write
+        if folder.parent == out:
+            ensure_site_dir(folder, out)
+    names = _write(folder, files, "website.miniconf_dir", folder)
+    prefix = f"{folder.relative_to(out)}/" if folder.is_relative_to(out) else f"{folder}/"
+    return [prefix + name for name in names]
 
 
 def _write(folder: Path, files: Mapping[str, bytes], key: str, shown: Path) -> list[str]:

@@ -27,6 +27,7 @@ from orsync.site.records import PaperRecord, SessionRef, TalkRef, build_records
 
 __all__ = [
     "FORMATS",
+    "FORMAT_FILES",
     "Day",
     "DaySlot",
     "PaperRecord",
@@ -43,6 +44,16 @@ __all__ = [
 ]
 
 FORMATS = ("json", "yaml", "csv", "ics", "html", "miniconf")
+# The files each format may write (program.json only when the day has slots; miniconf's in
+# website.miniconf_dir).
+FORMAT_FILES = {
+    "json": ("papers.json", "posters.json", "program.json"),
+    "yaml": ("papers.yml",),
+    "csv": ("papers.csv",),
+    "ics": ("schedule.ics",),
+    "html": ("index.html",),
+    "miniconf": tuple(f"miniconf_dir/{name}" for name in miniconf.FILES),
+}
 
 
 def render(
@@ -53,36 +64,63 @@ def render(
     day: Day | None = None,
     venue_id: str = "",
     calendar_state: Mapping[str, EventState] | None = None,
+    failures: dict[str, Exception] | None = None,
 ) -> dict[str, bytes]:
     """The website files for the ``wanted`` formats, deterministic bytes.
 
     "json" gives papers.json, posters.json and, when the day has slots, program.json; "ics"
-    schedule.ics; "html" index.html; "miniconf" nothing here (its folder: ``miniconf.render``). ``day`` is the program (``assemble``; without it, the
-    poster sessions alone); ``calendar_state`` the events' stored sequences
-    (``calendar.next_state``; without it every event is at sequence 0).
+    schedule.ics; "html" index.html; "miniconf" nothing here (its folder:
+    ``miniconf.render``). ``day`` is the program (``assemble``; without it, the poster sessions
+    alone); ``calendar_state`` the events' stored sequences
+    (``calendar.next_state``; without it every event is at sequence 0). With ``failures``, a
+    format whose renderer raises is left out and its exception kept there by format: one
+    format's problem must not keep the others off the site.
     """
     unknown = sorted(set(wanted) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown website format {unknown[0]!r}; use {', '.join(FORMATS)}")
     ordered = formats.site_order(records)
-    files: dict[str, bytes] = {}
     if day is None and ("ics" in wanted or "html" in wanted):
         day = assemble(Schedule(sessions=tuple(sessions)), records)
-    if "json" in wanted:
-        files["papers.json"] = formats.json_bytes([r.as_dict() for r in ordered])
-        files["posters.json"] = formats.json_bytes(formats.posters(ordered, sessions))
+    files: dict[str, bytes] = {}
+    for fmt in FORMATS:
+        if fmt not in wanted:
+            continue
+        try:
+            files.update(_render_one(fmt, ordered, sessions, day, venue_id, calendar_state))
+        except Exception as exc:
+            if failures is None:
+                raise
+            failures[fmt] = exc
+    return dict(sorted(files.items()))
+
+
+def _render_one(
+    fmt: str,
+    ordered: Sequence[PaperRecord],
+    sessions: Sequence[Session],
+    day: Day | None,
+    venue_id: str,
+    calendar_state: Mapping[str, EventState] | None,
+) -> dict[str, bytes]:
+    if fmt == "json":
+        files = {
+            "papers.json": formats.json_bytes([r.as_dict() for r in ordered]),
+            "posters.json": formats.json_bytes(formats.posters(ordered, sessions)),
+        }
         if day is not None and day.slots:
             files["program.json"] = formats.json_bytes(day.as_dict(details=False))
-    if "ics" in wanted and day is not None:
+        return files
+    if fmt == "ics" and day is not None:
         state = calendar_state
         if state is None or any(s.key not in state for s in day.slots):
             first = min((s.start for s in day.slots), default=datetime(2000, 1, 1, tzinfo=UTC))
             state = calendar.next_state(day, venue_id, state or {}, first)
-        files["schedule.ics"] = calendar.render(day, venue_id, state)
-    if "html" in wanted and day is not None:
-        files["index.html"] = page.render(day, ordered)
-    if "yaml" in wanted:
-        files["papers.yml"] = formats.yaml_bytes([r.as_dict() for r in ordered])
-    if "csv" in wanted:
-        files["papers.csv"] = formats.csv_bytes(ordered)
-    return dict(sorted(files.items()))
+        return {"schedule.ics": calendar.render(day, venue_id, state)}
+    if fmt == "html" and day is not None:
+        return {"index.html": page.render(day, ordered)}
+    if fmt == "yaml":
+        return {"papers.yml": formats.yaml_bytes([r.as_dict() for r in ordered])}
+    if fmt == "csv":
+        return {"papers.csv": formats.csv_bytes(ordered)}
+    return {}

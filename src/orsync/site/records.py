@@ -84,8 +84,9 @@ class PaperRecord:
             keywords=tuple(clean_list(paper.keywords)),
             abstract=clean_optional(paper.abstract),
             tldr=clean_optional(paper.tldr),
-            pdf_url=clean_optional(paper.pdf_url),
-            forum_url=clean_optional(paper.forum_url),
+            # One link rule for every format: a site builder puts these into an href too.
+            pdf_url=web_link(paper.pdf_url),
+            forum_url=web_link(paper.forum_url),
             decision=clean_optional(paper.decision),
             presentation=clean_optional(paper.presentation),
             session=_session_of(paper, sessions),
