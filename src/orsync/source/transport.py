@@ -280,13 +280,13 @@ class _Adapter(HTTPAdapter):
         response = super().send(request, **kwargs)
         try:
             refuse_redirect(request, response)
+            ctype = response.headers.get("Content-Type", "").lower()
+            if response.status_code >= 400 or "html" in ctype:
+                # All that an error page or a browser check is read of, before its deadline.
+                head(response, BODY_HEAD_MAX, deadline, self._timeout_s)
             self._inspect(request, response)
             if not streamed and not consumed(response):
-                limit = JSON_MAX if response.status_code < 400 else BODY_HEAD_MAX
-                if limit == BODY_HEAD_MAX:
-                    head(response, limit, deadline, self._timeout_s)
-                else:
-                    keep(response, read_capped(response, limit, deadline, self._timeout_s))
+                keep(response, read_capped(response, JSON_MAX, deadline, self._timeout_s))
         except BodyTooLarge:
             path = urlsplit(request.url or "").path
             raise UnreachableError(
