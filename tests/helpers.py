@@ -360,3 +360,45 @@ def start(
     svc = ServiceProcess(cfg, clean_env(**extra))
     services.append(svc)
     return svc
+
+
+# -- bounds: a child's peak memory and wall time -------------------------------------------------
+
+_PEAK_OF_CHILD = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "open(sys.argv[1], 'w').write(str(peak))\n"
+    "sys.exit(code)\n"
+)
+
+
+def measured_cli(
+    cfg: Path, *args: str, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """``orsync --config CFG ARGS`` in a fresh process: (its result, its peak resident memory in
+    MiB, its wall time in s). A go-between process is the only parent of the command, so the
+    peak is the command's alone, not any other child's of the test process."""
+    peak_file = cfg.parent / f"peak-{time.monotonic_ns()}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PEAK_OF_CHILD,
+            str(peak_file),
+            sys.executable,
+            "-m",
+            "orsync",
+            "--config",
+            str(cfg),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
+    )
+    wall = time.monotonic() - started
+    peak_mib = int(peak_file.read_text()) / 1024  # ru_maxrss is in KiB on Linux
+    return done, peak_mib, wall

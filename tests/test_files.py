@@ -6,6 +6,7 @@ checked before it is kept. The CLI runs against the emulator over HTTP."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import Setup, write_config
+from helpers import PASSWORD, ServiceProcess, config_for, start
 from orsync.emulator import Emulator
 
 pytestmark = pytest.mark.timeout(300)
@@ -525,3 +527,85 @@ def test_folders_orsync_creates_in_the_site_take_the_site_folders_mode(
     assert hosted_files
     for path in [*hosted_files, site_dir / "papers.json"]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o040, f"{path.name} is not group-readable"
+
+
+# -- bounds: slow downloads, redirects, the service's stop ----------------------------------------
+
+
+def small_files_setup(tmp_path: Path, emulator: Emulator, file_max_mb: float) -> Setup:
+    """Hosted files with ``openreview.timeout_s = 2`` and a small size limit, so a download's
+    deadline (timeout_s plus the limit at 256 KiB/s) is seconds."""
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=(
+            f'[website]\noutput_dir = "{tmp_path / "site"}"\nfiles = ["pdf"]\n'
+            f"file_max_mb = {file_max_mb}\n"
+        ),
+    )
+    config.write_text(config.read_text().replace("timeout_s = 5", "timeout_s = 2"))
+    return Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+
+
+def test_a_slow_download_ends_at_its_deadline_and_waits_with_backoff(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    s = small_files_setup(tmp_path, emulator, 0.05)
+    # One byte every 0.3 s: the first batch (50 files: deadline 2 + 10 s) and the first file
+    # asked alone after it (2.2 s) dribble; everything else answers at once.
+    emulator.faults.inject("slow_body", 2, path="/attachment", byte_every=0.3)
+    started = time.monotonic()
+    data = pull(s)
+    assert time.monotonic() - started < 60
+    files = data["files"]
+    assert files["current"] == 64 and files["pending"] == 1, files
+    (line,) = files["failed_files"]
+    assert "not complete within 2 s" in line, line
+    assert len(hosted(s)) == 64
+    slow = next(r for r in settle(emulator) if r.fault == "slow_body" and "id" in r.query)
+    with sqlite3.connect(s.db) as conn:
+        attempts, next_at = conn.execute(
+            "SELECT attempts, next_attempt_at FROM hosted_file WHERE forum_id = ?",
+            (slow.query["id"],),
+        ).fetchone()
+    assert attempts == 1 and datetime.fromisoformat(next_at).timestamp() > time.time() + 30
+    # The next pass does not ask for it again before its back-off ends.
+    emulator.clear_requests()
+    pull(s)
+    assert downloads(emulator) == []
+
+
+def test_a_redirected_download_is_refused_and_its_target_never_asked(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    s = small_files_setup(tmp_path, emulator, 1)
+    with Emulator(dataset="bgpt", seed=7) as other:
+        ids = ",".join(sorted(accepted_ids(other))[:50])
+        emulator.faults.inject(
+            "redirect", 1, path="/attachment", location=f"{other.url}/attachment?ids={ids}&name=pdf"
+        )
+        data = pull(s)
+        # The batch answer was refused; its files came one by one from the configured server.
+        assert data["files"]["current"] == 65, data["files"]
+        assert other.requests == []
+    assert [r.fault for r in settle(emulator) if r.fault] == ["redirect"]
+
+
+def test_the_service_stops_within_seconds_while_a_file_dribbles(
+    tmp_path: Path, services: list[ServiceProcess]
+) -> None:
+    with Emulator(dataset="bgpt", seed=7, password=PASSWORD) as emulator:
+        cfg = config_for(tmp_path, emulator, sync={"interval_s": 300})
+        site_dir = tmp_path / "site"
+        cfg.write_text(cfg.read_text() + f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\n')
+        emulator.faults.inject("slow_body", 100, path="/attachment", byte_every=0.5)
+        svc = start(services, cfg, None)
+        give_up = time.monotonic() + 60
+        while not list((site_dir / "files").glob("*.tmp")) and time.monotonic() < give_up:
+            time.sleep(0.1)  # the download's temporary file: the batch is streaming
+        assert list((site_dir / "files").glob("*.tmp")), svc.err
+        time.sleep(1.5)
+        stopped = time.monotonic()
+        assert svc.stop(timeout=30) == 0
+        assert time.monotonic() - stopped < 5
+        assert list((site_dir / "files").glob("*.tmp")) == []  # nothing half-written is left

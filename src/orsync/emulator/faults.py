@@ -10,6 +10,16 @@ Fault kinds
     ``expire_tokens``  immediately expire every token issued so far (they answer 401
                        ``TokenExpiredError``); ``times`` is irrelevant
 
+Hostile answers (what a broken or hostile server could send)
+    ``slow_body``      answer normally, but the body dribbles: ``bytes`` bytes (default 1) every
+                       ``byte_every`` seconds (default 1), headers at once
+    ``redirect``       answer 302 with ``Location`` param ``location`` (default ``/``), e.g.
+                       another emulator's URL; the target is whatever that server answers
+    ``big_error``      answer HTTP ``status`` (default 500) with a JSON error body of ``mb``
+                       MiB (default 64) decoded, gzip-encoded unless ``gzip=0``
+    ``gzip_bomb``      answer 200 with a JSON page (no notes) whose gzip body of a few MB
+                       inflates to ``mb`` MiB (default 1024)
+
 By default a rule applies to requests whose path starts with ``/notes`` or ``/groups``; param
 ``path`` (a path prefix such as ``/login`` or ``/attachment``, or ``*`` for every path)
 overrides that. Rules are consumed in the order they were injected: ``429x3,500x2`` fails the
@@ -32,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KINDS: frozenset[str] = frozenset({"429", "500", "502", "503", "drop", "slow", "expire_tokens"})
+KINDS = KINDS | frozenset({"slow_body", "redirect", "big_error", "gzip_bomb"})
 DEFAULT_PATHS: tuple[str, ...] = ("/notes", "/groups")
 
 ParamValue = float | str

@@ -47,6 +47,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import io
 import ipaddress
 import json
@@ -60,6 +61,7 @@ import threading
 import time
 import warnings
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -236,10 +238,75 @@ def hostile_zip(venue: Venue, reader: Reader, ids: list[str], name: str) -> byte
     return buffer.getvalue()
 
 
+HOSTILE_KINDS = frozenset({"slow_body", "redirect", "big_error", "gzip_bomb"})
+_GZIP_BLOCK = 16 * 1024 * 1024  # zeros per gzip member of a bomb; members repeat it
+
+
+def _gzip(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip member
+    return packer.compress(data) + packer.flush()
+
+
+@functools.lru_cache(maxsize=8)
+def _inflating(prefix: bytes, mb: int, suffix: bytes) -> bytes:
+    """``prefix`` + ``mb`` MiB of ``0`` + ``suffix``, gzip-encoded as concatenated members (a
+    gzip stream may hold several, and every HTTP client inflates them all), so a body of a few MB
+    that inflates to gigabytes is built in well under a second."""
+    total = mb * 1024 * 1024
+    block = _gzip(b"0" * _GZIP_BLOCK)
+    rest = _gzip(b"0" * (total % _GZIP_BLOCK))
+    return _gzip(prefix) + block * (total // _GZIP_BLOCK) + rest + _gzip(suffix)
+
+
+def hostile_answer(handler: _Handler, fault: FaultRule) -> int | None:
+    """The answer of a hostile fault kind (module doc of :mod:`orsync.emulator.faults`); its
+    status, or None when the request goes on to be answered normally (``slow_body``)."""
+    if fault.kind == "slow_body":
+        handler._dribble = (
+            max(0.0, fault.number("byte_every", 1.0)),
+            max(1, int(fault.number("bytes", 1.0))),
+        )
+        return None
+    if fault.kind == "redirect":
+        handler.send_response(302)
+        handler.send_header("Location", str(fault.params.get("location", "/")))
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return 302
+    mb = max(1, int(fault.number("mb", 64.0 if fault.kind == "big_error" else 1024.0)))
+    if fault.kind == "big_error":
+        status = int(fault.number("status", 500.0))
+        prefix = b'{"name":"Error","status":%d,"message":"' % status
+        gzipped = fault.number("gzip", 1.0) != 0
+    else:
+        status = 200
+        prefix = b'{"count":0,"notes":[],"pad":"'
+        gzipped = True
+    suffix = b'"}'
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json; charset=utf-8")
+    if gzipped:
+        body = _inflating(prefix, mb, suffix)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return status
+    handler.send_header("Content-Length", str(len(prefix) + mb * 1024 * 1024 + len(suffix)))
+    handler.end_headers()
+    handler.wfile.write(prefix)
+    block = b"x" * (1024 * 1024)
+    for _ in range(mb):
+        handler.wfile.write(block)
+    handler.wfile.write(suffix)
+    return status
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
     _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
+    _dribble: tuple[float, int] | None = None  # slow_body: (seconds, bytes) per write
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
@@ -272,7 +339,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            if self._dribble is None:
+                self.wfile.write(body)
+                return
+            every, size = self._dribble
+            for at in range(0, len(body), size):
+                self.wfile.write(body[at : at + size])
+                self.wfile.flush()
+                time.sleep(every)
 
     def _error(self, err: ApiError, headers: dict[str, str] | None = None) -> int:
         details = dict(err.details)
@@ -297,6 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         emu = self.server.emulator
         self._limit_headers = {}
+        self._dribble = None
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -310,7 +385,12 @@ class _Handler(BaseHTTPRequestHandler):
         refusal: str | None = None
         try:
             fault = emu.faults.take(path)
-            if fault is not None:
+            if fault is not None and fault.kind in HOSTILE_KINDS:
+                answered = hostile_answer(self, fault)
+                if answered is not None:
+                    status = answered
+                    return
+            elif fault is not None:
                 if fault.kind == "drop":
                     status = 0
                     self._drop()

@@ -26,6 +26,11 @@ from orsync.source import FileTooLarge, OpenReviewSource
 log = get_logger("orsync.files")
 
 BATCH_MAX = 50  # OpenReview's limit of ids per /attachment?ids= request
+TICK_EVERY_S = 1.0  # the watchdog is told of progress at most this often while a file streams
+
+
+class Stopped(Exception):
+    """The service asked to stop while a file streamed: the file is left for a later pass."""
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Downloader:
         self.requests = 0  # attachment requests sent, failed ones included
         self.should_stop: Callable[[], bool] | None = None
         self.tick: Callable[[], None] | None = None
+        self._ticked = 0.0
 
     def _may_request(self) -> bool:
         if self.tick is not None:
@@ -107,10 +113,19 @@ class Downloader:
         left = self.quota.left()
         return left is None or left >= 1
 
+    def _between_chunks(self) -> None:
+        """Checked after every chunk of a file: the stop request, and the watchdog told."""
+        if self.should_stop is not None and self.should_stop():
+            raise Stopped()
+        now = time.monotonic()
+        if self.tick is not None and now - self._ticked >= TICK_EVERY_S:
+            self._ticked = now
+            self.tick()
+
     def _request(self, params: dict[str, str], sink: IO[bytes], max_bytes: int, what: str) -> str:
         self.requests += 1
         try:
-            return self.source.download(params, sink, max_bytes, what)
+            return self.source.download(params, sink, max_bytes, what, self._between_chunks)
         finally:
             self.quota.refresh()
 
@@ -133,6 +148,9 @@ class Downloader:
                         self._batch(batch)
                 except RateLimitedError as exc:
                     self.quota.used_up(exc.resume_at)
+                    return
+                except Stopped:
+                    log.info("hosted files: stopped while a file downloaded; it waits")
                     return
 
     def _fail(self, w: Wanted, why: str) -> None:

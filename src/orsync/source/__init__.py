@@ -2,7 +2,8 @@
 
 ``transport`` is everything about one request and its answer (timeouts, the one retry layer,
 rate-limit headers and the quota reserve, error bodies, browser checks); ``client`` is what
-orsync asks OpenReview (login, groups, notes page by page, attachments). openreview-py itself
+orsync asks OpenReview (login, groups, notes page by page, attachments); ``bodies`` reads every
+answer's body in bounded chunks, against a byte cap and a wall-clock deadline. openreview-py itself
 is imported only when a source is made: reading commands never load it.
 """
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from requests import Response, Session
 
 from orsync.errors import AccessError, ConfigError, UnreachableError
+from orsync.source.bodies import BodyTooLarge, DeadlinePassed, stream_into
 from orsync.source.transport import (
     ApiError,
     Challenged,
@@ -40,6 +41,8 @@ from orsync.source.transport import (
 )
 
 PAGE_SIZE = 1000
+# The slowest rate a download may average: a 50 MB file may take about 3 min 20 s.
+DOWNLOAD_MIN_RATE = 256 * 1024
 Note = dict[str, Any]
 
 
@@ -129,6 +132,7 @@ class OpenReviewSource:
             sleep=sleep,
             on_retry=on_retry,
         )
+        self._timeout_s = timeout_s
         self._logged_in = False
 
     @property
@@ -362,17 +366,26 @@ class OpenReviewSource:
         return keys
 
     def download(
-        self, params: Mapping[str, str], sink: IO[bytes], max_bytes: int, what: str
+        self,
+        params: Mapping[str, str],
+        sink: IO[bytes],
+        max_bytes: int,
+        what: str,
+        between: Callable[[], None] | None = None,
     ) -> str:
         """One ``GET /attachment`` streamed into ``sink``; returns its Content-Type.
 
         Never retried here (a failed download waits for a later cycle, the quota is small):
         raises ``FileTooLarge`` as soon as more than ``max_bytes`` arrive (or are
         announced), ``RateLimitedError`` before a request the attachments quota cannot spare
-        or on a long 429, ``AccessError`` for a missing file, ``UnreachableError`` otherwise.
+        or on a long 429, ``AccessError`` for a missing file, ``UnreachableError`` otherwise,
+        a redirect and a download that outlasts :meth:`download_deadline_s` included.
+        ``between()`` runs after every chunk (the service's watchdog and stop: it may raise).
         """
+        deadline_s = self.download_deadline_s(max_bytes)
 
         def attempt() -> str:
+            deadline = time.monotonic() + deadline_s
             response = self._send("GET", "/attachment", params=dict(params), stream=True)
             with contextlib.closing(response):
                 if response.status_code >= 400:
@@ -380,12 +393,16 @@ class OpenReviewSource:
                 announced = header_int(response.headers.get("Content-Length"))
                 if announced is not None and announced > max_bytes:
                     raise FileTooLarge(f"{what}: announced {announced} bytes")
-                written = 0
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise FileTooLarge(f"{what}: more than {max_bytes} bytes")
-                    sink.write(chunk)
+                try:
+                    stream_into(response, sink, max_bytes, deadline, self._timeout_s, between)
+                except BodyTooLarge:
+                    raise FileTooLarge(f"{what}: more than {max_bytes} bytes") from None
+                except DeadlinePassed:
+                    raise UnreachableError(
+                        f"{what}: not complete within {deadline_s:.0f} s (openreview.timeout_s "
+                        f"plus its size limit at {DOWNLOAD_MIN_RATE // 1024} KiB/s); tried "
+                        "again in a later cycle"
+                    ) from None
                 return str(response.headers.get("Content-Type", ""))
 
         try:
@@ -407,6 +424,11 @@ class OpenReviewSource:
             raise self._challenge_error(exc.how, what) from None
         except TransientError as exc:
             raise UnreachableError(f"{what}: {exc}; tried again in a later cycle") from None
+
+    def download_deadline_s(self, max_bytes: int) -> float:
+        """The wall-clock limit of one download: ``openreview.timeout_s`` for the answer to
+        start, plus its size limit at ``DOWNLOAD_MIN_RATE`` (a slow but real link)."""
+        return self._timeout_s + max_bytes / DOWNLOAD_MIN_RATE
 
     def changed_notes(
         self, domain: str, since_ms: int, *, page_size: int = PAGE_SIZE

@@ -46,6 +46,19 @@ from tenacity import (
 
 from orsync.config import QUOTA_RESERVE
 from orsync.errors import AccessError, RateLimitedError, UnreachableError, local_time
+from orsync.source.bodies import (
+    BODY_HEAD_MAX,
+    JSON_MAX,
+    BodyTooLarge,
+    DeadlinePassed,
+    challenge,
+    consumed,
+    error_body,
+    has_long_number,
+    head,
+    keep,
+    read_capped,
+)
 from orsync.text import iso_local
 
 
@@ -141,34 +154,6 @@ def rate_limit_wait(
     return max(0.0, max(waits)) if waits else None
 
 
-def challenge(response: requests.Response) -> str | None:
-    """How the answer asks for a browser check, or None: the recorded HTML page (any status),
-    or the JSON 403 ``ChallengeRequiredError``."""
-    ctype = response.headers.get("Content-Type", "").lower()
-    if "html" in ctype:
-        head = response.content[:20_000].lower()
-        if b"verifying your browser" in head or b"turnstile" in head:
-            return f'HTTP {response.status_code} with a "Verifying your browser" page'
-        return None
-    if (
-        response.status_code == 403
-        and "json" in ctype
-        and error_body(response).get("name") == "ChallengeRequiredError"
-    ):
-        return "403 ChallengeRequiredError"
-    return None
-
-
-def error_body(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        return body
-    return {"name": "Error", "message": (response.text or response.reason or "").strip()[:200]}
-
-
 def retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -177,33 +162,6 @@ def retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
-
-
-# Every ASCII digit as "0", anything else as ".": a run of 19 digits is then a plain substring,
-# which bytes.find locates at memory speed (a regular expression takes ten times as long).
-_DIGITS_AS_ZEROS = bytes(ord("0") if chr(i) in "0123456789" else ord(".") for i in range(256))
-_RUN = b"0" * 19
-
-
-def has_long_number(text: bytes) -> bool:
-    """Whether a JSON text may hold a number of 19 digits or more: a digit run right after
-    ``:``, ``,`` or ``[`` (and a minus sign, and blanks). A run inside a string that looks so
-    only sends the page the slower, exact way; most runs (a hash in a PDF path) do not."""
-    mapped = text.translate(_DIGITS_AS_ZEROS)
-    start = mapped.find(_RUN)
-    while start != -1:
-        at = start - 1
-        if at >= 0 and text[at] == ord("-"):
-            at -= 1
-        while at >= 0 and text[at] in b" \t\r\n":
-            at -= 1
-        if at >= 0 and text[at] in b":,[":
-            return True
-        end = start + len(_RUN)
-        while end < len(mapped) and mapped[end] == ord("0"):
-            end += 1
-        start = mapped.find(_RUN, end)
-    return False
 
 
 # ------------------------------------------------------------------ what an answer can be
@@ -276,6 +234,8 @@ def network_faults() -> Iterator[None]:
     """``requests``' exceptions as retryable faults, whoever made the request."""
     try:
         yield
+    except DeadlinePassed:
+        raise TransientError("no complete answer within openreview.timeout_s") from None
     except requests.exceptions.Timeout:
         raise TransientError("request timed out") from None
     except requests.exceptions.ConnectionError as exc:
@@ -292,8 +252,12 @@ def network_faults() -> Iterator[None]:
 
 
 class _Adapter(HTTPAdapter):
-    """Every request gets a timeout and is counted, every answer inspected (quota, 429, 5xx,
-    browser check) before any caller parses it; retries are ours, not urllib3's."""
+    """Every request gets a deadline for its whole answer and is counted, every answer
+    inspected (redirect, quota, 429, 5xx, browser check) before any caller parses it, and a body
+    read in full only up to ``JSON_MAX``; retries are ours, not urllib3's.
+
+    The body is always streamed from the server: with ``stream=False`` requests would read it
+    whole, so the adapter reads it itself (bounded) and hands it over as the content."""
 
     def __init__(
         self,
@@ -309,10 +273,44 @@ class _Adapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout_s
+        streamed = bool(kwargs.get("stream"))
+        kwargs["stream"] = True
+        deadline = time.monotonic() + self._timeout_s
         self._counter()
         response = super().send(request, **kwargs)
-        self._inspect(request, response)
+        try:
+            refuse_redirect(request, response)
+            ctype = response.headers.get("Content-Type", "").lower()
+            if response.status_code >= 400 or "html" in ctype:
+                # All that an error page or a browser check is read of, before its deadline.
+                head(response, BODY_HEAD_MAX, deadline, self._timeout_s)
+            self._inspect(request, response)
+            if not streamed and not consumed(response):
+                keep(response, read_capped(response, JSON_MAX, deadline, self._timeout_s))
+        except BodyTooLarge:
+            path = urlsplit(request.url or "").path
+            raise UnreachableError(
+                f"OpenReview's answer to {path} is larger than {JSON_MAX // (1 << 20)} MiB "
+                "decoded, the most orsync reads of one answer (a page of 1,000 notes is about "
+                "10 MB); refused"
+            ) from None
+        except BaseException:
+            response.close()
+            raise
         return response
+
+
+def refuse_redirect(request: requests.PreparedRequest, response: requests.Response) -> None:
+    """No redirect is followed: the answer must come from ``openreview.baseurl`` itself, and a
+    redirect's target (another host, port or scheme) is never asked."""
+    if 300 <= response.status_code < 400:
+        target = response.headers.get("Location", "")[:200]
+        path = urlsplit(request.url or "").path
+        raise UnreachableError(
+            f"OpenReview answered {path} with a redirect (HTTP {response.status_code}) to "
+            f"{target!r}; orsync follows no redirects and did not fetch it: check "
+            "openreview.baseurl"
+        )
 
 
 class Transport:
@@ -460,6 +458,7 @@ class Transport:
         self, method: str, path: str, *, headers: Mapping[str, str], **kwargs: Any
     ) -> requests.Response:
         self.budget(bucket_of(path), 1)
+        kwargs.setdefault("allow_redirects", False)
         with network_faults():
             return self.session.request(method, self.baseurl + path, headers=headers, **kwargs)
 
