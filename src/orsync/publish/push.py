@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, insert, update
 from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
-from orsync.files import write_atomically
+from orsync.files import no_space, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
@@ -324,6 +324,9 @@ def _publish(
     try:
         result.changed = write_atomically(out, files)
     except OSError as exc:
+        full = no_space(exc, out, sum(len(data) for data in files.values()))
+        if full is not None:
+            raise PushError(f"cannot write website.output_dir: {full}") from None
         reason = exc.strerror or type(exc).__name__
         where = exc.filename or out
         raise PushError(
