@@ -244,9 +244,9 @@ BATCH_FAULTS = frozenset({"bzip2", "lzma", "huge_directory"})
 
 
 @functools.lru_cache(maxsize=8)
-def _bomb(method: str, inflate_mb: int) -> bytes:
+def bomb_member(method: str, inflate_mb: int) -> bytes:
     """A PDF header and ``inflate_mb`` MiB of zeros, compressed as a zip member of ``method``
-    (cached: compressing takes a second or two)."""
+    (cached: compressing takes seconds, so a test may build it ahead of the request)."""
     packer: Any = (
         bz2.BZ2Compressor(9) if method == "bzip2" else zipfile.LZMACompressor()  # type: ignore[attr-defined]
     )
@@ -327,7 +327,7 @@ def hostile_batch(
         member = f"{nid}.pdf"
         if fault.kind in ("bzip2", "lzma") and i < hostile:
             method = zipfile.ZIP_BZIP2 if fault.kind == "bzip2" else zipfile.ZIP_LZMA
-            bomb = _bomb(fault.kind, int(fault.number("inflate_mb", 256)))
+            bomb = bomb_member(fault.kind, int(fault.number("inflate_mb", 256)))
             entries.append((member, method, bomb, zlib.crc32(data), len(data)))
             continue
         packer = zlib.compressobj(6, zlib.DEFLATED, -15)
