@@ -242,7 +242,7 @@ def _mount_of(path: Path) -> Path:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, n // 1024)} KiB"
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n // 1024} KiB"
 
 
 def no_space(exc: OSError, folder: Path, need: int | None) -> str | None:
@@ -257,7 +257,7 @@ def no_space(exc: OSError, folder: Path, need: int | None) -> str | None:
     except OSError:
         free = "free space unknown"
     what = "the disk quota is used up" if exc.errno == errno.EDQUOT else "no space left on device"
-    needed = f", about {_mib(need)} to write" if need is not None else ""
+    needed = f", about {_mib(max(need, 1024))} to write" if need is not None else ""
     return (
         f"{what} writing {folder} ({free} on the filesystem mounted at {mount}{needed}): free "
         "space on that filesystem, or move the folder to one with room"
