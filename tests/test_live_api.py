@@ -263,6 +263,16 @@ def test_low_quota_stops_a_full_cycle_before_refusal_and_the_next_one_completes(
         assert refused(venue) == []
         assert [r.path for r in log_of(venue)].count("/notes") == 1  # the second page not asked
         assert store_dump(db) == before  # the first page was rolled back with the cycle
+        # Nothing failed: the cycle is deferred, and status says until when, not as a failure.
+        info = json.loads(run_cli("--config", str(config), "status", "--json").stdout)
+        assert info["cycles"][0]["outcome"] == "deferred", info["cycles"][0]
+        assert info["rate_limited_until"] is not None
+        shown = run_cli("--config", str(config), "status", env={"TZ": ZONE}).stdout
+        line = next(
+            t for t in shown.splitlines() if t.startswith(f"cycle {info['cycles'][0]['id']}")
+        )
+        assert "deferred until" in line and "nothing failed" in line, line
+        assert any(t in line for t in local_times(reset_epoch)), line
 
         time.sleep(max(0.0, reset_epoch - time.time()) + 0.5)
         again = run_cli("--config", str(config), "pull", "--full", "--json")
