@@ -671,3 +671,37 @@ def test_a_batch_that_does_not_fit_the_free_space_waits(tmp_path: Path, emulator
             attempts = db.execute("SELECT count(*) FROM hosted_file WHERE attempts = 1").fetchone()
         assert attempts == (65,)
         assert (site_dir / "papers.json").exists()
+
+
+def test_a_files_stage_stopped_by_a_full_disk_keeps_what_it_fetched(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    site_dir = tmp_path / "site"
+    # Room for the site (four files and files/) and about ten more: the filesystem runs out of
+    # inodes part way through the downloads, whatever the free bytes say.
+    with small_filesystem(site_dir, "16m,nr_inodes=17"):
+        config = write_config(
+            tmp_path,
+            emulator,
+            extra=f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\nfile_max_mb = 1\n',
+        )
+        s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+        emulator.set_file_answer("no_batch")  # one file per request
+        done = s.cli("pull")
+        assert done.returncode != 0
+        (error,) = [line for line in done.stderr.splitlines() if line.startswith("orsync: error")]
+        assert "no space left on device" in error and "free space on that filesystem" in error
+        assert "no inodes left" in error, error
+        with contextlib.closing(sqlite3.connect(s.db)) as db:
+            rows = db.execute(
+                "SELECT status, attempts, file, last_error FROM hosted_file"
+            ).fetchall()
+        current = [r for r in rows if r[0] == "current"]
+        waiting = [r for r in rows if r[0] != "current"]
+        # The files fetched before the disk filled are in place; every other row has its
+        # attempt recorded (a back-off, not a loop), with why.
+        assert 5 <= len(current) < 65 and len(current) + len(waiting) == 65, len(current)
+        assert all((site_dir / "files" / str(r[2])).is_file() for r in current)
+        assert all(r[1] == 1 and "No space left on device" in str(r[3]) for r in waiting), waiting[
+            :3
+        ]

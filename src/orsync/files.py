@@ -254,6 +254,8 @@ def no_space(exc: OSError, folder: Path, need: int | None) -> str | None:
     mount = _mount_of(folder)
     try:
         free = f"{_mib(shutil.disk_usage(mount).free)} free"
+        if os.statvfs(mount).f_favail == 0:
+            free = "no inodes left, " + free  # a full inode table says ENOSPC too
     except OSError:
         free = "free space unknown"
     what = "the disk quota is used up" if exc.errno == errno.EDQUOT else "no space left on device"
