@@ -5,18 +5,24 @@ checked before it is kept. The CLI runs against the emulator over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Setup, write_config
+from conftest import Setup, cli_environ, write_config
 from helpers import PASSWORD, ServiceProcess, config_for, start
 from orsync.emulator import Emulator
+from orsync.emulator.server import bomb_member
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -609,3 +615,176 @@ def test_the_service_stops_within_seconds_while_a_file_dribbles(
         assert svc.stop(timeout=30) == 0
         assert time.monotonic() - stopped < 5
         assert list((site_dir / "files").glob("*.tmp")) == []  # nothing half-written is left
+
+
+# -- bounds on hostile archives (docs/security.md#bounds) --------------------------------------
+
+PEAK_MIB = 200  # a pull's peak memory under a hostile batch answer (about 70 MiB without one)
+WALL_S = 90  # its wall time, generously: the machine is shared
+
+
+def measured_pull(s: Setup) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """``orsync pull --json`` as a child of a fresh interpreter, which reports the child's peak
+    resident memory: (the run, peak MiB, wall seconds)."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(done.returncode)\n"
+    )
+    args = [sys.executable, "-m", "orsync", "--config", str(s.config), "pull", "--json"]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=WALL_S * 2,
+        env=cli_environ(None),
+    )
+    wall = time.monotonic() - start
+    lines = done.stderr.rstrip().splitlines()
+    peak_kib = int(lines[-1])
+    return done, peak_kib / 1024, wall
+
+
+@pytest.mark.parametrize(("kind", "method"), [("bzip2", "bzip2"), ("lzma", "LZMA")])
+def test_bzip2_and_lzma_members_are_refused_before_they_inflate(
+    site: Setup, kind: str, method: str
+) -> None:
+    emu = site.emu
+    # The batch answer's first two members: a PDF header, then 256 MiB of zeros in a few
+    # hundred bytes, declaring the size of a small PDF. The other members are good files.
+    emu.faults.inject(kind, path="/attachment", members=2, inflate_mb=256)
+    bomb_member(kind, 256)  # built ahead: compressing takes the emulator seconds
+    done, peak, wall = measured_pull(site)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = json.loads(done.stdout)["files"]
+    assert files["refused"] == 2 and files["current"] == 63 and files["pending"] == 0, files
+    assert all(
+        f"compressed with {method}; only stored and deflate members are read" in line
+        for line in files["refused_files"]
+    ), files["refused_files"]
+    assert peak < PEAK_MIB, f"peak {peak:.0f} MiB"
+    assert wall < WALL_S, f"{wall:.0f}s"
+    names = hosted(site)
+    assert len(names) == 63 and all(len(v) < 10_000 for v in names.values())
+    refused = [r for r in status(site)["refused_files"]]
+    assert len(refused) == 2 and all(method in r["error"] for r in refused)
+
+
+def test_a_huge_archive_directory_is_refused_before_it_is_parsed(site: Setup) -> None:
+    emu = site.emu
+    # A batch answer whose central directory holds a million entries (a zip64 end record says
+    # so): refused from its end records; the files come one by one instead.
+    emu.faults.inject("huge_directory", path="/attachment", entries=1_000_000)
+    done, peak, wall = measured_pull(site)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = json.loads(done.stdout)["files"]
+    assert files["current"] == 65 and files["refused"] == 0 and files["pending"] == 0, files
+    assert "its directory declares 1000050 members for 50 files asked" in done.stderr
+    assert peak < PEAK_MIB, f"peak {peak:.0f} MiB"
+    assert wall < WALL_S, f"{wall:.0f}s"
+    asked = downloads(emu)
+    assert sum("ids" in r.query for r in asked) == 2  # the hostile batch, then the other one
+    assert len(hosted(site)) == 65
+
+
+def test_a_batch_answer_is_capped_at_its_files_times_file_max_mb(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(
+        tmp_path,
+        emulator,
+        extra=f'[website]\noutput_dir = "{tmp_path / "site"}"\nfiles = ["pdf"]\n'
+        "file_max_mb = 0.05\n",
+    )
+    s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+    big = sorted(accepted_ids(emulator))[0]
+    # 3 MB no archive compresses: more than the 50 files of a batch may bring at 0.05 MB each.
+    blob = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024)
+    emulator.set_file(big, "pdf", blob)
+    done, peak, wall = measured_pull(s)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = json.loads(done.stdout)["files"]
+    assert files["current"] == 64 and files["refused"] == 1, files
+    assert "batch answer over the size limit" in done.stderr
+    # The batch holding the big file was dropped while it streamed: its files came one by one.
+    singles = [r for r in downloads(emulator) if "id" in r.query]
+    assert big in {r.query["id"] for r in singles} and len(singles) in (15, 50)
+    assert not list((tmp_path / "site" / "files").glob(".orsync-*"))
+    assert peak < PEAK_MIB and wall < WALL_S
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``folder`` (root only: the test is skipped otherwise)."""
+    folder.mkdir(parents=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_batch_that_does_not_fit_the_free_space_waits(tmp_path: Path, emulator: Emulator) -> None:
+    site_dir = tmp_path / "site"
+    with small_filesystem(site_dir, "2m"):
+        config = write_config(
+            tmp_path,
+            emulator,
+            extra=f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\nfile_max_mb = 4\n',
+        )
+        s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+        data = pull(s)
+        files = data["files"]
+        # The site itself is written; no batch (50 files at 4 MB may need 400 MB) is asked for,
+        # nor a file (4 MB), and after two that did not fit, the rest waits for a later pass.
+        assert files["current"] == 0 and files["pending"] == 65, files
+        assert not any("ids" in r.query for r in downloads(emulator))
+        assert len(downloads(emulator)) == 0
+        short = [line for line in files["failed_files"] if "free space on that" in line]
+        assert len(short) == 4 and all(str(site_dir) in line for line in short), short
+        with contextlib.closing(sqlite3.connect(s.db)) as db:
+            attempts = db.execute("SELECT count(*) FROM hosted_file WHERE attempts = 1").fetchone()
+        assert attempts == (65,)
+        assert (site_dir / "papers.json").exists()
+
+
+def test_a_files_stage_stopped_by_a_full_disk_keeps_what_it_fetched(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    site_dir = tmp_path / "site"
+    # Room for the site (four files and files/) and about ten more: the filesystem runs out of
+    # inodes part way through the downloads, whatever the free bytes say.
+    with small_filesystem(site_dir, "16m,nr_inodes=17"):
+        config = write_config(
+            tmp_path,
+            emulator,
+            extra=f'[website]\noutput_dir = "{site_dir}"\nfiles = ["pdf"]\nfile_max_mb = 1\n',
+        )
+        s = Setup(emulator, tmp_path, config, tmp_path / "orsync.db")
+        emulator.set_file_answer("no_batch")  # one file per request
+        done = s.cli("pull")
+        assert done.returncode != 0
+        (error,) = [line for line in done.stderr.splitlines() if line.startswith("orsync: error")]
+        assert "no space left on device" in error and "free space on that filesystem" in error
+        assert "no inodes left" in error, error
+        with contextlib.closing(sqlite3.connect(s.db)) as db:
+            rows = db.execute(
+                "SELECT status, attempts, file, last_error FROM hosted_file"
+            ).fetchall()
+        current = [r for r in rows if r[0] == "current"]
+        waiting = [r for r in rows if r[0] != "current"]
+        # The files fetched before the disk filled are in place; every other row has its
+        # attempt recorded (a back-off, not a loop), with why.
+        assert 5 <= len(current) < 65 and len(current) + len(waiting) == 65, len(current)
+        assert all((site_dir / "files" / str(r[2])).is_file() for r in current)
+        assert all(r[1] == 1 and "No space left on device" in str(r[3]) for r in waiting), waiting[
+            :3
+        ]

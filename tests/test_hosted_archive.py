@@ -6,6 +6,7 @@ nothing of it, and why; the good member beside it shows the checks do not refuse
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from orsync.hosted.archive import (
     MAX_MEMBERS_EXTRA,
     RATIO_FLOOR,
     Refused,
+    check_directory,
     check_type,
+    directory_size,
     members,
     safe_member_name,
 )
@@ -167,3 +170,68 @@ def test_check_type_reads_the_bytes_not_the_name() -> None:
         check_type("png", b"  <html><head>")
     with pytest.raises(Refused, match="unknown type"):
         check_type("exe", b"MZ")
+
+
+def test_a_directory_larger_than_its_entries_need_is_refused_before_parsing(
+    tmp_path: Path,
+) -> None:
+    path = archive(tmp_path / "answer.zip", [("Forum1.pdf", PDF)])
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    # The end record now says the directory is 50 MB: nothing of it is read.
+    data[end + 12 : end + 16] = (50 << 20).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    folder = tmp_path / "files"
+    folder.mkdir()
+    with pytest.raises(zipfile.BadZipFile, match="directory declares 52428800 bytes"):
+        members(path, [ONE, TWO], folder, LIMIT)
+    assert directory_size(path) == (1, 50 << 20)
+
+
+def test_the_zip64_end_record_is_read_for_the_entry_count(tmp_path: Path) -> None:
+    path = tmp_path / "answer.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Forum1.pdf", PDF)
+    data = path.read_bytes()
+    end = data.rfind(b"PK\x05\x06")
+    cd_size = int.from_bytes(data[end + 12 : end + 16], "little")
+    cd_at = int.from_bytes(data[end + 16 : end + 20], "little")
+    many = 4_000_000
+    zip64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, many, many, cd_size, cd_at)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    record = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, cd_size, cd_at, 0)
+    path.write_bytes(data[:end] + zip64 + locator + record)
+    assert directory_size(path) == (many, cd_size)
+    with pytest.raises(zipfile.BadZipFile, match="declares 4000000 members for 2 files asked"):
+        check_directory(path, 2)
+
+
+@pytest.mark.parametrize(
+    ("method", "name"), [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "LZMA")]
+)
+def test_only_stored_and_deflate_members_are_opened(tmp_path: Path, method: int, name: str) -> None:
+    path = tmp_path / "answer.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Forum1.pdf", PDF, compress_type=method)
+        zf.writestr("Forum2.pdf", PDF, compress_type=zipfile.ZIP_STORED)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    got, refused, _ = members(path, [ONE, TWO], folder, LIMIT)
+    assert set(got) == {"Forum2"}
+    assert f"compressed with {name}; only stored and deflate members are read" in refused["Forum1"]
+
+
+def test_a_member_that_fails_to_inflate_refuses_that_member_only(tmp_path: Path) -> None:
+    path = archive(tmp_path / "answer.zip", [("Forum1.pdf", PDF), ("Forum2.pdf", PDF)])
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("Forum1.pdf")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start : start + 8] = b"\xff" * 8  # not a deflate stream: zlib raises its own error
+    path.write_bytes(bytes(data))
+    folder = tmp_path / "files"
+    folder.mkdir()
+    got, refused, _ = members(path, [ONE, TWO], folder, LIMIT)
+    assert set(got) == {"Forum2"}
+    assert "unreadable" in refused["Forum1"]
+    assert [p.name for p in folder.iterdir()] == [got["Forum2"].name]

@@ -263,6 +263,16 @@ def test_low_quota_stops_a_full_cycle_before_refusal_and_the_next_one_completes(
         assert refused(venue) == []
         assert [r.path for r in log_of(venue)].count("/notes") == 1  # the second page not asked
         assert store_dump(db) == before  # the first page was rolled back with the cycle
+        # Nothing failed: the cycle is deferred, and status says until when, not as a failure.
+        info = json.loads(run_cli("--config", str(config), "status", "--json").stdout)
+        assert info["cycles"][0]["outcome"] == "deferred", info["cycles"][0]
+        assert info["rate_limited_until"] is not None
+        shown = run_cli("--config", str(config), "status", env={"TZ": ZONE}).stdout
+        line = next(
+            t for t in shown.splitlines() if t.startswith(f"cycle {info['cycles'][0]['id']}")
+        )
+        assert "deferred until" in line and "nothing failed" in line, line
+        assert any(t in line for t in local_times(reset_epoch)), line
 
         time.sleep(max(0.0, reset_epoch - time.time()) + 0.5)
         again = run_cli("--config", str(config), "pull", "--full", "--json")
@@ -314,3 +324,39 @@ def test_emulator_answers_like_the_recordings(emulator: Emulator) -> None:
     log = log_of(emulator)
     assert [r.fault for r in log][-1] == "challenge"
     assert sum(1 for r in log if r.fault == "ratelimit") == 2
+
+
+def test_run_defers_a_cycle_that_would_spend_the_reserve_without_counting_a_failure(
+    tmp_path: Path, notify_socket: NotifySocket, services: list[ServiceProcess]
+) -> None:
+    # Over 1000 submissions: the first full walk takes two pages; the quota leaves one.
+    with Emulator(dataset="bgpt", seed=3, size=1100, password=PASSWORD) as venue:
+        window_s = 15.0
+        venue.set_rate_limit("notes", 5, window_s=window_s)
+        spent = spend_notes_quota(venue, 1)  # 4 left: one page, then 3 = the reserve
+        reset_epoch = int(spent.headers["x-ratelimit-reset"])
+        cfg = config_for(tmp_path, venue, sync={"interval_s": 300, "jitter_s": 0.5})
+        svc = start(services, cfg, notify_socket, watchdog_usec=1_000_000)
+        svc.wait_event(lambda e: e["event"] == "cycle", 40, "the first cycle")
+        (_, event), *_ = svc.cycle_events()
+        # Logged as information, not as a warning: nothing failed.
+        assert event["outcome"] == "deferred" and event["level"] == "info", (event, svc.lines[-8:])
+        notify_socket.wait(
+            lambda: bool(notify_socket.with_prefix("STATUS=cycle 1 deferred until")),
+            20,
+            "STATUS= naming the deferral",
+        )
+        line = notify_socket.with_prefix("STATUS=cycle 1 deferred until")[0][1]
+        assert any(t in line for t in local_times(reset_epoch, None)), line
+        assert "failed" not in line and "next cycle in" in line
+        assert not any(
+            e["level"] in ("warning", "error") and e["logger"] == "orsync.service"
+            for _, e in svc.events()
+        ), [e for _, e in svc.events() if e["level"] in ("warning", "error")]
+        shown = orsync(cfg, "status")
+        assert "cycle 1 deferred until" in shown.stdout, shown.stdout
+        # After the reset the next cycle completes; the deferral was never a failure to back
+        # off from.
+        svc.wait_event(lambda e: e["event"] == "cycle" and e["outcome"] == "ok", 60, "a good cycle")
+        assert refused(venue) == []
+        assert svc.stop() == 0

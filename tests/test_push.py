@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ import yaml
 from conftest import Setup, run_cli
 from helpers import SESSIONS, TALKS, at, day_config, website_config
 from orsync.emulator import Emulator
+from orsync.files import no_space
 
 
 @pytest.fixture
@@ -449,3 +453,41 @@ def test_a_format_that_cannot_be_rendered_keeps_its_file_and_the_others_publish(
         assert (tmp_path / "site2" / name).read_bytes() == (site / name).read_bytes(), name
     hook_log = (tmp_path / "hook.log").read_text().splitlines()
     assert len(hook_log) == 3  # the first push, the one that failed a format, the other site
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+
+
+def test_a_full_disk_says_to_free_space_on_that_filesystem(site: Setup) -> None:
+    folder = site.dir / "site"
+    folder.mkdir()
+    # A filesystem of one page: the site's files do not fit (root only, else skipped).
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem: {mounted.stderr.strip()}")
+    try:
+        done = site.cli("pull")
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert done.returncode == 2, done.stderr
+    assert "no space left on device" in done.stderr
+    assert f"on the filesystem mounted at {folder}" in done.stderr
+    assert "KiB to write" in done.stderr or "MiB to write" in done.stderr
+    assert "free space on that filesystem" in done.stderr
+    assert "make it a folder this user can write" not in done.stderr
+
+
+def test_the_full_disk_advice_is_given_for_a_full_disk_only(tmp_path: Path) -> None:
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "papers.json"))
+    line = no_space(full, tmp_path / "site", 3 * 2**20)
+    assert line is not None
+    assert "no space left on device" in line and "about 3.0 MiB to write" in line
+    assert "free on the filesystem mounted at /" in line and str(tmp_path / "site") in line
+    quota = OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+    assert "disk quota is used up" in (no_space(quota, tmp_path, None) or "")
+    denied = OSError(errno.EACCES, os.strerror(errno.EACCES))
+    assert no_space(denied, tmp_path, 10) is None

@@ -65,11 +65,14 @@ class RateLimitedError(UnreachableError):
     """OpenReview's rate limit is used up (or about to be) until ``resume_at`` (epoch seconds).
 
     Not retried: waiting for the reset is the caller's choice (``pull`` exits, ``run`` sleeps).
+    ``deferred``: orsync stopped itself before the server refused anything, keeping the reserve;
+    nothing failed, the work waits for the reset.
     """
 
-    def __init__(self, message: str, resume_at: float) -> None:
+    def __init__(self, message: str, resume_at: float, *, deferred: bool = False) -> None:
         super().__init__(message)
         self.resume_at = resume_at
+        self.deferred = deferred
 
 
 def local_time(epoch_s: float) -> str:

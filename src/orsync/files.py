@@ -10,7 +10,9 @@ replaced whole with ``write_atomically``, keeping their mode.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -29,6 +31,7 @@ __all__ = [
     "holds",
     "inside",
     "loose_mode",
+    "no_space",
     "site_dir_mode",
     "site_leak",
     "sqlite_file",
@@ -304,3 +307,38 @@ def write_atomically(output_dir: Path, files: Mapping[str, bytes]) -> list[str]:
     if changed:
         fsync_dir(output_dir)  # the renames themselves survive a power cut
     return changed
+
+
+def _mount_of(path: Path) -> Path:
+    """The mount point of the filesystem that holds (or would hold) ``path``."""
+    here = path.resolve()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    while not os.path.ismount(here) and here != here.parent:
+        here = here.parent
+    return here
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n // 1024} KiB"
+
+
+def no_space(exc: OSError, folder: Path, need: int | None) -> str | None:
+    """For a write into ``folder`` that failed for want of space (a full filesystem or a used-up
+    disk quota), what to do: free space on that filesystem, named by its mount point, and about
+    how much the write needs (``need`` bytes, when known); None for any other error."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    mount = _mount_of(folder)
+    try:
+        free = f"{_mib(shutil.disk_usage(mount).free)} free"
+        if os.statvfs(mount).f_favail == 0:
+            free = "no inodes left, " + free  # a full inode table says ENOSPC too
+    except OSError:
+        free = "free space unknown"
+    what = "the disk quota is used up" if exc.errno == errno.EDQUOT else "no space left on device"
+    needed = f", about {_mib(max(need, 1024))} to write" if need is not None else ""
+    return (
+        f"{what} writing {folder} ({free} on the filesystem mounted at {mount}{needed}): free "
+        "space on that filesystem, or move the folder to one with room"
+    )

@@ -230,8 +230,10 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
             summary.error = exc.message if isinstance(exc, OrsyncError) else exc.__class__.__name__
             until = None
             if isinstance(exc, RateLimitedError):
-                # Still a failed cycle (readers of ``outcome`` know four values); the error
-                # text names the time and the sync_state key keeps it for ``status``.
+                # Stopped by orsync itself to keep the reserve: deferred, not failed. Either
+                # way the error text names the time and the sync_state key keeps it.
+                if exc.deferred:
+                    summary.outcome = "deferred"
                 until = datetime.fromtimestamp(exc.resume_at, UTC)
                 summary.rate_limited_until = until.astimezone().isoformat(timespec="seconds")
             try:

@@ -22,7 +22,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     cycles: Annotated[int, typer.Option("--cycles", help="How many recent cycles to show.")] = 10,
 ) -> None:
-    """Last cycles, what the store holds, the lock holder and the time since the last success."""
+    """Last cycles, what the store holds, the lock holder and the time since the last success.
+
+    A cycle's outcome is ok, failed, refused (the max-delete guard), interrupted, running, or
+    deferred: orsync stopped it itself to keep the rate limit's reserve, nothing failed, and it
+    runs again after the reset time shown.
+    """
     from orsync import commands as do
 
     run = this_run(ctx)

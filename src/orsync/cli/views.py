@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -145,7 +145,17 @@ def show_status(screen: Screen, info: Status) -> None:
                 f"{c.created} {c.updated} {c.deleted}",
                 f"{c.duration_s:.1f}" if c.duration_s is not None else "",
             )
-            if c.error:
+            if c.outcome == "deferred":
+                # Not a failure: orsync kept its reserve of the quota and waits for the reset.
+                reset = datetime.fromisoformat(c.quota_reset_at) if c.quota_reset_at else None
+                if reset is not None and reset.tzinfo is None:
+                    reset = reset.replace(tzinfo=UTC)  # the store keeps UTC
+                when = local_time(reset.timestamp()) if reset else None
+                failures.append(
+                    f"cycle {c.id} deferred until {when or 'the quota resets'} (local time): "
+                    "nothing failed, the quota's reserve is kept"
+                )
+            elif c.error:
                 failures.append(f"cycle {c.id} {c.outcome}: {c.error}")
         screen.out.print(table)
         for line in failures:

@@ -20,6 +20,15 @@ Hostile answers (what a broken or hostile server could send)
     ``gzip_bomb``      answer 200 with a JSON page (no notes) whose gzip body of a few MB
                        inflates to ``mb`` MiB (default 1024)
 
+Hostile batch answers (a ``/attachment?ids=`` request; give ``path=/attachment``), built by
+``server.hostile_batch``; the other members are the real files, deflated:
+    ``bzip2``, ``lzma``  the first ``members`` asked ids' members (default 1) compressed with that
+                       method: a PDF header, then ``inflate_mb`` MiB of zeros (default 256; a
+                       few hundred bytes compressed), declaring the size of a small PDF
+    ``huge_directory`` an archive whose central directory holds ``entries`` entries (default
+                       1,000,000, one small stray member named again and again; a zip64 end
+                       record says how many), before the real members
+
 By default a rule applies to requests whose path starts with ``/notes`` or ``/groups``; param
 ``path`` (a path prefix such as ``/login`` or ``/attachment``, or ``*`` for every path)
 overrides that. Rules are consumed in the order they were injected: ``429x3,500x2`` fails the
@@ -43,6 +52,7 @@ from dataclasses import dataclass, field
 
 KINDS: frozenset[str] = frozenset({"429", "500", "502", "503", "drop", "slow", "expire_tokens"})
 KINDS = KINDS | frozenset({"slow_body", "redirect", "big_error", "gzip_bomb"})
+KINDS = KINDS | frozenset({"bzip2", "lzma", "huge_directory"})
 DEFAULT_PATHS: tuple[str, ...] = ("/notes", "/groups")
 
 ParamValue = float | str

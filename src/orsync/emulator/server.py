@@ -45,6 +45,7 @@ token lives ``min(expiresIn, token_ttl_s)`` seconds; an expired or unknown token
 from __future__ import annotations
 
 import base64
+import bz2
 import contextlib
 import errno
 import functools
@@ -56,6 +57,7 @@ import random
 import secrets
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -302,6 +304,114 @@ def hostile_answer(handler: _Handler, fault: FaultRule) -> int | None:
     return status
 
 
+BATCH_FAULTS = frozenset({"bzip2", "lzma", "huge_directory"})
+
+
+@functools.lru_cache(maxsize=8)
+def bomb_member(method: str, inflate_mb: int) -> bytes:
+    """A PDF header and ``inflate_mb`` MiB of zeros, compressed as a zip member of ``method``
+    (cached: compressing takes seconds, so a test may build it ahead of the request)."""
+    packer: Any = (
+        bz2.BZ2Compressor(9) if method == "bzip2" else zipfile.LZMACompressor()  # type: ignore[attr-defined]
+    )
+    out = [packer.compress(b"%PDF-1.4\n")]
+    zeros = bytes(1 << 20)
+    for _ in range(inflate_mb):
+        out.append(packer.compress(zeros))
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+def _zip(
+    entries: list[tuple[str, int, bytes, int, int]], extra_directory: tuple[bytes, int] = (b"", 0)
+) -> bytes:
+    """A zip archive written by hand, so that it can lie: each entry is (name, method,
+    compressed bytes, crc, declared size); ``extra_directory`` is (central directory bytes put
+    before the real entries', how many entries they are)."""
+    body = io.BytesIO()
+    directory = [extra_directory[0]]
+    for name, method, data, crc, size in entries:
+        raw = name.encode()
+        offset = body.tell()
+        body.write(
+            struct.pack(
+                "<4s5H3L2H", b"PK\x03\x04", 63, 0, method, 0, 0, crc, len(data), size, len(raw), 0
+            )
+        )
+        body.write(raw + data)
+        directory.append(
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                63,
+                63,
+                0,
+                method,
+                0,
+                0,
+                crc,
+                len(data),
+                size,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw
+        )
+    count = extra_directory[1] + len(entries)
+    start = body.tell()
+    cd = b"".join(directory)
+    body.write(cd)
+    if count > 0xFFFF:
+        zip64_at = body.tell()
+        body.write(
+            struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(cd), start)
+        )
+        body.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, zip64_at, 1))
+    small = min(count, 0xFFFF)
+    body.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, small, small, len(cd), start, 0))
+    return body.getvalue()
+
+
+def hostile_batch(
+    venue: Venue, reader: Reader, ids: list[str], name: str, fault: FaultRule
+) -> bytes:
+    """The batch answer of a fault of :data:`BATCH_FAULTS` (see :mod:`.faults`)."""
+    entries: list[tuple[str, int, bytes, int, int]] = []
+    hostile = int(fault.number("members", 1))
+    for i, nid in enumerate(ids):
+        try:
+            data = venue.attachment(reader, nid, name)
+        except ApiError:
+            continue
+        member = f"{nid}.pdf"
+        if fault.kind in ("bzip2", "lzma") and i < hostile:
+            method = zipfile.ZIP_BZIP2 if fault.kind == "bzip2" else zipfile.ZIP_LZMA
+            bomb = bomb_member(fault.kind, int(fault.number("inflate_mb", 256)))
+            entries.append((member, method, bomb, zlib.crc32(data), len(data)))
+            continue
+        packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = packer.compress(data) + packer.flush()
+        entries.append((member, zipfile.ZIP_DEFLATED, packed, zlib.crc32(data), len(data)))
+    if fault.kind != "huge_directory":
+        return _zip(entries)
+    # One stray entry, repeated: cheap to build, and a reader that parses the directory pays
+    # for every copy.
+    stray = b"stray.pdf"
+    one = (
+        struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(stray), 0, 0, 0, 0, 0, 0
+        )
+        + stray
+    )
+    count = int(fault.number("entries", 1_000_000))
+    return _zip(entries, (one * count, count))
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
@@ -433,7 +543,13 @@ class _Handler(BaseHTTPRequestHandler):
                     status = 429
                     self._send(429, json.dumps(verdict.refused).encode())
                     return
-            status = self._route(method, path, query, reader)
+            if fault is not None and fault.kind in BATCH_FAULTS and "ids" in query:
+                ids = [i for i in query["ids"].split(",") if i]
+                body = hostile_batch(emu._venue, reader, ids, query.get("name", "pdf"), fault)
+                self._send(200, body, "application/zip")
+                status = 200
+            else:
+                status = self._route(method, path, query, reader)
         except ApiError as err:
             status = self._error(err)
         except (BrokenPipeError, ConnectionResetError):

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from orsync.errors import OrsyncError
-from orsync.files import ensure_site_dir
+from orsync.files import ensure_site_dir, no_space
 from orsync.hosted.commit import commit, linked_names, sweep
 from orsync.hosted.download import Downloader, Pacing
 from orsync.hosted.plan import FILES_DIR, plan
@@ -113,9 +113,27 @@ def run_stage(
     quota = Pacing(source, json.loads(stored) if stored else None, QUOTA_RESERVE)
     downloader = Downloader(source, folder, max_bytes, quota)
     downloader.should_stop, downloader.tick = should_stop, tick
+    aborted: BaseException | None = None
     try:
-        if due:
-            downloader.run(due)
+        try:
+            if due:
+                downloader.run(due)
+        except Exception as exc:
+            # What the pass learnt before it stopped is still committed: the checked files
+            # go into place and the files it did not finish are recorded with their attempt.
+            aborted = exc
+            why = f"the files stage stopped: {type(exc).__name__}: {str(exc)[:200]}"
+            for w in due:
+                key = (w.forum_id, w.field)
+                if not any(
+                    key in found
+                    for found in (
+                        downloader.outcome.ok,
+                        downloader.outcome.refused,
+                        downloader.outcome.failed,
+                    )
+                ):
+                    downloader.outcome.failed[key] = (w, why)
         outcome = downloader.outcome
         with (
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
@@ -142,6 +160,15 @@ def run_stage(
     unlinked = bool(checked.missing or checked.altered)
     if site_current and (links_after != links_before or unlinked):
         republish()  # raises when it cannot: then nothing is removed either
+    if aborted is not None:  # raised after the republish: the site links what was put in place
+        full = (
+            no_space(aborted, folder, max_bytes * len(committed.failed))
+            if isinstance(aborted, OSError)
+            else None
+        )
+        if full is not None:
+            raise OrsyncError(f"hosted files: cannot write website.output_dir: {full}") from None
+        raise aborted
     if site_current:
         with (
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
@@ -188,6 +215,11 @@ def run_files_stage(
             tick=tick,
         )
     except OSError as exc:
+        full = (
+            no_space(exc, config.website.output_dir / FILES_DIR, None) if config.website else None
+        )
+        if full is not None:
+            raise OrsyncError(f"hosted files: cannot write website.output_dir: {full}") from None
         raise OrsyncError(
             f"hosted files: cannot write {exc.filename or 'website.output_dir'}: "
             f"{exc.strerror or type(exc).__name__}"

@@ -8,7 +8,12 @@ by one (never ``extractall``) and kept only when their name is a plain name mapp
 one paper asked for (``<note id>.<ext>``, or openreview-py's ``<number>_<field>.<ext>``):
 absolute paths, ``..``, backslashes, duplicates, members nobody asked for, encrypted members and
 archive bombs (declared size over the limit, an inflation ratio over ``MAX_RATIO``, more bytes
-than declared) are refused. Files are written to temporary files inside ``files/`` and renamed
+than declared) are refused. Only stored and deflate members are opened: Python's bzip2 and LZMA
+readers inflate a whole block whatever size was asked for (a few KB became GiBs), so those are
+refused by their method before a byte is read; any error reading one member refuses that member
+only. The archive's directory is sized from its end record (and the zip64 one) before
+``zipfile`` parses anything: an entry count or directory size that no batch of the files asked
+for needs makes the whole answer unusable. Files are written to temporary files inside ``files/`` and renamed
 into place later: a partial download is never published, and no name from the server ever
 becomes a path.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -30,6 +36,16 @@ from orsync.hosted.plan import Wanted
 MAX_RATIO = 100  # inflated/compressed beyond this (for members over RATIO_FLOOR): a bomb
 RATIO_FLOOR = 1 << 20
 MAX_MEMBERS_EXTRA = 10  # an archive may carry this many members beyond those asked for
+# A directory entry: 46 fixed bytes, then its name, extra field and comment; a real batch
+# answer's names are short, so more than this per entry is not a batch answer.
+DIR_BYTES_PER_ENTRY = 46 + 1024
+READABLE = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstandard"}
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_TAIL = _EOCD.size + 0xFFFF  # the record and the longest comment it may carry
 
 # What a file of each extension starts with (offset, bytes): checked on the bytes received.
 _MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
@@ -93,6 +109,52 @@ def temp_in(folder: Path) -> Iterator[tuple[IO[bytes], Path]]:
         raise
 
 
+def directory_size(archive_path: Path) -> tuple[int, int]:
+    """(entries, central directory bytes) as the archive's end records declare them, read from
+    its tail alone. Raises ``zipfile.BadZipFile`` when there is no end record."""
+    with archive_path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - _TAIL)
+        handle.seek(start)
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + _EOCD.size > len(tail):
+            raise zipfile.BadZipFile("not a zip archive (no end of central directory record)")
+        _, _, _, _, entries, dir_bytes, _, _ = _EOCD.unpack_from(tail, at)
+        locator_at = start + at - _ZIP64_LOCATOR.size
+        if locator_at < 0:
+            return entries, dir_bytes
+        handle.seek(locator_at)
+        locator = handle.read(_ZIP64_LOCATOR.size)
+        if locator[:4] != b"PK\x06\x07":
+            return entries, dir_bytes
+        _, _, record_at, _ = _ZIP64_LOCATOR.unpack(locator)
+        if record_at > size - _ZIP64_EOCD.size:
+            raise zipfile.BadZipFile("the zip64 end record points outside the archive")
+        handle.seek(record_at)
+        record = handle.read(_ZIP64_EOCD.size)
+        if record[:4] != b"PK\x06\x06":
+            raise zipfile.BadZipFile("the zip64 end record is missing")
+        fields = _ZIP64_EOCD.unpack(record)
+        # Whichever record declares more is the one a reader could be made to believe.
+        return max(entries, fields[7]), max(dir_bytes, fields[8])
+
+
+def check_directory(archive_path: Path, asked: int) -> None:
+    """Refuse (``zipfile.BadZipFile``) an archive whose directory is larger than a batch
+    answer for ``asked`` files can need, before anything parses it."""
+    entries, dir_bytes = directory_size(archive_path)
+    most = asked + MAX_MEMBERS_EXTRA
+    if entries > most:
+        raise zipfile.BadZipFile(
+            f"its directory declares {entries} members for {asked} files asked"
+        )
+    if dir_bytes > most * DIR_BYTES_PER_ENTRY:
+        raise zipfile.BadZipFile(
+            f"its directory declares {dir_bytes} bytes, more than {most} members can need"
+        )
+
+
 def members(
     archive_path: Path, asked: Sequence[Wanted], folder: Path, max_bytes: int
 ) -> tuple[dict[str, Path], dict[str, str], list[str]]:
@@ -107,6 +169,7 @@ def members(
     got: dict[str, Path] = {}
     refused: dict[str, str] = {}
     strays: list[str] = []
+    check_directory(archive_path, len(asked))
     with zipfile.ZipFile(archive_path) as archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > len(asked) + MAX_MEMBERS_EXTRA:
@@ -135,6 +198,10 @@ def members(
                     continue
                 except Refused as exc:
                     reason = str(exc)
+                except MemoryError:
+                    reason = "unreadable (it took more memory than there is)"
+                except Exception as exc:  # one member's failure refuses that member only
+                    reason = f"unreadable ({type(exc).__name__}: {str(exc)[:200]})"
             refused.setdefault(target.forum_id, f"archive member {shown}: {reason}")
             old = got.pop(target.forum_id, None)
             if old is not None:
@@ -145,6 +212,9 @@ def members(
 def _extract(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, w: Wanted, folder: Path, max_bytes: int
 ) -> Path:
+    if info.compress_type not in READABLE:
+        method = METHODS.get(info.compress_type, f"method {info.compress_type}")
+        raise Refused(f"compressed with {method}; only stored and deflate members are read")
     if info.flag_bits & 0x1:
         raise Refused("encrypted")
     if info.file_size > max_bytes:

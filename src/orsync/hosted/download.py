@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +163,10 @@ class Downloader:
     def _one(self, w: Wanted) -> bool:
         """One file by ``/attachment?id=``; False when the answer was unusable."""
         what = f"the {w.field} file of {w.label}"
+        short = self._room(1)
+        if short is not None:
+            self._fail(w, short)
+            return False
         with temp_in(self.folder) as (sink, path):
             try:
                 self._request({"id": w.forum_id, "name": w.field}, sink, self.max_bytes, what)
@@ -189,7 +193,30 @@ class Downloader:
         self.outcome.ok[(w.forum_id, w.field)] = (w, path)
         return True
 
+    def _room(self, files: int) -> str | None:
+        """None when the site's filesystem has room for what ``files`` files may need (a batch:
+        its archive at its size cap, then its files as large again); else why not."""
+        need = (2 if files > 1 else 1) * self.max_bytes * files
+        free = shutil.disk_usage(self.folder).free
+        if free >= need:
+            return None
+        return (
+            f"not enough free space in {self.folder} ({free / 2**20:.0f} MiB free, "
+            f"{files} file{'s' if files > 1 else ''} may need {need / 2**20:.0f} MiB at "
+            "website.file_max_mb): free space on that filesystem"
+        )
+
     def _batch(self, batch: list[Wanted]) -> None:
+        short = self._room(len(batch))
+        if short is None:
+            self._archive(batch)
+        else:
+            # Skipped, not failed: one by one below, each file checked for its own room.
+            log.warning("hosted files: batch skipped", files=len(batch), reason=short)
+        self._rest_one_by_one(batch)
+
+    def _archive(self, batch: list[Wanted]) -> None:
+        """One batch request; its checked members into the outcome."""
         field_name = batch[0].field
         ids = ",".join(w.forum_id for w in batch)
         what = f"the {field_name} files of {len(batch)} papers"
@@ -212,15 +239,11 @@ class Downloader:
             if usable:
                 try:
                     got, refused, strays = members(path, batch, self.folder, self.max_bytes)
-                except (
-                    zipfile.BadZipFile,
-                    zipfile.LargeZipFile,
-                    OSError,
-                    EOFError,
-                    ValueError,
-                ) as exc:
+                # Whatever reading it raised (MemoryError included): the archive is unusable.
+                except Exception as exc:
                     log.warning(
-                        "hosted files: batch answer is not a usable archive", error=str(exc)[:200]
+                        "hosted files: batch answer is not a usable archive",
+                        error=f"{type(exc).__name__}: {str(exc)[:200]}",
                     )
                     usable = False
                 else:
@@ -232,6 +255,8 @@ class Downloader:
                         elif w.forum_id in refused:
                             self._refuse(w, refused[w.forum_id])
             path.unlink(missing_ok=True)
+
+    def _rest_one_by_one(self, batch: list[Wanted]) -> None:
         # Fallback: one by one for the papers the batch did not bring (an unusable answer, or
         # a member missing); a file refused from the archive waits for a later pass. Two
         # failures in a row mean the server cannot give these now: the rest waits.

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, delete, insert, update
 from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
-from orsync.files import ensure_site_dir, write_atomically
+from orsync.files import ensure_site_dir, no_space, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
@@ -410,6 +410,9 @@ def _write(folder: Path, files: Mapping[str, bytes], key: str, shown: Path) -> l
     try:
         return write_atomically(folder, files)
     except OSError as exc:
+        full = no_space(exc, folder, sum(len(data) for data in files.values()))
+        if full is not None:
+            raise PushError(f"cannot write {key}: {full}") from None
         reason = exc.strerror or type(exc).__name__
         raise PushError(
             f"cannot write {key} {shown} ({exc.filename or folder}: {reason}); make it a folder "

@@ -354,12 +354,23 @@ class Service:
         jitter = random.uniform(0, min(self.config.sync.jitter_s, RATE_LIMIT_JITTER_MAX_S))
         delay = max(0.0, exc.resume_at - time.time()) + RATE_LIMIT_MARGIN_S + jitter
         until = local_time(exc.resume_at)
-        log.warning(
-            "rate limited by OpenReview; no requests until the reset",
+        log.log(
+            20 if exc.deferred else 30,  # a deferral is orsync keeping its reserve: no failure
+            "cycle deferred until the quota resets"
+            if exc.deferred
+            else "rate limited by OpenReview; no requests until the reset",
             error=exc.message,
             resume_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(exc.resume_at)),
             sleep_s=round(delay, 1),
         )
+        if exc.deferred:
+            cycle = f"cycle {summary.cycle_id}" if summary is not None else "the cycle"
+            return _Outcome(
+                False,
+                f"{cycle} deferred until {until} (local time): OpenReview's quota is nearly "
+                "used up and its reserve is kept",
+                delay_s=delay,
+            )
         cycle = f"cycle {summary.cycle_id} rolled back" if summary is not None else "no cycle"
         return _Outcome(
             False,
@@ -398,7 +409,7 @@ class Service:
         """The one summary event of a cycle that raised, from the summary it raised with."""
         with structlog.contextvars.bound_contextvars(cycle_id=summary.cycle_id):
             log.log(
-                20 if summary.outcome == "interrupted" else 30,
+                20 if summary.outcome in ("interrupted", "deferred") else 30,
                 "cycle",
                 **summary.figures(),
                 error=summary.error,

@@ -399,6 +399,7 @@ class Transport:
             f"in reserve); stopped before being refused, nothing was changed; the quota resets "
             f"at {local_time(quota.reset_at)} (local time): try again after that time",
             quota.reset_at,
+            deferred=True,
         )
 
     def lowest_quota(self, since_request: int = 0) -> Quota | None:
