@@ -19,13 +19,15 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orsync import hosted, publish
 from orsync.config import Config, read_password
 from orsync.errors import OrsyncError
-from orsync.lock import store_writer
+from orsync.lock import lock_path, store_writer
 from orsync.source import OpenReviewSource, RetryPolicy
+from orsync.store import never_synced, sqlite_files, sqlite_path_of
 from orsync.store.binding import open_for
 from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
 
@@ -221,6 +223,28 @@ def opened(
 def pull(
     config: Config, options: PassOptions, *, source: OpenReviewSource | None = None
 ) -> PassResult:
-    """``orsync pull`` and the demo: one pass with a store opened for it."""
-    with opened(config, source) as (store, src):
-        return run_pass(config, store, src, options)
+    """``orsync pull`` and the demo: one pass with a store opened for it.
+
+    A first pull that fails (a rejected login, an unreachable venue) takes away the SQLite
+    files it made: an empty store left behind would look like a mirror to the next command.
+    A store that existed before is never touched."""
+    made = _files_not_there(config.store.url)
+    try:
+        with opened(config, source) as (store, src):
+            return run_pass(config, store, src, options)
+    except BaseException:
+        if made and never_synced(made[0]):
+            for path in made:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _files_not_there(store_url: str) -> list[Path]:
+    """The files of a SQLite store that do not exist yet, the database first; none when the
+    database itself exists (or the store is not SQLite)."""
+    path = sqlite_path_of(store_url)
+    if path is None or path.exists():
+        return []
+    lock = lock_path(store_url, path)
+    files = [*sqlite_files(path), *([lock] if lock is not None else [])]
+    return [f for f in files if not f.exists()]
