@@ -42,6 +42,7 @@ for module in (sync, store, publish, day, tools):
     app.add_typer(module.section)
 app.add_typer(publish.posters_app, name="posters")
 app.add_typer(day.talks_app, name="talks")
+app.add_typer(tools.emulator_app, name="emulator")
 
 
 class LogFormat(StrEnum):
