@@ -31,7 +31,7 @@ from orsync.store.queries import (
 )
 
 if TYPE_CHECKING:
-    from orsync.check import CheckReport, VenueEntry
+    from orsync.check import CheckReport, VenueList
     from orsync.pipeline import PassResult
     from orsync.publish import Frozen, PinResult, PushResult
     from orsync.report import Report
@@ -451,7 +451,7 @@ def check(config_path: Path | None) -> CheckReport:
     return run_checks(config_path)
 
 
-def venues(config: Config, prefix: str | None = None) -> tuple[str, list[VenueEntry]]:
+def venues(config: Config, prefix: str | None = None) -> VenueList:
     """The prefix used and the venue groups under it that the account can read."""
     from orsync.check import find_venues
 

@@ -49,16 +49,23 @@ def venues(
     from orsync import commands as do
 
     run = this_run(ctx)
-    used, found = do.venues(run.config(), prefix)
+    found = do.venues(run.config(), prefix)
     if as_json:
-        run.screen.json({"prefix": used, "groups": [v.as_dict() for v in found]})
+        run.screen.json(found.as_dict())
         return
-    for v in found:
+    for v in found.groups:
         kind = "venue" if v.venue else "group"
         run.screen.out.print(f"{v.id}  ({kind}{': ' + v.title if v.title else ''})")
-    if not found:
+    if found.groups:
+        return
+    if found.suggestion is not None:
         run.screen.out.print(
-            f"no groups under {used} that this account can read; try a shorter prefix"
+            f"no groups under {safe(found.prefix)}; ids are case-sensitive: did you mean "
+            f"{safe(found.suggestion)}? (orsync venues {safe(found.suggestion)})"
+        )
+    else:
+        run.screen.out.print(
+            f"no groups under {safe(found.prefix)} that this account can read; try a shorter prefix"
         )
 
 
