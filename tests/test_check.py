@@ -6,6 +6,7 @@ import json
 import socket
 import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,12 @@ def test_check_accepts_a_fresh_example_config_and_creates_nothing(
     assert [line.split()[1].rstrip(":") for line in lines] == list(CHECK_NAMES)
     assert "FAIL" not in result.stdout
     assert "orsync.db does not exist yet; `orsync pull` will create it" in result.stdout
-    assert "site/_data does not exist yet" in result.stdout
+    assert "site/static/orsync does not exist yet" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orsync.toml"]
-    # What check promised, pull does: the store and site/_data (with its parent) appear.
+    # What check promised, pull does: the store and site/static/orsync (with its parents) appear.
     pulled = run_cli("pull", cwd=tmp_path, env=env)
     assert pulled.returncode == 0, pulled.stderr
-    assert (tmp_path / "orsync.db").is_file() and (tmp_path / "site" / "_data").is_dir()
+    assert (tmp_path / "orsync.db").is_file() and (tmp_path / "site" / "static" / "orsync").is_dir()
     again = run_cli("check", cwd=tmp_path, env=env)
     assert again.returncode == 0 and "current schema" in again.stdout
 
@@ -241,3 +242,22 @@ def test_check_fails_on_broken_talk_rules(tmp_path: Path, emulator: Emulator) ->
     assert result.returncode == 2
     detail = _checks(result)["talks"]["detail"]
     assert "no submission has the field talk_selection.exclude_field = 'prior'" in detail
+
+
+def test_check_warns_on_a_placeholder_title_close_to_the_day(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    soon = datetime.now(UTC) + timedelta(days=3)
+    slot = (
+        "[[program.slots]]\nkind = 'invited'\ntitle = 'Invited talk 2'\n"
+        f"start = '{soon.isoformat(timespec='seconds')}'\n"
+        f"end = '{(soon + timedelta(minutes=30)).isoformat(timespec='seconds')}'\n"
+    )
+    config = write_config(tmp_path, emulator, extra="[program]\n" + slot)
+    result = run_cli("--config", str(config), "check")
+    assert result.returncode == 0, result.stdout
+    assert "WARN day: program.slots[1] is still titled 'Invited talk 2'" in result.stdout
+    # Further from the day than program.warn_days: not yet.
+    config = write_config(tmp_path, emulator, extra="[program]\nwarn_days = 2\n" + slot)
+    result = run_cli("--config", str(config), "check")
+    assert result.returncode == 0 and "still titled" not in result.stdout

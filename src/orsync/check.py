@@ -20,8 +20,10 @@ talks and OpenReview's orals disagree.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +109,33 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks.append(_check_website(config))
     report.checks += _check_day(config)
     report.checks += _talk_warnings(config)
+    report.checks += _placeholder_warnings(config, datetime.now(UTC))
     return report
+
+
+# The titles config.example.toml ships with, and their like: never meant for the public page.
+PLACEHOLDER_TITLE = re.compile(r"(?i)\s*(invited talk \d+|tba|tbd|to be announced)\s*")
+
+
+def _placeholder_warnings(config: Config, now: datetime) -> list[CheckResult]:
+    """A WARN line per slot whose title is still a placeholder, from ``program.warn_days``
+    before its day until the day is over."""
+    out = []
+    for i, slot in enumerate(config.program.slots, start=1):
+        if PLACEHOLDER_TITLE.fullmatch(slot.title) is None:
+            continue
+        if slot.start - timedelta(days=config.program.warn_days) <= now <= slot.end:
+            out.append(
+                CheckResult(
+                    "day",
+                    True,
+                    f"program.slots[{i}] is still titled {slot.title!r} and starts "
+                    f"{slot.start:%Y-%m-%d %H:%M}: give it its real title and speaker before "
+                    "the page goes out",
+                    warning=True,
+                )
+            )
+    return out
 
 
 def _talk_warnings(config: Config) -> list[CheckResult]:

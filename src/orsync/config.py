@@ -263,6 +263,9 @@ class ProgramConfig(_Section):
     # final word on the day) or OpenReview's decision text. The other side's disagreements
     # are warnings either way.
     presentation_from: PresentationFrom = "talks"
+    # From this many days before the day, `check` warns on a slot title still a placeholder
+    # ("Invited talk 3", "TBA"): the page would otherwise go live with it.
+    warn_days: Annotated[int, Field(ge=0, le=365)] = 14
     slots: tuple[ProgramSlotConfig, ...] = ()
 
     @field_validator("slots")
