@@ -21,6 +21,7 @@ from conftest import (
 )
 from helpers import one_error_line
 from orsync.emulator import Emulator
+from orsync.lock import writer_lock
 
 
 def pull_json(setup: Setup, *args: str) -> dict[str, object]:
@@ -315,3 +316,16 @@ def test_a_failed_first_pull_leaves_no_store_behind(tmp_path: Path, emulator: Em
     write_config(folder, emulator, password="not-the-password")
     assert run_cli("--config", str(config), "pull").returncode == 4
     assert live_notes(folder / "orsync.db") == notes
+
+
+def test_a_failed_first_pull_keeps_the_files_while_another_writer_holds_the_lock(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """The files of a first pull are taken back only under the writer lock: another pull that
+    holds it may be filling them."""
+    config = write_config(tmp_path, emulator)
+    db = tmp_path / "orsync.db"
+    with writer_lock(db.with_name("orsync.db.lock"), wait_s=0, command="another pull"):
+        result = run_cli("--config", str(config), "pull", "--no-wait", process=True)
+        assert result.returncode == 75, result.stderr
+        assert db.exists()

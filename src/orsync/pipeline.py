@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from orsync import hosted, publish
 from orsync.config import Config, read_password
 from orsync.errors import OrsyncError
-from orsync.lock import lock_path, store_writer
+from orsync.lock import lock_path, store_writer, writer_lock
 from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import never_synced, sqlite_files, sqlite_path_of
 from orsync.store.binding import open_for
@@ -233,10 +233,27 @@ def pull(
         with opened(config, source) as (store, src):
             return run_pass(config, store, src, options)
     except BaseException:
-        if made and never_synced(made[0]):
-            for path in made:
-                path.unlink(missing_ok=True)
+        if made:
+            _take_back(config.store.url, made)
         raise
+
+
+def _take_back(store_url: str, made: list[Path]) -> None:
+    """Remove the store files a failed first pull made, under the writer lock taken without
+    waiting: a pull of another process that holds it, or has synced into the store since, keeps
+    them."""
+    database = made[0]
+    lock_file = lock_path(store_url, database)
+    if lock_file is None:
+        return
+    with (
+        contextlib.suppress(OrsyncError, OSError),
+        writer_lock(lock_file, wait_s=0, command="pull (taking back an empty store)"),
+    ):
+        if not never_synced(database):
+            return
+        for path in made:
+            path.unlink(missing_ok=True)
 
 
 def _files_not_there(store_url: str) -> list[Path]:
