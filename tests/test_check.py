@@ -13,6 +13,7 @@ from typing import Any
 from conftest import ROOT, Setup, run_cli, write_config
 from helpers import accepted, day_config
 from orsync.check import CHECK_NAMES
+from orsync.config import load_config
 from orsync.emulator import Emulator
 
 
@@ -261,3 +262,15 @@ def test_check_warns_on_a_placeholder_title_close_to_the_day(
     config = write_config(tmp_path, emulator, extra="[program]\nwarn_days = 2\n" + slot)
     result = run_cli("--config", str(config), "check")
     assert result.returncode == 0 and "still titled" not in result.stdout
+
+
+def test_the_example_config_is_the_bgpt_day_and_publishes_a_served_folder() -> None:
+    """Six invited talks of 30 minutes, five contributed slots, four poster sessions, breaks;
+    the files go to a folder a site generator serves (never Jekyll's unpublished `_data`)."""
+    config = load_config(ROOT / "config.example.toml")
+    invited = [s for s in config.program.slots if s.kind == "invited"]
+    assert len(invited) == 6
+    assert {s.end - s.start for s in invited} == {timedelta(minutes=30)}
+    assert len(config.talks) == 5 and len(config.posters.sessions) == 4
+    assert any(s.kind == "break" for s in config.program.slots)
+    assert config.website is not None and "_data" not in config.website.output_dir.parts
