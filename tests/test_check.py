@@ -189,7 +189,7 @@ def test_check_fails_on_what_the_push_fails_on(tmp_path: Path, emulator: Emulato
     assert result.returncode == 2
     day = _checks(result)["day"]
     assert not day["ok"] and day["exit_code"] == 2
-    assert "contributed talk 12:30-12:45 (talks[0])" in day["detail"]
+    assert "contributed talk 12:30-12:45 (talks[1])" in day["detail"]
     assert "overlaps" in day["detail"]
     assert (
         f"#{first} is pinned to poster session P2 (12:00-14:00), which overlaps its talk"
@@ -224,11 +224,11 @@ def test_check_fails_on_broken_talk_rules(tmp_path: Path, emulator: Emulator) ->
     talks = _checks(result)["talks"]
     assert not talks["ok"] and talks["exit_code"] == 2
     assert (
-        f"talks[0] paper = {marked[0]}: #{marked[0]} is marked previously published"
+        f"talks[1] paper = {marked[0]}: #{marked[0]} is marked previously published"
         in (talks["detail"])
     )
     assert (
-        f"#{clean[0]} has two contributed talks: talks[1] (11:45-12:00) and talks[2]"
+        f"#{clean[0]} has two contributed talks: talks[2] (11:45-12:00) and talks[3]"
         in (talks["detail"])
     )
     assert (

@@ -86,4 +86,4 @@ def test_program_says_which_talk_rules_are_broken(tmp_path: Path, emulator: Emul
     problems = json.loads(r.stdout)["problems"]
     assert [p["kind"] for p in problems] == ["talk.previously_published", "talk.duplicate"]
     text = s.cli("program").stdout
-    assert f"  - error: talks[0] paper = {marked}: #{marked} is marked previously published" in text
+    assert f"  - error: talks[1] paper = {marked}: #{marked} is marked previously published" in text
