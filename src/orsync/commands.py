@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from orsync import lock
 from orsync.config import Config, register_password
-from orsync.errors import OrsyncError, UnreachableError, UsageError
+from orsync.errors import OrsyncError, UsageError
 from orsync.files import HOSTED_DIR, holds, write_private
 from orsync.schedule import Schedule
 from orsync.store import queries
@@ -32,6 +32,7 @@ from orsync.store.queries import (
 
 if TYPE_CHECKING:
     from orsync.check import CheckReport, VenueList
+    from orsync.demo import EmulatorPhase
     from orsync.pipeline import PassResult
     from orsync.publish import Frozen, PinResult, PushResult
     from orsync.report import Report
@@ -465,58 +466,11 @@ def emulator(**options: Any) -> None:
     serve_forever(**options)
 
 
-@dataclass(frozen=True)
-class EmulatorPhase:
-    """A running emulator moved on: where it was and where it is now."""
+def emulator_advance(port: int, to: str | None = None) -> EmulatorPhase:
+    """Move a running emulator to ``to``, or its next phase (``orsync.demo.advance``)."""
+    from orsync.demo import advance
 
-    url: str
-    before: str
-    phase: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def emulator_advance(port: int, to: str | None = None, host: str = "127.0.0.1") -> EmulatorPhase:
-    """Move a running emulator (``orsync emulator``) to ``to``, or its next phase, through its
-    control endpoint (answered on loopback only), for rehearsing a venue's weeks in minutes."""
-    import urllib.error
-    import urllib.request
-
-    from orsync.emulator.dataset import PHASES
-
-    base = f"http://{host}:{port}/_emulator"
-
-    def call(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 (a loopback http URL built here)
-            base + path, data=data, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                result = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            raise UsageError(f"the emulator on port {port} refused: {exc.read()[:300]!r}") from None
-        except (OSError, ValueError) as exc:
-            raise UnreachableError(
-                f"no emulator answers on {host}:{port} ({exc.__class__.__name__}); start one "
-                f"with `orsync emulator --port {port}`"
-            ) from None
-        if not isinstance(result, dict):
-            raise UnreachableError(f"{host}:{port} does not answer like an orsync emulator")
-        return result
-
-    before = str(call("/info").get("phase"))
-    if to is None:
-        if before not in PHASES or before == PHASES[-1]:
-            raise UsageError(f"the emulator is at {before!r}, the last phase: nothing to advance")
-        to = PHASES[PHASES.index(before) + 1]
-    if to not in PHASES:
-        raise UsageError(f"--to {to!r} is unknown; choose one of {', '.join(PHASES)}")
-    if PHASES.index(to) < PHASES.index(before):
-        raise UsageError(f"the emulator is at {before!r}; phases go forward only, not to {to!r}")
-    after = str(call("/advance", {"phase": to}).get("phase"))
-    return EmulatorPhase(url=f"http://{host}:{port}", before=before, phase=after)
+    return advance(port, to)
 
 
 def demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:

@@ -7,7 +7,6 @@ error naming that key rather than a silently ignored setting.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import ipaddress
 import logging
 import os
@@ -15,7 +14,6 @@ import re
 import shlex
 import stat
 import tomllib
-import typing
 import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
@@ -33,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from orsync.config_keys import key_name, unknown_key
 from orsync.errors import ConfigError
 from orsync.secrets import add_secret
 from orsync.text import link_problem
@@ -354,71 +353,6 @@ def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) 
     )
 
 
-def _location(loc: tuple[int | str, ...], data: Any = None) -> str:
-    """A key as the config file reads it: lists count from 1 (``program.slots[2]`` is the second
-    slot written), and an entry with a title, name or id is named by it, so the chair finds it."""
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item + 1}]"
-            entry = data[item] if isinstance(data, list) and 0 <= item < len(data) else None
-            name = next(
-                (
-                    entry[k]
-                    for k in ("title", "name", "id")
-                    if isinstance(entry, dict) and isinstance(entry.get(k), str)
-                ),
-                None,
-            )
-            if name is not None:
-                label += f" ({name!r})" if '"' in name else f' ("{name}")'
-            parts[-1:] = [f"{parts[-1]}{label}"] if parts else [label]
-            data = entry
-        else:
-            parts.append(item)
-            data = data.get(item) if isinstance(data, dict) else None
-    return ".".join(parts)
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The config section a key path points into (list indexes skipped), for its valid keys."""
-    model: type[BaseModel] = Config
-    for item in loc:
-        if isinstance(item, int):
-            continue
-        field = model.model_fields.get(item)
-        if field is None:
-            return None
-        found = _model_in(field.annotation)
-        if found is None:
-            return None
-        model = found
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _unknown_key(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
-    key = _location(loc, data)
-    name = loc[-1]
-    model = _model_at(loc[:-1])
-    close = (
-        difflib.get_close_matches(str(name), [k for k in model.model_fields if k != "source"], n=1)
-        if model is not None
-        else []
-    )
-    hint = f"did you mean {close[0]}?" if close else "check its spelling"
-    return f"unknown key {key}; {hint}"
-
-
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     where = f"{source}: " if source else ""
     try:
@@ -428,9 +362,9 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         # A misspelt key is the likely cause of a "missing" one beside it: name it first.
         unknown = [e for e in errors if e["type"] == "extra_forbidden"]
         if unknown:
-            raise ConfigError(where + _unknown_key(unknown[0]["loc"], data)) from None
+            raise ConfigError(where + unknown_key(Config, unknown[0]["loc"], data)) from None
         first = errors[0]
-        key = _location(first["loc"], data)
+        key = key_name(first["loc"], data)
         if first["type"] == "missing":
             raise ConfigError(f"{where}missing required key {key!r}") from None
         message = first["msg"].removeprefix("Value error, ")
