@@ -87,7 +87,10 @@ EXIT_CODES = {
         "(check `store.url`, or `--force`)"
     ),
     errors.EXIT_LOCKED: "another sync holds the lock (`--no-wait`, or `--wait-s` ran out)",
-    130: "interrupted (Ctrl-C)",
+    errors.EXIT_INTERRUPTED: (
+        "interrupted (Ctrl-C): one line, no traceback; a cycle in progress was rolled back, "
+        "the store as it was before"
+    ),
 }
 
 

@@ -7,6 +7,7 @@ import re
 import socket
 import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from conftest import ROOT, Setup, run_cli, write_config
 from helpers import accepted, day_config
 from orsync.check import CHECK_NAMES
+from orsync.config import load_config
 from orsync.emulator import Emulator
 
 
@@ -74,12 +76,12 @@ def test_check_accepts_a_fresh_example_config_and_creates_nothing(
     assert [line.split()[1].rstrip(":") for line in lines] == list(CHECK_NAMES)
     assert "FAIL" not in result.stdout
     assert "orsync.db does not exist yet; `orsync pull` will create it" in result.stdout
-    assert "site/_data does not exist yet" in result.stdout
+    assert "site/static/orsync does not exist yet" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orsync.toml"]
-    # What check promised, pull does: the store and site/_data (with its parent) appear.
+    # What check promised, pull does: the store and site/static/orsync (with its parents) appear.
     pulled = run_cli("pull", cwd=tmp_path, env=env)
     assert pulled.returncode == 0, pulled.stderr
-    assert (tmp_path / "orsync.db").is_file() and (tmp_path / "site" / "_data").is_dir()
+    assert (tmp_path / "orsync.db").is_file() and (tmp_path / "site" / "static" / "orsync").is_dir()
     again = run_cli("check", cwd=tmp_path, env=env)
     assert again.returncode == 0 and "current schema" in again.stdout
 
@@ -190,7 +192,7 @@ def test_check_fails_on_what_the_push_fails_on(tmp_path: Path, emulator: Emulato
     assert result.returncode == 2
     day = _checks(result)["day"]
     assert not day["ok"] and day["exit_code"] == 2
-    assert "contributed talk 12:30-12:45 (talks[0])" in day["detail"]
+    assert "contributed talk 12:30-12:45 (talks[1])" in day["detail"]
     assert "overlaps" in day["detail"]
     assert (
         f"#{first} is pinned to poster session P2 (12:00-14:00), which overlaps its talk"
@@ -225,11 +227,11 @@ def test_check_fails_on_broken_talk_rules(tmp_path: Path, emulator: Emulator) ->
     talks = _checks(result)["talks"]
     assert not talks["ok"] and talks["exit_code"] == 2
     assert (
-        f"talks[0] paper = {marked[0]}: #{marked[0]} is marked previously published"
+        f"talks[1] paper = {marked[0]}: #{marked[0]} is marked previously published"
         in (talks["detail"])
     )
     assert (
-        f"#{clean[0]} has two contributed talks: talks[1] (11:45-12:00) and talks[2]"
+        f"#{clean[0]} has two contributed talks: talks[2] (11:45-12:00) and talks[3]"
         in (talks["detail"])
     )
     assert (
@@ -284,3 +286,34 @@ def test_one_line_config_text_is_refused_with_its_key(
     assert pushed.returncode == 2, pushed.stderr
     assert re.search(f"'{pattern}': {why}", pushed.stderr), pushed.stderr
     assert not (tmp_path / "site").exists() and not (tmp_path / "orsync.db").exists()
+
+
+def test_check_warns_on_a_placeholder_title_close_to_the_day(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    soon = datetime.now(UTC) + timedelta(days=3)
+    slot = (
+        "[[program.slots]]\nkind = 'invited'\ntitle = 'Invited talk 2'\n"
+        f"start = '{soon.isoformat(timespec='seconds')}'\n"
+        f"end = '{(soon + timedelta(minutes=30)).isoformat(timespec='seconds')}'\n"
+    )
+    config = write_config(tmp_path, emulator, extra="[program]\n" + slot)
+    result = run_cli("--config", str(config), "check")
+    assert result.returncode == 0, result.stdout
+    assert "WARN day: program.slots[1] is still titled 'Invited talk 2'" in result.stdout
+    # Further from the day than program.warn_days: not yet.
+    config = write_config(tmp_path, emulator, extra="[program]\nwarn_days = 2\n" + slot)
+    result = run_cli("--config", str(config), "check")
+    assert result.returncode == 0 and "still titled" not in result.stdout
+
+
+def test_the_example_config_is_the_bgpt_day_and_publishes_a_served_folder() -> None:
+    """Six invited talks of 30 minutes, five contributed slots, four poster sessions, breaks;
+    the files go to a folder a site generator serves (never Jekyll's unpublished `_data`)."""
+    config = load_config(ROOT / "config.example.toml")
+    invited = [s for s in config.program.slots if s.kind == "invited"]
+    assert len(invited) == 6
+    assert {s.end - s.start for s in invited} == {timedelta(minutes=30)}
+    assert len(config.talks) == 5 and len(config.posters.sessions) == 4
+    assert any(s.kind == "break" for s in config.program.slots)
+    assert config.website is not None and "_data" not in config.website.output_dir.parts

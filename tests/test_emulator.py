@@ -636,3 +636,26 @@ def test_emulator_banner_says_how_to_log_in_and_where_it_listens() -> None:
 def test_emulator_on_every_interface_only_when_asked_and_says_so() -> None:
     text = "".join(_banner("--host", ALL_INTERFACES, "--allow-remote"))
     assert "listening on 0.0.0.0:" in text and "reachable from other machines" in text
+
+
+def test_emulator_advance_moves_a_running_emulator_for_rehearsals() -> None:
+    """`orsync emulator --help` says how; `orsync emulator advance --port N [--to PHASE]` does it."""
+    shown = run_cli("emulator", "--help")
+    assert shown.returncode == 0 and "orsync emulator advance --port" in " ".join(
+        shown.stdout.split()
+    )
+    with Emulator(dataset="bgpt", seed=3, phase="review") as emu:
+        port = str(emu.listening[1])
+        moved = run_cli("emulator", "advance", "--port", port)
+        assert moved.returncode == 0, moved.stderr
+        assert "review -> decision" in moved.stdout and emu.phase == "decision"
+        moved = run_cli("emulator", "advance", "--port", port, "--to", "camera_ready", "--json")
+        assert json.loads(moved.stdout)["phase"] == "camera_ready" == emu.phase
+        one_line_error(
+            run_cli("emulator", "advance", "--port", port, "--to", "review"), 2, "forward only"
+        )
+        one_line_error(run_cli("emulator", "advance", "--port", port), 2, "last phase")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = str(s.getsockname()[1])
+    one_line_error(run_cli("emulator", "advance", "--port", free), 3, "no emulator answers")

@@ -31,7 +31,7 @@ from orsync.emulator import Emulator
         ("[openreview\nvenue_id = 'X'\n", ("not valid TOML",)),
         (
             "[openreview]\nvenue_id='X'\n[[posters.sessions]]\nid='P1'\nname='a'\nstart='2024-05-11T10:00:00'\nend='2024-05-11T11:00:00+02:00'\n",
-            ("posters.sessions[0].start",),
+            ('posters.sessions[1] ("a").start',),
         ),
         (
             "[openreview]\nvenue_id='X'\n[sync]\nmax_delete_fraction = 2\n",
@@ -46,6 +46,44 @@ def test_bad_config_exits_2_naming_the_key(
     config = tmp_path / "orsync.toml"
     config.write_text(body)
     one_line_error(run_cli("--config", str(config), "pull"), 2, *needles)
+
+
+_SLOT = "[[program.slots]]\nkind = 'break'\ntitle = '{title}'\nstart = '{start}'\nend = '{end}'\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        # The misspelt key, not the "missing venue_id" it causes, with the key it was meant to be.
+        (
+            "[openreview]\nvenue_idd = 'X'\n",
+            "unknown key openreview.venue_idd; did you mean venue_id?",
+        ),
+        (
+            "[openreview]\nvenue_id = 'X'\n[websit]\noutput_dir = 'site'\n",
+            "unknown key websit; did you mean website?",
+        ),
+        # Lists count from 1 as the file reads, and an entry is named by its title.
+        (
+            "[openreview]\nvenue_id = 'X'\n"
+            + _SLOT.format(title="Coffee", start="2024-05-11T10:00:00Z", end="2024-05-11T10:30:00Z")
+            + _SLOT.format(title="Lunch", start="2024-05-11T12:00:00Z", end="2024-05-11T11:00:00Z"),
+            'program.slots[2] ("Lunch")',
+        ),
+        (
+            "[openreview]\nvenue_id = 'X'\n"
+            + _SLOT.format(title="Coffee", start="2024-05-11T10:00:00Z", end="2024-05-11T10:30:00Z")
+            + "titel = 'x'\n",
+            'unknown key program.slots[1] ("Coffee").titel; did you mean title?',
+        ),
+    ],
+)
+def test_config_errors_count_from_one_and_suggest_keys(
+    tmp_path: Path, body: str, needle: str
+) -> None:
+    config = tmp_path / "orsync.toml"
+    config.write_text(body)
+    one_line_error(run_cli("--config", str(config), "pull"), 2, needle)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

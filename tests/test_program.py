@@ -41,7 +41,7 @@ def test_program_lists_the_day_and_what_is_missing(tmp_path: Path, emulator: Emu
     text = s.cli("program")
     assert text.returncode == 0
     lines = text.stdout.splitlines()
-    assert lines[0].startswith("Bridging the Gap") and "08:50-09:00  opening" in text.stdout
+    assert lines[0].startswith("Bridging the Gap") and "08:55-09:10  opening" in text.stdout
     assert "missing (3):" in text.stdout and "(no paper yet)" in text.stdout
 
 
@@ -86,4 +86,4 @@ def test_program_says_which_talk_rules_are_broken(tmp_path: Path, emulator: Emul
     problems = json.loads(r.stdout)["problems"]
     assert [p["kind"] for p in problems] == ["talk.previously_published", "talk.duplicate"]
     text = s.cli("program").stdout
-    assert f"  - error: talks[0] paper = {marked}: #{marked} is marked previously published" in text
+    assert f"  - error: talks[1] paper = {marked}: #{marked} is marked previously published" in text

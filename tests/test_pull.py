@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from conftest import Setup, assert_mirror_equals_truth, live_notes, write_config
+from conftest import (
+    Setup,
+    assert_mirror_equals_truth,
+    cli_environ,
+    live_notes,
+    run_cli,
+    store_dump,
+    write_config,
+)
 from helpers import one_error_line
 from orsync.emulator import Emulator
+from orsync.lock import writer_lock
 
 
 def pull_json(setup: Setup, *args: str) -> dict[str, object]:
@@ -248,3 +262,70 @@ def test_an_empty_answer_names_the_venue_first(setup: Setup) -> None:
         f"orsync: error: venue {setup.emu.venue_id} answered no submissions: refusing to delete"
     ), line
     assert "openreview.venue_id" in line
+
+
+def test_ctrl_c_mid_pull_exits_130_with_one_line_and_rolls_back(setup: Setup) -> None:
+    """SIGINT while a cycle waits on OpenReview: one line, exit 130, the store as it was."""
+    assert setup.cli("pull").returncode == 0
+    before = store_dump(setup.db)
+    before_notes = live_notes(setup.db)
+    for forum in list(setup.emu.truth("chair")["submissions"])[:10]:
+        setup.emu.edit_content(forum, title="Edited before the interrupted pull")
+    setup.emu.clear_requests()
+    # The venue group answers after 2 s, the first page of notes after 4 more: the SIGINT
+    # lands while the cycle waits for the page, its transaction open.
+    setup.emu.faults.inject("slow", times=1, delay=2.0)
+    setup.emu.faults.inject("slow", times=1, delay=4.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orsync", "--config", str(setup.config), "pull", "--full"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_environ(None),
+    )
+    deadline = time.monotonic() + 60
+    while not any(r.path.startswith("/groups") for r in setup.emu.requests):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err + out
+    assert err.strip().splitlines() == ["orsync: error: interrupted; the cycle was rolled back"]
+    assert store_dump(setup.db) == before and live_notes(setup.db) == before_notes
+
+
+def test_a_failed_first_pull_leaves_no_store_behind(tmp_path: Path, emulator: Emulator) -> None:
+    """A rejected login or an unknown venue on the first pull leaves no empty store (nor its
+    -wal, -shm and lock files); a store that existed before is untouched."""
+    for name, kwargs in (
+        ("login", {"password": "not-the-password"}),
+        ("venue", {"venue_id": "ICLR.cc/2024/Workshop/Nope"}),
+    ):
+        folder = tmp_path / name
+        config = write_config(folder, emulator, **kwargs)  # type: ignore[arg-type]
+        result = run_cli("--config", str(config), "pull", process=True)
+        assert result.returncode == 4, result.stderr
+        assert sorted(p.name for p in folder.iterdir()) == ["orsync.toml", "pw"]
+    # A store that exists (a good pull made it) stays, with every file, when a later pull fails.
+    folder = tmp_path / "kept"
+    config = write_config(folder, emulator)
+    assert run_cli("--config", str(config), "pull").returncode == 0
+    notes = live_notes(folder / "orsync.db")
+    write_config(folder, emulator, password="not-the-password")
+    assert run_cli("--config", str(config), "pull").returncode == 4
+    assert live_notes(folder / "orsync.db") == notes
+
+
+def test_a_failed_first_pull_keeps_the_files_while_another_writer_holds_the_lock(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """The files of a first pull are taken back only under the writer lock: another pull that
+    holds it may be filling them."""
+    config = write_config(tmp_path, emulator)
+    db = tmp_path / "orsync.db"
+    with writer_lock(db.with_name("orsync.db.lock"), wait_s=0, command="another pull"):
+        result = run_cli("--config", str(config), "pull", "--no-wait", process=True)
+        assert result.returncode == 75, result.stderr
+        assert db.exists()

@@ -58,7 +58,7 @@ def test_what_is_missing_is_said() -> None:
     papers = [record(1, abstract=" "), record(2, session_id=None)]
     day = assemble(schedule(("11:30", "11:45", None), ("11:45", "12:00", "77")), papers)
     assert day.missing == [
-        "contributed talk 11:30-11:45 (talks[0]) has no paper yet: set its paper "
+        "contributed talk 11:30-11:45 (talks[1]) has no paper yet: set its paper "
         "(see `orsync talks suggest`)",
         "1 accepted paper has no public abstract for the website: #1",
         "1 accepted paper has no poster session yet: #2 (run `orsync push`)",
@@ -73,7 +73,7 @@ def test_overlapping_slots_are_problems_except_a_break_among_posters() -> None:
     [clash] = validate(DayFacts(day=sched, talk_refs=(1,)))
     assert (clash.kind, clash.severity) == ("schedule.overlap", "error")
     assert clash.message == (
-        "poster session P1 10:10-11:00 overlaps contributed talk 10:30-10:45 (talks[0])"
+        "poster session P1 10:10-11:00 overlaps contributed talk 10:30-10:45 (talks[1])"
     )
     with_break = Schedule(
         sessions=(P1,),
@@ -177,7 +177,7 @@ def test_the_rules_hold_pins_and_boards_against_the_talks() -> None:
     assert (
         "3 posters (1 of them decided, not released) do not fit 2 sessions × 1 boards" in messages
     )
-    assert "#1 talks[0] (12:30-12:45) overlaps its poster session P2 (board 4)" in messages
+    assert "#1 talks[1] (12:30-12:45) overlaps its poster session P2 (board 4)" in messages
     assert "#2 is pinned to poster session 'P9', which is not in [[posters.sessions]]" in messages
     # Pinned where its talk is: said as the pin's fault, not as a move to come.
     pinned = validate(DayFacts(day=sched, talk_refs=(1,), papers=papers[:1], pins={"forum1": "P2"}))

@@ -407,8 +407,8 @@ def test_suggest_says_first_what_is_wrong_with_the_talks_set(
     data = suggest(s)
     assert [p["kind"] for p in data["problems"]] == ["talk.previously_published", "talk.duplicate"]
     lines = s.cli("talks", "suggest").stdout.splitlines()
-    assert lines[0].startswith(f"error: talks[0] paper = {marked}: #{marked} is marked previously")
-    assert lines[1].startswith(f"error: #{clean} has two contributed talks: talks[1]")
+    assert lines[0].startswith(f"error: talks[1] paper = {marked}: #{marked} is marked previously")
+    assert lines[1].startswith(f"error: #{clean} has two contributed talks: talks[2]")
     # A field the form does not have is said at the top too, not on the last line.
     config.write_text(config.read_text().replace('"previously_published"', '"prior_work"'))
     lines = s.cli("talks", "suggest").stdout.splitlines()

@@ -45,3 +45,16 @@ def test_unknown_venue_suggests_close_matches(tmp_path: Path, emulator: Emulator
     assert checked.returncode == 4
     assert "FAIL venue: venue ICLR.cc/2024/Workshop/BGTP not found" in checked.stdout
     assert "did you mean ICLR.cc/2024/Workshop/BGPT?" in checked.stdout
+
+
+def test_venues_with_the_wrong_case_suggests_the_right_one(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, emulator)
+    wrong = run_cli("--config", str(config), "venues", "iclr.cc/2024/workshop/")
+    assert wrong.returncode == 0, wrong.stderr
+    assert "did you mean ICLR.cc/2024/Workshop/?" in wrong.stdout
+    partial = run_cli("--config", str(config), "venues", "iclr.cc/2024/Workshop/bg", "--json")
+    assert json.loads(partial.stdout)["suggestion"] == "ICLR.cc/2024/Workshop/BG"
+    none = json.loads(run_cli("--config", str(config), "venues", "NoSuch.cc/", "--json").stdout)
+    assert none["groups"] == [] and none["suggestion"] is None

@@ -20,8 +20,10 @@ talks and OpenReview's orals disagree.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +109,33 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks.append(_check_website(config))
     report.checks += _check_day(config)
     report.checks += _talk_warnings(config)
+    report.checks += _placeholder_warnings(config, datetime.now(UTC))
     return report
+
+
+# The titles config.example.toml ships with, and their like: never meant for the public page.
+PLACEHOLDER_TITLE = re.compile(r"(?i)\s*(invited talk \d+|tba|tbd|to be announced)\s*")
+
+
+def _placeholder_warnings(config: Config, now: datetime) -> list[CheckResult]:
+    """A WARN line per slot whose title is still a placeholder, from ``program.warn_days``
+    before its day until the day is over."""
+    out = []
+    for i, slot in enumerate(config.program.slots, start=1):
+        if PLACEHOLDER_TITLE.fullmatch(slot.title) is None:
+            continue
+        if slot.start - timedelta(days=config.program.warn_days) <= now <= slot.end:
+            out.append(
+                CheckResult(
+                    "day",
+                    True,
+                    f"program.slots[{i}] is still titled {slot.title!r} and starts "
+                    f"{slot.start:%Y-%m-%d %H:%M}: give it its real title and speaker before "
+                    "the page goes out",
+                    warning=True,
+                )
+            )
+    return out
 
 
 def _talk_warnings(config: Config) -> list[CheckResult]:
@@ -371,24 +399,76 @@ class VenueEntry:
         return asdict(self)
 
 
-def find_venues(config: Config, prefix: str | None = None) -> tuple[str, list[VenueEntry]]:
+@dataclass(frozen=True)
+class VenueList:
+    """What ``orsync venues`` found under a prefix, and the prefix as OpenReview spells it when
+    the one given found nothing but differs only in case (ids are case-sensitive)."""
+
+    prefix: str
+    groups: list[VenueEntry]
+    suggestion: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "groups": [g.as_dict() for g in self.groups],
+            "suggestion": self.suggestion,
+        }
+
+
+def find_venues(config: Config, prefix: str | None = None) -> VenueList:
     """The groups under ``prefix`` (default: next to ``openreview.venue_id``) that the account
     can read, for finding the venue id. ``ICLR.cc/2024/Workshop/`` lists its children;
-    ``ICLR.cc/2024/Workshop/B`` those whose id starts so. Returns the prefix used and the groups."""
+    ``ICLR.cc/2024/Workshop/B`` those whose id starts so."""
     if prefix is None:
         prefix = config.openreview.venue_id.rpartition("/")[0] + "/"
     source = _check_source(config)
     source.connect()
-    if prefix.endswith("/"):
-        groups = source.child_groups(prefix.rstrip("/"))
-    else:
-        groups = source.child_groups(prefix)
-        if not groups and "/" in prefix:
-            parent = prefix.rpartition("/")[0]
-            groups = [g for g in source.child_groups(parent) if g["id"].startswith(prefix)]
+    groups = _groups_under(source, prefix)
     entries = []
     for g in groups:
         content = g.get("content")
         title = _title(g)[2:-1] or None
         entries.append(VenueEntry(g["id"], title, isinstance(content, dict) and bool(content)))
-    return prefix, sorted(entries, key=lambda e: e.id.lower())
+    suggestion = None if entries else _right_case(source, prefix, config.openreview.venue_id)
+    return VenueList(prefix, sorted(entries, key=lambda e: e.id.lower()), suggestion)
+
+
+def _groups_under(source: OpenReviewSource, prefix: str) -> list[dict[str, Any]]:
+    if prefix.endswith("/"):
+        return source.child_groups(prefix.rstrip("/"))
+    groups = source.child_groups(prefix)
+    if not groups and "/" in prefix:
+        parent = prefix.rpartition("/")[0]
+        groups = [g for g in source.child_groups(parent) if g["id"].startswith(prefix)]
+    return groups
+
+
+def _right_case(source: OpenReviewSource, prefix: str, venue_id: str) -> str | None:
+    """``prefix`` as the groups spell it (``iclr.cc/2024/workshop/`` -> ``ICLR.cc/2024/Workshop/``),
+    walking down from the root one listing at a time; None when nothing matches but for case."""
+    segments = prefix.rstrip("/").split("/")
+    root = segments[0]
+    head, dot, tail = root.partition(".")
+    configured = venue_id.split("/")[0]
+    candidates = [configured] if configured.lower() == root.lower() else []
+    candidates += [head.upper() + dot + tail, root.lower(), head.capitalize() + dot + tail]
+    found = next((c for c in dict.fromkeys(candidates) if source.child_groups(c)), None)
+    if found is None:
+        return None
+    for i, segment in enumerate(segments[1:], start=2):
+        last = i == len(segments) and not prefix.endswith("/")
+        names = [g["id"].rpartition("/")[2] for g in source.child_groups(found)]
+        match = next(
+            (
+                n[: len(segment)] if last else n
+                for n in names
+                if (n.lower().startswith(segment.lower()) if last else n.lower() == segment.lower())
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        found = f"{found}/{match}"
+    suggestion = found + ("/" if prefix.endswith("/") else "")
+    return None if suggestion == prefix else suggestion

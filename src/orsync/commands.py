@@ -31,7 +31,8 @@ from orsync.store.queries import (
 )
 
 if TYPE_CHECKING:
-    from orsync.check import CheckReport, VenueEntry
+    from orsync.check import CheckReport, VenueList
+    from orsync.demo import EmulatorPhase
     from orsync.pipeline import PassResult
     from orsync.publish import Frozen, PinResult, PushResult
     from orsync.report import Report
@@ -508,7 +509,7 @@ def check(config_path: Path | None) -> CheckReport:
     return run_checks(config_path)
 
 
-def venues(config: Config, prefix: str | None = None) -> tuple[str, list[VenueEntry]]:
+def venues(config: Config, prefix: str | None = None) -> VenueList:
     """The prefix used and the venue groups under it that the account can read."""
     from orsync.check import find_venues
 
@@ -520,6 +521,13 @@ def emulator(**options: Any) -> None:
     from orsync.emulator import serve_forever
 
     serve_forever(**options)
+
+
+def emulator_advance(port: int, to: str | None = None) -> EmulatorPhase:
+    """Move a running emulator to ``to``, or its next phase (``orsync.demo.advance``)."""
+    from orsync.demo import advance
+
+    return advance(port, to)
 
 
 def demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> Iterator[str]:

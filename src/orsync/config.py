@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from orsync.config_keys import key_name, unknown_key
 from orsync.errors import ConfigError
 from orsync.files import confidential_files, site_leak, sqlite_file
 from orsync.secrets import add_secret
@@ -286,6 +287,9 @@ class ProgramConfig(_Section):
     # final word on the day) or OpenReview's decision text. The other side's disagreements
     # are warnings either way.
     presentation_from: PresentationFrom = "talks"
+    # From this many days before the day, `check` warns on a slot title still a placeholder
+    # ("Invited talk 3", "TBA"): the page would otherwise go live with it.
+    warn_days: Annotated[int, Field(ge=0, le=365)] = 14
     slots: tuple[ProgramSlotConfig, ...] = ()
 
     @field_validator("slots")
@@ -297,8 +301,8 @@ class ProgramConfig(_Section):
                 continue
             if slot.id in seen:
                 raise ValueError(
-                    f"duplicate slot id {slot.id!r} (program.slots[{seen[slot.id]}] and "
-                    f"program.slots[{i}]): each slot's id must be its own"
+                    f"duplicate slot id {slot.id!r} (program.slots[{seen[slot.id] + 1}] and "
+                    f"program.slots[{i + 1}]): each slot's id must be its own"
                 )
             seen[slot.id] = i
         return value
@@ -374,25 +378,18 @@ def find_config(explicit: Path | None, environ: Mapping[str, str] = os.environ) 
     )
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
-        else:
-            parts.append(item)
-    return ".".join(parts)
-
-
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     where = f"{source}: " if source else ""
     try:
         config = Config.model_validate({**data, "source": source})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _location(first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(f"{where}unknown key {key!r}; check its spelling") from None
+        errors = exc.errors()
+        # A misspelt key is the likely cause of a "missing" one beside it: name it first.
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            raise ConfigError(where + unknown_key(Config, unknown[0]["loc"], data)) from None
+        first = errors[0]
+        key = key_name(first["loc"], data)
         if first["type"] == "missing":
             raise ConfigError(f"{where}missing required key {key!r}") from None
         message = first["msg"].removeprefix("Value error, ")

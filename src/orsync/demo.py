@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from orsync import pipeline
 from orsync.config import load_config
 from orsync.emulator import Emulator
-from orsync.errors import UsageError
+from orsync.emulator.dataset import PHASES
+from orsync.errors import UnreachableError, UsageError
 from orsync.files import write_private
 
 _CONFIG = """\
@@ -167,3 +173,52 @@ def run_demo(folder: Path, *, size: int | None = None, verbosity: int = 0) -> It
     yield f"store:  {folder / 'orsync.db'}  (try: sqlite3 {folder / 'orsync.db'} 'select number, title, session_id, board from accepted_papers limit 5')"  # noqa: S608 (a hint to type, not a query)
     prog = _program()
     yield f"next:   {prog} --config {config_path} status   |   {prog} --config {config_path} posters show"
+
+
+@dataclass(frozen=True)
+class EmulatorPhase:
+    """A running emulator moved on: where it was and where it is now."""
+
+    url: str
+    before: str
+    phase: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def advance(port: int, to: str | None = None, host: str = "127.0.0.1") -> EmulatorPhase:
+    """Move a running emulator (``orsync emulator``) to ``to``, or its next phase, through its
+    control endpoint (answered on loopback only), for rehearsing a venue's weeks in minutes."""
+    base = f"http://{host}:{port}/_emulator"
+
+    def call(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 (a loopback http URL built here)
+            base + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                result = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            raise UsageError(f"the emulator on port {port} refused: {exc.read()[:300]!r}") from None
+        except (OSError, ValueError) as exc:
+            raise UnreachableError(
+                f"no emulator answers on {host}:{port} ({exc.__class__.__name__}); start one "
+                f"with `orsync emulator --port {port}`"
+            ) from None
+        if not isinstance(result, dict):
+            raise UnreachableError(f"{host}:{port} does not answer like an orsync emulator")
+        return result
+
+    before = str(call("/info").get("phase"))
+    if to is None:
+        if before not in PHASES or before == PHASES[-1]:
+            raise UsageError(f"the emulator is at {before!r}, the last phase: nothing to advance")
+        to = PHASES[PHASES.index(before) + 1]
+    if to not in PHASES:
+        raise UsageError(f"--to {to!r} is unknown; choose one of {', '.join(PHASES)}")
+    if PHASES.index(to) < PHASES.index(before):
+        raise UsageError(f"the emulator is at {before!r}; phases go forward only, not to {to!r}")
+    after = str(call("/advance", {"phase": to}).get("phase"))
+    return EmulatorPhase(url=f"http://{host}:{port}", before=before, phase=after)

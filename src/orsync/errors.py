@@ -10,6 +10,7 @@ EXIT_UNREACHABLE = 3
 EXIT_ACCESS = 4
 EXIT_STORE = 5
 EXIT_LOCKED = 75
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class OrsyncError(Exception):
@@ -73,6 +74,17 @@ class RateLimitedError(UnreachableError):
         super().__init__(message)
         self.resume_at = resume_at
         self.deferred = deferred
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what it left behind for the user's one line (a cycle rolled back, say).
+
+    A ``KeyboardInterrupt`` still, so no ``except Exception`` on the way swallows it.
+    """
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def local_time(epoch_s: float) -> str:

@@ -19,13 +19,15 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orsync import hosted, publish
 from orsync.config import Config, read_password
 from orsync.errors import OrsyncError
-from orsync.lock import store_writer
+from orsync.lock import lock_path, store_writer, writer_lock
 from orsync.source import OpenReviewSource, RetryPolicy
+from orsync.store import never_synced, sqlite_files, sqlite_path_of
 from orsync.store.binding import open_for
 from orsync.sync import CycleOptions, CycleSummary, Progress, run_cycle
 
@@ -225,6 +227,45 @@ def opened(
 def pull(
     config: Config, options: PassOptions, *, source: OpenReviewSource | None = None
 ) -> PassResult:
-    """``orsync pull`` and the demo: one pass with a store opened for it."""
-    with opened(config, source) as (store, src):
-        return run_pass(config, store, src, options)
+    """``orsync pull`` and the demo: one pass with a store opened for it.
+
+    A first pull that fails (a rejected login, an unreachable venue) takes away the SQLite
+    files it made: an empty store left behind would look like a mirror to the next command.
+    A store that existed before is never touched."""
+    made = _files_not_there(config.store.url)
+    try:
+        with opened(config, source) as (store, src):
+            return run_pass(config, store, src, options)
+    except BaseException:
+        if made:
+            _take_back(config.store.url, made)
+        raise
+
+
+def _take_back(store_url: str, made: list[Path]) -> None:
+    """Remove the store files a failed first pull made, under the writer lock taken without
+    waiting: a pull of another process that holds it, or has synced into the store since, keeps
+    them."""
+    database = made[0]
+    lock_file = lock_path(store_url, database)
+    if lock_file is None:
+        return
+    with (
+        contextlib.suppress(OrsyncError, OSError),
+        writer_lock(lock_file, wait_s=0, command="pull (taking back an empty store)"),
+    ):
+        if not never_synced(database):
+            return
+        for path in made:
+            path.unlink(missing_ok=True)
+
+
+def _files_not_there(store_url: str) -> list[Path]:
+    """The files of a SQLite store that do not exist yet, the database first; none when the
+    database itself exists (or the store is not SQLite)."""
+    path = sqlite_path_of(store_url)
+    if path is None or path.exists():
+        return []
+    lock = lock_path(store_url, path)
+    files = [*sqlite_files(path), *([lock] if lock is not None else [])]
+    return [f for f in files if not f.exists()]

@@ -239,12 +239,12 @@ def _hm(facts: DayFacts, span: schedule.Span) -> str:
 
 
 def _talk_name(facts: DayFacts, talk: schedule.TalkSlot) -> str:
-    return f"talks[{talk.index}] ({_hm(facts, talk.span)})"
+    return f"talks[{talk.index + 1}] ({_hm(facts, talk.span)})"
 
 
 def _written(facts: DayFacts, talk: schedule.TalkSlot) -> str:
     ref = facts.talk_refs[talk.index] if talk.index < len(facts.talk_refs) else talk.paper
-    return f"talks[{talk.index}] paper = {ref!r}"
+    return f"talks[{talk.index + 1}] paper = {ref!r}"
 
 
 def _talk_papers(facts: DayFacts) -> list[Problem]:
@@ -282,7 +282,7 @@ def _talk_papers(facts: DayFacts) -> list[Problem]:
                     "talk.duplicate",
                     "error",
                     f"{label} has two contributed talks: {_talk_name(facts, first[key])} and "
-                    f"{_talk_name(facts, talk)}; set another paper for talks[{talk.index}]",
+                    f"{_talk_name(facts, talk)}; set another paper for talks[{talk.index + 1}]",
                 )
             )
         else:
@@ -341,7 +341,7 @@ def _allowed(a: schedule.Slot, b: schedule.Slot) -> bool:
 def _slot_name(facts: DayFacts, slot: schedule.Slot) -> str:
     when = _hm(facts, slot.span)
     if isinstance(slot, schedule.TalkSlot):
-        return f"contributed talk {when} (talks[{slot.index}])"
+        return f"contributed talk {when} (talks[{slot.index + 1}])"
     if isinstance(slot, schedule.Session):
         return f"poster session {slot.id} {when}"
     return f"{slot.kind} {slot.title!r} {when}"

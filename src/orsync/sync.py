@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from sqlalchemy import Connection, delete, insert, update
 
-from orsync.errors import GuardError, OrsyncError, RateLimitedError
+from orsync.errors import GuardError, Interrupted, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
 from orsync.source import MintmdateIgnored
 from orsync.store import Store
@@ -244,6 +244,10 @@ def run_cycle(store: Store, source: OpenReviewSource, options: CycleOptions) -> 
             except OrsyncError:
                 pass  # the store itself is failing; the original error is the one to report
             attach_summary(exc, summary)
+            if type(exc) is KeyboardInterrupt:
+                # Ctrl-C (the service's own stop is a subclass and stays what it is): the
+                # transaction is rolled back by now, which is what the user needs to hear.
+                raise Interrupted("interrupted; the cycle was rolled back") from exc
             raise
     return summary
 

@@ -20,7 +20,7 @@ from orsync import __version__
 from orsync.cli import day, publish, store, sync, tools
 from orsync.cli.context import Run, this_run
 from orsync.cli.views import Screen
-from orsync.errors import OrsyncError
+from orsync.errors import EXIT_INTERRUPTED, OrsyncError
 from orsync.logs import configure_logging, restored_afterwards
 from orsync.secrets import mask_text
 from orsync.terminal import safe
@@ -42,6 +42,7 @@ for module in (sync, store, publish, day, tools):
     app.add_typer(module.section)
 app.add_typer(publish.posters_app, name="posters")
 app.add_typer(day.talks_app, name="talks")
+app.add_typer(tools.emulator_app, name="emulator")
 
 
 class LogFormat(StrEnum):
@@ -97,6 +98,29 @@ def _fail(screen: Screen, message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _interrupted(
+    screen: Screen, exc: KeyboardInterrupt, *, as_json: bool, verbose: bool
+) -> NoReturn:
+    """Ctrl-C: one line, exit 130, no traceback (``-v`` shows where it stopped)."""
+    message = getattr(exc, "message", None) or "interrupted"
+    if verbose:
+        traceback.print_exception(exc)
+    if as_json:
+        screen.json({"ok": False, "error": message, "exit_code": EXIT_INTERRUPTED})
+    _fail(screen, message, EXIT_INTERRUPTED)
+
+
 _GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
 
 
@@ -138,8 +162,15 @@ def _main() -> None:
                 {"ok": False, "error": exc.message, "exit_code": exc.exit_code, **exc.details}
             )
         _fail(screen, exc.message, exc.exit_code)
-    except KeyboardInterrupt:
-        _fail(screen, "interrupted", 130)
+    except KeyboardInterrupt as exc:
+        _interrupted(screen, exc, as_json=as_json, verbose=verbose)
+    except SystemExit as exc:
+        # Typer turns a Ctrl-C inside a command into a silent exit 130; the interrupt is in the
+        # chain, and the user is owed the line saying what it left behind.
+        interrupt = _interrupt_in(exc)
+        if interrupt is None:
+            raise
+        _interrupted(screen, interrupt, as_json=as_json, verbose=verbose)
     except Exception as exc:
         if verbose:
             traceback.print_exc()

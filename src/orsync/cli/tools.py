@@ -49,21 +49,41 @@ def venues(
     from orsync import commands as do
 
     run = this_run(ctx)
-    used, found = do.venues(run.config(), prefix)
+    found = do.venues(run.config(), prefix)
     if as_json:
-        run.screen.json({"prefix": used, "groups": [v.as_dict() for v in found]})
+        run.screen.json(found.as_dict())
         return
-    for v in found:
+    for v in found.groups:
         kind = "venue" if v.venue else "group"
         run.screen.out.print(f"{v.id}  ({kind}{': ' + v.title if v.title else ''})")
-    if not found:
+    if found.groups:
+        return
+    if found.suggestion is not None:
         run.screen.out.print(
-            f"no groups under {used} that this account can read; try a shorter prefix"
+            f"no groups under {safe(found.prefix)}; ids are case-sensitive: did you mean "
+            f"{safe(found.suggestion)}? (orsync venues {safe(found.suggestion)})"
+        )
+    else:
+        run.screen.out.print(
+            f"no groups under {safe(found.prefix)} that this account can read; try a shorter prefix"
         )
 
 
-@section.command()
+emulator_app = typer.Typer(
+    help=(
+        "Serve a synthetic OpenReview API v2 venue over HTTP, for rehearsals and tests.\n\n"
+        "The venue moves through the phases submission, review, decision and camera_ready "
+        "(--phase picks the first). To rehearse the weeks ahead, advance a running emulator from "
+        "another shell: `orsync emulator advance --port 8765` (the next phase) or "
+        "`orsync emulator advance --port 8765 --to decision`, then `orsync pull`."
+    ),
+    invoke_without_command=True,
+)
+
+
+@emulator_app.callback()
 def emulator(
+    ctx: typer.Context,
     host: Annotated[
         str,
         typer.Option("--host", help="Address to listen on; loopback only unless --allow-remote."),
@@ -77,7 +97,10 @@ def emulator(
         int | None, typer.Option("--size", help="Number of submissions (overrides the dataset's).")
     ] = None,
     phase: Annotated[
-        str, typer.Option("--phase", help="submission, review, decision or camera_ready.")
+        str,
+        typer.Option(
+            "--phase", help="The phase to start in: submission, review, decision or camera_ready."
+        ),
     ] = "camera_ready",
     faults: Annotated[
         str | None,
@@ -91,7 +114,8 @@ def emulator(
         ),
     ] = False,
 ) -> None:
-    """Serve a synthetic OpenReview API v2 venue over HTTP, for rehearsals and tests."""
+    if ctx.invoked_subcommand is not None:
+        return
     from orsync import commands as do
 
     do.emulator(
@@ -104,6 +128,32 @@ def emulator(
         faults=faults,
         allow_remote=allow_remote,
     )
+
+
+@emulator_app.command()
+def advance(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", help="The running emulator's port.")] = 8765,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="submission, review, decision or camera_ready (default: the next phase)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Move a running emulator to its next phase (or --to PHASE), for rehearsals: reviews
+    arrive, decisions are released, camera-ready versions come in. Phases go forward only."""
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    moved = do.emulator_advance(port, to)
+    if as_json:
+        run.screen.json(moved.as_dict())
+    elif moved.before == moved.phase:
+        run.screen.out.print(f"the emulator at {moved.url} is already at {moved.phase}")
+    else:
+        run.screen.out.print(f"the emulator at {moved.url}: {moved.before} -> {moved.phase}")
 
 
 @section.command()

@@ -218,7 +218,7 @@ def _refuse_talk_overlap(
     raise UsageError(
         f"paper {label} is not pinned: poster session {session_id} "
         f"({hm(session.start)}-{hm(session.end)}) overlaps its contributed talk "
-        f"{hm(talk.start)}-{hm(talk.end)} (talks[{talk.index}]); {instead} move the talk first"
+        f"{hm(talk.start)}-{hm(talk.end)} (talks[{talk.index + 1}]); {instead} move the talk first"
     )
 
 

@@ -202,7 +202,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
             when = f"{_hm(built, slot.start)}-{_hm(built, slot.end)}"
             if slot.paper is None:
                 missing.append(
-                    f"contributed talk {when} (talks[{slot.index}]) has no paper yet: set its "
+                    f"contributed talk {when} (talks[{slot.index + 1}]) has no paper yet: set its "
                     "paper (see `orsync talks suggest`)"
                 )
             built.slots.append(

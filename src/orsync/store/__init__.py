@@ -57,6 +57,23 @@ def sqlite_path_of(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def sqlite_files(path: Path) -> list[Path]:
+    """The files SQLite keeps for a store: the database, its write-ahead log and shared memory,
+    and a rollback journal."""
+    return [path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))]
+
+
+def never_synced(path: Path) -> bool:
+    """Whether a SQLite store holds nothing a cycle brought: no good cycle, no note."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            cycles = con.execute("SELECT count(*) FROM cycle WHERE outcome = 'ok'").fetchone()
+            notes = con.execute("SELECT count(*) FROM note").fetchone()
+    except sqlite3.Error:
+        return True  # no tables yet, or not a store at all: it was made by this run
+    return not cycles[0] and not notes[0]
+
+
 def _tune_sqlite(engine: Engine) -> None:
     # pysqlite opens transactions lazily and commits behind our back on DDL; hand transaction
     # control to SQLAlchemy so a whole cycle is one BEGIN ... COMMIT (SQLAlchemy's own recipe).
