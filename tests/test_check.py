@@ -274,8 +274,8 @@ def test_one_line_config_text_is_refused_with_its_key(
     before any file is written (a newline in program.name used to fail every format)."""
     site = '[website]\noutput_dir = "site"\nformats = ["json", "yaml", "csv", "ics", "html"]\n'
     config = write_config(tmp_path, emulator, extra=site + toml)
-    # The key as the config names it (its list index counted from 0 or 1).
-    pattern = re.escape(key).replace(r"\[0\]", r"\[[01]\]")
+    # The key as the config names it: its list index counted from 1, maybe the entry's title.
+    pattern = re.escape(key).replace(r"\[0\]", r"\[1\](?: \(\"[^']*\"\))?")
     why = "must be one line, without line breaks or control characters"
     checked = run_cli("--config", str(config), "check")
     assert checked.returncode == 2, checked.stdout
