@@ -119,6 +119,7 @@ def test_converter_output_never_bypasses_escaping() -> None:
         r"$\style{background:url(https://evil.example/x)}{y}$ $\color{white}{hidden}$",
         r"$\text{</mtext><script>alert(1)</script>}$",
         r"$\unknowncmd{x}$ \textsc{<img src=x onerror=alert(1)>}",
+        r"$a\hspace{1000cm}b \rule{100cm}{100cm}$ $\big( x \big)$",
     ]
     papers = [record(i + 1, title=t) for i, t in enumerate(titles)]
     html = page.render(assemble(schedule(), papers), papers)
@@ -137,6 +138,10 @@ def test_converter_output_never_bypasses_escaping() -> None:
         for k, v in a.items()
         if k != "alttext" and v is not None and "javascript" in v
     ]
+    # A formula cannot cover the page: no size beyond 3em, no background.
+    sizes = [v for t, a in inside for k, v in a.items() if k in ("width", "height", "maxsize")]
+    assert sizes and set(sizes) == {"1.2em"}
+    assert not [a for _, a in inside if "mathbackground" in a]
     text = html.decode()
     assert r"$\text{&lt;/mtext&gt;&lt;script&gt;alert(1)&lt;/script&gt;}$" in text  # fallback
     assert r"$\unknowncmd{x}$" in text

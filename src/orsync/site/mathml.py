@@ -42,6 +42,13 @@ _ATTRIBUTES = frozenset(
 # A value an allowed attribute may take: words, numbers and units; nothing that could hold a
 # URL or a style rule.
 _VALUE = re.compile(r"[\w .%+-]{0,40}")
+# Sizes and spaces up to 3em (\Huge is 2.49em): a formula cannot push the page's text away or
+# cover it (\hspace{1000cm}, \rule{100cm}{100cm}); a larger one loses the attribute.
+_LENGTHS = frozenset(
+    {"width", "height", "depth", "lspace", "rspace", "minsize", "maxsize", "mathsize",
+     "linethickness"}
+)  # fmt: skip
+_LENGTH = re.compile(r"(?:[0-2](?:\.\d+)?|\.\d+)(?:em|ex)?|0|thin|medium|thick")
 # The source is kept verbatim up to this length; longer "math" is more likely a stray dollar.
 _MAX_MATH = 2000
 
@@ -110,7 +117,9 @@ def _rebuild(element: ET.Element) -> str:
     attrs = "".join(
         f' {name}="{_escape(value)}"'
         for name, value in sorted(element.attrib.items())
-        if name in _ATTRIBUTES and _VALUE.fullmatch(value)
+        if name in _ATTRIBUTES
+        and _VALUE.fullmatch(value)
+        and (name not in _LENGTHS or _LENGTH.fullmatch(value))
     )
     text = element.text or ""
     if tag in ("mi", "mo", "mtext") and text.startswith("\\"):
