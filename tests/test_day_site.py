@@ -4,6 +4,7 @@ pushes, the calendar parsed back with icalendar, the page opened in a headless C
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import struct
@@ -315,8 +316,8 @@ class _Page(HTMLParser):
         self.tags.append((tag, a))
         if tag == "article":
             self.articles.append(a.get("id") or "")
-        self._in_h3 = tag == "h3"
-        if tag == "h3":
+        if tag == "h3":  # a heading's text includes its math (MathML elements inside it)
+            self._in_h3 = True
             self.h3.append("")
 
     def handle_endtag(self, tag: str) -> None:
@@ -423,7 +424,10 @@ def test_page_in_chromium(day_site: Setup, tmp_path: Path) -> None:
     assert not [t for t, _ in dom.tags if t in ("script", "b")]  # ...and made no element
     for p in truth.values():
         if p["number"] != truth[hostile_id]["number"]:
-            assert p["title"] in dom.h3 or any(p["title"] in h for h in dom.h3)
+            # Math shows as MathML: the words around it are text, the TeX is in its annotation.
+            words = re.sub(r"\\text\w*\{([^{}]*)\}", r"\1", p["title"])
+            for piece in re.split(r"\$[^$]*\$", words):
+                assert any(piece in h for h in dom.h3), piece
     assert requested_urls(net) == set(), "the page made a request"
     # The check has teeth: a page that loads an image from another host is caught.
     control = tmp_path / "control.html"
@@ -434,3 +438,69 @@ def test_page_in_chromium(day_site: Setup, tmp_path: Path) -> None:
         shot = tmp_path / f"index-{width}.png"
         r = chromium(f"--screenshot={shot}", f"--window-size={width},1800", index.as_uri())
         assert r.returncode == 0 and png_size(shot) == (width, 1800)
+
+
+class _Math(HTMLParser):
+    """The text of each paper heading (math included) and of the TeX annotations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maths: list[dict[str, str | None]] = []
+        self.h3: list[str] = []
+        self.annotations: list[str] = []
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._open.append(tag)
+        if tag == "math":
+            self.maths.append(dict(attrs))
+        if tag == "h3":
+            self.h3.append("")
+        if tag == "annotation":
+            self.annotations.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._open:
+            del self._open[len(self._open) - 1 - self._open[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        if "h3" in self._open:
+            self.h3[-1] += data
+        if self._open and self._open[-1] == "annotation":
+            self.annotations[-1] += data
+
+
+MATH_TITLE = r"Counting in $\mathcal{O}(n^2)$ with \textsc{GPT}"
+MATH_ABSTRACT = (
+    r"We show $\|x\|_2 \le \sqrt{d}$ for $x \in \mathbb{R}^d$, and $$\sum_{i=1}^n x_i^2$$."
+)
+
+
+@needs_chromium
+def test_math_renders_as_mathml_in_chromium(day_site: Setup, tmp_path: Path) -> None:
+    s = day_site
+    paper_id = sorted(accepted(s.emu))[1]
+    s.emu.edit_content(paper_id, title=MATH_TITLE, abstract=MATH_ABSTRACT)
+    s.emu.edit_content(sorted(accepted(s.emu))[2], title=r"$<script>alert(1)</script>$")
+    s.emu.edit_content(sorted(accepted(s.emu))[3], title=r"$\href{javascript:alert(1)}{x}$")
+    assert s.cli("pull").returncode == 0
+    index = s.dir / "site" / "index.html"
+    r = chromium("--dump-dom", index.as_uri())
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = _Math()
+    dom.feed(r.stdout)
+    sources = {m["alttext"] for m in dom.maths}
+    assert {r"\mathcal{O}(n^2)", r"\|x\|_2 \le \sqrt{d}", r"\sum_{i=1}^n x_i^2"} <= sources
+    assert r"\mathcal{O}(n^2)" in dom.annotations  # the source is in the page, findable
+    heading = next(h for h in dom.h3 if h.startswith("Counting in"))
+    assert "with GPT" in heading and "\U0001d4aa" in heading  # script O, rendered from MathML
+    page = _Page()
+    page.feed(r.stdout)
+    assert not [t for t, _ in page.tags if t == "script"]
+    assert not [a for t, a in page.tags if t != "a" and ("href" in a or "style" in a)]
+    # The data files keep the source text.
+    papers = json.loads((s.dir / "site" / "papers.json").read_text())
+    assert MATH_TITLE in {p["title"] for p in papers}
+    shot = tmp_path / "math.png"
+    r = chromium(f"--screenshot={shot}", "--window-size=1280,900", f"{index.as_uri()}#papers")
+    assert r.returncode == 0 and png_size(shot) == (1280, 900)

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, Table, create_engine, inspect
 from sqlmodel import Session, SQLModel, select
 
 from conftest import Setup, write_config
@@ -91,6 +91,30 @@ def test_the_views_are_never_created_as_tables(tmp_path: Path) -> None:
     SQLModel.metadata.create_all(engine)
     assert inspect(engine).get_table_names() == []
     engine.dispose()
+
+
+def test_the_views_declare_their_list_columns_json(pulled: Setup) -> None:
+    con = sqlite3.connect(f"file:{pulled.db}?mode=ro", uri=True)
+    try:
+        declared = {r[1]: r[2] for r in con.execute("PRAGMA table_xinfo(accepted_papers)")}
+    finally:
+        con.close()
+    assert {c: declared[c] for c in LISTS} == dict.fromkeys(LISTS, "JSON")
+    assert declared["number"] == "INTEGER" and declared["board"] == "INTEGER"
+    # A tool that reflects the view (here SQLAlchemy) reads the lists as lists, with no help.
+    engine = create_engine(f"sqlite:///{pulled.db}")
+    view = Table("accepted_papers", MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = conn.execute(view.select()).mappings().all()
+    engine.dispose()
+    raw = view_rows(pulled.db, "accepted_papers")
+    assert rows and all(isinstance(r[c], list | None) for r in rows for c in LISTS)
+    assert any(r["authors"] for r in rows)
+    for r in rows:
+        for c in LISTS:
+            assert r[c] == (
+                json.loads(str(raw[r["forum_id"]][c])) if raw[r["forum_id"]][c] else None
+            )
 
 
 # A website build of someone else's: it knows orsync only through its public read model.

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlmodel import Session
+from sqlmodel import select as sqlmodel_select
 
 from conftest import run_cli, write_config
 from helpers import schema_differences
 from orsync.emulator import Emulator
+from orsync.models import AcceptedPaper
 
 pytestmark = [
     pytest.mark.xdist_group("postgres"),
@@ -82,7 +85,23 @@ def test_pull_into_postgresql_equals_truth(
     with engine.connect() as conn:
         accepted = conn.execute(text("SELECT count(*) FROM accepted_papers")).scalar()
         overview = conn.execute(text("SELECT count(*) FROM submissions_overview")).scalar()
+        # The list columns are jsonb: a client reads lists, and so do orsync's read models.
+        types = dict(
+            conn.execute(
+                text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = 'accepted_papers'"
+                )
+            ).all()
+        )
+        lists = conn.execute(text("SELECT authors, keywords FROM accepted_papers")).all()
+    with Session(engine) as session:
+        papers = session.exec(sqlmodel_select(AcceptedPaper)).all()
     engine.dispose()
+    assert {types[c] for c in ("authors", "authorids", "keywords")} == {"jsonb"}
+    assert lists and all(isinstance(a, list) for a, _ in lists)
+    assert papers and all(isinstance(p.authors, list) for p in papers)
+    assert any(p.authors for p in papers)
     live = emulator.truth("chair")["submissions"].values()
     assert accepted == sum(1 for s in live if s["status"] == "accepted")
     assert overview == len(live)

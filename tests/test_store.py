@@ -262,3 +262,31 @@ def test_new_rows_with_a_key_the_batch_lacks_are_stored_whole(tmp_path: Path) ->
         assert [tuple(r) for r in stored] == [("a", None), ("b", "accepted")]
     finally:
         store.dispose()
+
+
+def test_revision_0006_keeps_each_list_public_or_not(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from orsync.store import _alembic_config
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'orsync.db'}")
+    query = "SELECT forum_id, authors, authorids, keywords FROM accepted_papers"
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0005")
+        conn.exec_driver_sql(
+            "INSERT INTO note (id, forum, kind, title, authors, authorids, keywords, raw, digest,"
+            " deleted, status, public, title_public, authors_public, authorids_public,"
+            " keywords_public) VALUES ('f1', 'f1', 'submission', 'T', '[\"A\", \"B\"]',"
+            " '[\"~A1\"]', '[\"k\"]', '{}', 'd', 0, 'accepted', 1, 1, 1, 0, 1)"
+        )
+        before = conn.exec_driver_sql(query).all()
+    assert before == [("f1", '["A", "B"]', None, '["k"]')]  # authorids are not public
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        assert conn.exec_driver_sql(query).all() == before
+        conn.exec_driver_sql("UPDATE note SET authorids_public = 1, authors_public = 0")
+        assert conn.exec_driver_sql(query).all() == [("f1", None, '["~A1"]', '["k"]')]
+        command.downgrade(_alembic_config(conn), "0005")
+        assert conn.exec_driver_sql(query).all() == [("f1", None, '["~A1"]', '["k"]')]
+    engine.dispose()

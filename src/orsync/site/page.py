@@ -1,7 +1,8 @@
 """``index.html`` (docs/workshop.md): the workshop's page, self-contained, from public data only.
 
 The program (from the config) and every accepted paper (its ``PaperRecord``): authors, abstract, keywords, presentation, contributed talk, poster session
-and board, links. Jinja2 with autoescaping renders it: every text is the authors' and is escaped.
+and board, links. Jinja2 with autoescaping renders it: every text is the authors' and is escaped;
+the LaTeX in titles and abstracts becomes MathML (``mathml``), rebuilt from an allowlist.
 One file that opens offline: inline CSS, no script, no image, no font, nothing fetched from any
 host (a Content-Security-Policy says so to the browser too); links are plain anchors to
 OpenReview, the live stream and the speakers' pages. Responsive (phone to desktop) and with print
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orsync.site import mathml
 from orsync.site.day import Day, DaySlot
 from orsync.site.records import PaperRecord, SessionRef
 from orsync.text import authors_text, web_link
@@ -39,14 +41,19 @@ KIND_NAMES = {
 def _environment() -> Environment:
     # Jinja2 loads here, on the first page rendered: `orsync program` reads the day without it.
     from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
 
-    return Environment(
+    env = Environment(
         loader=PackageLoader("orsync.site", "templates"),
         autoescape=select_autoescape(["html", "j2"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # A paper's title and abstract with their math as MathML: `mathml.to_html` escapes the text
+    # and rebuilds the converter's output from an allowlist, so its result may be marked safe.
+    env.filters["tex"] = lambda text: Markup(mathml.to_html(text))  # noqa: S704
+    return env
 
 
 def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:

@@ -30,7 +30,8 @@ __all__ = ["VIEWS_METADATA", "AcceptedPaper", "JSONList", "SubmissionOverview", 
 
 
 class JSONList(TypeDecorator[list[str]]):
-    """A JSON array kept as text, read as a list; null reads as ``[]``."""
+    """A JSON array (text declared JSON on SQLite, jsonb on PostgreSQL), read as a list; null
+    reads as ``[]``."""
 
     impl = Text
     cache_ok = True
@@ -41,7 +42,8 @@ class JSONList(TypeDecorator[list[str]]):
     def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
         if not value:
             return []
-        decoded = json.loads(value)
+        # PostgreSQL's view declares the column jsonb, which the driver decodes already.
+        decoded = json.loads(value) if isinstance(value, str | bytes) else value
         return list(decoded) if isinstance(decoded, list) else [decoded]
 
 

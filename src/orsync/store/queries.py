@@ -59,10 +59,13 @@ def as_dict(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     return {str(key): value for key, value in row._mapping.items()}
 
 
-def json_list(value: str | None) -> list[Any] | None:
-    """A JSON array kept as text, decoded; None when the column is null (absent, unreadable)."""
+def json_list(value: str | list[Any] | None) -> list[Any] | None:
+    """A JSON array kept as text, decoded (a jsonb column of a PostgreSQL view comes decoded
+    already); None when the column is null (absent, unreadable)."""
     if not value:
         return None
+    if isinstance(value, list):
+        return value
     decoded: list[Any] = json.loads(value)
     return decoded
 

@@ -3,7 +3,7 @@ raw JSON for the rest.
 
 Plain SQLAlchemy Core: orsync reads and writes these with Core statements only (bulk inserts,
 updates by key), so nothing here needs an ORM. The migrations create the schema (they never
-import this module); these declarations match what revisions 0001-0005 create, column for
+import this module); these declarations match what revisions 0001-0006 create, column for
 column, and ``tests/test_store.py`` holds them to it.
 
 Internal to orsync; other programs read the views of docs/site-files.md#the-read-views (see ``views.py``) instead.
@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Float,
     Index,
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.operators import OperatorType
-from sqlalchemy.types import Interval, TypeEngine
+from sqlalchemy.types import Interval, TypeEngine, UserDefinedType
 
 metadata = MetaData()
 
@@ -77,6 +78,38 @@ def _ms(name: str) -> Column[int]:
 
 def _when(name: str, *, nullable: bool) -> Column[datetime]:
     return Column(name, UTCDateTime(), nullable=nullable)
+
+
+class JSONText(TypeDecorator[str]):
+    """JSON kept as text and written as text, declared ``JSON`` on SQLite.
+
+    SQLite gives a view's column the declared type of the table column it names, and tools that
+    read the views (datasette, SQLAlchemy's reflection) show a ``JSON`` column as JSON. No JSON
+    processing here: orsync writes and reads the text itself.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return _JSONDeclared() if dialect.name == "sqlite" else Text()
+
+
+class _JSONDeclared(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "JSON"
+
+
+def _public_list(name: str) -> Column[str]:
+    # The list as the public may read it, null otherwise: the rule of the accepted_papers view,
+    # kept in a generated column so that the view names a column (and so its declared type).
+    return Column(
+        f"public_{name}",
+        JSONText(),
+        Computed(f"CASE WHEN {name}_public THEN {name} END"),
+    )
 
 
 def _flag(name: str) -> Column[bool]:
@@ -146,6 +179,10 @@ NOTE = Table(
     # account may read), and whether the decision column accepts by the venue's rule.
     Column("public_decision", String),
     Column("decision_accepts", Boolean),
+    # Generated (revision 0006): virtual on SQLite, stored on PostgreSQL; never written.
+    _public_list("authors"),
+    _public_list("authorids"),
+    _public_list("keywords"),
     Index("ix_note_forum_kind", "forum", "kind"),
     Index("ix_note_kind_status", "kind", "status"),
 )

@@ -4,6 +4,11 @@ Plain SQL that SQLite and PostgreSQL both accept, created by the migrations. A m
 changes a view copies the SQL it creates into itself, so an old migration never changes when
 this file does.
 
+The list columns (``authors``, ``authorids``, ``keywords``) name generated columns of ``note``
+that hold the public rule (``CASE WHEN authors_public THEN authors END``): on SQLite a view's
+column has a declared type only when it names a table column, and those are declared ``JSON``.
+On PostgreSQL the view casts them, ``CAST(n.public_authors AS jsonb)`` (revision 0006).
+
 ``accepted_papers`` holds only what the public can read (docs/security.md#what-is-public): an accepted paper whose note
 everyone may read, each column only when the field it came from is public (else null), and the
 latest decision everyone may read.
@@ -13,9 +18,9 @@ ACCEPTED_PAPERS = """
 CREATE VIEW accepted_papers AS
 SELECT n.id AS forum_id, n.number,
        CASE WHEN n.title_public THEN n.title END AS title,
-       CASE WHEN n.authors_public THEN n.authors END AS authors,
-       CASE WHEN n.authorids_public THEN n.authorids END AS authorids,
-       CASE WHEN n.keywords_public THEN n.keywords END AS keywords,
+       n.public_authors AS authors,
+       n.public_authorids AS authorids,
+       n.public_keywords AS keywords,
        CASE WHEN n.abstract_public THEN n.abstract END AS abstract,
        CASE WHEN n.tldr_public THEN n.tldr END AS tldr,
        CASE WHEN n.pdf_public THEN n.pdf_url END AS pdf_url,
