@@ -163,7 +163,7 @@ def test_csv_writes_ids_numbers_and_links_exactly() -> None:
     assert first["pdf_url"] == "https://x.example/-a.pdf"
     assert first["board"] == "1"
     assert second["UID"] == "@odd"
-    assert second["pdf_url"] == "'=HYPERLINK(1)"  # not a link: text, and guarded
+    assert second["pdf_url"] == ""  # not a link: null in every format, never a formula
 
 
 def test_csv_agrees_with_json() -> None:

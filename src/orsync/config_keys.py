@@ -10,6 +10,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from orsync.text import line_problem
+
+
+def _shown(name: object) -> bool:
+    """A name fit to point at its entry: one short clean line (a blank or hostile title is the
+    error itself, and the index alone names the entry)."""
+    return (
+        isinstance(name, str) and bool(name.strip()) and len(name) <= 60 and not line_problem(name)
+    )
+
 
 def key_name(loc: tuple[int | str, ...], data: Any = None) -> str:
     """A key as the config file reads it: lists count from 1 (``program.slots[2]`` is the second
@@ -23,7 +33,7 @@ def key_name(loc: tuple[int | str, ...], data: Any = None) -> str:
                 (
                     entry[k]
                     for k in ("title", "name", "id")
-                    if isinstance(entry, dict) and isinstance(entry.get(k), str)
+                    if isinstance(entry, dict) and _shown(entry.get(k))
                 ),
                 None,
             )
