@@ -538,6 +538,22 @@ def test_site_folder_holding_the_store_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no store, no site file
 
 
+def test_mini_conf_folder_holding_the_store_is_refused(tmp_path: Path, emulator: Emulator) -> None:
+    """Mini-Conf's folder is published whole like the site's: miniconf_dir = "." is refused, and
+    only when the format is on (the key alone writes nothing)."""
+    extra = '[website]\noutput_dir = "site"\nformats = ["json", "miniconf"]\nminiconf_dir = "."\n'
+    config = write_config(tmp_path, emulator, extra=extra)
+    result = cli(config, "check", timeout=60)
+    assert result.returncode == 2, result.stdout
+    expected = (
+        f"FAIL config: website.miniconf_dir {tmp_path} contains the store "
+        f"{tmp_path / 'orsync.db'}: reviews would be published; put the store outside the site folder"
+    )
+    assert expected in result.stdout.splitlines(), result.stdout
+    config.write_text(config.read_text().replace('"json", "miniconf"', '"json"'))
+    assert cli(config, "check", timeout=60).returncode == 0
+
+
 def test_site_folder_holding_a_secret_is_refused_through_links(
     tmp_path: Path, emulator: Emulator
 ) -> None:

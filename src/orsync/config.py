@@ -418,9 +418,14 @@ def _keep_site_public(config: Config) -> None:
     if config.website is not None:
         source = config.source.absolute() if config.source is not None else None
         private = confidential_files(source, config.openreview.password_file, config.store.url)
-        problem = site_leak(config.website.output_dir, private)
-        if problem is not None:
-            raise ConfigError(problem)
+        site = config.website
+        folders = [("website.output_dir", site.output_dir)]
+        if "miniconf" in site.formats:  # Mini-Conf's folder is published whole too
+            folders.append(("website.miniconf_dir", site.miniconf_folder))
+        for key, folder in folders:
+            problem = site_leak(folder, private, key)
+            if problem is not None:
+                raise ConfigError(problem)
 
 
 def _anchor_paths(config: Config, base: Path) -> Config:

@@ -175,7 +175,9 @@ def confidential_files(
     return found
 
 
-def site_leak(site: Path, private: Sequence[tuple[str, Path | None]]) -> str | None:
+def site_leak(
+    site: Path, private: Sequence[tuple[str, Path | None]], key: str = "website.output_dir"
+) -> str | None:
     """Why ``site`` may not be the site folder: it is or contains one of the ``private`` files
     (label, path); None when it holds none. A deploy hook or a web server publishes the folder
     whole, with whatever else is in it (docs/security.md#confidential-files)."""
@@ -191,7 +193,7 @@ def site_leak(site: Path, private: Sequence[tuple[str, Path | None]]) -> str | N
         )
         verb = "is" if _real(path) == _real(site) else "contains"
         return (
-            f"website.output_dir {site} {verb} {label} {path}: {what} would be published; "
+            f"{key} {site} {verb} {label} {path}: {what} would be published; "
             f"put {thing} outside the site folder"
         )
     return None
