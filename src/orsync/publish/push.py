@@ -28,6 +28,7 @@ from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.notify import Notifier
+from orsync.publish import digest
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.publish.placements import record_published
@@ -63,6 +64,8 @@ class PushResult:
     on_change_was_pending: dict[str, Any] | None = None
     # Published posters that moved, with why (docs/workshop.md#moves-of-published-posters).
     moves: list[posters.Move] = field(default_factory=list)
+    # False when nothing the push publishes from changed since the last one: no file rendered.
+    rendered: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -70,6 +73,7 @@ class PushResult:
         return {
             "outcome": "ok",
             "changed": self.changed,
+            "rendered": self.rendered,
             "on_change": self.on_change,
             "on_change_was_pending": self.on_change_was_pending,
             "papers": self.papers,
@@ -136,6 +140,7 @@ def push(
     cycle_id: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     tick: Callable[[], None] | None = None,
+    skip_unchanged: bool = False,
 ) -> PushResult:
     """Bring the poster assignment up to date and write the website files (docs/cli.md ``push``).
 
@@ -143,7 +148,9 @@ def push(
     The metadata is published even when the posters cannot be placed; that problem is raised
     after the files are written. A push that would drop more than ``sync.max_delete_fraction``
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
-    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
+    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat). With
+    ``skip_unchanged`` (the pass after a cycle) a push whose inputs and files match the last
+    one's digest renders nothing (``publish.digest``); ``reoptimise`` and ``force`` always work.
     """
     result = PushResult()
     with open_for(config) as store, store_writer(store, wait_s=wait_s, command=command):
@@ -158,6 +165,7 @@ def push(
                 force=force,
                 hooks=hooks,
                 command=command,
+                skip_unchanged=skip_unchanged and not (reoptimise or force),
             )
         except BaseException as exc:
             refused = isinstance(exc, PushRefused)
@@ -183,7 +191,15 @@ def _push_locked(
     force: bool,
     hooks: _Hooks,
     command: str,
+    skip_unchanged: bool,
 ) -> None:
+    site = config.website
+    # Hosted files first: one found missing is unlinked, which the digest then sees.
+    hosted_problems = _check_hosted(store, site) if site is not None and site.files else []
+    if skip_unchanged and _unchanged(store, config, result):
+        return
+    with store.begin() as conn:
+        digest.clear(conn)
     posters_error: posters.AssignmentError | None = None
     try:
         with store.begin() as conn:
@@ -197,8 +213,7 @@ def _push_locked(
         with store.begin() as conn:
             sync_sessions(conn, config)
     files: dict[str, dict[str, str | None]] | None = None
-    if config.website is not None and config.website.files:
-        result.problems.extend(_check_hosted(store, config.website))
+    result.problems.extend(hosted_problems)
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
@@ -231,13 +246,35 @@ def _push_locked(
             if p.session_id is not None and p.board is not None
         }
         published = _Published(shown, command)
-        _publish(store, config, config.website, records, day, result, published, force, hooks)
+        names = _publish(
+            store, config, config.website, records, day, result, published, force, hooks
+        )
     if posters_error is not None:
         error = PushError(
             f"website data published without new poster places: {posters_error.message}"
         )
         error.details.update(posters_error.details)
         raise error
+    if config.website is not None:
+        with store.begin() as conn:
+            digest.save(conn, config, config.website.output_dir, names, len(papers))
+
+
+def _unchanged(store: Store, config: Config, result: PushResult) -> bool:
+    """Whether the last push's digest still holds (and no ``on_change`` is owed): then the
+    result is the last push's papers and warnings, and nothing is rendered or written."""
+    if config.website is None:
+        return False
+    with store.connect() as conn:
+        if queries.on_change_pending(conn) is not None:
+            return False
+        last = digest.current(conn, config, config.website.output_dir)
+        if last is None:
+            return False
+        result.problems = queries.push_warnings(conn)
+    result.papers = last.papers
+    result.rendered = False
+    return True
 
 
 @dataclass(frozen=True)
@@ -299,7 +336,8 @@ def _publish(
     places: _Published,
     force: bool,
     hooks: _Hooks,
-) -> None:
+) -> list[str]:
+    """Writes the files and runs the hook; the names of every file rendered."""
     out = site.output_dir
     published = published_ids(out)
     if published and not force:
@@ -333,6 +371,7 @@ def _publish(
     with store.begin() as conn:
         record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
+    return list(files)
 
 
 def _run_hook(store: Store, site: WebsiteConfig, result: PushResult, hooks: _Hooks) -> None:

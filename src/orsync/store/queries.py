@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -43,6 +43,9 @@ POSTERS_MOVES = "posters_moves"
 # sync_state key: the last push's warnings (JSON list: the day's problems, where the talks and
 # OpenReview's orals disagree, hosted files unlinked), for ``orsync status`` on the day.
 PUSH_WARNINGS = "push_warnings"
+# sync_state key: what the last push published from and the files it wrote (JSON: inputs, a
+# digest; files, {name: [size, mtime_ns, inode]}); a push finding both the same renders nothing.
+PUSH_DIGEST = "push_digest"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
@@ -392,6 +395,50 @@ def poster_places(conn: Connection) -> dict[str, tuple[str, int]]:
     return {
         str(r.forum_id): (str(r.session_id), int(r.board)) for r in conn.execute(select(ASSIGNMENT))
     }
+
+
+def push_inputs(
+    conn: Connection, state_keys: Iterable[str], *, any_change: bool
+) -> Iterator[tuple[Any, ...]]:
+    """Every row a push publishes from, raw and in a fixed order, for the digest that tells an
+    unchanged push (``PUSH_DIGEST``): the ``accepted_papers`` view, the chairs' pins, the poster
+    assignment, the hosted files' links, the decided but unreleased papers the day's rules
+    read, with ``any_change`` the newest change record (a form field the talk selection reads
+    may be any submission's), and the ``sync_state`` facts named by ``state_keys``."""
+    yield ("papers",)
+    yield from conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
+    yield ("pins",)
+    yield from conn.execute(select(PIN.c.forum_id, PIN.c.session_id).order_by(PIN.c.forum_id))
+    yield ("assignment",)
+    yield from conn.execute(
+        select(ASSIGNMENT.c.forum_id, ASSIGNMENT.c.session_id, ASSIGNMENT.c.board).order_by(
+            ASSIGNMENT.c.forum_id
+        )
+    )
+    yield ("hosted",)
+    yield from conn.execute(
+        select(HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field, HOSTED_FILE.c.file).order_by(
+            HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
+        )
+    )
+    yield ("decided",)
+    yield from conn.execute(
+        select(NOTE.c.id, NOTE.c.number, NOTE.c.title, NOTE.c.decision, NOTE.c.decision_accepts)
+        .where(
+            NOTE.c.kind == "submission",
+            ~NOTE.c.deleted,
+            NOTE.c.status == "active",
+            NOTE.c.decision.is_not(None),
+        )
+        .order_by(NOTE.c.id)
+    )
+    if any_change:
+        yield ("changes", conn.execute(select(func.max(CHANGE.c.id))).scalar())
+    keys = sorted(state_keys)
+    yield ("state",)
+    yield from conn.execute(
+        select(STATE.c.key, STATE.c.value).where(STATE.c.key.in_(keys)).order_by(STATE.c.key)
+    )
 
 
 # ------------------------------------------------------------------ hosted files
