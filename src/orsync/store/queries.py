@@ -366,6 +366,12 @@ def report_data(conn: Connection) -> ReportData:
 # ------------------------------------------------------------------ posters
 
 
+def accepted_numbers(conn: Connection) -> dict[str, int | None]:
+    """Each accepted paper's number by forum id, without the typed models (every pass asks)."""
+    rows = conn.execute(text("SELECT forum_id, number FROM accepted_papers"))
+    return {str(r.forum_id): r.number for r in rows}
+
+
 def poster_listing(conn: Connection) -> list[Row[Any]]:
     """Each accepted paper's place (``posters show``): public columns of the read view only,
     read without the typed models so that a reading command does not load SQLModel."""
@@ -461,6 +467,14 @@ def hosted_files(conn: Connection) -> list[dict[str, Any]]:
         HOSTED_FILE.c.number, HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
     )
     return [as_dict(r) for r in conn.execute(query)]
+
+
+def hosted_counts(conn: Connection) -> dict[str, int]:
+    """``hosted_tally`` of every hosted-file row, counted by the database."""
+    rows = conn.execute(select(HOSTED_FILE.c.status, func.count()).group_by(HOSTED_FILE.c.status))
+    out = {"current": 0, "pending": 0, "refused": 0}
+    out.update({str(status): int(n) for status, n in rows})
+    return out
 
 
 def hosted_tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
