@@ -88,7 +88,11 @@ def main() -> None:
         wall: list[float] = []
         with pipeline.opened(config, source) as (store, src):
             for i in range(args.passes):
-                profile = cProfile.Profile(time.process_time) if args.profile and i == args.passes - 1 else None
+                profile = (
+                    cProfile.Profile(time.process_time)
+                    if args.profile and i == args.passes - 1
+                    else None
+                )
                 c0, w0 = time.process_time(), time.perf_counter()
                 if profile is not None:
                     profile.enable()
