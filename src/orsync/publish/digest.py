@@ -1,5 +1,5 @@
 """Whether a push has anything to do: a digest of everything it publishes from, and the files
-it wrote last time, kept in ``sync_state`` (``PUSH_DIGEST``; docs/site-files.md#when-files-are-written).
+it wrote last time, kept in ``sync_state`` (``PUSH_DIGEST``; docs/site-files.md#when-the-files-are-written).
 
 The service pushes after every cycle; when nothing it publishes from changed, rendering every
 file only to find the bytes equal is nearly all of a quiet cycle's cost. The digest covers the
