@@ -24,7 +24,7 @@ from orsync.site import calendar
 from orsync.store import queries
 from orsync.store.queries import POSTERS_ANNOUNCED, POSTERS_HOMES, POSTERS_PUBLISHED, PUSH_DIGEST
 
-__all__ = ["FORMAT", "Digest", "clear", "current", "save", "stored"]
+__all__ = ["FORMAT", "Digest", "clear", "current", "save", "stored", "unchanged"]
 
 # Bumped when what a renderer makes of the same inputs changes within one version.
 FORMAT = 1
@@ -79,6 +79,13 @@ def current(conn: Connection, config: Config, folder: Path) -> Digest | None:
     if last is None or file_stats(folder, last.files) != last.files:
         return None
     return last if inputs(conn, config) == last.inputs else None
+
+
+def unchanged(conn: Connection, config: Config) -> Digest | None:
+    """The stored digest when nothing changed and no ``website.on_change`` is owed, else None."""
+    if config.website is None or queries.on_change_pending(conn) is not None:
+        return None
+    return current(conn, config, config.website.output_dir)
 
 
 def save(conn: Connection, config: Config, folder: Path, names: Iterable[str], papers: int) -> None:

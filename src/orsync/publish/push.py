@@ -261,20 +261,13 @@ def _push_locked(
 
 
 def _unchanged(store: Store, config: Config, result: PushResult) -> bool:
-    """Whether the last push's digest still holds (and no ``on_change`` is owed): then the
-    result is the last push's papers and warnings, and nothing is rendered or written."""
-    if config.website is None:
-        return False
+    """The last push's digest still holds: its papers and warnings, nothing rendered."""
     with store.connect() as conn:
-        if queries.on_change_pending(conn) is not None:
-            return False
-        last = digest.current(conn, config, config.website.output_dir)
-        if last is None:
-            return False
-        result.problems = queries.push_warnings(conn)
-    result.papers = last.papers
-    result.rendered = False
-    return True
+        last = digest.unchanged(conn, config)
+        if last is not None:
+            result.problems = queries.push_warnings(conn)
+            result.papers, result.rendered = last.papers, False
+    return last is not None
 
 
 @dataclass(frozen=True)

@@ -403,47 +403,34 @@ def poster_places(conn: Connection) -> dict[str, tuple[str, int]]:
     }
 
 
+# What a push publishes from besides the config, each in a fixed order (``push_inputs``).
+_PUSH_INPUTS = (
+    "SELECT * FROM accepted_papers ORDER BY number, forum_id",
+    "SELECT forum_id, session_id FROM poster_pin ORDER BY forum_id",
+    "SELECT forum_id, session_id, board FROM poster_assignment ORDER BY forum_id",
+    "SELECT forum_id, field, file FROM hosted_file ORDER BY forum_id, field",
+    # The decided but unreleased papers the day's rules read.
+    "SELECT id, number, title, decision, decision_accepts FROM note WHERE kind = 'submission' "
+    "AND NOT deleted AND status = 'active' AND decision IS NOT NULL ORDER BY id",
+)
+
+
 def push_inputs(
     conn: Connection, state_keys: Iterable[str], *, any_change: bool
 ) -> Iterator[tuple[Any, ...]]:
-    """Every row a push publishes from, raw and in a fixed order, for the digest that tells an
-    unchanged push (``PUSH_DIGEST``): the ``accepted_papers`` view, the chairs' pins, the poster
-    assignment, the hosted files' links, the decided but unreleased papers the day's rules
-    read, with ``any_change`` the newest change record (a form field the talk selection reads
-    may be any submission's), and the ``sync_state`` facts named by ``state_keys``."""
-    yield ("papers",)
-    yield from conn.execute(text("SELECT * FROM accepted_papers ORDER BY number, forum_id"))
-    yield ("pins",)
-    yield from conn.execute(select(PIN.c.forum_id, PIN.c.session_id).order_by(PIN.c.forum_id))
-    yield ("assignment",)
-    yield from conn.execute(
-        select(ASSIGNMENT.c.forum_id, ASSIGNMENT.c.session_id, ASSIGNMENT.c.board).order_by(
-            ASSIGNMENT.c.forum_id
-        )
-    )
-    yield ("hosted",)
-    yield from conn.execute(
-        select(HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field, HOSTED_FILE.c.file).order_by(
-            HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
-        )
-    )
-    yield ("decided",)
-    yield from conn.execute(
-        select(NOTE.c.id, NOTE.c.number, NOTE.c.title, NOTE.c.decision, NOTE.c.decision_accepts)
-        .where(
-            NOTE.c.kind == "submission",
-            ~NOTE.c.deleted,
-            NOTE.c.status == "active",
-            NOTE.c.decision.is_not(None),
-        )
-        .order_by(NOTE.c.id)
-    )
+    """Every row a push publishes from (``_PUSH_INPUTS``), raw, for the digest that tells an
+    unchanged push (``PUSH_DIGEST``); with ``any_change`` the newest change record too (a form
+    field the talk selection reads may be any submission's); the ``state_keys`` facts last."""
+    for i, query in enumerate(_PUSH_INPUTS):
+        yield (i,)
+        yield from conn.execute(text(query))
     if any_change:
         yield ("changes", conn.execute(select(func.max(CHANGE.c.id))).scalar())
-    keys = sorted(state_keys)
     yield ("state",)
     yield from conn.execute(
-        select(STATE.c.key, STATE.c.value).where(STATE.c.key.in_(keys)).order_by(STATE.c.key)
+        select(STATE.c.key, STATE.c.value)
+        .where(STATE.c.key.in_(sorted(state_keys)))
+        .order_by(STATE.c.key)
     )
 
 
