@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -129,6 +131,25 @@ def test_one_author_on_five_papers_in_four_sessions_is_exactly_one_clash() -> No
     assert session_of(result)[clash.forum_ids[0]] == clash.session_id
     assert session_of(result)[clash.forum_ids[1]] == clash.session_id
     assert shared_pairs_in_session(papers, result) == 1
+
+
+def test_the_solver_runs_in_a_child_and_or_tools_never_loads_here() -> None:
+    # A process that solves a model (one clash cannot be proven optimal without CP-SAT) keeps
+    # no OR-Tools in memory afterwards: the service idles without its 76 MiB.
+    code = (
+        "import sys\n"
+        "from datetime import datetime, timedelta, timezone\n"
+        "from orsync.posters import PosterPaper, Session, assign\n"
+        "tz = timezone(timedelta(hours=2))\n"
+        "def at(h): return datetime(2024, 5, 11, h, 0, tzinfo=tz)\n"
+        "sessions = [Session(f'P{i}', f'P{i}', at(9 + 2 * i), at(10 + 2 * i)) for i in range(4)]\n"
+        "papers = [PosterPaper(f'f{i}', i, ('~Prolific1', f'~S{i}'), ()) for i in range(1, 6)]\n"
+        "r = assign(papers, sessions, None, {}, {}, time_limit_s=5)\n"
+        "print(r.status, len(r.clashes), r.bound is not None, 'ortools' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["optimal", "1", "True", "False"]
 
 
 def test_clash_minimum_respects_talks() -> None:

@@ -111,6 +111,80 @@ def test_push_with_nothing_changed_rewrites_nothing(site: Setup) -> None:
     assert len(hook_runs(site)) == 1, "on_change runs only when a file changed"
 
 
+def site_files(site: Setup) -> dict[str, tuple[bytes, int, int]]:
+    """Each file's bytes, inode and modification time: a file written again changes the last two."""
+    out = {}
+    for f in sorted((site.dir / "site").iterdir()):
+        st = f.stat()
+        out[f.name] = (f.read_bytes(), st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def pulled_push(site: Setup) -> dict[str, object]:
+    result = site.cli("pull", "--json")
+    assert result.returncode == 0, result.stderr
+    push: dict[str, object] = json.loads(result.stdout)["push"]
+    return push
+
+
+def test_a_pass_with_nothing_changed_renders_nothing(site: Setup) -> None:
+    first = pulled_push(site)
+    assert first["rendered"] is True
+    before = site_files(site)
+    again = pulled_push(site)
+    assert again["rendered"] is False, "nothing changed: the pass's push renders nothing"
+    assert again["changed"] == [] and again["papers"] == first["papers"]
+    assert site_files(site) == before, "byte-identical, not written again (inode, mtime)"
+    assert len(hook_runs(site)) == 1
+    # `orsync push` by hand always renders (the chairs' way to see every clash again).
+    assert site.cli("push").returncode == 0
+    assert site_files(site) == before
+
+
+def test_a_pass_renders_again_when_any_input_changed(site: Setup) -> None:
+    assert pulled_push(site)["rendered"] is True
+    out = site.dir / "site"
+    papers = papers_json(site)
+    # A public field of an accepted paper.
+    site.emu.edit_content(str(papers[0]["id"]), title="A title edited on OpenReview")
+    push = pulled_push(site)
+    assert push["rendered"] is True and "papers.json" in push["changed"]  # type: ignore[operator]
+    assert papers_json(site)[0]["title"] == "A title edited on OpenReview"
+    assert pulled_push(site)["rendered"] is False
+    # A pin (its command pushes at once; the next pass has nothing left to render).
+    place = placements(site)
+    target = next(p for p in papers if p["presentation"] == "poster")
+    other = next(sid for sid, _, _ in SESSIONS if sid != place[str(target["id"])][0])
+    assert site.cli("posters", "pin", str(target["number"]), other).returncode == 0
+    assert placements(site)[str(target["id"])][0] == other
+    assert pulled_push(site)["rendered"] is False
+    # A late accept: a new paper placed and published.
+    truth = site.emu.truth("chair")["submissions"]
+    late = min((s["number"], f) for f, s in truth.items() if s["status"] == "rejected")[1]
+    site.emu.set_decision(late, "Accept (Poster)")
+    assert pulled_push(site)["rendered"] is True
+    assert late in placements(site)
+    assert pulled_push(site)["rendered"] is False
+    # The config: a session's name.
+    text = site.config.read_text()
+    site.config.write_text(text.replace('name = "Session P1"', 'name = "Morning posters"'))
+    assert pulled_push(site)["rendered"] is True
+    assert "Morning posters" in (out / "posters.json").read_text()
+    assert pulled_push(site)["rendered"] is False
+    # A published file deleted, or edited, by hand is written again.
+    before = (out / "papers.csv").read_bytes()
+    (out / "papers.csv").unlink()
+    assert pulled_push(site)["rendered"] is True
+    assert (out / "papers.csv").read_bytes() == before
+    (out / "papers.json").write_text("[]")
+    assert pulled_push(site)["rendered"] is True
+    assert len(papers_json(site)) == len(papers) + 1
+    assert pulled_push(site)["rendered"] is False
+    # A review changes nothing the site shows: nothing is rendered.
+    site.emu.add_review(str(papers[1]["id"]))
+    assert pulled_push(site)["rendered"] is False
+
+
 def test_hostile_text_survives_as_data_and_csv_is_neutralised(site: Setup) -> None:
     truth = site.emu.truth("chair")["submissions"]
     accepted = sorted((s["number"], f) for f, s in truth.items() if s["status"] == "accepted")

@@ -60,6 +60,10 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
         # they hit a running pull on a fast machine as on a loaded one.
         pull_s = time.monotonic() - started
         reference = store_dump(tmp_path / "clean" / "orsync.db")
+        index_sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        with contextlib.closing(sqlite3.connect(tmp_path / "clean" / "orsync.db")) as con:
+            indexes = con.execute(index_sql).fetchall()
+        assert len(indexes) >= 5
 
         config = write_config(tmp_path / "killed", emulator)
         db = tmp_path / "killed" / "orsync.db"
@@ -100,11 +104,17 @@ def test_kill_9_at_random_moments_then_converges(tmp_path) -> None:
                 assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",), (
                     f"attempt {attempts}"
                 )
+                # A first pull builds the indexes after its rows, in its transaction: a kill
+                # before its commit leaves them as the migration made them.
+                found = con.execute(index_sql).fetchall()
+                assert found in ([], indexes), f"attempt {attempts}"
                 con.close()
         emulator.faults.clear()
         final = run_cli("--config", str(config), "pull", "--full", "--json", process=True)
         assert final.returncode == 0, final.stderr
         assert store_dump(db) == reference
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            assert con.execute(index_sql).fetchall() == indexes
         assert_mirror_equals_truth(db, emulator.truth("chair"))
 
 

@@ -99,6 +99,7 @@ def _push_stage(config: Config, result: PassResult, options: PassOptions) -> Non
         cycle_id=result.cycle.cycle_id,
         should_stop=options.should_stop,
         tick=options.tick,
+        skip_unchanged=True,
     )
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, Index, delete, insert, update
 
 from orsync.errors import GuardError, Interrupted, OrsyncError, RateLimitedError
 from orsync.mirror import Mirror, web_base
@@ -33,7 +33,7 @@ from orsync.store.queries import (
     set_state,
     submissions_by_status,
 )
-from orsync.store.tables import CYCLE, STATE
+from orsync.store.tables import CHANGE, CYCLE, NOTE, STATE
 from orsync.venue import VenueSettings, well_formed
 
 if TYPE_CHECKING:
@@ -383,6 +383,7 @@ def _full(
 ) -> None:
     done = 0
     invitation = settings.submission_invitation
+    deferred = _defer_indexes(mirror)
     # The worker only downloads and parses (orjson, one call a page): work that mostly waits or
     # runs without the GIL. Building rows stays here: Python work in the worker would hold the
     # GIL against every row the store writes (sqlite3 takes it back after each row), which
@@ -398,11 +399,26 @@ def _full(
             del page, notes
             if options.progress is not None:
                 options.progress(done, total)
+    for index in deferred:
+        index.create(mirror.conn)
     unseen = mirror.unseen()
     doomed = sum(1 for i in unseen if i in mirror.submission_ids)
     # Submissions that came back with a ddate count as deletions too.
     _guard(mirror, doomed + mirror.counts.deleted_submissions, options)
     mirror.tombstone(unseen)
+
+
+def _defer_indexes(mirror: Mirror) -> list[Index]:
+    """Into an empty store, the notes' and changes' secondary indexes are dropped and built
+    once after the last page: sorting 100,000 keys once beats updating the indexes row by row
+    (8% of a first pull's CPU at ICLR scale). Inside the cycle's transaction, like the rows:
+    a pull killed before its commit leaves the store as it was, indexes included."""
+    if not mirror.fresh:
+        return []
+    indexes = sorted((i for t in (NOTE, CHANGE) for i in t.indexes), key=lambda i: str(i.name))
+    for index in indexes:
+        index.drop(mirror.conn)
+    return indexes
 
 
 def _page_notes(page: list[Any]) -> list[Any]:

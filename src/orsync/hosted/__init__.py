@@ -176,7 +176,7 @@ def run_stage(
         ):
             result.removed = sweep(conn, folder, set(linked_names(queries.hosted_links(conn))))
     with store.connect() as conn:
-        result.counts = queries.hosted_tally(queries.hosted_files(conn))
+        result.counts = queries.hosted_counts(conn)
     log.info(
         "hosted files",
         downloaded=len(result.downloaded),

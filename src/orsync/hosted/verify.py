@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -103,10 +104,10 @@ def _unreadable(exc: OSError) -> str:
     return f"unreadable ({exc.strerror or type(exc).__name__})"
 
 
-def _verdict(row: Any, path: Path, seen: list[int] | None) -> tuple[str | None, Any, str | None]:
+def _verdict(row: Any, path: str, seen: list[int] | None) -> tuple[str | None, Any, str | None]:
     """(what is wrong with the row's file, or None; its stat; a content hash to record)."""
     try:
-        st = path.lstat()
+        st = os.lstat(path)  # a str, not a Path: every pass stats every hosted file
     except FileNotFoundError:
         return "missing", None, None
     except OSError as exc:
@@ -119,7 +120,7 @@ def _verdict(row: Any, path: Path, seen: list[int] | None) -> tuple[str | None, 
     if seen == fingerprint(st) and recorded.startswith(HASH_PREFIX):
         return None, st, None  # as it was when its content last matched: not read again
     try:
-        digest = content_hash(path)
+        digest = content_hash(Path(path))
     except OSError as exc:
         return _unreadable(exc), st, None
     if recorded.startswith(HASH_PREFIX):
@@ -140,9 +141,14 @@ def check(conn: Connection, folder: Path, now: datetime) -> Checked:
     seen = load_checked(conn, folder)
     kept: dict[str, list[int]] = {}
     altered_names = []
-    for row in conn.execute(select(HOSTED_FILE).where(HOSTED_FILE.c.file.is_not(None))).all():
+    t = HOSTED_FILE.c
+    linked = select(t.forum_id, t.field, t.file, t.size, t.file_hash, t.status).where(
+        t.file.is_not(None)
+    )
+    base = os.fspath(folder)
+    for row in conn.execute(linked).all():
         name = str(row.file)
-        why, st, digest = _verdict(row, folder / name, seen.get(name))
+        why, st, digest = _verdict(row, f"{base}/{name}", seen.get(name))
         if why is None:
             kept[name] = fingerprint(st)
             if digest is not None:

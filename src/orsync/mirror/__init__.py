@@ -90,6 +90,11 @@ class Mirror:
     _prepared: dict[tuple[str, tuple[str, ...], str | None], Prepared] = field(default_factory=dict)
     live_at_start: int = 0
 
+    @property
+    def fresh(self) -> bool:
+        """Whether the store held no note when the cycle began (a first full pull)."""
+        return self._fresh
+
     def __post_init__(self) -> None:
         # The max-delete guard compares against what the store held before this cycle.
         self.live_at_start = self.live_submissions()

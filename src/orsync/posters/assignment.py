@@ -26,6 +26,7 @@ from orsync.posters.data import (
 )
 from orsync.posters.heuristics import first_solution
 from orsync.posters.problem import Problem, Solved
+from orsync.posters.remote import solve_in_child
 from orsync.posters.stability import reoptimise_problem, shortcut_ok, stable_problem, valid_boards
 from orsync.posters.validation import (
     INFEASIBLE,
@@ -47,9 +48,8 @@ def choose_sessions(pb: Problem, deadline: float, seed: int) -> Solved | None:
         # No clash, no avoidable move, sessions as even as they can be: nothing to prove. This
         # is the common realistic workshop, where the search would only confirm it.
         return Solved(start, True, pb.score(start), pb.score(start))
-    from orsync.posters import solver  # OR-Tools loads here, and only here
-
-    return solver.solve(pb, start, deadline, seed)
+    # OR-Tools loads in a child process that exits after the solve (``remote``).
+    return solve_in_child(pb, start, deadline, seed)
 
 
 def clashes_of(

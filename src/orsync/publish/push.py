@@ -30,6 +30,7 @@ from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.notify import Notifier
+from orsync.publish import digest
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.publish.placements import record_published
@@ -77,6 +78,8 @@ class PushResult:
     # The warnings the last push did not give: the only ones a pass says (``orsync status``
     # keeps the full list), so a clash that holds for weeks is not repeated on every pass.
     new_warnings: list[str] = field(default_factory=list)
+    # False when nothing the push publishes from changed since the last one: no file rendered.
+    rendered: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The push as ``--json`` prints it."""
@@ -84,6 +87,7 @@ class PushResult:
         return {
             "outcome": "ok",
             "changed": self.changed,
+            "rendered": self.rendered,
             "on_change": self.on_change,
             "on_change_was_pending": self.on_change_was_pending,
             "papers": self.papers,
@@ -154,6 +158,7 @@ def push(
     cycle_id: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     tick: Callable[[], None] | None = None,
+    skip_unchanged: bool = False,
 ) -> PushResult:
     """Bring the poster assignment up to date and write the website files (docs/cli.md ``push``).
 
@@ -161,7 +166,9 @@ def push(
     The metadata is published even when the posters cannot be placed; that problem is raised
     after the files are written. A push that would drop more than ``sync.max_delete_fraction``
     of the papers the site publishes now is refused unless ``force``. ``should_stop`` and
-    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat).
+    ``tick`` reach ``hook.run_on_change`` (the service stopping, its heartbeat). With
+    ``skip_unchanged`` (the pass after a cycle) a push whose inputs and files match the last
+    one's digest renders nothing (``publish.digest``); ``reoptimise`` and ``force`` always work.
     """
     result = PushResult()
     with open_for(config) as store, store_writer(store, wait_s=wait_s, command=command):
@@ -176,6 +183,7 @@ def push(
                 force=force,
                 hooks=hooks,
                 command=command,
+                skip_unchanged=skip_unchanged and not (reoptimise or force),
             )
         except BaseException as exc:
             refused = isinstance(exc, PushRefused)
@@ -201,7 +209,15 @@ def _push_locked(
     force: bool,
     hooks: _Hooks,
     command: str,
+    skip_unchanged: bool,
 ) -> None:
+    site = config.website
+    # Hosted files first: one found missing is unlinked, which the digest then sees.
+    hosted_problems = _check_hosted(store, site) if site is not None and site.files else []
+    if skip_unchanged and _unchanged(store, config, result):
+        return
+    with store.begin() as conn:
+        digest.clear(conn)
     posters_error: posters.AssignmentError | None = None
     try:
         with store.begin() as conn:
@@ -215,8 +231,7 @@ def _push_locked(
         with store.begin() as conn:
             sync_sessions(conn, config)
     files: dict[str, dict[str, str | None]] | None = None
-    if config.website is not None and config.website.files:
-        result.problems.extend(_check_hosted(store, config.website))
+    result.problems.extend(hosted_problems)
     with store.connect() as conn:
         papers = models.accepted_papers(conn)
         result.pins = queries.pins(conn)
@@ -252,7 +267,7 @@ def _push_locked(
             if p.session_id is not None and p.board is not None
         }
         published = _Published(shown, command)
-        failed = _publish(
+        failed, names = _publish(
             store, config, config.website, records, day, result, published, force, hooks
         )
         if failed:
@@ -263,6 +278,19 @@ def _push_locked(
         )
         error.details.update(posters_error.details)
         raise error
+    if config.website is not None:
+        with store.begin() as conn:
+            digest.save(conn, config, config.website.output_dir, names, len(papers))
+
+
+def _unchanged(store: Store, config: Config, result: PushResult) -> bool:
+    """The last push's digest still holds: its papers and warnings, nothing rendered."""
+    with store.connect() as conn:
+        last = digest.unchanged(conn, config)
+        if last is not None:
+            result.problems = queries.push_warnings(conn)
+            result.papers, result.rendered = last.papers, False
+    return last is not None
 
 
 @dataclass(frozen=True)
@@ -344,9 +372,9 @@ def _publish(
     places: _Published,
     force: bool,
     hooks: _Hooks,
-) -> dict[str, Exception]:
+) -> tuple[dict[str, Exception], list[str]]:
     """Write the formats that render (a failed one's files stay as they were) and run the hook;
-    the formats that failed, by name."""
+    the formats that failed, by name, and the names of every file rendered (the digest's)."""
     out = site.output_dir
     published = published_ids(out)
     if published and not force:
@@ -375,12 +403,15 @@ def _publish(
     for fmt, exc in failed.items():
         log.error("website format failed", format=fmt, error=f"{type(exc).__name__}: {exc}")
     result.changed = _write(out, files, "website.output_dir", out)
+    names = list(files)
     if "miniconf" in site.formats:
-        result.changed += _write_miniconf(site, out, records, day, failed)
+        changed, written = _write_miniconf(site, out, records, day, failed)
+        result.changed += changed
+        names += written
     with store.begin() as conn:
         record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
-    return failed
+    return failed, names
 
 
 def _write_miniconf(
@@ -389,21 +420,22 @@ def _write_miniconf(
     records: Sequence[PaperRecord],
     day: Day,
     failed: dict[str, Exception],
-) -> list[str]:
-    """The Mini-Conf bundle, in its own folder; rendered on its own like every format."""
+) -> tuple[list[str], list[str]]:
+    """The Mini-Conf bundle, in its own folder, rendered on its own like every format: the
+    files it changed and every file it holds, as names relative to ``out`` (or absolute)."""
     folder = site.miniconf_folder
     try:
         files = miniconf.render(records, day)
     except Exception as exc:  # one format failing must not stop the others
         log.error("website format failed", format="miniconf", error=f"{type(exc).__name__}: {exc}")
         failed["miniconf"] = exc
-        return []
+        return [], []
     with contextlib.suppress(OSError):  # an unwritable folder is reported by the write
         if folder.parent == out:
             ensure_site_dir(folder, out)
-    names = _write(folder, files, "website.miniconf_dir", folder)
+    changed = _write(folder, files, "website.miniconf_dir", folder)
     prefix = f"{folder.relative_to(out)}/" if folder.is_relative_to(out) else f"{folder}/"
-    return [prefix + name for name in names]
+    return [prefix + name for name in changed], [prefix + name for name in files]
 
 
 def _write(folder: Path, files: Mapping[str, bytes], key: str, shown: Path) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -44,6 +44,9 @@ POSTERS_MOVES = "posters_moves"
 # OpenReview's orals disagree, hosted files unlinked, author clashes), for ``orsync status`` on
 # the day; the next push says only the ones not in it.
 PUSH_WARNINGS = "push_warnings"
+# sync_state key: what the last push published from and the files it wrote (JSON: inputs, a
+# digest; files, {name: [size, mtime_ns, inode]}); a push finding both the same renders nothing.
+PUSH_DIGEST = "push_digest"
 
 # The columns of a paper that hold JSON arrays as text (docs/site-files.md#the-read-views).
 LIST_COLUMNS = ("authors", "authorids", "keywords")
@@ -391,6 +394,12 @@ def report_data(conn: Connection) -> ReportData:
 # ------------------------------------------------------------------ posters
 
 
+def accepted_numbers(conn: Connection) -> dict[str, int | None]:
+    """Each accepted paper's number by forum id, without the typed models (every pass asks)."""
+    rows = conn.execute(text("SELECT forum_id, number FROM accepted_papers"))
+    return {str(r.forum_id): r.number for r in rows}
+
+
 def poster_listing(conn: Connection) -> list[Row[Any]]:
     """Each accepted paper's place (``posters show``): public columns of the read view only,
     read without the typed models so that a reading command does not load SQLModel."""
@@ -422,6 +431,37 @@ def poster_places(conn: Connection) -> dict[str, tuple[str, int]]:
     }
 
 
+# What a push publishes from besides the config, each in a fixed order (``push_inputs``).
+_PUSH_INPUTS = (
+    "SELECT * FROM accepted_papers ORDER BY number, forum_id",
+    "SELECT forum_id, session_id FROM poster_pin ORDER BY forum_id",
+    "SELECT forum_id, session_id, board FROM poster_assignment ORDER BY forum_id",
+    "SELECT forum_id, field, file FROM hosted_file ORDER BY forum_id, field",
+    # The decided but unreleased papers the day's rules read.
+    "SELECT id, number, title, decision, decision_accepts FROM note WHERE kind = 'submission' "
+    "AND NOT deleted AND status = 'active' AND decision IS NOT NULL ORDER BY id",
+)
+
+
+def push_inputs(
+    conn: Connection, state_keys: Iterable[str], *, any_change: bool
+) -> Iterator[tuple[Any, ...]]:
+    """Every row a push publishes from (``_PUSH_INPUTS``), raw, for the digest that tells an
+    unchanged push (``PUSH_DIGEST``); with ``any_change`` the newest change record too (a form
+    field the talk selection reads may be any submission's); the ``state_keys`` facts last."""
+    for i, query in enumerate(_PUSH_INPUTS):
+        yield (i,)
+        yield from conn.execute(text(query))
+    if any_change:
+        yield ("changes", conn.execute(select(func.max(CHANGE.c.id))).scalar())
+    yield ("state",)
+    yield from conn.execute(
+        select(STATE.c.key, STATE.c.value)
+        .where(STATE.c.key.in_(sorted(state_keys)))
+        .order_by(STATE.c.key)
+    )
+
+
 # ------------------------------------------------------------------ hosted files
 
 
@@ -442,6 +482,14 @@ def hosted_files(conn: Connection) -> list[dict[str, Any]]:
         HOSTED_FILE.c.number, HOSTED_FILE.c.forum_id, HOSTED_FILE.c.field
     )
     return [as_dict(r) for r in conn.execute(query)]
+
+
+def hosted_counts(conn: Connection) -> dict[str, int]:
+    """``hosted_tally`` of every hosted-file row, counted by the database."""
+    rows = conn.execute(select(HOSTED_FILE.c.status, func.count()).group_by(HOSTED_FILE.c.status))
+    out = {"current": 0, "pending": 0, "refused": 0}
+    out.update({str(status): int(n) for status, n in rows})
+    return out
 
 
 def hosted_tally(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
