@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -39,3 +40,26 @@ class Emu:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def bgpt_config(folder: Path, emu: Emu, *, sync: str, website: str = "") -> Path:
+    """A config for ``emu`` in ``folder``: the chair's login from a password file, a SQLite store
+    there, the day's poster sessions of config.example.toml, every format into ``site/``;
+    ``sync`` is the [sync] section's body, ``website`` more [website] keys."""
+    root = Path(__file__).resolve().parent.parent
+    example = (root / "config.example.toml").read_text(encoding="utf-8")
+    day = example[example.index("[[posters.sessions]]") : example.index("[talk_selection]")]
+    pw = folder / "pw"
+    pw.write_text(emu.chair_password)
+    pw.chmod(0o600)
+    path = folder / "orsync.toml"
+    path.write_text(
+        f'[openreview]\nbaseurl = "{emu.url}"\nvenue_id = "{emu.venue_id}"\n'
+        f'username = "{emu.chair_username}"\npassword_file = "pw"\n\n'
+        f'[store]\nurl = "sqlite:///{folder / "orsync.db"}"\n\n'
+        f"[sync]\n{sync}\n"
+        f'[website]\noutput_dir = "site"\n'
+        f'formats = ["json", "yaml", "csv", "ics", "html"]\n{website}\n[posters]\n{day}',
+        encoding="utf-8",
+    )
+    return path

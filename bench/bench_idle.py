@@ -22,28 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _emulator import Emu
-
-ROOT = Path(__file__).resolve().parent.parent
+from _emulator import Emu, bgpt_config
 
 
 def write_config(folder: Path, emu: Emu) -> Path:
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    day = example[example.index("[[posters.sessions]]") : example.index("[talk_selection]")]
-    pw = folder / "pw"
-    pw.write_text(emu.chair_password)
-    pw.chmod(0o600)
-    path = folder / "orsync.toml"
-    path.write_text(
-        f'[openreview]\nbaseurl = "{emu.url}"\nvenue_id = "{emu.venue_id}"\n'
-        f'username = "{emu.chair_username}"\npassword_file = "pw"\n\n'
-        f'[store]\nurl = "sqlite:///{folder / "orsync.db"}"\n\n'
-        "[sync]\ninterval_s = 0.01\njitter_s = 0\n\n"
-        f'[website]\noutput_dir = "site"\nformats = ["json", "yaml", "csv", "ics", "html"]\n\n'
-        f"[posters]\n{day}",
-        encoding="utf-8",
-    )
-    return path
+    return bgpt_config(folder, emu, sync="interval_s = 0.01\njitter_s = 0\n")
 
 
 def rss_mib(pid: int) -> float:

@@ -21,33 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _emulator import Emu
+from _emulator import Emu, bgpt_config
 
 from orsync import pipeline
 from orsync.config import load_config
 from orsync.logs import configure_logging
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def write_config(folder: Path, emu: Emu, files: bool) -> Path:
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    day = example[example.index("[[posters.sessions]]") : example.index("[talk_selection]")]
-    pw = folder / "pw"
-    pw.write_text(emu.chair_password)
-    pw.chmod(0o600)
-    path = folder / "orsync.toml"
     hosted = 'files = ["pdf"]\n' if files else ""
-    path.write_text(
-        f'[openreview]\nbaseurl = "{emu.url}"\nvenue_id = "{emu.venue_id}"\n'
-        f'username = "{emu.chair_username}"\npassword_file = "pw"\n\n'
-        f'[store]\nurl = "sqlite:///{folder / "orsync.db"}"\n\n'
-        "[sync]\nfull_every = 100000\n\n"
-        f'[website]\noutput_dir = "site"\n'
-        f'formats = ["json", "yaml", "csv", "ics", "html"]\n{hosted}\n[posters]\n{day}',
-        encoding="utf-8",
-    )
-    return path
+    return bgpt_config(folder, emu, sync="full_every = 100000\n", website=hosted)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
