@@ -581,6 +581,23 @@ def test_a_slow_download_ends_at_its_deadline_and_waits_with_backoff(
     assert downloads(emulator) == []
 
 
+def test_a_download_whose_headers_dribble_ends_at_the_deadline(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    s = small_files_setup(tmp_path, emulator, 0.05)
+    # One byte of the headers a second: the first batch and the first file asked alone after
+    # it; each ends at timeout_s (2 s), where a per-read timeout never would.
+    emulator.faults.inject("slow_headers", 2, path="/attachment", byte_every=1)
+    started = time.monotonic()
+    data = pull(s)
+    assert time.monotonic() - started < 60
+    files = data["files"]
+    assert files["current"] == 64 and files["pending"] == 1, files
+    (line,) = files["failed_files"]
+    assert "no complete answer within openreview.timeout_s" in line, line
+    assert len(hosted(s)) == 64
+
+
 def test_a_redirected_download_is_refused_and_its_target_never_asked(
     tmp_path: Path, emulator: Emulator
 ) -> None:

@@ -1,8 +1,8 @@
 """Every answer of the API is bounded (docs/security.md#bounds): hostile answers served by the
 emulator over real HTTP to ``orsync pull`` in a child process, whose peak memory and wall time
 are measured. A browser-check or error body is read to 64 KiB at most (decoded), a JSON answer
-to ``JSON_MAX``, every request has a wall-clock deadline of ``openreview.timeout_s``, and no
-redirect is followed."""
+to ``JSON_MAX``, every request has a wall-clock deadline of ``openreview.timeout_s`` (its
+headers too, not only its body), and no redirect is followed."""
 
 from __future__ import annotations
 
@@ -73,6 +73,27 @@ def test_a_body_that_dribbles_ends_at_the_deadline_and_is_retried(
     while not any(r.fault == "slow_body" for r in emu.requests) and time.monotonic() < give_up:
         time.sleep(0.1)
     assert [r.fault for r in emu.requests if r.fault] == ["slow_body"]
+
+
+def test_headers_that_dribble_end_at_the_deadline_and_fail_after_the_retries(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    # One byte of the status line and headers a second: each read waits under timeout_s, so
+    # only a deadline on the whole answer ends it.
+    emu.faults.inject("slow_headers", 10, byte_every=1)
+    cfg = write_config(tmp_path, emu, retry_attempts=3)
+    cfg.write_text(cfg.read_text().replace("timeout_s = 5", "timeout_s = 3"))
+    done, _, wall = measured_cli(cfg, "pull", timeout=60)
+    assert done.returncode == 3, done.stderr
+    line = one_error_line(done.stderr)
+    assert "kept failing (no complete answer within openreview.timeout_s)" in line, line
+    assert "after 3 attempts" in line, line
+    # Three deadlines of 3 s and back-offs of a fraction of a second each.
+    assert wall < 30, wall
+    give_up = time.monotonic() + 10
+    while len([r for r in emu.requests if r.fault]) < 3 and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert [r.fault for r in emu.requests if r.fault] == ["slow_headers"] * 3
 
 
 def test_a_redirect_is_refused_and_its_target_never_asked(tmp_path: Path, emu: Emulator) -> None:

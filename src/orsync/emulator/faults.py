@@ -13,6 +13,8 @@ Fault kinds
 Hostile answers (what a broken or hostile server could send)
     ``slow_body``      answer normally, but the body dribbles: ``bytes`` bytes (default 1) every
                        ``byte_every`` seconds (default 1), headers at once
+    ``slow_headers``   answer normally, but the status line and headers dribble: one byte every
+                       ``byte_every`` seconds (default 1), then the body at once
     ``redirect``       answer 302 with ``Location`` param ``location`` (default ``/``), e.g.
                        another emulator's URL; the target is whatever that server answers
     ``big_error``      answer HTTP ``status`` (default 500) with a JSON error body of ``mb``
@@ -51,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KINDS: frozenset[str] = frozenset({"429", "500", "502", "503", "drop", "slow", "expire_tokens"})
-KINDS = KINDS | frozenset({"slow_body", "redirect", "big_error", "gzip_bomb"})
+KINDS = KINDS | frozenset({"slow_body", "slow_headers", "redirect", "big_error", "gzip_bomb"})
 KINDS = KINDS | frozenset({"bzip2", "lzma", "huge_directory"})
 DEFAULT_PATHS: tuple[str, ...] = ("/notes", "/groups")
 

@@ -240,7 +240,7 @@ def hostile_zip(venue: Venue, reader: Reader, ids: list[str], name: str) -> byte
     return buffer.getvalue()
 
 
-HOSTILE_KINDS = frozenset({"slow_body", "redirect", "big_error", "gzip_bomb"})
+HOSTILE_KINDS = frozenset({"slow_body", "slow_headers", "redirect", "big_error", "gzip_bomb"})
 _GZIP_BLOCK = 16 * 1024 * 1024  # zeros per gzip member of a bomb; members repeat it
 
 
@@ -262,7 +262,11 @@ def _inflating(prefix: bytes, mb: int, suffix: bytes) -> bytes:
 
 def hostile_answer(handler: _Handler, fault: FaultRule) -> int | None:
     """The answer of a hostile fault kind (module doc of :mod:`orsync.emulator.faults`); its
-    status, or None when the request goes on to be answered normally (``slow_body``)."""
+    status, or None when the request goes on to be answered normally (``slow_body``,
+    ``slow_headers``)."""
+    if fault.kind == "slow_headers":
+        handler._header_dribble = max(0.0, fault.number("byte_every", 1.0))
+        return None
     if fault.kind == "slow_body":
         handler._dribble = (
             max(0.0, fault.number("byte_every", 1.0)),
@@ -417,6 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
     _dribble: tuple[float, int] | None = None  # slow_body: (seconds, bytes) per write
+    _header_dribble: float | None = None  # slow_headers: seconds per byte
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
@@ -434,6 +439,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     # -- plumbing
+
+    def flush_headers(self) -> None:
+        if self._header_dribble is None:
+            super().flush_headers()
+            return
+        head = b"".join(getattr(self, "_headers_buffer", []))
+        self._headers_buffer: list[bytes] = []
+        for at in range(len(head)):
+            self.wfile.write(head[at : at + 1])
+            self.wfile.flush()
+            time.sleep(self._header_dribble)
 
     def _send(
         self,
@@ -482,6 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         self._limit_headers = {}
         self._dribble = None
+        self._header_dribble = None
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))

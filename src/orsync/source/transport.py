@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -59,6 +58,7 @@ from orsync.source.bodies import (
     keep,
     read_capped,
 )
+from orsync.source.deadline import HeaderDeadline, WatchedAdapter
 from orsync.text import iso_local
 
 
@@ -251,8 +251,9 @@ def network_faults() -> Iterator[None]:
 # ------------------------------------------------------------------ the session
 
 
-class _Adapter(HTTPAdapter):
-    """Every request gets a deadline for its whole answer and is counted, every answer
+class _Adapter(WatchedAdapter):
+    """Every request gets a deadline for its whole answer (its headers watched by a
+    ``HeaderDeadline``, its body read against the same deadline) and is counted, every answer
     inspected (redirect, quota, 429, 5xx, browser check) before any caller parses it, and a body
     read in full only up to ``JSON_MAX``; retries are ours, not urllib3's.
 
@@ -277,8 +278,11 @@ class _Adapter(HTTPAdapter):
         kwargs["stream"] = True
         deadline = time.monotonic() + self._timeout_s
         self._counter()
-        response = super().send(request, **kwargs)
+        with HeaderDeadline(self._timeout_s) as headers:
+            response = super().send(request, **kwargs)
         try:
+            if headers.passed:  # they came as the timer shut the socket: the body cannot follow
+                raise DeadlinePassed("no answer's headers before the deadline")
             refuse_redirect(request, response)
             ctype = response.headers.get("Content-Type", "").lower()
             if response.status_code >= 400 or "html" in ctype:
