@@ -313,25 +313,16 @@ def _talk_papers(facts: DayFacts) -> list[Problem]:
 
 
 def _speakers(facts: DayFacts) -> list[Problem]:
-    """A talk's speaker is one of its paper's authors (a warning: the chairs may know
-    better). The message names neither: it reaches the push's log."""
+    """A talk's speaker is one of its paper's authors as the store holds them (a warning: the
+    chairs may know better). The message names nobody: it reaches the push's log."""
     problems = []
     for talk in sorted(facts.day.talks, key=lambda t: t.index):
         paper = facts.talk_paper(talk) if talk.speaker else None
-        if paper is None or talk.speaker is None:
-            continue
-        names = facts.authors.get(paper.forum_id)
-        if names is None:
-            continue  # the store cannot read its authors: nothing to compare with
-        if name_key(talk.speaker) not in {name_key(n) for n in names}:
-            problems.append(
-                Problem(
-                    "talk.speaker",
-                    "warning",
-                    f"talks[{talk.index + 1}] speaker is not an author of {paper.label}: "
-                    "write the name as the paper lists it, or set the talk's paper",
-                )
-            )
+        names = facts.authors.get(paper.forum_id, ()) if paper is not None else ()
+        if talk.speaker and paper and names and name_key(talk.speaker) not in map(name_key, names):
+            why = "write the name as the paper lists it, or set the talk's paper"
+            message = f"talks[{talk.index + 1}] speaker is not an author of {paper.label}: {why}"
+            problems.append(Problem("talk.speaker", "warning", message))
     return problems
 
 
