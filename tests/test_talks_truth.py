@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import yaml
 from conftest import Setup
 from helpers import accepted, at, day_config, website_config
 from orsync.emulator import Emulator
+from orsync.schedule import Schedule, TalkSlot
+from orsync.site import PaperRecord, assemble
 
 # The bgpt emulator (seed 7) decides "Accept (Oral)" for #6, 28, 51, 71 and 120. The chairs'
 # shortlist keeps #6, 28 and 51, drops #71 and #120, and adds #22 and #38 (posters on OpenReview).
@@ -196,3 +199,105 @@ def test_a_pin_into_a_session_overlapping_the_talk_is_refused_and_not_stored(
     assert (s.dir / "site" / "papers.json").read_bytes() == before
     # A pin that can hold still works.
     assert s.cli("posters", "pin", "22", "P3").returncode == 0
+
+
+# -- who presents ----------------------------------------------------------------------------------
+
+
+def with_speakers(config: Path, speakers: dict[int, str]) -> None:
+    """Give the talks of these papers a `speaker` in the config."""
+    text = config.read_text()
+    for number, name in speakers.items():
+        text = text.replace(
+            f"paper = {number}\n", f"paper = {number}\nspeaker = {json.dumps(name)}\n", 1
+        )
+    config.write_text(text)
+
+
+def test_a_talk_names_its_speaker_everywhere_and_check_warns_on_a_non_author(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    s = make_site(tmp_path, emulator)
+    truth = {t["number"]: t for t in accepted(emulator).values()}
+    speaker = truth[TALKS[0]]["authors"][-1]
+    assert speaker and speaker not in truth[TALKS[1]]["authors"]
+    # The first talk's speaker written in other case; the second's not an author of its paper.
+    with_speakers(s.config, {TALKS[0]: speaker.upper(), TALKS[1]: speaker})
+    assert s.cli("pull").returncode == 0
+
+    site = tmp_path / "site"
+    program = json.loads((site / "program.json").read_text())
+    talks = [x for x in program["slots"] if x["kind"] == "contributed"]
+    assert [t.get("speaker") for t in talks] == [speaker.upper(), speaker, None, None, None]
+    page = (site / "index.html").read_text()
+    assert f"Speaker: {speaker.upper()}" in page
+    cal = icalendar.Calendar.from_ical((site / "schedule.ics").read_bytes())
+    described = [
+        str(e["DESCRIPTION"])
+        for e in cal.walk("VEVENT")
+        if "Speaker:" in str(e.get("DESCRIPTION", ""))
+    ]
+    assert len(described) == 2 and f"Speaker: {speaker}" in "\n".join(described)
+    assert f"speaker: {speaker.upper()}" in s.cli("program").stdout
+
+    check = json.loads(s.cli("check", "--json").stdout)
+    said = [c for c in check["checks"] if c.get("warning") and "speaker is not" in c["detail"]]
+    assert len(said) == 1, check["checks"]
+    assert f"talks[2] speaker is not an author of #{TALKS[1]}" in said[0]["detail"]
+    assert speaker not in said[0]["detail"]  # the log names papers by number only
+
+
+def test_the_speaker_of_a_talk_whose_paper_is_not_released_stays_off_the_site(
+    tmp_path: Path,
+) -> None:
+    with Emulator(dataset="bgpt", seed=7, phase="review", hold_decisions=True) as emu:
+        emu.advance("decision")
+        truth = emu.truth("chair")["submissions"]
+        decided = sorted(
+            (
+                t
+                for t in truth.values()
+                if t["status"] == "active" and (t["decision"] or "").startswith("Accept")
+            ),
+            key=lambda t: t["number"],
+        )
+        assert decided and not accepted(emu), "decisions must be held, not released"
+        talk = decided[0]
+        speaker = talk["authors"][0]
+        config = day_config(tmp_path, emu, [talk["number"]])
+        with_speakers(config, {talk["number"]: speaker})
+        s = Setup(emu, tmp_path, config, tmp_path / "orsync.db")
+        assert s.cli("pull").returncode == 0
+        site = tmp_path / "site"
+        files = {p.name: p.read_text() for p in site.iterdir() if p.is_file()}
+        assert files and not [n for n, body in files.items() if speaker in body]
+        check = json.loads(s.cli("check", "--json").stdout)
+        assert not [c for c in check["checks"] if "speaker is not" in c["detail"]]  # an author
+
+        assert emu.release_decisions() > 0
+        assert s.cli("pull").returncode == 0
+        program = json.loads((site / "program.json").read_text())
+        first = next(x for x in program["slots"] if x["kind"] == "contributed")
+        assert first["speaker"] == speaker
+        assert f"Speaker: {speaker}" in (site / "index.html").read_text()
+
+
+def test_an_accepted_paper_whose_authors_are_hidden_does_not_name_its_speaker() -> None:
+    """Accepted and public, but its authors not (a venue that keeps them anonymous): the
+    speaker would name one of them."""
+    talk = TalkSlot(
+        datetime.fromisoformat(at("11:30")),
+        datetime.fromisoformat(at("11:45")),
+        "7",
+        0,
+        "Ada Lovelace",
+    )
+    paper = PaperRecord(
+        id="f7", number=7, title="T", authors=(), keywords=(), abstract=None, tldr=None,
+        pdf_url=None, forum_url=None, decision="Accept", presentation="poster", session=None,
+        board=None,
+    )  # fmt: skip
+    slot = assemble(Schedule(talks=(talk,)), [paper]).slots[0]
+    assert slot.paper == paper and slot.speaker is None
+    shown = assemble(Schedule(talks=(talk,)), [replace(paper, authors=("Ada Lovelace",))])
+    assert shown.slots[0].speaker == "Ada Lovelace"

@@ -182,15 +182,21 @@ def _check_day(config: Config) -> list[CheckResult]:
     return [
         _verdict("talks", talks, _talks_fine(config, facts), note),
         _verdict("day", day, _day_fine(facts), note),
+        # A warning gets its own WARN line, as the talks' other warnings do: folded into an OK
+        # line it would go unread.
+        *(
+            CheckResult("talks" if p.area == "talk" else "day", True, p.message, warning=True)
+            for p in problems
+            if p.severity == "warning"
+        ),
     ]
 
 
 def _verdict(name: str, problems: list[rules.Problem], fine: str, note: str) -> CheckResult:
     errors = [p.message for p in problems if p.severity == "error"]
-    warnings = [f"warning: {p.message}" for p in problems if p.severity == "warning"]
     if errors:
-        return CheckResult(name, False, "; ".join(errors + warnings), EXIT_USAGE)
-    return CheckResult(name, True, "; ".join([fine, *([note] if note else []), *warnings]))
+        return CheckResult(name, False, "; ".join(errors), EXIT_USAGE)
+    return CheckResult(name, True, "; ".join([fine, *([note] if note else [])]))
 
 
 def _talks_fine(config: Config, facts: rules.DayFacts) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from orsync.demo import EmulatorPhase
     from orsync.pipeline import PassResult
     from orsync.publish import Frozen, PinResult, PushResult
+    from orsync.publish.signs import Signs
     from orsync.report import Report
     from orsync.site import Day
     from orsync.source import OpenReviewSource
@@ -471,6 +472,13 @@ def unpin(config: Config, paper: str) -> PinResult:
     from orsync import publish
 
     return publish.unpin(config, paper)
+
+
+def poster_signs(config: Config, out: Path, *, paper: str = "a4", pdf: bool = False) -> Signs:
+    """The board signs' page (one printed page per board in use), and its PDF with ``pdf``."""
+    from orsync.publish.signs import print_signs
+
+    return print_signs(config, out, paper="letter" if paper == "letter" else "a4", pdf=pdf)
 
 
 def suggest_talks(config: Config, count: int | None = None) -> Shortlist:

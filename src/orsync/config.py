@@ -207,6 +207,9 @@ class TalkConfig(_Section):
     paper: int | str | None = None
     start: AwareDatetime
     end: AwareDatetime
+    # Who presents: one of the paper's authors (`check` warns otherwise). Published only with a
+    # paper whose authors are public: before that it would name an author of a hidden paper.
+    speaker: Line | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> TalkConfig:

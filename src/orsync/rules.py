@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from orsync import schedule
 from orsync.config import Config, TalkSelectionConfig
 from orsync.store import models, pool, queries
+from orsync.text import name_key
 
 __all__ = [
     "RULES",
@@ -170,6 +171,8 @@ class DayFacts:
     decided: tuple[pool.DecidedPaper, ...] = ()  # every unreleased decision
     pins: Mapping[str, str] = field(default_factory=dict)
     exclusions: Exclusions | None = None
+    # Forum id -> its authors as the store holds them, for the talks that name a speaker.
+    authors: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @classmethod
     def of_config(cls, config: Config) -> DayFacts:
@@ -216,6 +219,13 @@ def gather(
     ]
     decided = pool.decided_unreleased(conn)
     known += [KnownPaper(d.forum_id, d.number, d.title or "", False) for d in decided if d.accepts]
+    spoken = {
+        p.forum_id
+        for t in facts.day.talks
+        if t.speaker
+        for p in known
+        if t.presents(p.number, p.forum_id)
+    }
     found = None
     name = config.talk_selection.exclude_field
     if name is not None:
@@ -227,6 +237,7 @@ def gather(
         decided=tuple(decided),
         pins=dict(queries.pins(conn) if pins is None else pins),
         exclusions=found,
+        authors=pool.author_names(conn, spoken),
     )
 
 
@@ -298,6 +309,20 @@ def _talk_papers(facts: DayFacts) -> list[Problem]:
                     "are not selected as talks; choose another paper (`orsync talks suggest`)",
                 )
             )
+    return problems
+
+
+def _speakers(facts: DayFacts) -> list[Problem]:
+    """A talk's speaker is one of its paper's authors as the store holds them (a warning: the
+    chairs may know better). The message names nobody: it reaches the push's log."""
+    problems = []
+    for talk in sorted(facts.day.talks, key=lambda t: t.index):
+        paper = facts.talk_paper(talk) if talk.speaker else None
+        names = facts.authors.get(paper.forum_id, ()) if paper is not None else ()
+        if talk.speaker and paper and names and name_key(talk.speaker) not in map(name_key, names):
+            why = "write the name as the paper lists it, or set the talk's paper"
+            message = f"talks[{talk.index + 1}] speaker is not an author of {paper.label}: {why}"
+            problems.append(Problem("talk.speaker", "warning", message))
     return problems
 
 
@@ -474,7 +499,7 @@ def _capacity(facts: DayFacts, sessions: Mapping[str, schedule.Session]) -> list
 
 Rule = Callable[[DayFacts], list[Problem]]
 
-RULES: tuple[Rule, ...] = (_talk_form, _talk_papers, _overlaps, _posters)
+RULES: tuple[Rule, ...] = (_talk_form, _talk_papers, _speakers, _overlaps, _posters)
 
 
 def validate(facts: DayFacts, rules: Sequence[Rule] = RULES) -> list[Problem]:

@@ -81,6 +81,7 @@ class TalkSlot:
     end: datetime
     paper: str | None = None
     index: int = 0
+    speaker: str | None = None
 
     @property
     def kind(self) -> SlotKind:
@@ -206,7 +207,7 @@ class Schedule:
     def from_config(cls, config: Config) -> Schedule:
         sessions = [Session(s.id, s.name, s.start, s.end) for s in config.posters.sessions]
         talks = [
-            TalkSlot(t.start, t.end, None if t.paper is None else str(t.paper), i)
+            TalkSlot(t.start, t.end, None if t.paper is None else str(t.paper), i, t.speaker)
             for i, t in enumerate(config.talks)
         ]
         program = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,6 +24,7 @@ __all__ = [
     "line_problem",
     "link_cell",
     "link_problem",
+    "name_key",
     "neutralise_cell",
     "web_link",
 ]
@@ -50,6 +52,9 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _NOT_IN_LINK = re.compile(f"[\\s\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 # What pages and listings say of a paper whose authors are not public yet (double-blind until
 # the camera-ready release): a line that says so, never an empty one. The data files keep the
 # list empty (absence, docs/site-files.md); nothing here is ever written into them.
@@ -59,6 +64,16 @@ AUTHORS_HIDDEN = "authors hidden until the release"
 def authors_text(authors: Sequence[str] | None) -> str:
     """The authors as one line of text, or ``AUTHORS_HIDDEN`` when there are none to show."""
     return ", ".join(authors) if authors else AUTHORS_HIDDEN
+
+
+def name_key(name: str) -> str:
+    """A person's name compared as the same person: accents dropped, compatibility forms
+    folded, case-folded, whitespace collapsed ("José  García" and "jose garcia" are one)."""
+    # NFKD splits "é" into "e" + combining accent so the accent can be dropped; NFKC afterwards
+    # folds compatibility forms (full-width letters, ligatures) the same way for every spelling.
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", stripped).casefold()).strip()
 
 
 def clean_text(text: object) -> str:

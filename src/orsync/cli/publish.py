@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +12,13 @@ from orsync.cli import views
 from orsync.cli.context import this_run
 
 section = typer.Typer()
+
+
+class PaperChoice(StrEnum):
+    a4 = "a4"
+    letter = "letter"
+
+
 posters_app = typer.Typer(
     help="Poster sessions: assign, show, pin and unpin papers, freeze the announced places.",
     no_args_is_help=True,
@@ -106,6 +115,38 @@ def posters_show(
         run.screen.json(views.posters_json(listing.rows))
     else:
         views.show_posters(run.screen, listing.rows, config, listing.warnings)
+
+
+@posters_app.command("signs")
+def posters_signs(
+    ctx: typer.Context,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The HTML file to write (outside website.output_dir)."),
+    ],
+    paper: Annotated[
+        PaperChoice, typer.Option("--paper", help="The paper the signs are printed on.")
+    ] = PaperChoice.a4,
+    pdf: Annotated[
+        bool,
+        typer.Option(
+            "--pdf", help="Print it to a PDF beside it (same name, .pdf) with headless Chromium."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON.")
+    ] = False,
+) -> None:
+    """Write the poster boards' signs: one printed page per board in use in each session
+    (session, time, board number, title, authors), print CSS, no script."""
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    done = do.poster_signs(run.config(), out, paper=paper.value, pdf=pdf)
+    if as_json:
+        run.screen.json(done.as_dict())
+    else:
+        views.show_signs(run.screen, done)
 
 
 @posters_app.command("pin")

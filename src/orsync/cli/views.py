@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from orsync.commands import Changes, Status
     from orsync.hosted import FilesResult
     from orsync.publish import Frozen, PushResult
+    from orsync.publish.signs import Signs
     from orsync.report import Report
     from orsync.sync import CycleSummary
 
@@ -413,3 +414,15 @@ def show_posters(
     screen.out.print(table)
     for line in warnings:  # the last push's, every one: this is where the chairs look
         screen.out.print(f"warning: {safe(line)}")
+
+
+def show_signs(screen: Screen, done: Signs) -> None:
+    sessions = ", ".join(f"{safe(sid)}: {n}" for sid, n in done.sessions.items()) or "none"
+    screen.out.print(f"wrote {safe(done.html)}: {done.pages} signs ({done.paper}; {sessions})")
+    if done.pdf is not None:
+        screen.out.print(f"printed {safe(done.pdf)}: {done.pages} pages")
+    if done.unplaced:
+        screen.err.print(
+            f"warning: {done.unplaced} accepted papers have no board yet and no sign "
+            "(run `orsync push`)"
+        )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 from orsync.posters.data import PosterPaper
+from orsync.text import name_key
 
 _WS = re.compile(r"\s+")
 
@@ -17,14 +17,6 @@ _WS = re.compile(r"\s+")
 def normalise_text(text: str) -> str:
     """Case-folded, whitespace-collapsed text (keywords, names without their accents removed)."""
     return _WS.sub(" ", text.casefold()).strip()
-
-
-def _normalise_name(name: str) -> str:
-    # NFKD splits "é" into "e" + combining accent so the accent can be dropped; NFKC afterwards
-    # folds compatibility forms (full-width letters, ligatures) the same way for every spelling.
-    decomposed = unicodedata.normalize("NFKD", name)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return normalise_text(unicodedata.normalize("NFKC", stripped))
 
 
 def author_keys(authors: Sequence[str], authorids: Sequence[str] | None) -> tuple[str, ...]:
@@ -37,7 +29,7 @@ def author_keys(authors: Sequence[str], authorids: Sequence[str] | None) -> tupl
     keys: list[str] = []
     for i, name in enumerate(authors):
         aid = ids[i].strip() if i < len(ids) and ids[i] else ""
-        key = aid if aid.startswith("~") else _normalise_name(name)
+        key = aid if aid.startswith("~") else name_key(name)
         if key and key not in keys:
             keys.append(key)
     return tuple(keys)

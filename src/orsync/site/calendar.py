@@ -97,6 +97,8 @@ def _description(day: Day, slot: DaySlot) -> str:
             parts.append("Contributed talk (paper to be announced).")
         else:
             parts += [f"Contributed talk: {paper.title}", authors_text(paper.authors)]
+            if slot.speaker:
+                parts.append(f"Speaker: {slot.speaker}")
             if paper.public_abstract:
                 parts += ["", paper.public_abstract]
             if paper.forum_link:

@@ -212,6 +212,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                     start=slot.start,
                     end=slot.end,
                     title=paper.title if paper is not None else "Contributed talk",
+                    speaker=_speaker(slot, paper),
                     abstract=paper.public_abstract if paper is not None else None,
                     url=paper.forum_link if paper is not None else None,
                     papers=(paper,) if paper is not None else (),
@@ -235,6 +236,15 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
         )
     built.missing = missing + _paper_gaps(day, papers)
     return built
+
+
+def _speaker(talk: schedule.TalkSlot, paper: PaperRecord | None) -> str | None:
+    """Who presents, where the page may say it: only with a paper whose authors are public. A
+    talk whose paper is hidden (not released, or its authors not public) would otherwise name
+    an author of a paper that is still anonymous."""
+    if paper is None or not paper.authors:
+        return None
+    return _opt(talk.speaker)
 
 
 def with_talks(
@@ -366,6 +376,8 @@ def describe(day: Day) -> list[str]:
             else:
                 lines.append(f"{head}{p.label} {safe(p.title)}")
                 lines.append(pad + safe(authors_text(p.authors)))
+                if s.speaker:
+                    lines.append(pad + "speaker: " + safe(s.speaker))
         elif s.kind == "poster":
             lines.append(f"{head}{safe(s.title)} ({safe(s.session_id)}): {len(s.papers)} papers")
             for p in s.papers:

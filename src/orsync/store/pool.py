@@ -5,12 +5,13 @@ released yet, and the submissions' answers to the exclusion field (docs/workshop
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select
 
-from orsync.store.queries import ReviewScores, as_dict, decode_lists
+from orsync.store.queries import ReviewScores, as_dict, decode_lists, json_list
 from orsync.store.tables import NOTE
 
 
@@ -106,3 +107,21 @@ def field_answers(conn: Connection, field: str) -> tuple[int, list[tuple[str, st
         .order_by(NOTE.c.number, NOTE.c.id)
     )
     return total, [(str(r.id), str(r.raw)) for r in rows]
+
+
+def author_names(conn: Connection, forum_ids: Collection[str]) -> dict[str, list[str]]:
+    """The authors the store holds for these submissions (public or not: the chairs' check of
+    each talk's speaker), by forum id; a submission with no readable authors is left out."""
+    if not forum_ids:
+        return {}
+    rows = conn.execute(
+        select(NOTE.c.id, NOTE.c.authors).where(
+            NOTE.c.kind == "submission", NOTE.c.id.in_(sorted(forum_ids))
+        )
+    )
+    out = {}
+    for r in rows:
+        names = json_list(r.authors)
+        if names:
+            out[str(r.id)] = [str(n) for n in names]
+    return out
