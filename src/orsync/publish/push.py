@@ -28,6 +28,7 @@ from orsync.files import ensure_site_dir, no_space, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
+from orsync.mirror.rows import web_base
 from orsync.logs import get_logger
 from orsync.notify import Notifier
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
@@ -371,6 +372,7 @@ def _publish(
         venue_id=config.openreview.venue_id,
         calendar_state=state,
         failures=failed,
+        openreview_site=web_base(config.openreview.baseurl),
     )
     for fmt, exc in failed.items():
         log.error("website format failed", format=fmt, error=f"{type(exc).__name__}: {exc}")
