@@ -28,8 +28,8 @@ from orsync.files import ensure_site_dir, no_space, write_atomically
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
-from orsync.mirror.rows import web_base
 from orsync.logs import get_logger
+from orsync.mirror.rows import web_base
 from orsync.notify import Notifier
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
