@@ -17,7 +17,10 @@ import xmlschema
 
 from conftest import Setup
 from helpers import accepted, day_config
+from orsync import site
 from orsync.emulator import Emulator
+from orsync.schedule import ProgramSlot, Schedule, Session
+from site_helpers import at, record
 
 DATA = Path(__file__).parent / "data" / "frab"
 FORMATS = '["json", "ics", "html", "frab"]'
@@ -251,3 +254,26 @@ def test_recording_url_follows_the_link_rule(frab_site: Setup) -> None:
         out = r.stdout + r.stderr
         assert r.returncode == 2 and key in out, out
         assert "must be an http:// or https:// link" in out or "must not contain spaces" in out
+
+
+def test_odd_names_still_make_valid_files(
+    xsd: xmlschema.XMLSchema10, json_validator: jsonschema.Draft6Validator
+) -> None:
+    """A short venue id, session ids that differ only in case or by what a slug cannot hold,
+    an offset instead of a zone, a slot in its own room: still valid, ids and slugs unique."""
+    sessions = (
+        Session("P1", "Upper", at("10:00"), at("11:00")),
+        Session("p1", "Lower", at("10:00"), at("11:00")),
+        Session("p 1<", "Odd", at("11:00"), at("12:00")),
+    )
+    desk = ProgramSlot(at("08:00"), at("08:30"), "other", "Desk", location="Foyer & <hall>")
+    day = site.assemble(Schedule(sessions=sessions, program=(desk,)), [record(1)])
+    out = site.render([record(1)], list(sessions), ["frab"], day=day, venue_id="X.cc/2025/ML")
+    xsd.validate(out["schedule.xml"].decode("utf-8"))
+    doc = json.loads(out["schedule.json"])
+    assert not [e.message for e in json_validator.iter_errors(doc)]
+    conf = doc["schedule"]["conference"]
+    assert conf["acronym"] == "ml_2025" and "time_zone_name" not in conf
+    assert [r["name"] for r in conf["rooms"]] == ["Foyer & <hall>", "Main room"]
+    events = json_events(doc)
+    assert len({e["slug"] for e in events}) == len({e["id"] for e in events}) == 4
