@@ -121,7 +121,7 @@ class SyncConfig(_Section):
     max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
-SiteFormat = Literal["json", "yaml", "csv", "ics", "html", "miniconf"]
+SiteFormat = Literal["json", "yaml", "csv", "ics", "html", "miniconf", "frab"]
 
 
 class WebsiteConfig(_Section):
@@ -163,7 +163,7 @@ class WebsiteConfig(_Section):
     @classmethod
     def _some_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
-            raise ValueError("must list at least one of json, yaml, csv, ics, html, miniconf")
+            raise ValueError("must list at least one of json, yaml, csv, ics, html, miniconf, frab")
         return tuple(sorted(set(value)))
 
     @property
@@ -210,6 +210,13 @@ class TalkConfig(_Section):
     # Who presents: one of the paper's authors (`check` warns otherwise). Published only with a
     # paper whose authors are public: before that it would name an author of a hidden paper.
     speaker: Line | None = None
+    # Where the talk can be watched after the day (docs/workshop.md#recordings).
+    recording_url: str | None = None
+
+    @field_validator("recording_url")
+    @classmethod
+    def _recording(cls, value: str | None) -> str | None:
+        return _web_link(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> TalkConfig:
@@ -248,6 +255,8 @@ class ProgramSlotConfig(_Section):
     abstract: str | None = None
     url: str | None = None
     location: Line | None = None
+    # Where the slot can be watched after the day (docs/workshop.md#recordings).
+    recording_url: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -266,7 +275,7 @@ class ProgramSlotConfig(_Section):
             raise ValueError("must not be blank")
         return value
 
-    @field_validator("url")
+    @field_validator("url", "recording_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _web_link(value)

@@ -82,6 +82,7 @@ class TalkSlot:
     paper: str | None = None
     index: int = 0
     speaker: str | None = None
+    recording_url: str | None = None
 
     @property
     def kind(self) -> SlotKind:
@@ -117,6 +118,7 @@ class ProgramSlot:
     url: str | None = None
     location: str | None = None
     id: str | None = None
+    recording_url: str | None = None
 
     @property
     def span(self) -> Span:
@@ -207,7 +209,14 @@ class Schedule:
     def from_config(cls, config: Config) -> Schedule:
         sessions = [Session(s.id, s.name, s.start, s.end) for s in config.posters.sessions]
         talks = [
-            TalkSlot(t.start, t.end, None if t.paper is None else str(t.paper), i, t.speaker)
+            TalkSlot(
+                t.start,
+                t.end,
+                None if t.paper is None else str(t.paper),
+                i,
+                t.speaker,
+                t.recording_url,
+            )
             for i, t in enumerate(config.talks)
         ]
         program = [
@@ -222,6 +231,7 @@ class Schedule:
                 url=s.url,
                 location=s.location,
                 id=s.id,
+                recording_url=s.recording_url,
             )
             for s in config.program.slots
         ]

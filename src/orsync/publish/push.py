@@ -29,6 +29,7 @@ from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.logs import get_logger
+from orsync.mirror.rows import web_base
 from orsync.notify import Notifier
 from orsync.publish import digest
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
@@ -399,6 +400,7 @@ def _publish(
         venue_id=config.openreview.venue_id,
         calendar_state=state,
         failures=failed,
+        openreview_site=web_base(config.openreview.baseurl),
     )
     for fmt, exc in failed.items():
         log.error("website format failed", format=fmt, error=f"{type(exc).__name__}: {exc}")

@@ -2,7 +2,7 @@
 
 ``records`` (one ``PaperRecord`` per accepted paper), ``day`` (the program), ``formats``
 (papers.json/.yml/.csv, posters.json), ``calendar`` (schedule.ics), ``page`` (index.html),
-``miniconf`` (the Mini-Conf folder). ``render`` gives every file of the configured formats for
+``miniconf`` (the Mini-Conf folder), ``frab`` (schedule.xml/.json for conference apps). ``render`` gives every file of the configured formats for
 ``website.output_dir`` as deterministic bytes; ``miniconf.render`` those of its own folder.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from orsync.schedule import Schedule, Session
-from orsync.site import calendar, formats, miniconf, page
+from orsync.site import calendar, formats, frab, miniconf, page
 from orsync.site.calendar import EventState
 from orsync.site.day import (
     Day,
@@ -43,9 +43,9 @@ __all__ = [
     "with_talks",
 ]
 
-FORMATS = ("json", "yaml", "csv", "ics", "html", "miniconf")
-# The files each format may write (program.json only when the day has slots; miniconf's in
-# website.miniconf_dir).
+FORMATS = ("json", "yaml", "csv", "ics", "html", "miniconf", "frab")
+# The files each format may write (program.json and frab's only when the day has slots;
+# miniconf's in website.miniconf_dir).
 FORMAT_FILES = {
     "json": ("papers.json", "posters.json", "program.json"),
     "yaml": ("papers.yml",),
@@ -53,6 +53,7 @@ FORMAT_FILES = {
     "ics": ("schedule.ics",),
     "html": ("index.html",),
     "miniconf": tuple(f"miniconf_dir/{name}" for name in miniconf.FILES),
+    "frab": frab.FILES,
 }
 
 
@@ -65,12 +66,14 @@ def render(
     venue_id: str = "",
     calendar_state: Mapping[str, EventState] | None = None,
     failures: dict[str, Exception] | None = None,
+    openreview_site: str = "https://openreview.net",
 ) -> dict[str, bytes]:
     """The website files for the ``wanted`` formats, deterministic bytes.
 
     "json" gives papers.json, posters.json and, when the day has slots, program.json; "ics"
-    schedule.ics; "html" index.html; "miniconf" nothing here (its folder:
-    ``miniconf.render``). ``day`` is the program (``assemble``; without it, the poster sessions
+    schedule.ics; "html" index.html; "frab", when the day has slots, schedule.xml and
+    schedule.json (events without a link of their own link the venue's page on
+    ``openreview_site``); "miniconf" nothing here (its folder: ``miniconf.render``). ``day`` is the program (``assemble``; without it, the poster sessions
     alone); ``calendar_state`` the events' stored sequences
     (``calendar.next_state``; without it every event is at sequence 0). With ``failures``, a
     format whose renderer raises is left out and its exception kept there by format: one
@@ -80,13 +83,16 @@ def render(
     if unknown:
         raise ValueError(f"unknown website format {unknown[0]!r}; use {', '.join(FORMATS)}")
     ordered = formats.site_order(records)
-    if day is None and ("ics" in wanted or "html" in wanted):
+    if day is None and ("ics" in wanted or "html" in wanted or "frab" in wanted):
         day = assemble(Schedule(sessions=tuple(sessions)), records)
     files: dict[str, bytes] = {}
     for fmt in FORMATS:
         if fmt not in wanted:
             continue
         try:
+            if fmt == "frab":
+                files.update(frab.render(day, venue_id, openreview_site) if day else {})
+                continue
             files.update(_render_one(fmt, ordered, sessions, day, venue_id, calendar_state))
         except Exception as exc:
             if failures is None:

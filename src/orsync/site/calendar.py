@@ -118,6 +118,8 @@ def _description(day: Day, slot: DaySlot) -> str:
             parts += ["", slot.url]
     if day.streamed(slot):
         parts += ["", f"Live stream: {day.stream_url}"]
+    if slot.recording_url:
+        parts += ["", f"Recording: {slot.recording_url}"]
     return "\n".join(parts).strip()
 
 

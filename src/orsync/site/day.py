@@ -28,7 +28,7 @@ from orsync import rules, schedule
 from orsync.errors import EXIT_USAGE
 from orsync.site.records import PaperRecord, TalkRef
 from orsync.terminal import safe
-from orsync.text import authors_text, clean_text
+from orsync.text import authors_text, clean_text, web_link
 
 __all__ = ["Day", "DaySlot", "assemble", "describe", "presentation_mismatches", "with_talks"]
 
@@ -66,6 +66,7 @@ class DaySlot:
     session_id: str | None = None  # poster sessions
     papers: tuple[PaperRecord, ...] = ()  # a talk's paper; a poster session's papers by board
     talk_index: int | None = None  # a contributed talk's place in [[talks]]
+    recording_url: str | None = None  # set after the day ([[program.slots]], [[talks]])
 
     @property
     def paper(self) -> PaperRecord | None:
@@ -114,7 +115,7 @@ class Day:
                 "kind": s.kind,
                 "title": s.title,
             }
-            for key in ("speaker", "affiliation", "abstract", "url", "location"):
+            for key in ("speaker", "affiliation", "abstract", "url", "location", "recording_url"):
                 value = getattr(s, key)
                 if value is not None:
                     item[key] = value
@@ -217,6 +218,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                     url=paper.forum_link if paper is not None else None,
                     papers=(paper,) if paper is not None else (),
                     talk_index=slot.index,
+                    recording_url=web_link(slot.recording_url),
                 )
             )
             continue
@@ -232,6 +234,7 @@ def assemble(day: schedule.Schedule, papers: Sequence[PaperRecord]) -> Day:
                 abstract=_opt(slot.abstract),
                 url=slot.url,
                 location=_opt(slot.location),
+                recording_url=web_link(slot.recording_url),
             )
         )
     built.missing = missing + _paper_gaps(day, papers)
