@@ -99,7 +99,7 @@ def test_a_link_with_a_line_break_or_space_reaches_no_format() -> None:
     files = render(records, [P1, P2], FORMATS, day=day, venue_id="V")
     assert set(files) == {
         "index.html", "papers.csv", "papers.json", "papers.yml", "posters.json", "program.json",
-        "schedule.ics",
+        "schedule.ics", "schedule.json", "schedule.xml",
     }  # fmt: skip
     for name, data in files.items():
         assert b"EVIL" not in data, name
