@@ -350,6 +350,45 @@ class TalkSelectionConfig(_Section):
         return self
 
 
+NOTICE_SUBJECT = "{{ venue }}: where and when paper {{ number }} presents"
+NOTICE_BODY = """Dear authors of "{{ title }}" (paper {{ number }}),
+{% if changes %}
+This updates our last message: {{ changes | join("; ") }}.
+{% endif %}{% if session %}
+Your poster is in {{ session }} on {{ day }}, {{ session_start }}-{{ session_end }} \
+({{ timezone }}), at board {{ board if board is not none else "(to be assigned)" }}.
+{% endif %}{% if talk %}
+Your contributed talk is on {{ talk.day }}, {{ talk.start }}-{{ talk.end }} \
+({{ talk.minutes }} minutes, {{ timezone }}).
+{% endif %}{% if missing_files %}
+Still missing: {{ missing_files | join(", ") }}\
+{% if files_due %}; please upload by {{ files_due }}{% endif %}.
+{% endif %}{% if page_url %}
+The program: {{ page_url }}
+{% endif %}
+The organisers of {{ venue }}
+"""
+
+
+class AuthorsNoticeConfig(_Section):
+    """The notice ``orsync authors notify`` sends each accepted paper's authors
+    (docs/workshop.md#telling-the-authors): Jinja2 templates of plain text."""
+
+    subject: Annotated[str, Field(min_length=1, max_length=300)] = NOTICE_SUBJECT
+    body: Annotated[str, Field(min_length=1)] = NOTICE_BODY
+    # The public page the notice points to (an http(s) link).
+    page_url: str | None = None
+    # When the files still missing are due (shown in the venue's zone).
+    files_due: AwareDatetime | None = None
+    # At most this many messages per run: OpenReview's limits, and a template mistake stays small.
+    max_per_run: Annotated[int, Field(ge=1, le=10000)] = 50
+
+    @field_validator("page_url")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        return _web_link(value)
+
+
 class Config(_Section):
     openreview: OpenReviewConfig
     store: StoreConfig = StoreConfig()
@@ -359,6 +398,7 @@ class Config(_Section):
     talks: tuple[TalkConfig, ...] = ()
     program: ProgramConfig = ProgramConfig()
     talk_selection: TalkSelectionConfig = TalkSelectionConfig()
+    authors_notice: AuthorsNoticeConfig = AuthorsNoticeConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 
