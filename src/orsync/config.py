@@ -381,7 +381,7 @@ class AuthorsNoticeConfig(_Section):
     # When the files still missing are due (shown in the venue's zone).
     files_due: AwareDatetime | None = None
     # At most this many messages per run: OpenReview's limits, and a template mistake stays small.
-    max_per_run: Annotated[int, Field(ge=1, le=10000)] = 50
+    max_per_run: Annotated[int, Field(ge=1, le=10000)] = 100
 
     @field_validator("page_url")
     @classmethod
