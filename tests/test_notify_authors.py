@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Setup, write_config
 
+from conftest import Setup, write_config
 from helpers import accepted, website_config
 from orsync.emulator import Emulator
 
@@ -227,5 +227,5 @@ def test_the_template_sees_only_public_fields_and_the_day(site: Setup) -> None:
         for secret in secrets:
             assert secret not in item.message
     # The sandbox: nothing of Python's reaches a template.
-    with pytest.raises(Exception, match="authors_notice.body"):
+    with pytest.raises(Exception, match=r"authors_notice\.body"):
         notices.render("{{ title.__class__.__mro__ }}", {"title": "x"}, "body")
