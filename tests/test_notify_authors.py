@@ -156,17 +156,23 @@ def test_a_run_killed_after_the_send_sends_nothing_twice(site: Setup) -> None:
 
 def test_an_unreleased_venue_sends_nothing(tmp_path: Path) -> None:
     with Emulator(dataset="bgpt", seed=7, phase="review") as emu:
-        s = Setup(emu, tmp_path, write_config(tmp_path, emu), tmp_path / "orsync.db")
+        s = notify_site(tmp_path, emu)
         assert s.cli("pull").returncode == 0
         done = s.cli("authors", "notify", "--send")
         assert done.returncode == 0, done.stderr
         assert "nothing to tell" in done.stdout
-        assert emu.messages.sent == []
-        emu.advance("decision")
+        # Decided but held back: the chairs can read the decisions, the public cannot yet.
         emu.hold_decisions()
+        emu.advance("decision")
         assert s.cli("pull").returncode == 0
-        assert s.cli("authors", "notify", "--send").returncode == 0
+        held = s.cli("authors", "notify", "--send")
+        assert held.returncode == 0, held.stderr
+        assert "nothing to tell" in held.stdout
         assert emu.messages.sent == []
+        emu.release_decisions()
+        assert s.cli("pull").returncode == 0
+        assert notify(s, "--send")["sent"], "released: now the authors are told"
+        assert emu.messages.sent
 
 
 def test_an_account_that_is_no_chair_is_refused_clearly(site: Setup) -> None:
