@@ -3,15 +3,20 @@ paper to its authors group, once per content, safe to repeat and to interrupt.""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Setup, write_config
+from conftest import Setup, cli_environ
 from helpers import accepted, website_config
 from orsync.emulator import Emulator
 
@@ -152,6 +157,37 @@ def test_a_run_killed_after_the_send_sends_nothing_twice(site: Setup) -> None:
     assert rerun["confirmed"] == [ids[0]]
     assert rerun["sent"] == [ids[1]]
     assert len(site.emu.messages.sent) == total + 1
+
+
+def test_a_real_kill_during_a_send_sends_nothing_twice(site: Setup) -> None:
+    # The first message is held by the server for 3 s (then taken); the run is killed -9 while
+    # it waits for the answer, its row already committed as sending.
+    site.emu.faults.apply_spec("slow@delay=3&path=/messages")
+    argv = [sys.executable, "-m", "orsync", "--config", str(site.config), "authors", "notify"]
+    child = subprocess.Popen([*argv, "--send"], env=cli_environ(None))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(site.db) as db:
+                if db.execute(
+                    "SELECT count(*) FROM author_notice WHERE status = 'sending'"
+                ).fetchone()[0]:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no send began")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while not site.emu.messages.sent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(site.emu.messages.sent) == 1, "the server took the message after the kill"
+    rerun = notify(site, "--send")
+    assert len(rerun["confirmed"]) == 1
+    assert groups(site.emu) == Counter(
+        f"{site.emu.venue_id}/Submission{n}/Authors" for n in public_numbers(site.emu)
+    )
 
 
 def test_an_unreleased_venue_sends_nothing(tmp_path: Path) -> None:
