@@ -88,6 +88,8 @@ def test_send_once_per_paper_with_its_place_then_nothing_more(site: Setup) -> No
     again = notify(site, "--send")
     assert again["sent"] == [] and again["told"] == len(papers)
     assert len(site.emu.messages.sent) == len(papers)
+    shown = site.cli("status")
+    assert f"{len(papers)} told, 0 pending an update, 0 failed" in shown.stdout
     status = site.cli("status", "--json")
     assert json.loads(status.stdout)["notices"] == {
         "told": len(papers),
