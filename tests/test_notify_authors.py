@@ -273,3 +273,12 @@ def test_the_template_sees_only_public_fields_and_the_day(site: Setup) -> None:
     # The sandbox: nothing of Python's reaches a template.
     with pytest.raises(Exception, match=r"authors_notice\.body"):
         notices.render("{{ title.__class__.__mro__ }}", {"title": "x"}, "body")
+
+
+def test_a_template_naming_what_it_cannot_see_is_refused_before_sending(site: Setup) -> None:
+    text = site.config.read_text()
+    site.config.write_text(text + '\n[authors_notice]\nbody = "{{ title }}: {{ rating }}"\n')
+    done = site.cli("authors", "notify", "--send")
+    assert done.returncode == 2, done.stderr
+    assert "authors_notice.body" in done.stderr and "'rating' is undefined" in done.stderr
+    assert site.emu.messages.sent == []

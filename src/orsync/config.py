@@ -350,32 +350,13 @@ class TalkSelectionConfig(_Section):
         return self
 
 
-NOTICE_SUBJECT = "{{ venue }}: where and when paper {{ number }} presents"
-NOTICE_BODY = """Dear authors of "{{ title }}" (paper {{ number }}),
-{% if changes %}
-This updates our last message: {{ changes | join("; ") }}.
-{% endif %}{% if session %}
-Your poster is in {{ session }} on {{ day }}, {{ session_start }}-{{ session_end }} \
-({{ timezone }}), at board {{ board if board is not none else "(to be assigned)" }}.
-{% endif %}{% if talk %}
-Your contributed talk is on {{ talk.day }}, {{ talk.start }}-{{ talk.end }} \
-({{ talk.minutes }} minutes, {{ timezone }}).
-{% endif %}{% if missing_files %}
-Still missing: {{ missing_files | join(", ") }}\
-{% if files_due %}; please upload by {{ files_due }}{% endif %}.
-{% endif %}{% if page_url %}
-The program: {{ page_url }}
-{% endif %}
-The organisers of {{ venue }}
-"""
-
-
 class AuthorsNoticeConfig(_Section):
     """The notice ``orsync authors notify`` sends each accepted paper's authors
     (docs/workshop.md#telling-the-authors): Jinja2 templates of plain text."""
 
-    subject: Annotated[str, Field(min_length=1, max_length=300)] = NOTICE_SUBJECT
-    body: Annotated[str, Field(min_length=1)] = NOTICE_BODY
+    # Jinja2 templates of plain text; None: orsync's own (``publish.notices``).
+    subject: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    body: Annotated[str, Field(min_length=1)] | None = None
     # The public page the notice points to (an http(s) link).
     page_url: str | None = None
     # When the files still missing are due (shown in the venue's zone).

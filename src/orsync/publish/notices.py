@@ -29,6 +29,26 @@ from orsync.store import Store, models, queries
 from orsync.store.binding import open_for, read_for
 from orsync.store.tables import AUTHOR_NOTICE
 
+SUBJECT = "{{ venue }}: where and when paper {{ number }} presents"
+BODY = """Dear authors of "{{ title }}" (paper {{ number }}),
+{% if changes %}
+This updates our last message: {{ changes | join("; ") }}.
+{% endif %}{% if session %}
+Your poster is in {{ session }} on {{ day }}, {{ session_start }}-{{ session_end }} \
+({{ timezone }}), at board {{ board if board is not none else "(to be assigned)" }}.
+{% endif %}{% if talk %}
+Your contributed talk is on {{ talk.day }}, {{ talk.start }}-{{ talk.end }} \
+({{ talk.minutes }} minutes, {{ timezone }}).
+{% endif %}{% if missing_files %}
+Still missing: {{ missing_files | join(", ") }}\
+{% if files_due %}; please upload by {{ files_due }}{% endif %}.
+{% endif %}{% if page_url %}
+The program: {{ page_url }}
+{% endif %}
+The organisers of {{ venue }}
+"""
+
+
 # Every name a template may use; :func:`variables` gives exactly these.
 VARIABLES = (
     "venue",
@@ -284,8 +304,8 @@ def plan(
                 forum_id=record.id,
                 number=record.number,
                 recipients=recipients_of(config, record.number),
-                subject=" ".join(render(notice.subject, values, "subject").split()),
-                message=render(notice.body, values, "body"),
+                subject=" ".join(render(notice.subject or SUBJECT, values, "subject").split()),
+                message=render(notice.body or BODY, values, "body"),
                 kind="new" if old is None else "update",
                 changes=changes,
                 facts=facts,

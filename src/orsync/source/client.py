@@ -447,6 +447,8 @@ class OpenReviewSource:
             try:
                 return self._check(self._send("POST", "/messages/requests", json=dict(body)), what)
             except TokenExpired:
+                if not self._logged_in:
+                    raise ApiError(401, "TokenExpiredError", "token expired", what) from None
                 self._login()  # refused before it was looked at: sent again at once
                 return self._check(self._send("POST", "/messages/requests", json=dict(body)), what)
             except TransientError as exc:
