@@ -227,8 +227,11 @@ def test_an_account_that_is_no_chair_is_refused_clearly(site: Setup) -> None:
 def test_max_per_run_paces_the_sends(tmp_path: Path, emulator: Emulator) -> None:
     s = notify_site(tmp_path, emulator, "[authors_notice]\nmax_per_run = 3\n")
     assert s.cli("pull").returncode == 0
+    # OpenReview's rate limit refuses two sends (not taken): each is asked again, none doubled.
+    emulator.faults.apply_spec("429x2@retry_after=0&path=/messages")
     first = notify(s, "--send")
     assert len(first["sent"]) == 3 and first["deferred"] > 0
+    assert sum(r.status == 429 for r in emulator.requests) == 2
     second = notify(s, "--send")
     assert len(second["sent"]) == 3
     assert len(emulator.messages.sent) == 6

@@ -427,6 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
     _dribble: tuple[float, int] | None = None  # slow_body: (seconds, bytes) per write
     _swallow = False  # drop@after=1: the request is handled, its answer never sent
     _user: str | None = None  # the logged-in account, None for a guest
+    _body = b""
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
@@ -479,8 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         return err.status
 
     def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._body
         if not raw:
             return {}
         try:
@@ -497,6 +497,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._dribble = None
         self._swallow = False
         self._user = None
+        # Read whole before any answer: a fault answered early must not leave a body in the
+        # kept-alive connection, where it would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
