@@ -285,3 +285,7 @@ def test_a_template_naming_what_it_cannot_see_is_refused_before_sending(site: Se
     assert done.returncode == 2, done.stderr
     assert "authors_notice.body" in done.stderr and "'rating' is undefined" in done.stderr
     assert site.emu.messages.sent == []
+
+    checked = site.cli("check")
+    assert checked.returncode == 2
+    assert "authors notice" in checked.stdout and "'rating' is undefined" in checked.stdout

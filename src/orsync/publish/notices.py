@@ -184,6 +184,33 @@ def render(template: str, values: Mapping[str, Any], key: str) -> str:
         raise ConfigError(f"authors_notice.{key}: {type(exc).__name__}: {exc}") from None
 
 
+def check_templates(config: Config) -> None:
+    """Render the configured subject and body with a sample of every variable, with and
+    without a talk: an unknown name or a syntax error is found before a run (``check``)."""
+    notice = config.authors_notice
+    sample: dict[str, Any] = {
+        "venue": config.program.name or config.openreview.venue_id,
+        "title": "A paper",
+        "number": 1,
+        "session": "Session 1",
+        "session_id": "P1",
+        "day": "Saturday 11 May 2024",
+        "session_start": "10:00",
+        "session_end": "11:00",
+        "timezone": config.program.timezone or "UTC",
+        "board": 1,
+        "talk": {"day": "Saturday 11 May 2024", "start": "11:30", "end": "11:45", "minutes": 15},
+        "paper_url": "https://openreview.net/forum?id=x",
+        "page_url": notice.page_url,
+        "missing_files": ["poster"],
+        "files_due": "Saturday 04 May 2024, 23:59",
+        "changes": ["board 1 -> 2"],
+    }
+    for values in (sample, {**sample, "talk": None, "changes": [], "board": None}):
+        render(notice.subject or SUBJECT, values, "subject")
+        render(notice.body or BODY, values, "body")
+
+
 @dataclass(frozen=True)
 class Notice:
     """One message: to whom, what, and why (``new``, ``update``)."""
