@@ -659,3 +659,42 @@ def test_emulator_advance_moves_a_running_emulator_for_rehearsals() -> None:
         s.bind(("127.0.0.1", 0))
         free = str(s.getsockname()[1])
     one_line_error(run_cli("emulator", "advance", "--port", free), 3, "no emulator answers")
+
+
+# ---------------------------------------------------------------------- messages
+
+
+def test_messages_from_the_chair_through_openreview_py_and_no_one_else() -> None:
+    with Emulator(size=5) as e:
+        c = chair(e)
+        group = f"{BGPT}/Submission1/Authors"
+        answer = c.post_message("Your poster", [group], "Board 3", invitation=f"{BGPT}/-/Edit")
+        assert answer["groups"] == [group] and answer["id"]
+        assert c.get_message_requests(invitation=f"{BGPT}/-/Edit")[0]["id"] == answer["id"]
+        assert [m["message"] for m in e.messages.sent] == ["Board 3"]
+        with pytest.raises(openreview.OpenReviewException) as exc:
+            c.post_message("x", [f"{BGPT}/Submission999/Authors"], "y")
+        assert exc.value.args[0]["status"] == 404
+        member = OpenReviewClient(baseurl=e.url)
+        member.login_user(e.member_username, e.chair_password)
+        with pytest.raises(openreview.OpenReviewException) as exc:
+            member.post_message("x", [group], "y")
+        assert exc.value.args[0]["name"] == "ForbiddenError"
+        assert exc.value.args[0]["status"] == 403
+        guest = requests.post(f"{e.url}/messages/requests", json={"groups": [group]}, timeout=5)
+        assert guest.status_code == 403
+        # A send whose answer is lost took effect all the same.
+        e.faults.apply_spec("drop@after=1&path=/messages")
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.post(
+                f"{e.url}/messages/requests",
+                json={"groups": [group], "subject": "s", "message": "m"},
+                headers={"Authorization": f"Bearer {c.token}"},
+                timeout=5,
+            )
+        assert len(e.messages.sent) == 2
+        deadline = time.monotonic() + 5  # logged once the handler is done, after the cut
+        while not any(r.fault == "drop" for r in e.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.status for r in e.requests if r.fault == "drop"] == [0]
+        assert len(requests.get(f"{e.url}/_emulator/messages", timeout=5).json()) == 2

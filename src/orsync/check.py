@@ -31,6 +31,7 @@ from orsync import rules, schedule, site
 from orsync.config import Config, find_config, load_config
 from orsync.errors import EXIT_ACCESS, EXIT_STORE, EXIT_USAGE, OrsyncError
 from orsync.pipeline import make_source
+from orsync.publish import notices
 from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import models, probe_schema, sqlite_path_of
 from orsync.store.binding import read_for
@@ -110,7 +111,19 @@ def run_checks(config_path: Path | None) -> CheckReport:
     report.checks += _check_day(config)
     report.checks += _talk_warnings(config)
     report.checks += _placeholder_warnings(config, datetime.now(UTC))
+    report.checks += _check_notice(config)
     return report
+
+
+def _check_notice(config: Config) -> list[CheckResult]:
+    """The authors' notice templates, when the config gives its own (docs/workshop.md)."""
+    if config.authors_notice.subject is None and config.authors_notice.body is None:
+        return []
+    try:
+        notices.check_templates(config)
+    except OrsyncError as exc:
+        return [_failed("authors notice", exc)]
+    return [CheckResult("authors notice", True, "the [authors_notice] templates render")]
 
 
 # The titles config.example.toml ships with, and their like: never meant for the public page.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from orsync.demo import EmulatorPhase
     from orsync.pipeline import PassResult
     from orsync.publish import Frozen, PinResult, PushResult
+    from orsync.publish.notices import NoticeRun
     from orsync.publish.signs import Signs
     from orsync.report import Report
     from orsync.site import Day
@@ -139,6 +140,8 @@ class Status:
     # With poster sessions: whether the places are announced, and the last moves of published
     # posters (docs/workshop.md#moves-of-published-posters).
     posters: dict[str, Any] | None = None
+    # The authors' notices: told / pending_update / failed (None: none sent or tried yet).
+    notices: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +162,7 @@ class Status:
             "on_change_pending": self.on_change_pending,
             "push_warnings": list(self.push_warnings),
             "posters": self.posters,
+            "notices": self.notices,
         }
 
     def describe_lock(self) -> str:
@@ -186,6 +190,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
                     conn, present=lambda name, size: holds(folder / name, size)
                 )
             poster_info = _poster_status(conn, config)
+            told = queries.notice_counts(conn)
         holder = lock.store_holder(store)
     # Nobody holds the writer lock, so a cycle or push still marked running was killed.
     unheld = holder is None and holder_before is None
@@ -227,6 +232,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
         on_change_pending=hook_pending,
         push_warnings=warned,
         posters=poster_info,
+        notices=told,
     )
 
 
@@ -458,6 +464,19 @@ def pin(config: Config, paper: str, session: str) -> Pinned:
         except OrsyncError as exc:
             done.push_error = exc
     return done
+
+
+def notify_authors(config: Config, *, send: bool = False, wait_s: float = 600.0) -> NoticeRun:
+    """Each accepted paper's notice (docs/workshop.md#telling-the-authors): listed, or with
+    ``send`` sent through OpenReview as a program chair, once per content."""
+    from orsync.pipeline import make_source
+    from orsync.publish import notices
+
+    source = None
+    if send:
+        source = make_source(config)
+        source.connect()
+    return notices.notify(config, source, wait_s=wait_s)
 
 
 def freeze_posters(config: Config) -> Frozen:

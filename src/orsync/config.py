@@ -362,6 +362,26 @@ class TalkSelectionConfig(_Section):
         return self
 
 
+class AuthorsNoticeConfig(_Section):
+    """The notice ``orsync authors notify`` sends each accepted paper's authors
+    (docs/workshop.md#telling-the-authors): Jinja2 templates of plain text."""
+
+    # Jinja2 templates of plain text; None: orsync's own (``publish.notices``).
+    subject: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    body: Annotated[str, Field(min_length=1)] | None = None
+    # The public page the notice points to (an http(s) link).
+    page_url: str | None = None
+    # When the files still missing are due (shown in the venue's zone).
+    files_due: AwareDatetime | None = None
+    # At most this many messages per run: OpenReview's limits, and a template mistake stays small.
+    max_per_run: Annotated[int, Field(ge=1, le=10000)] = 100
+
+    @field_validator("page_url")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        return _web_link(value)
+
+
 class Config(_Section):
     openreview: OpenReviewConfig
     store: StoreConfig = StoreConfig()
@@ -371,6 +391,7 @@ class Config(_Section):
     talks: tuple[TalkConfig, ...] = ()
     program: ProgramConfig = ProgramConfig()
     talk_selection: TalkSelectionConfig = TalkSelectionConfig()
+    authors_notice: AuthorsNoticeConfig = AuthorsNoticeConfig()
     source: Path | None = Field(default=None, exclude=True)
 
 

@@ -41,6 +41,7 @@ app = typer.Typer(
 for module in (sync, store, publish, day, tools):
     app.add_typer(module.section)
 app.add_typer(publish.posters_app, name="posters")
+app.add_typer(publish.authors_app, name="authors")
 app.add_typer(day.talks_app, name="talks")
 app.add_typer(tools.emulator_app, name="emulator")
 

@@ -10,6 +10,7 @@ import typer
 
 from orsync.cli import views
 from orsync.cli.context import this_run
+from orsync.errors import UnreachableError
 
 section = typer.Typer()
 
@@ -19,6 +20,10 @@ class PaperChoice(StrEnum):
     letter = "letter"
 
 
+authors_app = typer.Typer(
+    help="Tell each accepted paper's authors where and when it presents, through OpenReview.",
+    no_args_is_help=True,
+)
 posters_app = typer.Typer(
     help="Poster sessions: assign, show, pin and unpin papers, freeze the announced places.",
     no_args_is_help=True,
@@ -209,3 +214,38 @@ def posters_unpin(
         f"unpinned paper #{done.number} (was pinned to {done.was}); it keeps its place until "
         "a rule forces a move"
     )
+
+
+@authors_app.command("notify")
+def authors_notify(
+    ctx: typer.Context,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Send the notices (as a program chair); without it, only show who would get what.",
+        ),
+    ] = False,
+    wait_s: Annotated[
+        float, typer.Option("--wait-s", help="With --send: seconds to wait for the writer lock.")
+    ] = 600.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the notices (and what was sent) as JSON.")
+    ] = False,
+) -> None:
+    """One message per accepted, public paper to its authors group: session, board, talk, files.
+
+    Once per content: a paper already told is told again only when its session, board or talk
+    changed, in an update that says what changed ([authors_notice] in the config).
+    """
+    from orsync import commands as do
+
+    run = this_run(ctx)
+    config = run.config()
+    result = do.notify_authors(config, send=send, wait_s=wait_s)
+    if as_json:
+        run.screen.json(result.as_dict())
+    else:
+        views.show_notices(run.screen, result)
+    if result.error is not None:
+        raise UnreachableError(f"stopped: {result.error}")

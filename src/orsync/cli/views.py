@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from orsync.commands import Changes, Status
     from orsync.hosted import FilesResult
     from orsync.publish import Frozen, PushResult
+    from orsync.publish.notices import NoticeRun
     from orsync.publish.signs import Signs
     from orsync.report import Report
     from orsync.sync import CycleSummary
@@ -131,6 +132,13 @@ def show_status(screen: Screen, info: Status) -> None:
         for m in hosted.get("missing_files", [])[:10]:
             facts.add_row("", f"missing #{m['number']} {m['field']}: files/{safe(m['file'])}")
     _poster_facts(facts, info.posters)
+    if info.notices is not None:
+        n = info.notices
+        facts.add_row(
+            "authors",
+            f"{n['told']} told, {n['pending_update']} pending an update, {n['failed']} failed "
+            "(`orsync authors notify`)",
+        )
     screen.out.print(facts)
     if info.cycles:
         # Fits 80 columns: the counts share one column and errors go on lines of their own.
@@ -426,3 +434,30 @@ def show_signs(screen: Screen, done: Signs) -> None:
             f"warning: {done.unplaced} accepted papers have no board yet and no sign "
             "(run `orsync push`)"
         )
+
+
+def show_notices(screen: Screen, run: NoticeRun) -> None:
+    """``authors notify``: who gets (or got) what; the messages in full on a dry run."""
+    out = screen.out
+    if not run.send:
+        for item in run.notices:
+            out.print(f"[bold]to {safe(item.recipients)}[/] ({item.kind})", highlight=False)
+            out.print(f"subject: {safe(item.subject)}", highlight=False)
+            out.print(safe(item.message), highlight=False)
+        verb = "would be sent; pass --send to send them"
+    else:
+        for forum_id in run.confirmed:
+            out.print(f"already sent (found on OpenReview): {safe(forum_id)}", highlight=False)
+        for item in run.notices:
+            if item.forum_id in run.sent:
+                out.print(f"sent ({item.kind}) to {safe(item.recipients)}", highlight=False)
+        verb = "sent"
+    count = len(run.sent) if run.send else len(run.notices)
+    line = f"{count} notices {verb}; {run.told} papers already told"
+    if run.waiting:
+        line += f", {len(run.waiting)} without a session or talk yet"
+    if run.deferred:
+        line += f", {run.deferred} left for the next run (authors_notice.max_per_run)"
+    if run.papers == 0:
+        line = "no accepted paper is public yet: nothing to tell"
+    out.print(line, highlight=False)

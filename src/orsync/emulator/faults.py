@@ -5,7 +5,8 @@ Fault kinds
                        (param ``retry_after``, whole seconds, default 1)
     ``500``            answer 500 with an OpenReview JSON error body
     ``502``, ``503``   answer with the HTML page a reverse proxy produces (not JSON, as in life)
-    ``drop``           close the socket without sending any response
+    ``drop``           close the socket without sending any response; with ``after=1``, after
+                       the request took effect (a send whose answer was lost)
     ``slow``           sleep ``delay`` seconds (default 1), then answer normally
     ``expire_tokens``  immediately expire every token issued so far (they answer 401
                        ``TokenExpiredError``); ``times`` is irrelevant
@@ -32,9 +33,9 @@ Hostile batch answers (a ``/attachment?ids=`` request; give ``path=/attachment``
                        record says how many), before the real members
 
 By default a rule applies to requests whose path starts with ``/notes`` or ``/groups``; param
-``path`` (a path prefix such as ``/login`` or ``/attachment``, or ``*`` for every path)
-overrides that. Rules are consumed in the order they were injected: ``429x3,500x2`` fails the
-next three matching requests with 429, then two with 500.
+``path`` (a path prefix such as ``/login``, ``/attachment`` or ``/messages``, or ``*`` for every
+path) overrides that. Rules are consumed in the order they were injected: ``429x3,500x2`` fails
+the next three matching requests with 429, then two with 500.
 
 Spec grammar (``--faults`` / :func:`parse_fault_spec`)::
 

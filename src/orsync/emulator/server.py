@@ -9,6 +9,9 @@ Served API (the subset orsync and openreview-py use)::
     GET  /attachment?id=X&name=pdf
     GET  /attachment?ids=X,Y,...&name=pdf   (at most 50: one zip, a member <id>.<ext> each;
                                              a single id answers the file itself)
+    POST /messages/requests        (and POST /messages) {"groups","subject","message",
+                                   "invitation"?,...}: a program chair's message (messages.py)
+    GET  /messages/requests?id=X | ?invitation=I
 
 Control surface for an emulator running in another process (answered only to loopback clients,
 never logged, never faulted)::
@@ -16,6 +19,7 @@ never logged, never faulted)::
     GET  /_emulator/info                    {"url","venue_id","chair_username","phase"}
     GET  /_emulator/truth?reader=guest      ground truth (reader: guest | chair)
     GET  /_emulator/requests                request log as a JSON list
+    GET  /_emulator/messages                the message requests accepted, oldest first
     POST /_emulator/clear_requests
     POST /_emulator/advance   {"phase": "decision"}
     POST /_emulator/mutate    {"op": "withdraw", "forum": "..."}; ops and their fields:
@@ -37,7 +41,9 @@ refused requests are in the request log like every other (``fault`` ``ratelimit`
 ``challenge``).
 
 Auth: no ``Authorization`` header is a guest. The chair logs in with ``chair_username`` (or
-the profile id ``~Program_Chair1``) and the emulator's password (default ``chair-password``). A
+the profile id ``~Program_Chair1``) and the emulator's password (default ``chair-password``);
+``member_username`` logs in with the same password as an account that is no chair (it reads
+what guests read, and may not send messages). A
 token lives ``min(expiresIn, token_ttl_s)`` seconds; an expired or unknown token answers 401
 ``TokenExpiredError`` (a restarted emulator forgets its tokens, which a client must survive).
 """
@@ -74,9 +80,11 @@ from urllib.parse import parse_qsl, urlsplit
 from orsync.emulator.dataset import DATASETS, PHASES
 from orsync.emulator.faults import FaultPlan, FaultRule, parse_fault_spec
 from orsync.emulator.limits import CHALLENGE_HTML, CHALLENGE_MESSAGE, CHALLENGES, RateLimits
+from orsync.emulator.messages import Messages
 from orsync.emulator.venue import ApiError, Reader, Venue
 
 CHAIR_PROFILE_ID = "~Program_Chair1"
+MEMBER_PROFILE_ID = "~Venue_Member1"
 DEFAULT_PASSWORD = "chair-password"  # noqa: S105 - a fixture credential of a local fake server
 MAX_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -422,6 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
     _limit_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per request, never mutated
     _dribble: tuple[float, int] | None = None  # slow_body: (seconds, bytes) per write
     _header_dribble: float | None = None  # slow_headers: seconds per byte
+    _swallow = False  # drop@after=1: the request is handled, its answer never sent
+    _user: str | None = None  # the logged-in account, None for a guest
+    _body = b""
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr chatter
@@ -458,6 +469,9 @@ class _Handler(BaseHTTPRequestHandler):
         ctype: str = "application/json; charset=utf-8",
         headers: dict[str, str] | None = None,
     ) -> None:
+        if self._swallow:
+            self._drop()
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -482,8 +496,7 @@ class _Handler(BaseHTTPRequestHandler):
         return err.status
 
     def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._body
         if not raw:
             return {}
         try:
@@ -499,6 +512,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._limit_headers = {}
         self._dribble = None
         self._header_dribble = None
+        self._swallow = False
+        self._user = None
+        # Read whole before any answer: a fault answered early must not leave a body in the
+        # kept-alive connection, where it would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -518,10 +537,13 @@ class _Handler(BaseHTTPRequestHandler):
                     status = answered
                     return
             elif fault is not None:
-                if fault.kind == "drop":
+                if fault.kind == "drop" and fault.number("after", 0) <= 0:
                     status = 0
                     self._drop()
                     return
+                # drop@after=1: the request takes effect, then the connection is cut (a send
+                # whose answer was lost: the client cannot know it went through).
+                self._swallow = fault.kind == "drop"
                 if fault.kind == "slow":
                     time.sleep(max(0.0, fault.number("delay", 1.0)))
                 elif fault.kind == "429":
@@ -547,7 +569,8 @@ class _Handler(BaseHTTPRequestHandler):
                         )
                     )
                     return
-                reader = "chair"
+                self._user = user
+                reader = "chair" if user == emu.chair_username else "guest"
             elif path != "/login" and emu.challenge_guests is not None:
                 refusal = "challenge"
                 status = self._challenge(emu.challenge_guests)
@@ -572,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = 0
         finally:
+            if self._swallow:
+                status = 0
             emu._log(
                 RequestRecord(
                     time.time(),
@@ -656,6 +681,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = venue.attachment(reader, query.get("id", ""), name)
             self._send(200, body, "application/pdf")
             return 200
+        if method == "POST" and path in ("/messages", "/messages/requests"):
+            with venue.lock:
+                numbers = {rec.number for rec in venue.subs.values()}
+            sent = emu.messages.post(self._read_json(), self._user, emu.chair_username, numbers)
+            self._send(200, json.dumps(sent).encode())
+            return 200
+        if method == "GET" and path == "/messages/requests":
+            found = emu.messages.requests(query, self._user, emu.chair_username)
+            self._send(200, json.dumps(found).encode())
+            return 200
         raise ApiError(404, "NotFoundError", f"Not Found: {method} {path}", {"path": path})
 
     def _login(self) -> int:
@@ -667,21 +702,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "Error", "Email is missing")
         if not password:
             raise ApiError(400, "Error", "Password is missing")
-        if user not in (emu.chair_username, CHAIR_PROFILE_ID) or not secrets.compare_digest(
-            str(password), emu.chair_password
-        ):
+        known = (emu.chair_username, CHAIR_PROFILE_ID, emu.member_username)
+        if user not in known or not secrets.compare_digest(str(password), emu.chair_password):
             raise ApiError(400, "Error", "Invalid username or password")
+        account = emu.member_username if user == emu.member_username else emu.chair_username
+        profile = MEMBER_PROFILE_ID if account == emu.member_username else CHAIR_PROFILE_ID
         expires = body.get("expiresIn")
-        token, _ = emu._auth.issue(emu.chair_username, float(expires) if expires else None)
+        token, _ = emu._auth.issue(account, float(expires) if expires else None)
         resp = {
             "token": token,
             "user": {
-                "id": emu.chair_username,
-                "profile": {
-                    "id": CHAIR_PROFILE_ID,
-                    "usernames": [CHAIR_PROFILE_ID],
-                    "preferredEmail": emu.chair_username,
-                },
+                "id": account,
+                "profile": {"id": profile, "usernames": [profile], "preferredEmail": account},
             },
         }
         self._send(200, json.dumps(resp).encode())
@@ -717,6 +749,8 @@ class _Handler(BaseHTTPRequestHandler):
             return emu.truth(query.get("reader", "guest"))
         if method == "GET" and sub == "/requests":
             return [asdict(r) for r in emu.requests]
+        if method == "GET" and sub == "/messages":
+            return emu.messages.sent
         if method == "POST" and sub == "/clear_requests":
             emu.clear_requests()
             return {"ok": True}
@@ -772,6 +806,8 @@ class Emulator:
         self.file_answer: str | None = None
         self.venue_id = self._venue.venue_id
         self.chair_username = f"program.chair@{dataset}.example.org"
+        self.member_username = f"member@{dataset}.example.org"
+        self.messages = Messages(self.venue_id)
         self.chair_password = password
         self._auth = _Auth(token_ttl_s)
         self._req_ids = _ReqIds()

@@ -31,7 +31,7 @@ from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.mirror.rows import web_base
 from orsync.notify import Notifier
-from orsync.publish import digest
+from orsync.publish import digest, notices
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
 from orsync.publish.placements import record_published
@@ -259,6 +259,7 @@ def _push_locked(
     with store.begin() as conn:
         said = set(queries.push_warnings(conn))
         queries.set_state(conn, queries.PUSH_WARNINGS, json.dumps(warnings))
+        notices.mark_due(conn, records)  # a move shows in `status` as an update owed
     result.new_warnings = [w for w in warnings if w not in said]
     if config.website is not None:
         # What these files show, kept once they are written: the next push's reference.

@@ -11,6 +11,7 @@ from orsync.config import QUOTA_RESERVE
 from orsync.source.client import (
     API_V2_URL,
     PAGE_SIZE,
+    MaybeSent,
     MintmdateIgnored,
     Note,
     OpenReviewSource,
@@ -29,6 +30,7 @@ __all__ = [
     "PAGE_SIZE",
     "QUOTA_RESERVE",
     "FileTooLarge",
+    "MaybeSent",
     "MintmdateIgnored",
     "Note",
     "OpenReviewSource",

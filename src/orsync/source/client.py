@@ -46,6 +46,11 @@ DOWNLOAD_MIN_RATE = 256 * 1024
 Note = dict[str, Any]
 
 
+class MaybeSent(UnreachableError):
+    """A message whose answer never came: the server may have taken it. Ask
+    :meth:`OpenReviewSource.message_requests` before sending it again."""
+
+
 class MintmdateIgnored(Exception):
     """The server answered an incremental read with notes older than the bound it was given."""
 
@@ -429,6 +434,50 @@ class OpenReviewSource:
         """The wall-clock limit of one download: ``openreview.timeout_s`` for the answer to
         start, plus its size limit at ``DOWNLOAD_MIN_RATE`` (a slow but real link)."""
         return self._timeout_s + max_bytes / DOWNLOAD_MIN_RATE
+
+    def send_message(self, body: Mapping[str, Any], what: str) -> dict[str, Any]:
+        """One message request (``POST /messages/requests``, openreview-py's ``post_message``:
+        ``groups``, ``subject``, ``message``, ``invitation``, ``signature``); its answer.
+
+        Never repeated blindly: a 429 (refused, so not taken) waits and is asked again, as the
+        retry layer would; a dropped connection, a timeout or a 5xx raise :class:`MaybeSent`.
+        """
+
+        def attempt() -> Any:
+            try:
+                return self._check(self._send("POST", "/messages/requests", json=dict(body)), what)
+            except TokenExpired:
+                if not self._logged_in:
+                    raise ApiError(401, "TokenExpiredError", "token expired", what) from None
+                self._login()  # refused before it was looked at: sent again at once
+                return self._check(self._send("POST", "/messages/requests", json=dict(body)), what)
+            except TransientError as exc:
+                if str(exc).startswith("HTTP 429"):
+                    raise
+                raise MaybeSent(
+                    f"{what}: no answer ({exc}); it may have been sent, so the next run asks "
+                    "OpenReview before sending it again"
+                ) from None
+
+        try:
+            answer = self._transport.retrying(attempt)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise AccessError(
+                    f"OpenReview refused {what} for {self.account} ({exc.name}: {exc.message}); "
+                    "messages to authors are sent by a program chair of the venue: set "
+                    "openreview.username to a program chair's account"
+                ) from None
+            raise exc.as_user_error() from None
+        return answer if isinstance(answer, dict) else {}
+
+    def message_requests(self, invitation: str) -> list[dict[str, Any]]:
+        """The message requests sent with ``invitation`` (``GET /messages/requests``)."""
+        body = self._get(
+            "/messages/requests", {"invitation": invitation}, f"messages of {invitation}"
+        )
+        found = body.get("requests") if isinstance(body, dict) else None
+        return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
     def changed_notes(
         self, domain: str, since_ms: int, *, page_size: int = PAGE_SIZE

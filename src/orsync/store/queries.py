@@ -20,7 +20,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, func, insert, select, text, update
 
 from orsync.config import QUOTA_RESERVE
-from orsync.store.tables import ASSIGNMENT, CHANGE, CYCLE, HOSTED_FILE, NOTE, PIN, PUSH, STATE
+from orsync.store.tables import (
+    ASSIGNMENT,
+    AUTHOR_NOTICE,
+    CHANGE,
+    CYCLE,
+    HOSTED_FILE,
+    NOTE,
+    PIN,
+    PUSH,
+    STATE,
+)
 
 # What a cycle row left "running" by a process that died says (``status`` tells it so too).
 INTERRUPTED_ERROR = "the process running this cycle stopped before it finished; rolled back"
@@ -548,4 +558,21 @@ def hosted_status(
         "window_opens_at": window.astimezone().isoformat(timespec="seconds") if window else None,
         "refused_files": refused,
         **({"missing_files": missing} if present is not None else {}),
+    }
+
+
+def notice_counts(conn: Connection) -> dict[str, int] | None:
+    """The authors' notices (docs/workshop.md#telling-the-authors): ``told`` (the last notice
+    went through), ``pending_update`` (told, but what is due has changed since), ``failed``
+    (the last try was refused or never answered); None when none was ever tried."""
+    rows = conn.execute(
+        select(AUTHOR_NOTICE.c.status, AUTHOR_NOTICE.c.sent_hash, AUTHOR_NOTICE.c.due_hash)
+    ).all()
+    if not rows:
+        return None
+    told = [r for r in rows if r.sent_hash is not None]
+    return {
+        "told": len(told),
+        "pending_update": sum(1 for r in told if r.due_hash not in (None, r.sent_hash)),
+        "failed": sum(1 for r in rows if r.status != "sent"),
     }

@@ -3,7 +3,7 @@ raw JSON for the rest.
 
 Plain SQLAlchemy Core: orsync reads and writes these with Core statements only (bulk inserts,
 updates by key), so nothing here needs an ORM. The migrations create the schema (they never
-import this module); these declarations match what revisions 0001-0006 create, column for
+import this module); these declarations match what revisions 0001-0007 create, column for
 column, and ``tests/test_store.py`` holds them to it.
 
 Internal to orsync; other programs read the views of docs/site-files.md#the-read-views (see ``views.py``) instead.
@@ -295,5 +295,31 @@ HOSTED_FILE = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     _when("next_attempt_at", nullable=True),
+    _when("updated_at", nullable=False),
+)
+
+AUTHOR_NOTICE = Table(
+    "author_notice",
+    metadata,
+    # The notice to one accepted paper's authors (docs/workshop.md#telling-the-authors).
+    # ``content_hash``/``subject``/``message``/``facts``: the last notice tried; ``status`` how
+    # that went: ``sending`` (written before the request: it may have gone through), ``sent``
+    # or ``failed`` (refused). ``sent_*``: the last one OpenReview took, so an update can say
+    # what changed. ``due_hash``: what the last look (a run, a push) found due now.
+    Column("forum_id", String, primary_key=True),
+    Column("number", Integer),
+    Column("recipients", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("content_hash", String, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("sent_hash", String),
+    Column("sent_facts", Text),
+    _when("sent_at", nullable=True),
+    Column("message_id", String),
+    Column("due_hash", String),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
     _when("updated_at", nullable=False),
 )
