@@ -7,24 +7,18 @@ nothing else: each becomes one ``PaperRecord``, from which every format is rende
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Connection, delete, insert, update
 
 from orsync import posters, rules, schedule, secrets
 from orsync.config import Config, WebsiteConfig
-from orsync.errors import EXIT_STORE, EXIT_USAGE, OrsyncError
-from orsync.files import ensure_site_dir, no_space, write_atomically
+from orsync.errors import OrsyncError
 from orsync.hosted.plan import FILES_DIR
 from orsync.hosted.verify import check
 from orsync.lock import store_writer
@@ -34,9 +28,16 @@ from orsync.notify import Notifier
 from orsync.publish import digest, notices
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
+from orsync.publish.output import (
+    PushError,
+    PushRefused,
+    format_error,
+    published_ids,
+    write_files,
+    write_miniconf,
+)
 from orsync.publish.placements import record_published
 from orsync.site import (
-    FORMAT_FILES,
     Day,
     PaperRecord,
     build_records,
@@ -135,18 +136,6 @@ log = get_logger("orsync.push")
 def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment for ``website.on_change``: no secrets, no systemd notify socket."""
     return secrets.child_environ(Notifier.child_environ(environ))
-
-
-class PushError(OrsyncError):
-    """The website push could not finish: an unusable output folder, a failed hook, posters."""
-
-    exit_code = EXIT_USAGE
-
-
-class PushRefused(OrsyncError):
-    """The push would unpublish most of the site: the store looks empty or is the wrong one."""
-
-    exit_code = EXIT_STORE
 
 
 def push(
@@ -273,7 +262,7 @@ def _push_locked(
             store, config, config.website, records, day, result, published, force, hooks
         )
         if failed:
-            raise _format_error(failed, posters_error)
+            raise format_error(failed, posters_error)
     if posters_error is not None:
         error = PushError(
             f"website data published without new poster places: {posters_error.message}"
@@ -344,26 +333,6 @@ def calendar_state(store: Store, config: Config, day: Day) -> dict[str, calendar
     return state
 
 
-def _format_error(
-    failed: Mapping[str, Exception], posters_error: posters.AssignmentError | None
-) -> PushError:
-    """The push's error when formats could not be rendered: each format, its files, and why."""
-    parts = []
-    for fmt, exc in failed.items():
-        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        kept = FORMAT_FILES[fmt]
-        left = "left as it was" if len(kept) == 1 else "left as they were"
-        parts.append(
-            f"website format {fmt} could not be rendered ({why}); {', '.join(kept)} {left}"
-        )
-    message = "; ".join(parts) + " (the other formats are published)"
-    if posters_error is not None:
-        message += f"; and no new poster places: {posters_error.message}"
-    error = PushError(message)
-    error.details["failed_formats"] = {fmt: str(exc) for fmt, exc in failed.items()}
-    return error
-
-
 def _publish(
     store: Store,
     config: Config,
@@ -405,54 +374,16 @@ def _publish(
     )
     for fmt, exc in failed.items():
         log.error("website format failed", format=fmt, error=f"{type(exc).__name__}: {exc}")
-    result.changed = _write(out, files, "website.output_dir", out)
+    result.changed = write_files(out, files, "website.output_dir", out)
     names = list(files)
     if "miniconf" in site.formats:
-        changed, written = _write_miniconf(site, out, records, day, failed)
+        changed, written = write_miniconf(site, out, records, day, failed)
         result.changed += changed
         names += written
     with store.begin() as conn:
         record_published(conn, places.places, result.moves, places.command)
     _run_hook(store, site, result, hooks)
     return failed, names
-
-
-def _write_miniconf(
-    site: WebsiteConfig,
-    out: Path,
-    records: Sequence[PaperRecord],
-    day: Day,
-    failed: dict[str, Exception],
-) -> tuple[list[str], list[str]]:
-    """The Mini-Conf bundle, in its own folder, rendered on its own like every format: the
-    files it changed and every file it holds, as names relative to ``out`` (or absolute)."""
-    folder = site.miniconf_folder
-    try:
-        files = miniconf.render(records, day)
-    except Exception as exc:  # one format failing must not stop the others
-        log.error("website format failed", format="miniconf", error=f"{type(exc).__name__}: {exc}")
-        failed["miniconf"] = exc
-        return [], []
-    with contextlib.suppress(OSError):  # an unwritable folder is reported by the write
-        if folder.parent == out:
-            ensure_site_dir(folder, out)
-    changed = _write(folder, files, "website.miniconf_dir", folder)
-    prefix = f"{folder.relative_to(out)}/" if folder.is_relative_to(out) else f"{folder}/"
-    return [prefix + name for name in changed], [prefix + name for name in files]
-
-
-def _write(folder: Path, files: Mapping[str, bytes], key: str, shown: Path) -> list[str]:
-    try:
-        return write_atomically(folder, files)
-    except OSError as exc:
-        full = no_space(exc, folder, sum(len(data) for data in files.values()))
-        if full is not None:
-            raise PushError(f"cannot write {key}: {full}") from None
-        reason = exc.strerror or type(exc).__name__
-        raise PushError(
-            f"cannot write {key} {shown} ({exc.filename or folder}: {reason}); make it a folder "
-            f"this user can write, or change {key}"
-        ) from None
 
 
 def _run_hook(store: Store, site: WebsiteConfig, result: PushResult, hooks: _Hooks) -> None:
@@ -555,37 +486,3 @@ def preview_assignment(config: Config, *, reoptimise: bool) -> PushResult:
     result.numbers = {p.forum_id: p.number for p in papers}
     result.papers = len(papers)
     return result
-
-
-def published_ids(output_dir: Path) -> set[str] | None:
-    """The paper ids the site publishes now, from the first of its files that can be read.
-
-    None when the folder holds no readable paper file (a first push); a push compares its
-    papers with these before it replaces the files.
-    """
-    for name, reader in (
-        ("papers.json", _ids_from_json),
-        ("papers.csv", _ids_from_csv),
-        ("papers.yml", _ids_from_yaml),
-    ):
-        try:
-            data = (output_dir / name).read_bytes()
-        except OSError:
-            continue
-        try:
-            return reader(data)
-        except (ValueError, KeyError, TypeError, yaml.YAMLError, csv.Error):
-            continue  # a file we did not write; try the next one
-    return None
-
-
-def _ids_from_json(data: bytes) -> set[str]:
-    return {str(item["id"]) for item in json.loads(data)}
-
-
-def _ids_from_yaml(data: bytes) -> set[str]:
-    return {str(item["id"]) for item in yaml.safe_load(data) or []}
-
-
-def _ids_from_csv(data: bytes) -> set[str]:
-    return {row["UID"] for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
