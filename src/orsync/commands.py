@@ -21,7 +21,7 @@ from orsync.config import Config, register_password
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import HOSTED_DIR, holds, inside, sqlite_file, write_private
 from orsync.schedule import Schedule
-from orsync.store import queries
+from orsync.store import hosted_files, queries
 from orsync.store.binding import read_for
 from orsync.store.queries import (
     INTERRUPTED_ERROR,
@@ -186,7 +186,7 @@ def status(config: Config, *, cycles: int = 10) -> Status:
                 # Looked at, not checked by content (a reading command reads no file whole):
                 # a linked file that is not there is missing, whatever its row says.
                 folder = config.website.output_dir / HOSTED_DIR
-                files = queries.hosted_status(
+                files = hosted_files.hosted_status(
                     conn, present=lambda name, size: holds(folder / name, size)
                 )
             poster_info = _poster_status(conn, config)

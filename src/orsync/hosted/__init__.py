@@ -42,8 +42,8 @@ from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.source import QUOTA_RESERVE, OpenReviewSource
-from orsync.store import queries
-from orsync.store.queries import hosted_status as status
+from orsync.store import hosted_files, queries
+from orsync.store.hosted_files import hosted_status as status
 from orsync.text import iso_local
 
 if TYPE_CHECKING:
@@ -139,12 +139,12 @@ def run_stage(
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
             store.begin() as conn,
         ):
-            links_before = queries.hosted_links(conn)
+            links_before = hosted_files.hosted_links(conn)
             committed = commit(conn, folder, outcome, datetime.now(UTC))
             state = quota.as_state()
             if state is not None:
                 queries.set_state(conn, queries.FILES_QUOTA, state)
-            links_after = queries.hosted_links(conn)
+            links_after = hosted_files.hosted_links(conn)
     finally:
         result.requests = downloader.requests
         for _, path in downloader.outcome.ok.values():
@@ -174,9 +174,9 @@ def run_stage(
             store_writer(store, wait_s=wait_s, command=f"{command} (files)"),
             store.begin() as conn,
         ):
-            result.removed = sweep(conn, folder, set(linked_names(queries.hosted_links(conn))))
+            result.removed = sweep(conn, folder, set(linked_names(hosted_files.hosted_links(conn))))
     with store.connect() as conn:
-        result.counts = queries.hosted_counts(conn)
+        result.counts = hosted_files.hosted_counts(conn)
     log.info(
         "hosted files",
         downloaded=len(result.downloaded),

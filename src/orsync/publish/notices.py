@@ -25,7 +25,7 @@ from orsync.errors import ConfigError, OrsyncError, UnreachableError
 from orsync.lock import store_writer
 from orsync.site import PaperRecord, build_records, with_talks
 from orsync.source import MaybeSent, OpenReviewSource
-from orsync.store import Store, models, queries
+from orsync.store import Store, hosted_files, models
 from orsync.store.binding import open_for, read_for
 from orsync.store.tables import AUTHOR_NOTICE
 
@@ -286,7 +286,7 @@ def _records(conn: Connection, config: Config) -> tuple[list[PaperRecord], tzinf
     papers = [p for p in models.accepted_papers(conn) if p.title is not None]
     files = None
     if config.website is not None and config.website.files:
-        links = queries.hosted_links(conn)
+        links = hosted_files.hosted_links(conn)
         files = {
             p.forum_id: {name: links.get(p.forum_id, {}).get(name) for name in config.website.files}
             for p in papers

@@ -46,7 +46,7 @@ from orsync.site import (
     render,
     with_talks,
 )
-from orsync.store import Store, models, queries
+from orsync.store import Store, hosted_files, models, queries
 from orsync.store.binding import open_for
 from orsync.store.tables import PUSH, STATE
 
@@ -228,7 +228,7 @@ def _push_locked(
         problems = day_problems(conn, config, papers, result.pins)
         if config.website is not None and config.website.files:
             # Hosted files (docs/site-files.md#hosted-files): each listed field's local copy, null until it is hosted.
-            links = queries.hosted_links(conn)
+            links = hosted_files.hosted_links(conn)
             files = {
                 p.forum_id: {
                     name: links.get(p.forum_id, {}).get(name) for name in config.website.files
