@@ -4,6 +4,8 @@ the read queries load light, and list-JSON columns decode one way."""
 from __future__ import annotations
 
 import ast
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +16,7 @@ from sqlalchemy import insert, select
 
 from helpers import schema_differences
 from orsync.mirror import PUBLIC_FLAGS, Mirror
-from orsync.store import open_store
+from orsync.store import open_store, revisions
 from orsync.store.bulk import filled_keys, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
 from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
@@ -33,6 +35,45 @@ def test_tables_match_the_migrated_schema(tmp_path: Path) -> None:
         store.dispose()
 
 
+def _sqlite_schema(path: Path) -> dict[tuple[str, str], str]:
+    """Each object of a SQLite file and its SQL, whitespace and the default ``VIRTUAL`` of a
+    generated column aside (an ``ALTER TABLE ... ADD COLUMN`` keeps the text it was given)."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        rows = con.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    return {
+        (kind, name): " ".join((sql or "").replace("\n    VIRTUAL", "").split())
+        .replace("( ", "(")
+        .replace(" )", ")")
+        for kind, name, sql in rows
+    }
+
+
+def test_a_new_store_is_the_schema_the_migrations_make(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from orsync.store import _alembic_config
+
+    created = tmp_path / "created.db"
+    open_store(f"sqlite:///{created}").dispose()
+    migrated = tmp_path / "migrated.db"
+    engine = create_engine(f"sqlite:///{migrated}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    engine.dispose()
+    assert _sqlite_schema(created) == _sqlite_schema(migrated)
+    with contextlib.closing(sqlite3.connect(created)) as con:
+        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (revisions()[-1],)
+        ]
+    # Made without alembic: a first pull pays neither its import nor six revisions.
+    assert "alembic" not in _python(
+        "import sys; from orsync.store import open_store; "
+        f"open_store('sqlite:///{tmp_path / 'third.db'}').dispose(); "
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+
+
 def _python(code: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
@@ -43,11 +84,17 @@ def _python(code: str) -> str:
 def test_migrations_never_import_the_tables_or_the_views(tmp_path: Path) -> None:
     # Each revision freezes the SQL it runs: a later edit of tables.py or views.py must not
     # change what an old revision creates.
+    # (A new SQLite store is made from tables.py and views.py, not by the migrations: they
+    # are run here by alembic itself.)
     url = f"sqlite:///{tmp_path / 'orsync.db'}"
     loaded = _python(
         "import sys\n"
-        "from orsync.store import open_store\n"
-        f"open_store({url!r}).dispose()\n"
+        "from alembic import command\n"
+        "from sqlalchemy import create_engine\n"
+        "from orsync.store import _alembic_config\n"
+        f"engine = create_engine({url!r})\n"
+        "with engine.begin() as conn:\n"
+        "    command.upgrade(_alembic_config(conn), 'head')\n"
         "print(sorted(m for m in ('orsync.store.tables', 'orsync.store.views') if m in sys.modules))"
     )
     assert loaded == "[]"

@@ -173,6 +173,7 @@ class Mirror:
         if not self._complete:
             self.prefetch(str(n["id"]) for n in notes if well_formed(n))
         new_rows = []
+        new_digests: list[bytes] = []  # each new row's digest as the index keeps it
         changed_rows = []
         forums: set[str] = set()
         known_notes, deleted_ids, unseen, counts = (
@@ -220,6 +221,7 @@ class Mirror:
             if known is None:
                 row["first_cycle"] = row["last_cycle"] = cycle_id
                 new_rows.append(row)
+                new_digests.append(digest)
             else:
                 row["last_cycle"] = cycle_id
                 changed_rows.append(row)
@@ -230,16 +232,46 @@ class Mirror:
             if self._fresh:
                 self._derive_new_forums(new_rows, forums)
             self._insert_rows(new_rows)
-            for row in new_rows:
-                self._know(row["id"], row["digest"], row["deleted"], row["kind"])
-                if row["kind"] == "submission":  # what refresh_forums asks about
-                    self._created.add(row["id"])
-                if not row["deleted"]:
-                    self._record(row["id"], row["forum"], row["kind"], "created", [], row["tmdate"])
+            self._know_created(new_rows, new_digests)
         if changed_rows:
             self._update_rows(changed_rows)
         self.refresh_forums(forums, forum_times)
         self.flush()
+
+    def _know_created(self, rows: list[dict[str, Any]], digests: list[bytes]) -> None:
+        """``_know`` and a ``created`` record for each row just inserted, inlined: it runs
+        once a note of a first pull. A note id is new to the page here (``_pending`` would
+        hold it only had the same id come twice, which the insert refuses)."""
+        known, deleted_ids, submission_ids = self.known, self.deleted_ids, self.submission_ids
+        created, pending, cycle_id = self._created, self._pending, self.cycle_id
+        live = 0
+        for row, note_digest in zip(rows, digests, strict=True):
+            note_id, kind = row["id"], row["kind"]
+            known[note_id] = note_digest
+            if kind == "submission":
+                submission_ids.add(note_id)
+                created.add(note_id)  # what refresh_forums asks about
+            else:
+                submission_ids.discard(note_id)
+            if row["deleted"]:
+                deleted_ids.add(note_id)
+                continue
+            deleted_ids.discard(note_id)
+            if note_id in pending:
+                continue
+            tmdate = row["tmdate"]
+            # In CHANGE_KEYS order, as ``_record`` writes it.
+            pending[note_id] = [
+                cycle_id,
+                tmdate if isinstance(tmdate, int) else None,
+                note_id,
+                row["forum"],
+                kind,
+                "created",
+                "[]",
+            ]
+            live += 1
+        self.counts.created += live
 
     def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
         """New notes, one statement a kind, each with only the columns its batch fills

@@ -253,10 +253,37 @@ def _migrate(store: Store) -> None:
         state, current = _schema_state(conn)
         if state in ("newer", "foreign"):
             raise _schema_error(store, state, current)
-        if state != "current":
+        if state == "empty" and conn.dialect.name == "sqlite":
+            _create_current(conn)
+        elif state != "current":
             from alembic import command
 
             command.upgrade(_alembic_config(conn), "head")
+
+
+# What alembic writes for its version table (``alembic.runtime.migration``), kept equal by
+# tests/test_store.py.
+_ALEMBIC_VERSION = (
+    "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n"
+    "\tCONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)"
+)
+
+
+def _create_current(conn: Connection) -> None:
+    """A new SQLite store made from the final schema in one transaction, stamped at the last
+    revision: the tables, indexes and views the migrations would leave (tests/test_store.py
+    compares the two), without loading alembic or replaying six revisions, a third of a
+    second of every first pull. PostgreSQL keeps the migrations (its views differ by dialect).
+    """
+    # Imported here, like alembic above: a command that only reads never creates a store.
+    from orsync.store.tables import metadata
+    from orsync.store.views import VIEWS
+
+    metadata.create_all(conn)
+    for sql in VIEWS.values():
+        conn.exec_driver_sql(sql)
+    conn.exec_driver_sql(_ALEMBIC_VERSION)
+    conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (revisions()[-1],))
 
 
 # Tables only orsync creates; a database holding one of them without orsync's alembic_version
