@@ -11,18 +11,13 @@ styles. Byte-stable: no time of generation in it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from orsync.site import mathml
+from orsync.site import jinja
 from orsync.site.day import Day, DaySlot
 from orsync.site.records import PaperRecord, SessionRef
 from orsync.text import authors_text, web_link
-
-if TYPE_CHECKING:
-    from jinja2 import Environment
 
 __all__ = ["render"]
 
@@ -35,25 +30,6 @@ KIND_NAMES = {
     "closing": "Closing",
     "other": "",
 }
-
-
-@functools.cache
-def _environment() -> Environment:
-    # Jinja2 loads here, on the first page rendered: `orsync program` reads the day without it.
-    from jinja2 import Environment, PackageLoader, select_autoescape
-    from markupsafe import Markup
-
-    env = Environment(
-        loader=PackageLoader("orsync.site", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    # A paper's title and abstract with their math as MathML: `mathml.to_html` escapes the text
-    # and rebuilds the converter's output from an allowlist, so its result may be marked safe.
-    env.filters["tex"] = lambda text: Markup(mathml.to_html(text))  # noqa: S704
-    return env
 
 
 def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:
@@ -106,7 +82,7 @@ def render(day: Day, papers: Sequence[PaperRecord]) -> bytes:
             }
         )
     html = (
-        _environment()
+        jinja.environment()
         .get_template("index.html.j2")
         .render(
             day=day,

@@ -9,17 +9,13 @@ no script, nothing fetched. Byte-stable like the page.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from orsync.site import mathml
+from orsync.site import jinja
 from orsync.site.day import Day
 from orsync.site.records import PaperRecord
 from orsync.text import authors_text
-
-if TYPE_CHECKING:
-    from jinja2 import Environment
 
 __all__ = ["PAPER_SIZES", "Sign", "render", "signs"]
 
@@ -43,25 +39,6 @@ class Sign:
         return authors_text(self.paper.authors)
 
 
-@functools.cache
-def _environment() -> Environment:
-    # Jinja2 loads here, when signs are printed: other commands never pay for it.
-    from jinja2 import Environment, PackageLoader, select_autoescape
-    from markupsafe import Markup
-
-    env = Environment(
-        loader=PackageLoader("orsync.site", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    # As on the page: `mathml.to_html` escapes the text and rebuilds the converter's output
-    # from an allowlist, so its result may be marked safe.
-    env.filters["tex"] = lambda text: Markup(mathml.to_html(text))  # noqa: S704
-    return env
-
-
 def signs(day: Day) -> list[Sign]:
     """A sign per placed paper (a board in use), sessions in time order, boards in order.
     A paper without a board has no sign: it has no board to stand at yet."""
@@ -81,7 +58,7 @@ def signs(day: Day) -> list[Sign]:
 def render(day: Day, paper: PaperSize = "a4") -> bytes:
     """The signs' page: one printed page per board in use per session."""
     html = (
-        _environment()
+        jinja.environment()
         .get_template("signs.html.j2")
         .render(day=day, signs=signs(day), size=PAPER_SIZES[paper])
     )
