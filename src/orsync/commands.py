@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orsync import lock
-from orsync.config import Config, register_password
+from orsync.config import Config
 from orsync.errors import OrsyncError, UsageError
 from orsync.files import inside, sqlite_file, write_private
+from orsync.password import register_password
 from orsync.schedule import Schedule
 from orsync.status import CycleRow as CycleRow
 from orsync.status import PushRow as PushRow

@@ -6,13 +6,10 @@ error naming that key rather than a silently ignored setting.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import logging
 import os
 import re
 import shlex
-import stat
 import tomllib
 import urllib.parse
 import zoneinfo
@@ -35,7 +32,6 @@ from pydantic import (
 from orsync.config_keys import key_name, unknown_key
 from orsync.errors import ConfigError
 from orsync.files import confidential_files, site_leak, sqlite_file
-from orsync.secrets import add_secret
 from orsync.text import line_problem, link_problem
 
 # The kinds of a [[program]] slot (the day's other slots: posters and talks have their own).
@@ -47,8 +43,6 @@ DEFAULT_BASEURL = "https://api2.openreview.net"
 # fewer than this many (a chair's browser and `orsync check` share the account's quota).
 QUOTA_RESERVE = 3
 SEARCH_PATH = (Path("orsync.toml"), Path("/etc/orsync/orsync.toml"))
-CREDENTIAL_NAME = "openreview-password"
-PASSWORD_ENV = "ORSYNC_OPENREVIEW_PASSWORD"  # noqa: S105 (a variable name)
 
 
 def _one_line(value: str) -> str:
@@ -492,69 +486,3 @@ def anchor_store_url(url: str, base: Path) -> str:
     if database is None or database.is_absolute():
         return url
     return make_url(url).set(database=str(base / database)).render_as_string(hide_password=False)
-
-
-def read_password(
-    config: Config, environ: Mapping[str, str] = os.environ, *, warn: bool = True
-) -> str | None:
-    """The account's password, from the first source that has one (docs/configuration.md), or None for guests.
-
-    Order: the systemd credential, ``openreview.password_file``, ``$ORSYNC_OPENREVIEW_PASSWORD``.
-    The password is registered with the secret filter (masked in every output from then on),
-    and a password file other users may read is warned about with the fix.
-    """
-    if config.openreview.username is None:
-        return None
-    sources: list[tuple[str, Path | None]] = []
-    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        sources.append(("systemd credential", Path(cred_dir) / CREDENTIAL_NAME))
-    if config.openreview.password_file is not None:
-        sources.append(("openreview.password_file", config.openreview.password_file))
-    for label, path in sources:
-        if path is None or not path.exists():
-            if label == "openreview.password_file":
-                raise ConfigError(f"openreview.password_file: {path} does not exist")
-            continue
-        try:
-            password = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{label}: cannot read {path}: {exc.__class__.__name__}") from None
-        if not password:
-            raise ConfigError(f"{label}: {path} is empty")
-        add_secret(password)
-        if label == "openreview.password_file" and warn:
-            _warn_if_shared(path)
-        return password
-    from_env = environ.get(PASSWORD_ENV)
-    if from_env:
-        add_secret(from_env)
-        return from_env
-    raise ConfigError(
-        f"openreview.username is set but no password was found: set openreview.password_file, "
-        f"${PASSWORD_ENV}, or a systemd credential named {CREDENTIAL_NAME}"
-    )
-
-
-def _warn_if_shared(path: Path) -> None:
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return
-    if mode & 0o077:
-        logging.getLogger("orsync.config").warning(
-            "openreview.password_file %s is readable by other users (mode %04o); run: chmod 600 %s",
-            path,
-            mode,
-            path,
-        )
-
-
-def register_password(config: Config) -> None:
-    """Register the password with the secret filter if it can be read, quietly.
-
-    For the commands that publish without logging in (``push``, ``posters``): what they print
-    (an on_change error that echoes it) is masked too. No error and no warning when there is none.
-    """
-    with contextlib.suppress(ConfigError, OSError):
-        read_password(config, warn=False)

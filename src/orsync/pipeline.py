@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orsync import hosted, publish
-from orsync.config import Config, read_password
+from orsync.config import Config
 from orsync.errors import OrsyncError
 from orsync.lock import lock_path, store_writer, writer_lock
+from orsync.password import read_password
 from orsync.source import OpenReviewSource, RetryPolicy
 from orsync.store import never_synced, sqlite_files, sqlite_path_of
 from orsync.store.binding import open_for
