@@ -272,10 +272,11 @@ def test_ctrl_c_mid_pull_exits_130_with_one_line_and_rolls_back(setup: Setup) ->
     for forum in list(setup.emu.truth("chair")["submissions"])[:10]:
         setup.emu.edit_content(forum, title="Edited before the interrupted pull")
     setup.emu.clear_requests()
-    # The venue group answers after 2 s, the first page of notes after 4 more: the SIGINT
-    # lands while the cycle waits for the page, its transaction open.
+    # The venue group answers after 2 s, the first page of notes after 8 more: the SIGINT,
+    # 3 s after the group's answer (room for a loaded machine), lands while the cycle waits
+    # for the page, its transaction open.
     setup.emu.faults.inject("slow", times=1, delay=2.0)
-    setup.emu.faults.inject("slow", times=1, delay=4.0)
+    setup.emu.faults.inject("slow", times=1, delay=8.0)
     proc = subprocess.Popen(
         [sys.executable, "-m", "orsync", "--config", str(setup.config), "pull", "--full"],
         stdout=subprocess.PIPE,
@@ -287,7 +288,7 @@ def test_ctrl_c_mid_pull_exits_130_with_one_line_and_rolls_back(setup: Setup) ->
     while not any(r.path.startswith("/groups") for r in setup.emu.requests):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
