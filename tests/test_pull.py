@@ -283,6 +283,9 @@ def test_ctrl_c_mid_pull_exits_130_with_one_line_and_rolls_back(setup: Setup) ->
         stderr=subprocess.PIPE,
         text=True,
         env=cli_environ(None),
+        # A chair's terminal delivers Ctrl-C; a test worker may have inherited SIGINT ignored,
+        # which an exec keeps (the child would never see the signal).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     # The first slow answer, whichever request it went to (the venue group and the first page
