@@ -50,8 +50,8 @@ def _paper_dict(paper: PaperRecord, *, board: bool) -> dict[str, Any]:
 class DaySlot:
     """One slot of the day. ``key`` names it for calendars, the page's anchors and
     ``program.json`` (``schedule.identity``: ``poster-P1``, ``slot-keynote``,
-    ``contributed-37``, ``break-20240511T0930Z``): never a position, so adding or removing a
-    slot leaves every other slot's key as it was."""
+    ``contributed-20240511T0930Z``, ``break-20240511T1100Z``): never a position nor a paper, so
+    adding or removing a slot leaves every other slot's key as it was."""
 
     key: str
     kind: str
