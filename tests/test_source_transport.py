@@ -8,7 +8,8 @@ import json
 import orjson
 import pytest
 
-from orsync.source.transport import bucket_of, has_long_number, header_int, quota_headers
+from orsync.jsonio import has_long_number
+from orsync.source.transport import bucket_of, header_int, quota_headers
 
 NOW = 1_700_000_000.0
 

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from helpers import schema_differences
-from orsync.mirror import PUBLIC_FLAGS, Mirror
+from orsync.batches import insert_batches
+from orsync.mirror import PUBLIC_FLAGS
 from orsync.store import open_store, revisions
-from orsync.store.bulk import filled_keys, prepared_insert
+from orsync.store.bulk import column_order, filled_keys, left_out_values, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
 from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
-from orsync.venue import VenueSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "orsync"
@@ -303,8 +303,9 @@ def test_new_rows_with_a_key_the_batch_lacks_are_stored_whole(tmp_path: Path) ->
     store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")
     try:
         with store.begin() as conn:
-            mirror = Mirror(conn, 1, VenueSettings(venue_id="V"), "https://openreview.net")
-            mirror._insert_rows(rows)
+            batches = insert_batches(rows, "kind", left_out_values(NOTE), column_order(NOTE))
+            for keys, values in batches:
+                prepared_insert(conn, NOTE, keys).run_ordered(conn, keys, values)
             stored = conn.execute(select(NOTE.c.id, NOTE.c.status).order_by(NOTE.c.id)).all()
         assert [tuple(r) for r in stored] == [("a", None), ("b", "accepted")]
     finally:

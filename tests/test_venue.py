@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orsync.mirror import Mirror, changed_fields, note_row, web_base
+from orsync.mirror import changed_fields, note_row, web_base
+from orsync.mirror.apply import Mirror
 from orsync.store import open_store
 from orsync.venue import VenueSettings, as_list, parse_score, presentation, well_formed
 
@@ -134,6 +135,8 @@ def test_malformed_notes_are_skipped_and_counted_hostile_ones_kept(tmp_path: Pat
         mirror = Mirror(conn, 1, SETTINGS, "https://openreview.net", now=datetime.now(UTC))
         mirror.load_index()
         mirror.apply([*MALFORMED, hostile])
+        # A first pull's created records are written once its walk is stored.
+        assert mirror.record_created() == 1
         assert mirror.counts.malformed == len(MALFORMED)
         assert mirror.counts.created == 1
     with store.connect() as conn:

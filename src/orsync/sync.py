@@ -22,7 +22,9 @@ import structlog
 from sqlalchemy import Connection, Index, delete, insert, update
 
 from orsync.errors import GuardError, Interrupted, OrsyncError, RateLimitedError
-from orsync.mirror import Mirror, web_base
+from orsync.mirror.apply import Mirror
+from orsync.mirror.pages import page_notes
+from orsync.mirror.rows import web_base
 from orsync.source import MintmdateIgnored
 from orsync.store import Store
 from orsync.store.binding import bind_venue, check_venue
@@ -393,12 +395,13 @@ def _full(
         read_ahead(lambda stop: source.submission_pages(invitation, stop=stop)) as pages,
     ):
         for page, total in pages:
-            notes = _page_notes(page)
+            notes = page_notes(page)
             mirror.apply(notes)
             done += len(page)
             del page, notes
             if options.progress is not None:
                 options.progress(done, total)
+    mirror.record_created()  # before the indexes: its rows are sorted into them once too
     for index in deferred:
         index.create(mirror.conn)
     unseen = mirror.unseen()
@@ -419,18 +422,6 @@ def _defer_indexes(mirror: Mirror) -> list[Index]:
     for index in indexes:
         index.drop(mirror.conn)
     return indexes
-
-
-def _page_notes(page: list[Any]) -> list[Any]:
-    """A page of submissions as notes: each submission, then its replies."""
-    notes = []
-    for submission in page:
-        notes.append(submission)  # the mirror sets malformed notes aside and counts them
-        details = submission.get("details") if isinstance(submission, dict) else None
-        replies = details.get("replies") if isinstance(details, dict) else None
-        if isinstance(replies, list):
-            notes.extend(replies)
-    return notes
 
 
 def _is_venue_submission(mirror: Mirror, note: dict[str, Any]) -> bool:

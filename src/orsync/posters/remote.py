@@ -12,15 +12,12 @@ seed and the same wall-clock deadline (the child's start-up counts against it), 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from orsync import secrets
-from orsync.notify import Notifier
+from orsync.children import helper_environ
 from orsync.posters.authors import Pair
 from orsync.posters.data import AssignmentError
 from orsync.posters.problem import Problem, Solved
@@ -57,14 +54,6 @@ def _problem_of(data: dict[str, Any]) -> Problem:
     )
 
 
-def _child_env() -> dict[str, str]:
-    env = secrets.child_environ(Notifier.child_environ(os.environ))
-    # The child imports this very orsync, however the parent found it.
-    here = str(Path(__file__).resolve().parent.parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
-    return env
-
-
 def solve_in_child(
     pb: Problem, start: list[int] | None, deadline: float, seed: int
 ) -> Solved | None:
@@ -82,7 +71,7 @@ def solve_in_child(
             [sys.executable, "-m", "orsync.posters"],
             input=json.dumps(request).encode(),
             capture_output=True,
-            env=_child_env(),
+            env=helper_environ(),
             timeout=max(left, 0.0) + GRACE_S,
             check=False,
         )

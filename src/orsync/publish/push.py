@@ -8,7 +8,6 @@ nothing else: each becomes one ``PaperRecord``, from which every format is rende
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, update
 
-from orsync import posters, rules, schedule, secrets
+from orsync import posters, rules, schedule
+from orsync.children import child_environ
 from orsync.config import Config, WebsiteConfig
 from orsync.errors import OrsyncError
 from orsync.hosted.plan import FILES_DIR
@@ -24,7 +24,6 @@ from orsync.hosted.verify import check
 from orsync.lock import store_writer
 from orsync.logs import get_logger
 from orsync.mirror.rows import web_base
-from orsync.notify import Notifier
 from orsync.publish import digest, notices
 from orsync.publish.assignment import sessions_of, sync_sessions, update_assignment
 from orsync.publish.hook import OnChangeError, run_on_change
@@ -131,11 +130,6 @@ class PushResult:
 
 
 log = get_logger("orsync.push")
-
-
-def child_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The environment for ``website.on_change``: no secrets, no systemd notify socket."""
-    return secrets.child_environ(Notifier.child_environ(environ))
 
 
 def push(

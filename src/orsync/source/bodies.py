@@ -200,30 +200,3 @@ def error_body(response: requests.Response) -> dict[str, Any]:
             return body
     message = text[:400].decode("utf-8", "replace").strip()[:200]
     return {"name": "Error", "message": message or response.reason or ""}
-
-
-# Every ASCII digit as "0", anything else as ".": a run of 19 digits is then a plain substring,
-# which bytes.find locates at memory speed (a regular expression takes ten times as long).
-_DIGITS_AS_ZEROS = bytes(ord("0") if chr(i) in "0123456789" else ord(".") for i in range(256))
-_RUN = b"0" * 19
-
-
-def has_long_number(text: bytes) -> bool:
-    """Whether a JSON text may hold a number of 19 digits or more: a digit run right after
-    ``:``, ``,`` or ``[`` (and a minus sign, and blanks). A run inside a string that looks so
-    only sends the page the slower, exact way; most runs (a hash in a PDF path) do not."""
-    mapped = text.translate(_DIGITS_AS_ZEROS)
-    start = mapped.find(_RUN)
-    while start != -1:
-        at = start - 1
-        if at >= 0 and text[at] == ord("-"):
-            at -= 1
-        while at >= 0 and text[at] in b" \t\r\n":
-            at -= 1
-        if at >= 0 and text[at] in b":,[":
-            return True
-        end = start + len(_RUN)
-        while end < len(mapped) and mapped[end] == ord("0"):
-            end += 1
-        start = mapped.find(_RUN, end)
-    return False

@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 from tenacity import (
     RetryCallState,
@@ -43,6 +42,7 @@ from tenacity import (
     stop_after_delay,
 )
 
+from orsync import jsonio
 from orsync.config import QUOTA_RESERVE
 from orsync.errors import AccessError, RateLimitedError, UnreachableError, local_time
 from orsync.source.bodies import (
@@ -53,7 +53,6 @@ from orsync.source.bodies import (
     challenge,
     consumed,
     error_body,
-    has_long_number,
     head,
     keep,
     read_capped,
@@ -482,15 +481,7 @@ class Transport:
             raise TransientError(
                 f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
             )
-        text = response.content
-        # orjson parses a page of notes in a third of the standard library's time. It turns an
-        # integer beyond 64 bits into a float, so a page with a number of 19 digits or more
-        # goes through the standard library (exact), as does what orjson refuses (NaN, lone
-        # surrogates, another encoding).
-        if not has_long_number(text):
-            with contextlib.suppress(orjson.JSONDecodeError):
-                return orjson.loads(text)
         try:
-            return response.json()
+            return jsonio.loads(response.content)
         except ValueError:
             raise TransientError("truncated JSON answer") from None

@@ -20,6 +20,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import False_
 from sqlalchemy.sql.expression import ClauseElement
 
+from orsync.batches import filled
+
 Row = Mapping[str, Any]
 
 
@@ -52,10 +54,14 @@ class Prepared:
         self._get = itemgetter(*names)
 
     def params(self, rows: Sequence[Row]) -> list[Any]:
-        """Each row's values in the statement's order, through the type processors (a None
-        stays None, as every processor would leave it)."""
+        """Each row's values in the statement's order, as the driver takes them (``ordered``)."""
         get = self._get
         values = [(get(row),) for row in rows] if len(self.names) == 1 else list(map(get, rows))
+        return self.ordered(values)
+
+    def ordered(self, values: list[tuple[Any, ...]]) -> list[Any]:
+        """Rows given as values in the statement's order, through the type processors (a None
+        stays None, as every processor would leave it); ``values`` is patched in place."""
         for index, processor in self.processors:
             # A cycle stamps all its change records with one time: process it once.
             last_in: Any = None
@@ -71,6 +77,16 @@ class Prepared:
         if self.positional:
             return values
         return [dict(zip(self.names, row_values, strict=True)) for row_values in values]
+
+    def run_ordered(
+        self, conn: Connection, keys: Sequence[str], values: list[tuple[Any, ...]]
+    ) -> None:
+        """``run`` for rows given as the values of ``keys``, which must be the statement's
+        parameters in its order (``batches.insert_batches`` given the table's columns)."""
+        if list(keys) != self.names:
+            raise ValueError(f"values given for {list(keys)}, the statement binds {self.names}")
+        if values:
+            conn.exec_driver_sql(self.sql, self.ordered(values))
 
     def run(self, conn: Connection, rows: Sequence[Row]) -> None:
         if rows:
@@ -102,9 +118,6 @@ class Prepared:
             )
 
 
-_KEEP = object()
-
-
 def _left_out_value(column: Column[Any]) -> Any:
     """What the database stores in ``column`` for an insert that leaves it out: None (NULL)
     or False (a ``false()`` server default); ``_KEEP`` when that is no value orsync writes
@@ -119,42 +132,26 @@ def _left_out_value(column: Column[Any]) -> Any:
     return _KEEP
 
 
-def filled_keys(table: Table, rows: Sequence[Row]) -> list[str]:
-    """The keys of ``rows`` (which all have the same keys) to insert: each but those that
-    every row leaves at the value the database gives a column an insert leaves out (NULL, or
-    the false of a flag).
+_KEEP = object()
 
-    SQLite's cost of an insert grows with the number of parameters bound, and most notes fill
-    half the columns (a review has no abstract, a comment no rating, few notes a public PDF):
-    leaving out the columns a batch never fills stores the same rows in about half the time.
-    Nothing is lost: a column is left out only when no row of the batch holds anything but
-    that value (an empty text or a zero in a nullable column is a value, kept).
-    """
-    first = rows[0]
-    columns = table.c
-    candidates: list[str] = []
-    left_out: list[Any] = []
-    for key, value in first.items():
-        empty = _left_out_value(columns[key])
-        if empty is not _KEEP and value is empty:
-            candidates.append(key)
-            left_out.append(empty)
-    if not candidates:
-        return list(first)
-    # The distinct value tuples of the candidate columns, made in C: a batch that leaves them
-    # all empty gives one tuple, so the check costs one hash a row rather than one a value.
-    get = itemgetter(*candidates)
-    distinct = (
-        set(map(get, rows)) if len(candidates) > 1 else {(value,) for value in map(get, rows)}
-    )
-    dropped = {
-        key
-        for key, empty, values in zip(
-            candidates, left_out, zip(*distinct, strict=True), strict=True
-        )
-        if all(value is empty for value in values)
-    }
-    return [key for key in first if key not in dropped]
+
+def column_order(table: Table) -> list[str]:
+    """The order an insert into ``table`` binds its columns (for ``batches.insert_batches``)."""
+    return [column.name for column in table.columns]
+
+
+def left_out_values(table: Table) -> dict[str, Any]:
+    """Per column of ``table`` that an insert may leave out, the value the database then
+    stores (for ``batches.filled``)."""
+    found = {column.name: _left_out_value(column) for column in table.columns}
+    return {name: value for name, value in found.items() if value is not _KEEP}
+
+
+def filled_keys(table: Table, rows: Sequence[Row]) -> list[str]:
+    """The keys of ``rows`` (which all have the same keys) to insert into ``table``: each but
+    those that every row leaves at the value the database gives a column an insert leaves out
+    (``batches.filled``)."""
+    return filled(rows, left_out_values(table))
 
 
 def prepared_insert(conn: Connection, table: Table, keys: Sequence[str]) -> Prepared:
