@@ -21,7 +21,7 @@ _DIGITS_AS_ZEROS = bytes(ord("0") if chr(i) in "0123456789" else ord(".") for i 
 _RUN = b"0" * 19
 
 
-def has_long_number(text: bytes) -> bool:
+def has_long_number(text: bytes | bytearray) -> bool:
     """Whether a JSON text may hold a number of 19 digits or more: a digit run right after
     ``:``, ``,`` or ``[`` (and a minus sign, and blanks). A run inside a string that looks so
     only sends the page the slower, exact way; most runs (a hash in a PDF path) do not."""
@@ -42,7 +42,7 @@ def has_long_number(text: bytes) -> bool:
     return False
 
 
-def loads(text: bytes) -> Any:
+def loads(text: bytes | bytearray) -> Any:
     """The JSON value of ``text``; ``ValueError`` when it is not JSON."""
     if not has_long_number(text):
         with contextlib.suppress(orjson.JSONDecodeError):

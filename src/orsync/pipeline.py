@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orsync import hosted, publish
 from orsync.config import Config
 from orsync.errors import OrsyncError
 from orsync.lock import lock_path, store_writer, writer_lock
@@ -91,6 +90,9 @@ Stage = Callable[[Config, PassResult, PassOptions], None]
 
 
 def _push_stage(config: Config, result: PassResult, options: PassOptions) -> None:
+    # A stage's work is loaded when the stage runs (docs/architecture.md#the-layer-rule): a
+    # ``pull --no-push`` never loads the renderers, the read models or the solver's plumbing.
+    from orsync import publish
 
     result.push = publish.push(
         config,
@@ -107,6 +109,8 @@ def _push_stage(config: Config, result: PassResult, options: PassOptions) -> Non
 def _files_stage(config: Config, result: PassResult, options: PassOptions) -> None:
     """Hosted files (docs/site-files.md#hosted-files), after the push: the metadata never waits for a download. When
     files arrive or go, the website data is written again to link them."""
+
+    from orsync import hosted  # when the stage runs, as ``_push_stage``
 
     assert options.store is not None and options.source is not None
     site_current = result.push is not None

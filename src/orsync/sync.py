@@ -22,9 +22,11 @@ import structlog
 from sqlalchemy import Connection, Index, delete, insert, update
 
 from orsync.errors import GuardError, Interrupted, OrsyncError, RateLimitedError
+from orsync.logs import get_logger
 from orsync.mirror.apply import Mirror
-from orsync.mirror.pages import page_notes
+from orsync.mirror.child import PageBuilder
 from orsync.mirror.rows import web_base
+from orsync.mirror.walk import write_pages
 from orsync.source import MintmdateIgnored
 from orsync.store import Store
 from orsync.store.binding import bind_venue, check_venue
@@ -40,6 +42,8 @@ from orsync.venue import VenueSettings, well_formed
 
 if TYPE_CHECKING:
     from orsync.source import OpenReviewSource
+
+log = get_logger("orsync.sync")
 
 # Re-read a margin before the watermark: a note committed late with an earlier tmdate is
 # still caught, and notes read twice are recognised by their digest.
@@ -383,24 +387,23 @@ def read_ahead(walk: Callable[[threading.Event], Iterator[T]]) -> Iterator[Itera
 def _full(
     mirror: Mirror, source: OpenReviewSource, options: CycleOptions, settings: VenueSettings
 ) -> None:
-    done = 0
     invitation = settings.submission_invitation
     deferred = _defer_indexes(mirror)
+    # Into an empty store a child process builds pages too (``mirror/walk.py``).
+    builder = PageBuilder.start(mirror.rules()) if mirror.fresh else None
     # The worker only downloads and parses (orjson, one call a page): work that mostly waits or
-    # runs without the GIL. Building rows stays here: Python work in the worker would hold the
-    # GIL against every row the store writes (sqlite3 takes it back after each row), which
-    # measured slower than no read-ahead at all.
+    # runs without the GIL. Building rows stays out of it: Python work in the worker would hold
+    # the GIL against every row the store writes (sqlite3 takes it back after each row), which
+    # measured slower than no read-ahead at all. The builder is closed before the worker is
+    # joined: a child still busy is killed, which frees a worker blocked on it.
     with (
         _cyclic_gc_paused(),
         read_ahead(lambda stop: source.submission_pages(invitation, stop=stop)) as pages,
+        builder if builder is not None else contextlib.nullcontext(),
     ):
-        for page, total in pages:
-            notes = page_notes(page)
-            mirror.apply(notes)
-            done += len(page)
-            del page, notes
-            if options.progress is not None:
-                options.progress(done, total)
+        write_pages(mirror, pages, builder, options.progress)
+    if builder is not None and builder.failed:
+        log.warning("rows built in-process", reason=builder.failed)
     mirror.record_created()  # before the indexes: its rows are sorted into them once too
     for index in deferred:
         index.create(mirror.conn)

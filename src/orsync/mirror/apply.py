@@ -7,7 +7,7 @@ transaction; knows nothing of HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from orsync.mirror.decisions import DecisionTally
-from orsync.mirror.pages import BuiltPage, Known, PageRules, build_page, kind_of
+from orsync.mirror.pages import (
+    BuiltPage,
+    Known,
+    PageRules,
+    build_alone,
+    build_page,
+    kind_of,
+)
 from orsync.mirror.rows import RawNote, changed_fields
 from orsync.store.bulk import (
     Prepared,
@@ -177,9 +184,25 @@ class Mirror:
         (``pages.build_page``, then ``apply_built``)."""
         if not self._complete:
             self.prefetch(str(n["id"]) for n in notes if well_formed(n))
+        self.apply_built(build_page(notes, self._rules(), self.index))
+
+    def build_alone(self, notes: Sequence[Any]) -> BuiltPage:
+        """A first pull's page built knowing nothing (``pages.build_alone``), to be written by
+        ``write_alone``."""
+        return build_alone(notes, self._rules())
+
+    def write_alone(self, page: BuiltPage, notes: Callable[[], Sequence[Any]]) -> None:
+        """Write a page built alone, here or in a child, in the walk's order: as built, or,
+        should it conflict with what the store holds by now, built again from ``notes()``."""
+        if page.conflicts(self.index):
+            self.apply(notes())
+        else:
+            self.apply_built(page)
+
+    def _rules(self) -> PageRules:
         if self._page_rules is None:
             self._page_rules = self.rules()
-        self.apply_built(build_page(notes, self._page_rules, self.index))
+        return self._page_rules
 
     def apply_built(self, page: BuiltPage) -> None:
         """Write one built page: its new rows in batches, its changed rows by id, their change

@@ -69,11 +69,21 @@ class BuiltPage:
     # forum OpenReview's time of the newest note of this page that changed in it.
     refresh: set[str]
     forum_times: dict[str, int]
-    # On a first pull: the forums this page touched (``Known.touched_forums``).
+    # On a first pull: the forums this page touched (``Known.touched_forums``), and the
+    # submissions whose derived columns were set from the page alone.
     touched: list[str]
+    derived: list[str]
     seen_ids: list[str]
     malformed: int
     max_tmdate: int
+    # Built knowing nothing of the store (``build_alone``): checked when written.
+    alone: bool = False
+
+    def conflicts(self, known: Known) -> bool:
+        """Whether building this page alone gave another page than building it knowing
+        ``known`` would: a note of it is known, or a forum it derived was touched."""
+        digests, touched = known.digests, known.touched_forums
+        return any(i in digests for i in self.seen_ids) or any(f in touched for f in self.derived)
 
 
 @dataclass(frozen=True)
@@ -161,8 +171,11 @@ def build_page(notes: Sequence[Any], rules: PageRules, known: Known) -> BuiltPag
             row["last_cycle"] = cycle_id
             changed.append(row)
     touched: list[str] = []
+    derived: list[str] = []
     if new_rows and rules.fresh:
-        touched = _derive_new_forums(new_rows, forums, rules.settings, known.touched_forums)
+        touched, derived = _derive_new_forums(
+            new_rows, forums, rules.settings, known.touched_forums
+        )
     return BuiltPage(
         inserts=list(insert_batches(new_rows, "kind", rules.left_out, rules.columns)),
         created=created,
@@ -170,15 +183,25 @@ def build_page(notes: Sequence[Any], rules: PageRules, known: Known) -> BuiltPag
         refresh=forums,
         forum_times=forum_times,
         touched=touched,
+        derived=derived,
         seen_ids=seen_ids,
         malformed=malformed,
         max_tmdate=max_tmdate,
     )
 
 
+def build_alone(notes: Sequence[Any], rules: PageRules) -> BuiltPage:
+    """A first pull's page built knowing nothing of the store or of other pages: a pure
+    function of the page, so pages can be built in any order and in another process; the
+    Mirror checks ``BuiltPage.conflicts`` when it writes one."""
+    page = build_page(notes, rules, Known())
+    page.alone = True
+    return page
+
+
 def _derive_new_forums(
     rows: list[dict[str, Any]], forums: set[str], settings: VenueSettings, earlier: set[str]
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """On a store that was empty, the derived columns of the submissions in ``rows``, set
     before they are written, and their forums taken out of ``forums``: what
     ``Mirror.refresh_forums`` would read back and update, saved a round trip per forum.
@@ -186,12 +209,13 @@ def _derive_new_forums(
     Only for a forum whose notes all arrive in this page (a full walk brings each submission
     with its replies): one touched by an ``earlier`` page is refreshed from the store as
     always. Every row gets the derived keys, so the rows of a kind share their keys and are one
-    insert batch. Gives the forums this page touched.
+    insert batch. Gives the forums this page touched, and the submissions it derived.
     """
     tally = DecisionTally(settings.decision_field_name)
     for row in rows:
         if row["kind"] == "decision" and not row["deleted"]:
             tally.add(row["forum"], row["tmdate"], row["decision"], row["public_fields"])
+    derived = []
     for row in rows:
         if row["kind"] == "submission" and row["id"] not in earlier:
             row.update(
@@ -200,6 +224,7 @@ def _derive_new_forums(
                 )
             )
             forums.discard(row["id"])
+            derived.append(row["id"])
         else:
             row.update(NO_DERIVED)
-    return list(forums | {row["forum"] for row in rows})
+    return list(forums | {row["forum"] for row in rows}), derived

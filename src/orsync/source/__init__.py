@@ -15,6 +15,7 @@ from orsync.source.client import (
     MintmdateIgnored,
     Note,
     OpenReviewSource,
+    Page,
 )
 from orsync.source.transport import (
     FileTooLarge,
@@ -34,6 +35,7 @@ __all__ = [
     "MintmdateIgnored",
     "Note",
     "OpenReviewSource",
+    "Page",
     "Quota",
     "RetryPolicy",
     "TransientError",

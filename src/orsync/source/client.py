@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from requests import Response, Session
@@ -44,6 +44,15 @@ PAGE_SIZE = 1000
 # The slowest rate a download may average: a 50 MB file may take about 3 min 20 s.
 DOWNLOAD_MIN_RATE = 256 * 1024
 Note = dict[str, Any]
+
+
+class Page(NamedTuple):
+    """One page of submissions with their replies, the total the server announced, and the
+    answer's bytes as they came (a first pull's row builder parses them again elsewhere)."""
+
+    notes: list[Note]
+    total: int | None
+    body: bytes
 
 
 class MaybeSent(UnreachableError):
@@ -192,16 +201,24 @@ class OpenReviewSource:
         *,
         missing_ok: bool = False,
         stop: threading.Event | None = None,
+        with_body: bool = False,
     ) -> Any:
+        """The answer's JSON (with its bytes, ``with_body``)."""
+
+        def answer() -> Any:
+            response = self._send("GET", path, params=dict(params))
+            parsed = self._check(response, what)
+            return (parsed, response.content) if with_body else parsed
+
         def attempt() -> Any:
             try:
-                return self._check(self._send("GET", path, params=dict(params)), what)
+                return answer()
             except TokenExpired:
                 if not self._logged_in:
                     raise ApiError(401, "TokenExpiredError", "token expired", what) from None
                 # Renew and repeat at once: an expired token is not a server fault.
                 self._login()
-                return self._check(self._send("GET", path, params=dict(params)), what)
+                return answer()
 
         try:
             return self._transport.retrying(attempt, stop)
@@ -314,7 +331,7 @@ class OpenReviewSource:
         details: str = "replies",
         page_size: int = PAGE_SIZE,
         stop: threading.Event | None = None,
-    ) -> Iterator[tuple[list[Note], int | None]]:
+    ) -> Iterator[Page]:
         """Every submission of ``invitation`` with its replies, one page at a time.
 
         Walks ``sort=id`` with ``after=<last id>`` as openreview-py does; yields each page and the
@@ -332,7 +349,9 @@ class OpenReviewSource:
         total: int | None = None
         seen = 0
         while True:
-            body = self._get("/notes", params, f"submissions of {invitation}", stop=stop)
+            body, raw = self._get(
+                "/notes", params, f"submissions of {invitation}", stop=stop, with_body=True
+            )
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):
                 raise UnreachableError("OpenReview answered /notes without a notes list")
@@ -341,7 +360,8 @@ class OpenReviewSource:
             if not notes:
                 return
             seen += len(notes)
-            yield notes, total
+            yield Page(notes, total, raw)
+            del body, raw
             if total is not None and seen >= total:
                 return
             if total is not None:

@@ -137,13 +137,15 @@ _KEEP = object()
 
 def column_order(table: Table) -> list[str]:
     """The order an insert into ``table`` binds its columns (for ``batches.insert_batches``)."""
-    return [column.name for column in table.columns]
+    # Plain strings: a column's name is SQLAlchemy's ``quoted_name``, which a child process
+    # building rows (``mirror/child.py``) neither imports nor accepts back.
+    return [str(column.name) for column in table.columns]
 
 
 def left_out_values(table: Table) -> dict[str, Any]:
     """Per column of ``table`` that an insert may leave out, the value the database then
     stores (for ``batches.filled``)."""
-    found = {column.name: _left_out_value(column) for column in table.columns}
+    found = {str(column.name): _left_out_value(column) for column in table.columns}
     return {name: value for name, value in found.items() if value is not _KEEP}
 
 
