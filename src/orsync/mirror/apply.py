@@ -7,7 +7,7 @@ transaction; knows nothing of HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,6 @@ from orsync.mirror.pages import (
     BuiltPage,
     Known,
     PageRules,
-    build_alone,
     build_page,
     kind_of,
 )
@@ -170,39 +169,23 @@ class Mirror:
 
     def rules(self) -> PageRules:
         """What building this cycle's pages needs besides the pages (``pages.build_page``)."""
-        return PageRules(
-            self.settings,
-            self.site,
-            self.cycle_id,
-            tuple(column_order(NOTE)),
-            left_out_values(NOTE),
-            fresh=self._fresh,
-        )
+        if self._page_rules is None:
+            self._page_rules = PageRules(
+                self.settings,
+                self.site,
+                self.cycle_id,
+                tuple(column_order(NOTE)),
+                left_out_values(NOTE),
+                fresh=self._fresh,
+            )
+        return self._page_rules
 
     def apply(self, notes: Sequence[Any]) -> None:
         """Insert new notes, update changed ones, and refresh the forums they touch
         (``pages.build_page``, then ``apply_built``)."""
         if not self._complete:
             self.prefetch(str(n["id"]) for n in notes if well_formed(n))
-        self.apply_built(build_page(notes, self._rules(), self.index))
-
-    def build_alone(self, notes: Sequence[Any]) -> BuiltPage:
-        """A first pull's page built knowing nothing (``pages.build_alone``), to be written by
-        ``write_alone``."""
-        return build_alone(notes, self._rules())
-
-    def write_alone(self, page: BuiltPage, notes: Callable[[], Sequence[Any]]) -> None:
-        """Write a page built alone, here or in a child, in the walk's order: as built, or,
-        should it conflict with what the store holds by now, built again from ``notes()``."""
-        if page.conflicts(self.index):
-            self.apply(notes())
-        else:
-            self.apply_built(page)
-
-    def _rules(self) -> PageRules:
-        if self._page_rules is None:
-            self._page_rules = self.rules()
-        return self._page_rules
+        self.apply_built(build_page(notes, self.rules(), self.index))
 
     def apply_built(self, page: BuiltPage) -> None:
         """Write one built page: its new rows in batches, its changed rows by id, their change

@@ -12,8 +12,9 @@ Mirror writes them in order, checking each (``BuiltPage.conflicts``).
 The child gets the answer's bytes, never the session: no token, no password, no notify socket
 reaches it (``children.helper_environ``), and its answers are unpickled allowing only the types
 a built page holds. Frames on both pipes are a length (8 bytes, big-endian) and a payload:
-the child reads the ``PageRules`` and then one page's bytes a frame, and answers each page
-with its ``BuiltPage`` (or a one-word failure) in order. It ignores Ctrl-C and ends when its
+the child reads the ``PageRules`` and then one page's bytes a frame, and answers each page, in
+order, with its parts (``pages.build_parts``), each a ``BuiltPage``, and then ``None`` (or, at
+any point, a one-word failure). It ignores Ctrl-C and ends when its
 input closes, so it never outlives the pull: a killed parent closes the pipe too.
 
 Whatever goes wrong with the child (it cannot start, it dies, it fails a page), the pull goes on
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import io
 import pickle
 import queue
 import select
@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from orsync import jsonio
 from orsync.children import helper_environ
-from orsync.mirror.pages import BuiltPage, PageRules, build_alone, page_notes
+from orsync.mirror.pages import BuiltPage, PageRules, build_parts
 
 __all__ = ["PageBuilder", "child_main"]
 
@@ -56,6 +56,26 @@ class _PageUnpickler(pickle.Unpickler):
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(f"a built page does not hold {module}.{name}")
         return super().find_class(module, name)
+
+
+class _Buffer:
+    """A received frame read by the unpickler in place (``io.BytesIO`` would copy it)."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._view = memoryview(data)
+        self._at = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size < 0 else min(self._at + size, len(self._view))
+        chunk = bytes(self._view[self._at : end])
+        self._at = end
+        return chunk
+
+    def readline(self) -> bytes:
+        rest = self._view[self._at :].tobytes()
+        end = rest.find(b"\n") + 1 or len(rest)
+        self._at += end
+        return rest[:end]
 
 
 def _write_frame(out: IO[bytes], payload: bytes) -> None:
@@ -169,25 +189,28 @@ class PageBuilder:
             self._feed.put(body)
             self._sent += 1
 
-    def receive(self) -> BuiltPage | None:
-        """The next page, built; None once the child has failed (build it here instead)."""
+    def receive(self) -> BuiltPage | bool:
+        """The next part of the oldest page sent (``pages.build_parts``); True once that page
+        is complete, False once the child has failed (build the page here instead)."""
         if self._failed is not None:
-            return None
+            return False
         stdout = self._proc.stdout
         assert stdout is not None
         payload = _read_frame(stdout)
         if payload is None:
             self._fail("the row builder ended early")
-            return None
+            return False
         try:
-            answer = _PageUnpickler(io.BytesIO(payload)).load()
+            answer = _PageUnpickler(_Buffer(payload)).load()
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
             answer = "an unreadable answer"
         if isinstance(answer, BuiltPage):
-            self._received += 1
             return answer
+        if answer is None:
+            self._received += 1
+            return True
         self._fail(f"the row builder failed: {answer}")
-        return None
+        return False
 
     def close(self) -> None:
         """End the child. One that answered every page waits for more: its input closed, it
@@ -233,16 +256,16 @@ def child_main() -> int:
             notes = answer.get("notes") if isinstance(answer, dict) else None
             if not isinstance(notes, list):
                 raise ValueError("a page without a notes list")
-            built = build_alone(page_notes(notes), rules)
-            del answer, notes
-            payload = pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL)
+            del answer
+            for part in build_parts(notes, rules):
+                _write_frame(out, pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
+                del part
+            del notes
+            _write_frame(out, pickle.dumps(None))  # the page is complete
+        except OSError:  # the parent is gone
+            return 0
         except Exception as exc:  # the parent builds this page itself; say only what failed
             with contextlib.suppress(OSError):
                 _write_frame(out, pickle.dumps(type(exc).__name__))
             return 1
-        del built
-        try:
-            _write_frame(out, payload)
-        except OSError:  # the parent is gone
-            return 0
     return 0

@@ -12,7 +12,7 @@ the walk's own pages are all it knows; ``Known.remember`` keeps it as the store 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ def kind_of(settings: VenueSettings, note: dict[str, Any]) -> str:
     return settings.reply_kind(note)
 
 
-def page_notes(page: list[Any]) -> list[Any]:
+def page_notes(page: Sequence[Any]) -> list[Any]:
     """A page of submissions as notes: each submission, then its replies."""
     notes = []
     for submission in page:
@@ -188,6 +188,18 @@ def build_page(notes: Sequence[Any], rules: PageRules, known: Known) -> BuiltPag
         malformed=malformed,
         max_tmdate=max_tmdate,
     )
+
+
+# Submissions (with their replies) built at a time: a part's rows, and in the child its
+# pickle, stay a few megabytes, while a page of 1,000 ICLR submissions makes some thirty.
+SUBMISSIONS_PER_PART = 250
+
+
+def build_parts(submissions: Sequence[Any], rules: PageRules) -> Iterator[BuiltPage]:
+    """A first pull's page built alone (``build_alone``), a part of ``SUBMISSIONS_PER_PART``
+    submissions at a time: each submission comes with its replies, so a part is a page."""
+    for start in range(0, len(submissions), SUBMISSIONS_PER_PART):
+        yield build_alone(page_notes(submissions[start : start + SUBMISSIONS_PER_PART]), rules)
 
 
 def build_alone(notes: Sequence[Any], rules: PageRules) -> BuiltPage:

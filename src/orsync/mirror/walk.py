@@ -1,11 +1,14 @@
 """A full walk's pages, written into the store in the walk's order.
 
 Into a store that held notes, each page is built knowing the store and written (``Mirror.apply``).
-Into an empty one (a first pull), pages are built alone (``pages.build_alone``) by whoever is
-free: the row builder's child process (``child.PageBuilder``) takes a page whenever it has
-none, this process builds the others, and each is written in order, checked against what the
-store holds by then (``Mirror.write_alone``). Building is two thirds of a first pull's work;
-split so, it runs on two cores while this process also writes.
+Into an empty one (a first pull), pages are built alone (``pages.build_parts``) by the row
+builder's child process (``child.PageBuilder``), one ahead, while this process writes the parts
+it has received, in order, each checked against what the store holds by then
+(``BuiltPage.conflicts``). Building is two thirds of a first pull's work: so it runs on
+another core. Should the child fail, or not start, the rest is built here.
+
+Measured and rejected: this process building pages too whenever the child held two (as fast,
+a third more memory: a page built here waits behind the child's, parsed and built).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from orsync import jsonio
 from orsync.mirror.apply import Mirror
 from orsync.mirror.child import PageBuilder
-from orsync.mirror.pages import BuiltPage, page_notes
+from orsync.mirror.pages import BuiltPage, build_parts, page_notes
 from orsync.source import Page
 
 Progress = Callable[[int, int | None], None]
@@ -26,16 +29,18 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass
 class _Slot:
-    """A page on its way into the store: built here, or (``built`` None) at the child."""
+    """A page on its way into the store: its parts built here, or at the child."""
 
     body: bytes
-    built: BuiltPage | None
+    parts: list[BuiltPage] | None  # None: at the child
     submissions: int
     total: int | None
+    # Built again here, knowing the store, after a conflict: the child's parts are dropped.
+    rebuilt: bool = False
 
     def notes(self) -> Sequence[Any]:
         # Parsed again only to build a page again (a conflict, a child that failed): the
-        # parsed page is five times its bytes, and is not kept for that rare case.
+        # parsed page is four times its bytes, and is not kept for that rare case.
         return page_notes(jsonio.loads(self.body)["notes"])
 
 
@@ -49,19 +54,43 @@ def write_pages(
     done = 0
     waiting: deque[_Slot] = deque()
 
-    def write(slot: _Slot) -> None:
-        nonlocal done
-        built = slot.built
-        if built is None:
-            assert builder is not None
-            built = builder.receive()
-        if built is None:  # the child failed: this page is built here, knowing the store
+    def write(slot: _Slot, part: BuiltPage) -> None:
+        if slot.rebuilt:
+            return
+        if part.conflicts(mirror.index):
+            # The whole page, knowing the store: its parts written so far are unchanged.
             mirror.apply(slot.notes())
+            slot.rebuilt = True
         else:
-            mirror.write_alone(built, slot.notes)
+            mirror.apply_built(part)
+
+    def advance(*, block: bool) -> bool:
+        """Write the oldest page's parts that are ready (all, with ``block``); whether the
+        page is written whole."""
+        nonlocal done
+        slot = waiting[0]
+        if slot.parts is not None:
+            for part in slot.parts:
+                write(slot, part)
+        else:
+            assert builder is not None
+            while True:
+                if not block and not builder.ready():
+                    return False
+                answer = builder.receive()
+                if answer is True:
+                    break
+                if not isinstance(answer, BuiltPage):
+                    # The child failed: the page is built here, knowing the store.
+                    if not slot.rebuilt:
+                        mirror.apply(slot.notes())
+                    break
+                write(slot, answer)
+        waiting.popleft()
         done += slot.submissions
         if progress is not None:
             progress(done, slot.total)
+        return True
 
     for page in pages:
         if not mirror.fresh:
@@ -70,18 +99,20 @@ def write_pages(
             if progress is not None:
                 progress(done, page.total)
             continue
-        if builder is not None and builder.can_take():
+        if builder is not None:
+            # The child builds every page while it works: this process has the writing to
+            # do, and a page built here would wait behind the child's anyway.
+            while not builder.can_take() and not builder.failed:
+                advance(block=True)
+        if builder is not None and not builder.failed:
             builder.send(page.body)
-            slot = _Slot(page.body, None, len(page.notes), page.total)
+            parts = None
         else:
-            built = mirror.build_alone(page_notes(page.notes))
-            slot = _Slot(page.body, built, len(page.notes), page.total)
-        waiting.append(slot)
-        del page, slot
+            parts = list(build_parts(page.notes, mirror.rules()))
+        waiting.append(_Slot(page.body, parts, len(page.notes), page.total))
+        del page, parts
         # Write what is ready, never waiting for the child while a page could be built here.
-        while waiting and (
-            waiting[0].built is not None or (builder is not None and builder.ready())
-        ):
-            write(waiting.popleft())
+        while waiting and advance(block=False):
+            pass
     while waiting:
-        write(waiting.popleft())
+        advance(block=True)
