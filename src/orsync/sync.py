@@ -389,17 +389,17 @@ def _full(
 ) -> None:
     invitation = settings.submission_invitation
     deferred = _defer_indexes(mirror)
-    # Into an empty store a child process builds pages too (``mirror/walk.py``).
+    # Into an empty store a child process parses and builds the pages (``mirror/walk.py``).
     builder = PageBuilder.start(mirror.rules()) if mirror.fresh else None
-    # The worker only downloads and parses (orjson, one call a page): work that mostly waits or
-    # runs without the GIL. Building rows stays out of it: Python work in the worker would hold
-    # the GIL against every row the store writes (sqlite3 takes it back after each row), which
-    # measured slower than no read-ahead at all. The builder is closed before the worker is
-    # joined: a child still busy is killed, which frees a worker blocked on it.
+    read = builder.read_page if builder is not None else None
+    # The worker only downloads (and, without the child, parses: orjson, one call a page).
+    # Building rows stays out of it: Python work in the worker would hold the GIL against
+    # every row the store writes (sqlite3 takes it back after each row), which measured slower
+    # than no read-ahead at all.
     with (
-        _cyclic_gc_paused(),
-        read_ahead(lambda stop: source.submission_pages(invitation, stop=stop)) as pages,
         builder if builder is not None else contextlib.nullcontext(),
+        _cyclic_gc_paused(),
+        read_ahead(lambda stop: source.submission_pages(invitation, stop=stop, read=read)) as pages,
     ):
         write_pages(mirror, pages, builder, options.progress)
     if builder is not None and builder.failed:

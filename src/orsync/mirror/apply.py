@@ -206,52 +206,54 @@ class Mirror:
 
     def _know_created(self, page: BuiltPage) -> None:
         """The submissions among the page's new notes, and a ``created`` record for each live
-        one; on a first pull the records are written at the walk's end (``record_created``)."""
+        one, queued for ``flush``; on a first pull the database writes them all once the walk
+        is stored (``record_created``)."""
         submission_ids, created, pending, cycle_id = (
             self.submission_ids,
             self._created,
             self._pending,
             self.cycle_id,
         )
+        later = self._records_later()
         live = 0
-        record = not self._fresh
         for note_id, _digest, kind, deleted, forum, tmdate in page.created:
             if kind == "submission":
                 submission_ids.add(note_id)
                 created.add(note_id)  # what refresh_forums asks about
             else:
                 submission_ids.discard(note_id)
-            if deleted or not record or note_id in pending:
+            if deleted or later or note_id in pending:
                 continue
             # In CHANGE_KEYS order, as ``_record`` writes it.
             pending[note_id] = [cycle_id, tmdate, note_id, forum, kind, "created", "[]"]
             live += 1
         self.counts.created += live
 
+    def _records_later(self) -> bool:
+        return self._fresh and _at_of_tmdate(self.conn.dialect.name) is not None
+
     def record_created(self) -> int:
-        """A first pull's ``created`` records, one for each live note it inserted, written by
-        one statement once the walk is stored: what ``_know_created`` queues page by page,
-        without building a hundred thousand records in Python (a tenth of a first pull).
-        Each record's time is the note's ``tmdate`` as the column stores it, or the cycle's."""
-        if not self._fresh:
-            return 0
+        """A first pull's ``created`` records, one for each live note it inserted, made by one
+        statement once the walk is stored: building a hundred thousand records in Python (each
+        time converted for the driver) was a tenth of a first pull. Each record's time is the
+        note's ``tmdate`` as the column stores it (``_at_of_tmdate``), or the cycle's."""
         at = _at_of_tmdate(self.conn.dialect.name)
-        if at is None:  # a database orsync has no expression for: page by page after all
-            self._fresh = False
-            return 0
-        seen_at = literal(self.now, CHANGE.c.at.type)
+        if not self._fresh or at is None:
+            return 0  # queued page by page (``_know_created``)
         chosen = select(
             literal(self.cycle_id),
-            func.coalesce(at, seen_at),
+            func.coalesce(at, literal(self.now, CHANGE.c.at.type)),
             NOTE.c.id,
             NOTE.c.forum,
             NOTE.c.kind,
             literal("created"),
             literal("[]"),
         ).where(NOTE.c.first_cycle == self.cycle_id, ~NOTE.c.deleted)
-        done = self.conn.execute(insert(CHANGE).from_select(list(CHANGE_KEYS), chosen))
-        self.counts.created += done.rowcount
-        return int(done.rowcount)
+        done = int(
+            self.conn.execute(insert(CHANGE).from_select(list(CHANGE_KEYS), chosen)).rowcount
+        )
+        self.counts.created += done
+        return done
 
     def _update_rows(self, rows: list[dict[str, Any]]) -> None:
         old_raw: dict[str, RawNote] = {}

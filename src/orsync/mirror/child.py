@@ -1,24 +1,27 @@
-"""A first pull's pages built in a child process (``python -m orsync.mirror``), on another core.
+"""A first pull's pages parsed and built in a child process (``python -m orsync.mirror``).
 
-A first full pull is bound by one core: each page's rows are built (serialised, hashed, typed)
-and then written, and the interpreter's lock lets no thread do the one while another does the
-other. The child builds one page (``pages.build_alone``, the very function this process runs) while
-this process builds or writes others (docs/benchmarks.md has the figures).
+A first full pull is bound by its CPU: each page is parsed, its rows built (serialised, hashed,
+typed) and written, and the interpreter's lock lets no two threads of one process do that work
+at once. Here the child parses each page and builds its rows (``pages.build_parts``, the very
+function this process runs when it builds a page itself) on another core, while this process
+only downloads and writes.
 
-Pages are built alone (``pages.build_alone``: knowing nothing of the store or of other pages),
-so the child and this process each build whichever page comes when they are free, and the
+The walk needs each page parsed before it can ask for the next (``after=<last id>``): the
+child answers a page's paging at once (its ``count`` and its submissions' ids, the same
+value the source reads from a page it parses itself: ``read_page``), from a thread of its own,
+then builds the page's parts. Pages are built alone, knowing nothing of the store, and the
 Mirror writes them in order, checking each (``BuiltPage.conflicts``).
 
 The child gets the answer's bytes, never the session: no token, no password, no notify socket
-reaches it (``children.helper_environ``), and its answers are unpickled allowing only the types
-a built page holds. Frames on both pipes are a length (8 bytes, big-endian) and a payload:
-the child reads the ``PageRules`` and then one page's bytes a frame, and answers each page, in
-order, with its parts (``pages.build_parts``), each a ``BuiltPage``, and then ``None`` (or, at
-any point, a one-word failure). It ignores Ctrl-C and ends when its
-input closes, so it never outlives the pull: a killed parent closes the pipe too.
+reaches it (``children.helper_environ``), and what it answers is unpickled allowing only the
+types a built page holds. Frames on both pipes are a length (8 bytes, big-endian) and a
+payload. The child reads the ``PageRules``, then one page's bytes a frame; each answer frame
+starts with a tag byte: a page's paging (``H``), then its parts (``P``, each a ``BuiltPage``),
+then its end (``E``); or a one-word failure (``X``) after which it exits. It ignores Ctrl-C and
+ends when its input closes, so it never outlives the pull: a killed parent closes the pipe too.
 
-Whatever goes wrong with the child (it cannot start, it dies, it fails a page), the pull goes on
-building the remaining pages in-process from the same notes: the child only ever saves time.
+Whatever becomes of the child (it cannot start, it dies, it fails a page), the pull goes on: a
+page it did not answer is parsed and built here. The child only ever saves time.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ import contextlib
 import gc
 import pickle
 import queue
-import select
 import signal
 import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from typing import IO, Any
 
 from orsync import jsonio
@@ -42,7 +45,8 @@ from orsync.mirror.pages import BuiltPage, PageRules, build_parts
 __all__ = ["PageBuilder", "child_main"]
 
 _LENGTH = struct.Struct(">Q")
-# What a built page's pickle may name: the page itself and the types of a row's values.
+_HEAD, _PART, _END, _FAILED = b"H", b"P", b"E", b"X"
+# What the child's pickles may name: a built page and the types of a row's values.
 _ALLOWED = {
     ("orsync.mirror.pages", "BuiltPage"),
     ("datetime", "datetime"),
@@ -51,7 +55,7 @@ _ALLOWED = {
 }
 
 
-class _PageUnpickler(pickle.Unpickler):
+class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(f"a built page does not hold {module}.{name}")
@@ -61,9 +65,9 @@ class _PageUnpickler(pickle.Unpickler):
 class _Buffer:
     """A received frame read by the unpickler in place (``io.BytesIO`` would copy it)."""
 
-    def __init__(self, data: bytearray) -> None:
+    def __init__(self, data: bytearray, start: int) -> None:
         self._view = memoryview(data)
-        self._at = 0
+        self._at = start
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._view) if size < 0 else min(self._at + size, len(self._view))
@@ -78,8 +82,17 @@ class _Buffer:
         return rest[:end]
 
 
-def _write_frame(out: IO[bytes], payload: bytes) -> None:
-    for part in (_LENGTH.pack(len(payload)), payload):
+def _load(frame: bytearray) -> Any:
+    """A frame's object (after its tag byte); ``ValueError`` when it is not one a child sends."""
+    try:
+        return _Unpickler(_Buffer(frame, 1)).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as exc:
+        raise ValueError("an unreadable answer from the row builder") from exc
+
+
+def _write_frame(out: IO[bytes], *parts: bytes) -> None:
+    size = sum(len(part) for part in parts)
+    for part in (_LENGTH.pack(size), *parts):
         view = memoryview(part)
         while view:  # a raw pipe may take part of a write
             view = view[out.write(view) or 0 :]
@@ -109,27 +122,30 @@ def _read_frame(source: IO[bytes]) -> bytearray | None:
     return _read_exactly(source, size)
 
 
-# Pages the child holds at most: the one it builds and the next, waiting in its pipe, so that
-# it never waits for this process to hand it one.
-DEPTH = 2
+_GONE = bytearray(_FAILED)  # what the reader hands on once the child's output ends
 
 
 class PageBuilder:
-    """This process's side: pages go in (``send``), built pages come out (``receive``), in
-    the same order, from one thread. A feeder thread writes the pages into the child's pipe:
-    a page sent while the child builds another waits there, and the sender must not block
-    on it (the child, answering, would wait for the sender to read: each on the other)."""
+    """This process's side of the child.
+
+    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser), which
+    returns the page's paging; the thread that writes the store then ``claim``s the pages the
+    child took and ``receive``s their parts, in order. A reader thread takes every frame off
+    the child's output as it comes, so the child never waits on this process to write.
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
         self._failed: str | None = None
         self._lock = threading.Lock()
-        self._sent = self._received = 0
-        self._feed: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._feeder = threading.Thread(
-            target=self._feed_child, name="orsync-row-builder-feed", daemon=True
+        self._heads: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._parts: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._taken: deque[bytes] = deque()  # pages the child answered, not yet claimed
+        self._open = 0  # pages claimed whose end has not been received
+        self._closing = False  # its output's end is then no failure
+        self._reader = threading.Thread(
+            target=self._read_child, name="orsync-row-builder", daemon=True
         )
-        self._feeder.start()
 
     @classmethod
     def start(cls, rules: PageRules) -> PageBuilder | None:
@@ -141,37 +157,14 @@ class PageBuilder:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=helper_environ(),
-                # Unbuffered: what ``ready`` sees waiting in the pipe is all there is.
-                bufsize=0,
+                bufsize=0,  # whole frames, written and read by this module
             )
         except OSError:
             return None
         builder = cls(proc)
-        builder._feed.put(pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL))
+        builder._reader.start()
+        builder._write(pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL))
         return builder
-
-    def _feed_child(self) -> None:
-        stdin = self._proc.stdin
-        assert stdin is not None
-        while (payload := self._feed.get()) is not None:
-            try:
-                _write_frame(stdin, payload)
-            except (OSError, ValueError):  # a closed pipe: the child is gone
-                self._fail("the row builder stopped reading")
-                return
-
-    def can_take(self) -> bool:
-        """Whether to send the child a page now: it is working and holds fewer than DEPTH."""
-        return self._failed is None and self._sent - self._received < DEPTH
-
-    def ready(self) -> bool:
-        """Whether ``receive`` has an answer to read at once (or will fail at once)."""
-        if self._failed is not None:
-            return True
-        stdout = self._proc.stdout
-        assert stdout is not None
-        readable, _, _ = select.select([stdout], [], [], 0)
-        return bool(readable)
 
     @property
     def failed(self) -> str | None:
@@ -183,53 +176,102 @@ class PageBuilder:
             if self._failed is None:
                 self._failed = why
 
-    def send(self, body: bytes) -> None:
-        """Give the child one page's bytes (``can_take``); never blocks."""
-        if self._failed is None:
-            self._feed.put(body)
-            self._sent += 1
-
-    def receive(self) -> BuiltPage | bool:
-        """The next part of the oldest page sent (``pages.build_parts``); True once that page
-        is complete, False once the child has failed (build the page here instead)."""
-        if self._failed is not None:
-            return False
+    def _read_child(self) -> None:
         stdout = self._proc.stdout
         assert stdout is not None
-        payload = _read_frame(stdout)
-        if payload is None:
-            self._fail("the row builder ended early")
-            return False
         try:
-            answer = _PageUnpickler(_Buffer(payload)).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
-            answer = "an unreadable answer"
-        if isinstance(answer, BuiltPage):
-            return answer
-        if answer is None:
-            self._received += 1
+            while (frame := _read_frame(stdout)) is not None:
+                (self._heads if frame[:1] == _HEAD else self._parts).put(frame)
+                if frame[:1] == _FAILED:
+                    break
+        except (OSError, ValueError):
+            pass
+        if not self._closing:
+            self._fail("the row builder ended early")
+        self._heads.put(_GONE)
+        self._parts.put(_GONE)
+
+    def _write(self, payload: bytes) -> bool:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        try:
+            _write_frame(stdin, payload)
+        except (OSError, ValueError):  # a closed pipe: the child is gone
+            self._fail("the row builder stopped reading")
+            return False
+        return True
+
+    def read_page(self, body: bytes) -> Any:
+        """A page's JSON as the walk reads it for its paging (``OpenReviewSource
+        .submission_pages``): from the child, which then builds the page; or, once the child
+        has failed, parsed here. ``ValueError`` when the bytes are not JSON."""
+        if self._failed is None and self._write(body):
+            frame = self._heads.get()
+            if frame is not _GONE:
+                paging = _load(frame)
+                if paging is None:
+                    raise ValueError("not JSON")
+                self._taken.append(body)
+                return paging
+        return jsonio.loads(body)
+
+    def claim(self, body: bytes) -> bool:
+        """Whether the child took this page (its parts are then to be ``receive``d)."""
+        if self._taken and self._taken[0] is body:
+            self._taken.popleft()
+            self._open += 1
             return True
-        self._fail(f"the row builder failed: {answer}")
         return False
 
+    def ready(self) -> bool:
+        """Whether ``receive`` has something to give at once."""
+        return not self._parts.empty()
+
+    def receive(self) -> BuiltPage | bool:
+        """The next part of the oldest page claimed; True once that page is complete, False
+        once the child has failed (build the page here instead)."""
+        frame = self._parts.get()
+        tag = frame[:1]
+        if tag == _PART:
+            try:
+                part = _load(frame)
+            except ValueError as exc:
+                self.abandon(str(exc))
+                return False
+            if isinstance(part, BuiltPage):
+                return part
+        elif tag == _END:
+            self._open -= 1
+            return True
+        elif frame is not _GONE:
+            with contextlib.suppress(ValueError):
+                self._fail(f"the row builder failed: {_load(frame)}")
+        self.abandon("the row builder ended early")
+        return False
+
+    def abandon(self, why: str) -> None:
+        """Stop using the child: killed, so that nothing waits on it any more."""
+        self._fail(why)
+        with contextlib.suppress(OSError):
+            self._proc.kill()
+
     def close(self) -> None:
-        """End the child. One that answered every page waits for more: its input closed, it
-        exits. Otherwise (the walk stopped early, the child failed) it is killed first: it may
-        be blocked writing an answer nobody will read, and the walk's thread blocked feeding
-        it, which the kill releases with a broken pipe."""
-        if self._failed is not None or self._sent != self._received:
-            self._proc.kill()  # a feeder blocked writing to it gets a broken pipe
-        self._feed.put(None)
-        self._feeder.join()
-        for pipe in (self._proc.stdin, self._proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    pipe.close()
+        """End the child: its input closed, it exits; one still busy is killed first."""
+        if self._failed is not None or self._taken or self._open:
+            self.abandon(self._failed or "the walk stopped")
+        self._closing = True
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            self.abandon("the row builder did not exit")
             self._proc.wait()
+        self._reader.join()
+        with contextlib.suppress(OSError, ValueError):
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
 
     def __enter__(self) -> PageBuilder:
         return self
@@ -238,8 +280,23 @@ class PageBuilder:
         self.close()
 
 
+def _paging(answer: Any) -> Any:
+    """What the walk reads of a parsed page: its count and each note's id (a note that is not
+    an object with a string id as ``0``), so that the walk pages exactly as on the page."""
+    if not isinstance(answer, dict):
+        return {}
+    notes = answer.get("notes")
+    if isinstance(notes, list):
+        notes = [
+            {"id": note["id"]} if isinstance(note, dict) and isinstance(note.get("id"), str) else 0
+            for note in notes
+        ]
+    return {"notes": notes, "count": answer.get("count")}
+
+
 def child_main() -> int:
-    """The child: build each page it is given, until its input ends."""
+    """The child: parse each page as it comes and answer its paging, build it, until the
+    input ends."""
     # Ctrl-C reaches the whole process group; the parent decides, and closes the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()  # pages and rows hold no reference cycles (``sync._cyclic_gc_paused``)
@@ -248,24 +305,47 @@ def child_main() -> int:
     if setup is None:
         return 0
     # From the parent that started this process, over its own pipe.
-    rules = pickle.loads(setup)  # noqa: S301
-    while (body := _read_frame(source)) is not None:
+    rules: PageRules = pickle.loads(setup)  # noqa: S301
+    lock = threading.Lock()
+    # One parsed page waits while another is built: the parent's walk is never kept waiting
+    # for a page's paging by the page before.
+    parsed: queue.Queue[list[Any] | None] = queue.Queue(maxsize=1)
+
+    def send(tag: bytes, answer: Any) -> None:
+        payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        with lock:
+            _write_frame(out, tag, payload)
+
+    def read_pages() -> None:
         try:
-            answer = jsonio.loads(body)
-            del body
-            notes = answer.get("notes") if isinstance(answer, dict) else None
-            if not isinstance(notes, list):
-                raise ValueError("a page without a notes list")
-            del answer
+            while (body := _read_frame(source)) is not None:
+                try:
+                    answer = jsonio.loads(body)
+                except ValueError:
+                    send(_HEAD, None)  # not JSON: the parent asks again, nothing to build
+                    continue
+                del body
+                send(_HEAD, _paging(answer))
+                notes = answer.get("notes") if isinstance(answer, dict) else None
+                del answer
+                parsed.put(notes if isinstance(notes, list) else [])
+        except OSError:  # the parent is gone
+            pass
+        finally:
+            parsed.put(None)
+
+    threading.Thread(target=read_pages, name="orsync-row-builder-read", daemon=True).start()
+    try:
+        while (notes := parsed.get()) is not None:
             for part in build_parts(notes, rules):
-                _write_frame(out, pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
+                send(_PART, part)
                 del part
             del notes
-            _write_frame(out, pickle.dumps(None))  # the page is complete
-        except OSError:  # the parent is gone
-            return 0
-        except Exception as exc:  # the parent builds this page itself; say only what failed
-            with contextlib.suppress(OSError):
-                _write_frame(out, pickle.dumps(type(exc).__name__))
-            return 1
+            send(_END, None)
+    except OSError:  # the parent is gone
+        return 0
+    except Exception as exc:  # the parent builds the page itself; say only what failed
+        with contextlib.suppress(OSError):
+            send(_FAILED, type(exc).__name__)
+        return 1
     return 0

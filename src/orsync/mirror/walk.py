@@ -1,13 +1,13 @@
 """A full walk's pages, written into the store in the walk's order.
 
 Into a store that held notes, each page is built knowing the store and written (``Mirror.apply``).
-Into an empty one (a first pull), pages are built alone (``pages.build_parts``) by the row
-builder's child process (``child.PageBuilder``), one ahead, while this process writes the parts
-it has received, in order, each checked against what the store holds by then
-(``BuiltPage.conflicts``). Building is two thirds of a first pull's work: so it runs on
-another core. Should the child fail, or not start, the rest is built here.
+Into an empty one (a first pull), the row builder's child process (``child.PageBuilder``) parses
+and builds each page alone (``pages.build_parts``) while this process downloads the next and
+writes the parts it has received, in order, each checked against what the store holds by then
+(``BuiltPage.conflicts``). Parsing and building are two thirds of a first pull's work: so they
+run on another core. A page the child did not take (it failed, or never started) is built here.
 
-Measured and rejected: this process building pages too whenever the child held two (as fast,
+Measured and rejected: this process building pages too whenever the child held two (no faster,
 a third more memory: a page built here waits behind the child's, parsed and built).
 """
 
@@ -92,27 +92,30 @@ def write_pages(
             progress(done, slot.total)
         return True
 
-    for page in pages:
-        if not mirror.fresh:
-            mirror.apply(page_notes(page.notes))
-            done += len(page.notes)
-            if progress is not None:
-                progress(done, page.total)
-            continue
-        if builder is not None:
-            # The child builds every page while it works: this process has the writing to
-            # do, and a page built here would wait behind the child's anyway.
-            while not builder.can_take() and not builder.failed:
+    try:
+        for page in pages:
+            if not mirror.fresh:
+                mirror.apply(page_notes(page.notes))
+                done += len(page.notes)
+                if progress is not None:
+                    progress(done, page.total)
+                continue
+            if builder is not None and builder.claim(page.body):
+                parts = None
+            else:
+                parts = list(build_parts(page.notes, mirror.rules()))
+            waiting.append(_Slot(page.body, parts, len(page.notes), page.total))
+            del page, parts
+            # One page waits behind the one being written, while the next downloads.
+            while len(waiting) > 1:
                 advance(block=True)
-        if builder is not None and not builder.failed:
-            builder.send(page.body)
-            parts = None
-        else:
-            parts = list(build_parts(page.notes, mirror.rules()))
-        waiting.append(_Slot(page.body, parts, len(page.notes), page.total))
-        del page, parts
-        # Write what is ready, never waiting for the child while a page could be built here.
-        while waiting and advance(block=False):
-            pass
-    while waiting:
-        advance(block=True)
+            while waiting and advance(block=False):
+                pass
+        while waiting:
+            advance(block=True)
+    except BaseException:
+        if builder is not None:
+            # Nothing may wait on the child now: the walk's thread, blocked on a page's
+            # paging, is released by its end.
+            builder.abandon("the walk stopped")
+        raise

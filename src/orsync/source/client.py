@@ -190,8 +190,12 @@ class OpenReviewSource:
     def _send(self, method: str, path: str, **kwargs: Any) -> Response:
         return self._transport.send(method, path, headers=self._client.headers, **kwargs)
 
-    def _check(self, response: Response, what: str) -> Any:
-        return self._transport.json_of(response, what, logged_in=self._logged_in)
+    def _check(
+        self, response: Response, what: str, read: Callable[[bytes], Any] | None = None
+    ) -> Any:
+        if read is None:
+            return self._transport.json_of(response, what, logged_in=self._logged_in)
+        return self._transport.json_of(response, what, logged_in=self._logged_in, read=read)
 
     def _get(
         self,
@@ -202,12 +206,13 @@ class OpenReviewSource:
         missing_ok: bool = False,
         stop: threading.Event | None = None,
         with_body: bool = False,
+        read: Callable[[bytes], Any] | None = None,
     ) -> Any:
-        """The answer's JSON (with its bytes, ``with_body``)."""
+        """The answer's JSON (``read`` from its bytes; with them, ``with_body``)."""
 
         def answer() -> Any:
             response = self._send("GET", path, params=dict(params))
-            parsed = self._check(response, what)
+            parsed = self._check(response, what, read)
             return (parsed, response.content) if with_body else parsed
 
         def attempt() -> Any:
@@ -331,12 +336,15 @@ class OpenReviewSource:
         details: str = "replies",
         page_size: int = PAGE_SIZE,
         stop: threading.Event | None = None,
+        read: Callable[[bytes], Any] | None = None,
     ) -> Iterator[Page]:
         """Every submission of ``invitation`` with its replies, one page at a time.
 
         Walks ``sort=id`` with ``after=<last id>`` as openreview-py does; yields each page and the
         total the server announced. Soft-deleted submissions come too (``trash``), with ``ddate``.
-        Setting ``stop`` (from any thread) ends a retry back-off with ``WalkStopped``.
+        Setting ``stop`` (from any thread) ends a retry back-off with ``WalkStopped``. ``read``
+        makes a page's JSON from its bytes when another parser does (a first pull's row
+        builder, ``mirror/child.py``): the page's notes are then what it gives.
         """
         params: dict[str, Any] = {
             "invitation": invitation,
@@ -350,7 +358,12 @@ class OpenReviewSource:
         seen = 0
         while True:
             body, raw = self._get(
-                "/notes", params, f"submissions of {invitation}", stop=stop, with_body=True
+                "/notes",
+                params,
+                f"submissions of {invitation}",
+                stop=stop,
+                with_body=True,
+                read=read,
             )
             notes = body.get("notes") if isinstance(body, dict) else None
             if not isinstance(notes, list):

@@ -466,8 +466,16 @@ class Transport:
         with network_faults():
             return self.session.request(method, self.baseurl + path, headers=headers, **kwargs)
 
-    def json_of(self, response: requests.Response, what: str, *, logged_in: bool) -> Any:
-        """The answer's JSON, or the server's error (``TokenExpired`` when a login is due)."""
+    def json_of(
+        self,
+        response: requests.Response,
+        what: str,
+        *,
+        logged_in: bool,
+        read: Callable[[bytes], Any] = jsonio.loads,
+    ) -> Any:
+        """The answer's JSON (``read`` from its bytes), or the server's error
+        (``TokenExpired`` when a login is due)."""
         status = response.status_code
         if status >= 400:
             body = error_body(response)
@@ -482,6 +490,6 @@ class Transport:
                 f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
             )
         try:
-            return jsonio.loads(response.content)
+            return read(response.content)
         except ValueError:
             raise TransientError("truncated JSON answer") from None
