@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
+import os
 import queue
 import threading
 import time
@@ -390,7 +391,11 @@ def _full(
     invitation = settings.submission_invitation
     deferred = _defer_indexes(mirror)
     # Into an empty store a child process parses and builds the pages (``mirror/walk.py``).
-    builder = PageBuilder.start(mirror.rules()) if mirror.fresh else None
+    builder = (
+        PageBuilder.start(mirror.rules(), int(__import__("os").environ.get("NCHILD", "2")))
+        if mirror.fresh
+        else None
+    )
     read = builder.read_page if builder is not None else None
     # The worker only downloads (and, without the child, parses: orjson, one call a page).
     # Building rows stays out of it: Python work in the worker would hold the GIL against
@@ -412,6 +417,13 @@ def _full(
     # Submissions that came back with a ddate count as deletions too.
     _guard(mirror, doomed + mirror.counts.deleted_submissions, options)
     mirror.tombstone(unseen)
+
+
+def row_builders() -> int:
+    """How many child processes build a first pull's rows: two where this process may use two
+    cores or more (the children take turns by page, this process writes: measured fastest on
+    two cores, docs/benchmarks.md), none on one core, where they would only add their copying."""
+    return 2 if len(os.sched_getaffinity(0)) >= 2 else 0
 
 
 def _defer_indexes(mirror: Mirror) -> list[Index]:

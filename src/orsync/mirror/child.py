@@ -42,7 +42,7 @@ from orsync import jsonio
 from orsync.children import helper_environ
 from orsync.mirror.pages import BuiltPage, PageRules, build_parts
 
-__all__ = ["PageBuilder", "child_main"]
+__all__ = ["Builder", "PageBuilder", "child_main"]
 
 _LENGTH = struct.Struct(">Q")
 _HEAD, _PART, _END, _FAILED = b"H", b"P", b"E", b"X"
@@ -122,53 +122,140 @@ def _read_frame(source: IO[bytes]) -> bytearray | None:
     return _read_exactly(source, size)
 
 
-_GONE = bytearray(_FAILED)  # what the reader hands on once the child's output ends
+_GONE = bytearray(_FAILED)  # what a reader hands on once its child's output ends
+
+
+class Builder:
+    """One child process: a reader thread takes every frame off its output as it comes (so
+    the child never waits on this process), pages' paging to one queue, their parts to
+    another."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], pool: PageBuilder) -> None:
+        self.proc = proc
+        self.pool = pool
+        self.heads: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self.parts: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self.pages = 0  # pages given and not yet answered whole
+        self.gone = False
+        self.closing = False  # its output's end is then no failure
+        self.reader = threading.Thread(target=self._read, name="orsync-row-builder", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            while (frame := _read_frame(stdout)) is not None:
+                (self.heads if frame[:1] == _HEAD else self.parts).put(frame)
+                if frame[:1] == _FAILED:
+                    break
+        except (OSError, ValueError):
+            pass
+        if not self.closing:
+            self.fail("the row builder ended early")
+        self.heads.put(_GONE)
+        self.parts.put(_GONE)
+
+    def write(self, payload: bytes) -> bool:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            _write_frame(stdin, payload)
+        except (OSError, ValueError):  # a closed pipe: the child is gone
+            self.fail("the row builder stopped reading")
+            return False
+        return True
+
+    def fail(self, why: str) -> None:
+        self.gone = True
+        self.pool._fail(why)
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def ready(self) -> bool:
+        """Whether ``receive`` has something to give at once."""
+        return not self.parts.empty()
+
+    def receive(self) -> BuiltPage | bool:
+        """The next part of the oldest page this child took; True once that page is complete,
+        False once the child has failed (build the page here instead)."""
+        frame = self.parts.get()
+        tag = frame[:1]
+        if tag == _PART:
+            try:
+                part = _load(frame)
+            except ValueError as exc:
+                self.fail(str(exc))
+                return False
+            if isinstance(part, BuiltPage):
+                return part
+        elif tag == _END:
+            self.pages -= 1
+            return True
+        elif frame is not _GONE:
+            with contextlib.suppress(ValueError):
+                self.pool._fail(f"the row builder failed: {_load(frame)}")
+        self.fail("the row builder ended early")
+        return False
+
+    def close(self) -> None:
+        if self.pages:
+            self.fail("the walk stopped")
+        self.closing = True
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.fail("the row builder did not exit")
+            self.proc.wait()
+        self.reader.join()
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 class PageBuilder:
-    """This process's side of the child.
+    """This process's side: a few child processes, each parsing and building whole pages.
 
-    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser), which
-    returns the page's paging; the thread that writes the store then ``claim``s the pages the
-    child took and ``receive``s their parts, in order. A reader thread takes every frame off
-    the child's output as it comes, so the child never waits on this process to write.
+    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser): the
+    page goes to the child with the fewest pages in hand, which answers its paging at once.
+    The thread that writes the store then ``claim``s each page a child took, in order, and
+    ``receive``s its parts from that child.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self._proc = proc
+    def __init__(self) -> None:
+        self._children: list[Builder] = []
         self._failed: str | None = None
         self._lock = threading.Lock()
-        self._heads: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._parts: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._taken: deque[bytes] = deque()  # pages the child answered, not yet claimed
-        self._open = 0  # pages claimed whose end has not been received
-        self._closing = False  # its output's end is then no failure
-        self._reader = threading.Thread(
-            target=self._read_child, name="orsync-row-builder", daemon=True
-        )
+        self._taken: deque[tuple[bytes, Builder]] = deque()  # answered, not yet claimed
 
     @classmethod
-    def start(cls, rules: PageRules) -> PageBuilder | None:
-        """A running child given the walk's rules; None when none starts."""
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "orsync.mirror"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=helper_environ(),
-                bufsize=0,  # whole frames, written and read by this module
-            )
-        except OSError:
-            return None
-        builder = cls(proc)
-        builder._reader.start()
-        builder._write(pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL))
-        return builder
+    def start(cls, rules: PageRules, count: int) -> PageBuilder | None:
+        """``count`` running children given the walk's rules; None when none starts."""
+        pool = cls()
+        setup = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
+        for _ in range(count):
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "orsync.mirror"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=helper_environ(),
+                    bufsize=0,  # whole frames, written and read by this module
+                )
+            except OSError:
+                break
+            child = Builder(proc, pool)
+            if child.write(setup):
+                pool._children.append(child)
+        return pool if pool._children else None
 
     @property
     def failed(self) -> str | None:
-        """Why the child stopped helping, once it has."""
+        """Why a child stopped helping, once one has."""
         return self._failed
 
     def _fail(self, why: str) -> None:
@@ -176,102 +263,40 @@ class PageBuilder:
             if self._failed is None:
                 self._failed = why
 
-    def _read_child(self) -> None:
-        stdout = self._proc.stdout
-        assert stdout is not None
-        try:
-            while (frame := _read_frame(stdout)) is not None:
-                (self._heads if frame[:1] == _HEAD else self._parts).put(frame)
-                if frame[:1] == _FAILED:
-                    break
-        except (OSError, ValueError):
-            pass
-        if not self._closing:
-            self._fail("the row builder ended early")
-        self._heads.put(_GONE)
-        self._parts.put(_GONE)
-
-    def _write(self, payload: bytes) -> bool:
-        stdin = self._proc.stdin
-        assert stdin is not None
-        try:
-            _write_frame(stdin, payload)
-        except (OSError, ValueError):  # a closed pipe: the child is gone
-            self._fail("the row builder stopped reading")
-            return False
-        return True
-
     def read_page(self, body: bytes) -> Any:
         """A page's JSON as the walk reads it for its paging (``OpenReviewSource
-        .submission_pages``): from the child, which then builds the page; or, once the child
-        has failed, parsed here. ``ValueError`` when the bytes are not JSON."""
-        if self._failed is None and self._write(body):
-            frame = self._heads.get()
-            if frame is not _GONE:
-                paging = _load(frame)
-                if paging is None:
-                    raise ValueError("not JSON")
-                self._taken.append(body)
-                return paging
+        .submission_pages``): from a child, which then builds the page; or, when no child can
+        take it, parsed here. ``ValueError`` when the bytes are not JSON."""
+        working = [c for c in self._children if not c.gone]
+        if working:
+            child = min(working, key=lambda c: c.pages)
+            if child.write(body):
+                child.pages += 1
+                frame = child.heads.get()
+                if frame is not _GONE:
+                    paging = _load(frame)
+                    if paging is None:
+                        child.pages -= 1
+                        raise ValueError("not JSON")
+                    self._taken.append((body, child))
+                    return paging
         return jsonio.loads(body)
 
-    def claim(self, body: bytes) -> bool:
-        """Whether the child took this page (its parts are then to be ``receive``d)."""
-        if self._taken and self._taken[0] is body:
-            self._taken.popleft()
-            self._open += 1
-            return True
-        return False
-
-    def ready(self) -> bool:
-        """Whether ``receive`` has something to give at once."""
-        return not self._parts.empty()
-
-    def receive(self) -> BuiltPage | bool:
-        """The next part of the oldest page claimed; True once that page is complete, False
-        once the child has failed (build the page here instead)."""
-        frame = self._parts.get()
-        tag = frame[:1]
-        if tag == _PART:
-            try:
-                part = _load(frame)
-            except ValueError as exc:
-                self.abandon(str(exc))
-                return False
-            if isinstance(part, BuiltPage):
-                return part
-        elif tag == _END:
-            self._open -= 1
-            return True
-        elif frame is not _GONE:
-            with contextlib.suppress(ValueError):
-                self._fail(f"the row builder failed: {_load(frame)}")
-        self.abandon("the row builder ended early")
-        return False
+    def claim(self, body: bytes) -> Builder | None:
+        """The child that took this page (its parts are then to be ``receive``d from it)."""
+        if self._taken and self._taken[0][0] is body:
+            return self._taken.popleft()[1]
+        return None
 
     def abandon(self, why: str) -> None:
-        """Stop using the child: killed, so that nothing waits on it any more."""
-        self._fail(why)
-        with contextlib.suppress(OSError):
-            self._proc.kill()
+        """Stop using the children: killed, so that nothing waits on them any more."""
+        for child in self._children:
+            child.fail(why)
 
     def close(self) -> None:
-        """End the child: its input closed, it exits; one still busy is killed first."""
-        if self._failed is not None or self._taken or self._open:
-            self.abandon(self._failed or "the walk stopped")
-        self._closing = True
-        with contextlib.suppress(OSError, ValueError):
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.abandon("the row builder did not exit")
-            self._proc.wait()
-        self._reader.join()
-        with contextlib.suppress(OSError, ValueError):
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
+        """End the children: their input closed, they exit; one still busy is killed first."""
+        for child in self._children:
+            child.close()
 
     def __enter__(self) -> PageBuilder:
         return self
@@ -295,8 +320,7 @@ def _paging(answer: Any) -> Any:
 
 
 def child_main() -> int:
-    """The child: parse each page as it comes and answer its paging, build it, until the
-    input ends."""
+    """The child: for each page, its paging at once, then its parts, until the input ends."""
     # Ctrl-C reaches the whole process group; the parent decides, and closes the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()  # pages and rows hold no reference cycles (``sync._cyclic_gc_paused``)
@@ -306,38 +330,22 @@ def child_main() -> int:
         return 0
     # From the parent that started this process, over its own pipe.
     rules: PageRules = pickle.loads(setup)  # noqa: S301
-    lock = threading.Lock()
-    # One parsed page waits while another is built: the parent's walk is never kept waiting
-    # for a page's paging by the page before.
-    parsed: queue.Queue[list[Any] | None] = queue.Queue(maxsize=1)
 
     def send(tag: bytes, answer: Any) -> None:
-        payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        with lock:
-            _write_frame(out, tag, payload)
+        _write_frame(out, tag, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def read_pages() -> None:
-        try:
-            while (body := _read_frame(source)) is not None:
-                try:
-                    answer = jsonio.loads(body)
-                except ValueError:
-                    send(_HEAD, None)  # not JSON: the parent asks again, nothing to build
-                    continue
-                del body
-                send(_HEAD, _paging(answer))
-                notes = answer.get("notes") if isinstance(answer, dict) else None
-                del answer
-                parsed.put(notes if isinstance(notes, list) else [])
-        except OSError:  # the parent is gone
-            pass
-        finally:
-            parsed.put(None)
-
-    threading.Thread(target=read_pages, name="orsync-row-builder-read", daemon=True).start()
     try:
-        while (notes := parsed.get()) is not None:
-            for part in build_parts(notes, rules):
+        while (body := _read_frame(source)) is not None:
+            try:
+                answer = jsonio.loads(body)
+            except ValueError:
+                send(_HEAD, None)  # not JSON: the parent asks again, nothing to build
+                continue
+            del body
+            send(_HEAD, _paging(answer))
+            notes = answer.get("notes") if isinstance(answer, dict) else None
+            del answer
+            for part in build_parts(notes if isinstance(notes, list) else [], rules):
                 send(_PART, part)
                 del part
             del notes

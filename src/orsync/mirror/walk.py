@@ -20,7 +20,7 @@ from typing import Any
 
 from orsync import jsonio
 from orsync.mirror.apply import Mirror
-from orsync.mirror.child import PageBuilder
+from orsync.mirror.child import Builder, PageBuilder
 from orsync.mirror.pages import BuiltPage, build_parts, page_notes
 from orsync.source import Page
 
@@ -32,7 +32,8 @@ class _Slot:
     """A page on its way into the store: its parts built here, or at the child."""
 
     body: bytes
-    parts: list[BuiltPage] | None  # None: at the child
+    parts: list[BuiltPage] | None  # None: at ``child``
+    child: Builder | None
     submissions: int
     total: int | None
     # Built again here, knowing the store, after a conflict: the child's parts are dropped.
@@ -73,11 +74,12 @@ def write_pages(
             for part in slot.parts:
                 write(slot, part)
         else:
-            assert builder is not None
+            child = slot.child
+            assert child is not None
             while True:
-                if not block and not builder.ready():
+                if not block and not child.ready():
                     return False
-                answer = builder.receive()
+                answer = child.receive()
                 if answer is True:
                     break
                 if not isinstance(answer, BuiltPage):
@@ -100,12 +102,10 @@ def write_pages(
                 if progress is not None:
                     progress(done, page.total)
                 continue
-            if builder is not None and builder.claim(page.body):
-                parts = None
-            else:
-                parts = list(build_parts(page.notes, mirror.rules()))
-            waiting.append(_Slot(page.body, parts, len(page.notes), page.total))
-            del page, parts
+            child = builder.claim(page.body) if builder is not None else None
+            parts = None if child is not None else list(build_parts(page.notes, mirror.rules()))
+            waiting.append(_Slot(page.body, parts, child, len(page.notes), page.total))
+            del page, parts, child
             # One page waits behind the one being written, while the next downloads.
             while len(waiting) > 1:
                 advance(block=True)
