@@ -390,14 +390,11 @@ def _full(
 ) -> None:
     invitation = settings.submission_invitation
     deferred = _defer_indexes(mirror)
-    # Into an empty store a child process parses and builds the pages (``mirror/walk.py``).
-    builder = (
-        PageBuilder.start(mirror.rules(), int(__import__("os").environ.get("NCHILD", "2")))
-        if mirror.fresh
-        else None
-    )
+    # Into an empty store child processes parse and build the pages (``mirror/walk.py``).
+    builders = row_builders()
+    builder = PageBuilder(mirror.rules(), builders) if mirror.fresh and builders else None
     read = builder.read_page if builder is not None else None
-    # The worker only downloads (and, without the child, parses: orjson, one call a page).
+    # The worker only downloads (and, without the children, parses: orjson, one call a page).
     # Building rows stays out of it: Python work in the worker would hold the GIL against
     # every row the store writes (sqlite3 takes it back after each row), which measured slower
     # than no read-ahead at all.

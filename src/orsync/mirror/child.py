@@ -122,6 +122,9 @@ def _read_frame(source: IO[bytes]) -> bytearray | None:
     return _read_exactly(source, size)
 
 
+# A first page this small is parsed here to see whether the venue has more (a page of the
+# BGPT workshop's 120 submissions with their replies is about 0.6 MB; ICLR's first, 10 MB).
+SMALL_PAGE = 2 * 1024 * 1024
 _GONE = bytearray(_FAILED)  # what a reader hands on once its child's output ends
 
 
@@ -219,24 +222,26 @@ class Builder:
 class PageBuilder:
     """This process's side: a few child processes, each parsing and building whole pages.
 
-    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser): the
-    page goes to the child with the fewest pages in hand, which answers its paging at once.
+    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser): from
+    the second on, a page goes to the child with the fewest pages in hand, which answers its
+    paging at once.
     The thread that writes the store then ``claim``s each page a child took, in order, and
     ``receive``s its parts from that child.
     """
 
-    def __init__(self) -> None:
-        self._children: list[Builder] = []
+    def __init__(self, rules: PageRules, count: int) -> None:
+        self._rules = rules
+        self._count = count
+        self._children: list[Builder] | None = None  # started with the second page
         self._failed: str | None = None
         self._lock = threading.Lock()
         self._taken: deque[tuple[bytes, Builder]] = deque()  # answered, not yet claimed
 
-    @classmethod
-    def start(cls, rules: PageRules, count: int) -> PageBuilder | None:
-        """``count`` running children given the walk's rules; None when none starts."""
-        pool = cls()
-        setup = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
-        for _ in range(count):
+    def _start(self) -> list[Builder]:
+        """``count`` running children given the walk's rules (fewer if some cannot start)."""
+        children: list[Builder] = []
+        setup = pickle.dumps(self._rules, protocol=pickle.HIGHEST_PROTOCOL)
+        for _ in range(self._count):
             try:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "orsync.mirror"],
@@ -247,11 +252,12 @@ class PageBuilder:
                     bufsize=0,  # whole frames, written and read by this module
                 )
             except OSError:
+                self._fail("the row builder could not start")
                 break
-            child = Builder(proc, pool)
+            child = Builder(proc, self)
             if child.write(setup):
-                pool._children.append(child)
-        return pool if pool._children else None
+                children.append(child)
+        return children
 
     @property
     def failed(self) -> str | None:
@@ -266,7 +272,20 @@ class PageBuilder:
     def read_page(self, body: bytes) -> Any:
         """A page's JSON as the walk reads it for its paging (``OpenReviewSource
         .submission_pages``): from a child, which then builds the page; or, when no child can
-        take it, parsed here. ``ValueError`` when the bytes are not JSON."""
+        take it, parsed here. ``ValueError`` when the bytes are not JSON.
+
+        The children start with the first page, unless it is small enough to parse here at
+        next to no cost (``SMALL_PAGE``) and holds the whole venue: a workshop never starts one.
+        """
+        if self._children is None:
+            if len(body) <= SMALL_PAGE:
+                answer = jsonio.loads(body)
+                notes = answer.get("notes") if isinstance(answer, dict) else None
+                count = answer.get("count") if isinstance(answer, dict) else None
+                if not (isinstance(notes, list) and isinstance(count, int) and count > len(notes)):
+                    self._children = []
+                    return answer
+            self._children = self._start()
         working = [c for c in self._children if not c.gone]
         if working:
             child = min(working, key=lambda c: c.pages)
@@ -290,12 +309,12 @@ class PageBuilder:
 
     def abandon(self, why: str) -> None:
         """Stop using the children: killed, so that nothing waits on them any more."""
-        for child in self._children:
+        for child in self._children or []:
             child.fail(why)
 
     def close(self) -> None:
         """End the children: their input closed, they exit; one still busy is killed first."""
-        for child in self._children:
+        for child in self._children or []:
             child.close()
 
     def __enter__(self) -> PageBuilder:
