@@ -798,8 +798,10 @@ class Emulator:
         honour_mintmdate: bool = True,
         hold_decisions: bool = False,
         challenge_guests: str | None = None,
+        page_cap: int | None = None,
     ) -> None:
         self._venue = Venue(dataset, seed, size, phase, honour_mintmdate, hold_decisions)
+        self._venue.page_cap = page_cap
         self.challenge_guests: str | None = None
         self.set_challenge(challenge_guests)
         self.limits = RateLimits()

@@ -195,6 +195,9 @@ class Venue:
         # author fields still restricted, until `release_decisions` (as OpenReview venues do
         # between the decision stage and the release of decisions).
         self.hold_decisions = hold_decisions
+        # The most notes a page answers, below the 1,000 a client may ask for (tests: a small
+        # venue spread over pages, as a large one is).
+        self.page_cap: int | None = None
         self._held: dict[str, tuple[Status, str | None]] = {}
         self._group_json = _dumps(self._group())
         with gc_paused():
@@ -1051,6 +1054,8 @@ class Venue:
                 "limit must be between 0 and 1000",
                 {"path": "limit", "value": q.get("limit")},
             )
+        if self.page_cap is not None:
+            limit = min(limit, self.page_cap)
         sort = q.get("sort", "id")
         field, _, direction = sort.partition(":")
         direction = direction or "asc"
