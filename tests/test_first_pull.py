@@ -66,6 +66,12 @@ def _pull(config: Path, env: dict[str, str] | None = None) -> subprocess.Popen[s
     )
 
 
+def _pulled(config: Path) -> None:
+    proc = _pull(config)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+
 def _wait_for_builders(proc: subprocess.Popen[str], count: int) -> list[int]:
     deadline = time.monotonic() + 60
     while len(found := _row_builders(proc.pid)) < count:
@@ -204,15 +210,7 @@ def test_children_store_what_a_pull_into_a_known_store_stores(
     records made by the database) against the path of a store that held a note (each page
     built knowing the store, records made here): every row and record the same."""
     first = write_config(tmp_path / "first", paged)
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "orsync", "--config", str(first), "pull", "--no-push"],
-            capture_output=True,
-            env=cli_environ(None),
-            check=False,
-        ).returncode
-        == 0
-    )
+    _pulled(first)
     known = write_config(tmp_path / "known", paged)
     store = open_store(f"sqlite:///{tmp_path / 'known' / 'orsync.db'}")
     with store.begin() as conn:  # one note of nothing the venue has: the store is not empty
@@ -222,15 +220,7 @@ def test_children_store_what_a_pull_into_a_known_store_stores(
             )
         )
     store.dispose()
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "orsync", "--config", str(known), "pull", "--no-push"],
-            capture_output=True,
-            env=cli_environ(None),
-            check=False,
-        ).returncode
-        == 0
-    )
+    _pulled(known)
     ours, theirs = (
         _typed_rows(tmp_path / "first" / "orsync.db"),
         _typed_rows(tmp_path / "known" / "orsync.db"),
