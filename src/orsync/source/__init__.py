@@ -9,7 +9,6 @@ is imported only when a source is made: reading commands never load it.
 
 from orsync.config import QUOTA_RESERVE
 from orsync.source.client import (
-    API_V2_URL,
     PAGE_SIZE,
     MaybeSent,
     MintmdateIgnored,
@@ -17,6 +16,7 @@ from orsync.source.client import (
     OpenReviewSource,
     Page,
 )
+from orsync.source.endpoint import API_V2_URL
 from orsync.source.transport import (
     FileTooLarge,
     Quota,

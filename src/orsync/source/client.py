@@ -16,17 +16,16 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, NamedTuple
-from urllib.parse import urlsplit
 
 from requests import Response, Session
 
 from orsync.errors import AccessError, ConfigError, UnreachableError
 from orsync.source.bodies import BodyTooLarge, DeadlinePassed, stream_into
+from orsync.source.endpoint import API_V2_URL, api_v2_url, without_client_env
 from orsync.source.transport import (
     ApiError,
     Challenged,
@@ -64,50 +63,6 @@ class MintmdateIgnored(Exception):
     """The server answered an incremental read with notes older than the bound it was given."""
 
 
-@contextlib.contextmanager
-def _without_client_env() -> Iterator[None]:
-    # OpenReviewClient logs in with $OPENREVIEW_USERNAME/$OPENREVIEW_PASSWORD when given no
-    # credentials; orsync's guest mode must stay a guest, and its password has its own sources.
-    saved = {
-        k: os.environ.pop(k)
-        for k in ("OPENREVIEW_USERNAME", "OPENREVIEW_PASSWORD")
-        if k in os.environ
-    }
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-API_V2_URL = "https://api2.openreview.net"
-# OpenReview's API v1 hosts: openreview-py's v2 client refuses them, and orsync needs v2.
-_V1_HOSTS = {
-    "api.openreview.net": API_V2_URL,
-    "devapi.openreview.net": "https://devapi2.openreview.net",
-}
-_SITE_HOSTS = {"openreview.net", "www.openreview.net"}
-
-
-def _api_v2_url(baseurl: str) -> str:
-    """``openreview.baseurl`` checked before any request: an http(s) URL of an API v2 server."""
-    url = baseurl.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"openreview.baseurl {baseurl!r} is not an http(s) URL; use {API_V2_URL}")
-    host = parts.hostname.lower()
-    if host in _V1_HOSTS:
-        raise ConfigError(
-            f"openreview.baseurl {url} is OpenReview's API v1, which orsync cannot read; "
-            f'set openreview.baseurl = "{_V1_HOSTS[host]}" (API v2)'
-        )
-    if host in _SITE_HOSTS:
-        raise ConfigError(
-            f"openreview.baseurl {url} is OpenReview's website, not its API; "
-            f'set openreview.baseurl = "{API_V2_URL}"'
-        )
-    return url
-
-
 class OpenReviewSource:
     """A venue on an OpenReview API v2 server, read as a guest or as a logged-in account."""
 
@@ -125,11 +80,11 @@ class OpenReviewSource:
         from openreview import OpenReviewException
         from openreview.api import OpenReviewClient
 
-        self.baseurl = _api_v2_url(baseurl)
+        self.baseurl = api_v2_url(baseurl)
         self.username = username
         self._password = password
         try:
-            with _without_client_env():
+            with without_client_env():
                 self._client = OpenReviewClient(baseurl=self.baseurl)
         except OpenReviewException as exc:
             raise ConfigError(
