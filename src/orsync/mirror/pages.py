@@ -1,13 +1,15 @@
 """A page of notes as the store will take it: the rows to insert in batches, the rows to update,
 the forums to recompute. Pure (no store, no HTTP, no SQLAlchemy).
 
-``Mirror.apply`` builds every page here and writes what comes back. A first pull may build its
-pages in a child process instead (``mirror/child.py``, the same function over the same bytes),
-so that one page's rows are built on another core while the previous page is written.
+``Mirror.apply`` builds a page here knowing the store (``build_page``) and writes what comes
+back. What a page needs from the store is what the walk knows of it (``Known``): each stored
+note's digest, the deleted ones, and, on a first pull, the forums earlier pages touched.
 
-What a page needs from the store is what the walk knows of it (``Known``): each stored note's
-digest, the deleted ones, and, on a first pull, the forums earlier pages touched. In a child
-the walk's own pages are all it knows; ``Known.remember`` keeps it as the store would be.
+A first pull's page is built *alone*, knowing nothing (``build_parts``): anywhere, in any order,
+in the row builders' child processes (``mirror/child.py``). Into an empty store that gives the
+same rows unless an earlier page holds one of its notes or touched a forum it derived, which
+``BuiltPage.conflicts`` tells when the page is written, in order (``mirror/walk.py``); such a page
+is built again knowing the store. A walk by submission never does that; nothing relies on it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Known:
 
     def remember(self, page: BuiltPage) -> None:
         """The page's new notes and touched forums, as written (its changed rows are known
-        by whoever writes them: ``know_changed``)."""
+        by ``Mirror._update_rows``, which writes them)."""
         digests, deleted = self.digests, self.deleted
         for note_id, digest, _kind, is_deleted, _forum, _tmdate in page.created:
             digests[note_id] = digest
@@ -46,14 +48,6 @@ class Known:
             else:
                 deleted.discard(note_id)
         self.touched_forums.update(page.touched)
-
-    def know_changed(self, rows: Sequence[dict[str, Any]]) -> None:
-        for row in rows:
-            self.digests[row["id"]] = bytes.fromhex(row["digest"])
-            if row["deleted"]:
-                self.deleted.add(row["id"])
-            else:
-                self.deleted.discard(row["id"])
 
 
 @dataclass
@@ -76,8 +70,6 @@ class BuiltPage:
     seen_ids: list[str]
     malformed: int
     max_tmdate: int
-    # Built knowing nothing of the store (``build_alone``): checked when written.
-    alone: bool = False
 
     def conflicts(self, known: Known) -> bool:
         """Whether building this page alone gave another page than building it knowing
@@ -204,11 +196,9 @@ def build_parts(submissions: Sequence[Any], rules: PageRules) -> Iterator[BuiltP
 
 def build_alone(notes: Sequence[Any], rules: PageRules) -> BuiltPage:
     """A first pull's page built knowing nothing of the store or of other pages: a pure
-    function of the page, so pages can be built in any order and in another process; the
-    Mirror checks ``BuiltPage.conflicts`` when it writes one."""
-    page = build_page(notes, rules, Known())
-    page.alone = True
-    return page
+    function of the page, so pages can be built in any order and in another process; the walk
+    checks ``BuiltPage.conflicts`` when it writes one (``mirror/walk.py``)."""
+    return build_page(notes, rules, Known())
 
 
 def _derive_new_forums(

@@ -1,14 +1,15 @@
 """A full walk's pages, written into the store in the walk's order.
 
 Into a store that held notes, each page is built knowing the store and written (``Mirror.apply``).
-Into an empty one (a first pull), the row builder's child process (``child.PageBuilder``) parses
-and builds each page alone (``pages.build_parts``) while this process downloads the next and
-writes the parts it has received, in order, each checked against what the store holds by then
-(``BuiltPage.conflicts``). Parsing and building are two thirds of a first pull's work: so they
-run on another core. A page the child did not take (it failed, or never started) is built here.
+Into an empty one (a first pull), the row builders' child processes (``child.PageBuilder``)
+take turns parsing and building the pages alone (``pages.build_parts``) while this process
+downloads the next and writes the parts it has received, in order, each checked against what
+the store holds by then (``BuiltPage.conflicts``). Parsing and building are two thirds of a first
+pull's work: so they run on other cores. A page no child took (none started, one failed) is
+parsed and built here.
 
-Measured and rejected: this process building pages too whenever the child held two (no faster,
-a third more memory: a page built here waits behind the child's, parsed and built).
+Measured and rejected: this process building pages too whenever a child was busy (no faster, a
+third more memory: a page built here waits behind the child's, parsed and built).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass
 class _Slot:
-    """A page on its way into the store: its parts built here, or at the child."""
+    """A page on its way into the store: its parts built here, or at ``child``."""
 
     body: bytes
     parts: list[BuiltPage] | None  # None: at ``child``
