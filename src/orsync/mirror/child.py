@@ -222,10 +222,10 @@ class Builder:
 class PageBuilder:
     """This process's side: a few child processes, each parsing and building whole pages.
 
-    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser): from
-    the second on, a page goes to the child with the fewest pages in hand, which answers its
-    paging at once.
-    The thread that writes the store then ``claim``s each page a child took, in order, and
+    The walk's thread hands each page's bytes to ``read_page`` (as the source's parser): a page
+    goes to the child with the fewest pages in hand, which answers its paging at once (the
+    children start with the first page, unless it is small and holds the whole venue). The
+    thread that writes the store then ``claim``s each page a child took, in order, and
     ``receive``s its parts from that child.
     """
 
