@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import insert
 
 from conftest import assert_mirror_equals_truth, cli_environ, live_notes, write_config
+from helpers import PASSWORD, ServiceProcess, clean_env, config_for
 from orsync.emulator import Emulator
 from orsync.mirror.apply import Mirror
 from orsync.mirror.child import _load
@@ -324,3 +325,23 @@ def test_the_row_builder_answers_are_unpickled_as_built_pages_only() -> None:
         _load(bytearray(b"P" + pickle.dumps(os.system)))
     with pytest.raises(ValueError, match="unreadable"):
         _load(bytearray(b"P" + pickle.dumps(subprocess.Popen)))
+
+
+def test_the_service_stopped_mid_first_pull_takes_its_row_builders_along(tmp_path: Path) -> None:
+    """SIGTERM to `orsync run` while its first cycle's children build pages: the service stops
+    within its usual bound, the cycle is recorded interrupted, no child is left."""
+    with Emulator(dataset="bgpt", seed=7, page_cap=PAGE_CAP, password=PASSWORD) as emu:
+        cfg = config_for(tmp_path, emu)
+        emu.faults.inject("slow", times=10, delay=0.5, path="/notes")
+        svc = ServiceProcess(cfg, clean_env())
+        try:
+            builders = _wait_for_builders(svc.proc, 2)
+            stopped = time.monotonic()
+            assert svc.stop(signal.SIGTERM) == 0
+            assert time.monotonic() - stopped < 8
+        finally:
+            svc.kill()
+        assert all(_gone(pid) for pid in builders)
+        with sqlite3.connect(tmp_path / "orsync.db") as db:
+            assert db.execute("SELECT outcome FROM cycle").fetchall() == [("interrupted",)]
+            assert db.execute("SELECT count(*) FROM note").fetchone() == (0,)
