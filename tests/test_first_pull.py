@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import insert
 
 from conftest import assert_mirror_equals_truth, cli_environ, live_notes, write_config
 from helpers import PASSWORD, ServiceProcess, clean_env, config_for
 from orsync.emulator import Emulator
 from orsync.mirror.apply import Mirror
-from orsync.mirror.child import _load
+from orsync.mirror.child import SMALL_PAGE, _load
 from orsync.mirror.pages import BuiltPage, build_parts, page_notes
 from orsync.mirror.walk import write_pages
 from orsync.source import Page
@@ -345,3 +346,34 @@ def test_the_service_stopped_mid_first_pull_takes_its_row_builders_along(tmp_pat
         with sqlite3.connect(tmp_path / "orsync.db") as db:
             assert db.execute("SELECT outcome FROM cycle").fetchall() == [("interrupted",)]
             assert db.execute("SELECT count(*) FROM note").fetchone() == (0,)
+
+
+def test_a_first_page_too_big_to_parse_here_goes_to_a_child(tmp_path: Path) -> None:
+    """A first page over 2 MiB is not parsed here: the children start with it, and its
+    paging (the venue's count, the last id) comes from the child that took it."""
+    with Emulator(dataset="iclr", seed=3, size=500, page_cap=250) as emu:
+        session = requests.Session()
+        token = session.post(
+            f"{emu.url}/login", json={"id": emu.chair_username, "password": emu.chair_password}
+        ).json()["token"]
+        first = session.get(
+            f"{emu.url}/notes",
+            params={"invitation": f"{emu.venue_id}/-/Submission", "details": "replies"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert len(first.content) > SMALL_PAGE  # the premise
+        emu.clear_requests()
+        config = write_config(tmp_path, emu)
+        emu.faults.inject("slow", times=4, delay=0.5, path="/notes")
+        proc = _pull(config)
+        _wait_for_builders(proc, 2)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "rows built in-process" not in err
+        pages = [r for r in emu.requests if r.path == "/notes" and r.status == 200]
+        assert len(pages) == 2  # the count from the first page ended the walk
+        notes, truth = live_notes(tmp_path / "orsync.db"), emu.truth("chair")
+        assert set(notes) == set(truth["submissions"]) | set(truth["replies"])
+        for forum, want in truth["submissions"].items():
+            got = notes[forum]
+            assert (got["status"], got["decision"]) == (want["status"], want["decision"]), forum
