@@ -570,19 +570,25 @@ def _generate(cfg: DatasetConfig, n: int, rng: random.Random) -> Plan:
         if outcome in ("oral", "poster", "reject"):
             decision = DECISIONS[outcome]
             if cfg.has_meta_review:
+                # Drawn in the order they always were: a seed gives the venue it gave.
+                meta_id = ids.new()
+                area_chair = f"{sig_prefix}/Area_Chair_{_anon_suffix(rng)}"
+                meta_confidence = rng.randint(3, 5)
                 sub.replies.append(
                     PlannedReply(
-                        ids.new(),
+                        meta_id,
                         "meta_review",
                         sid,
-                        f"{sig_prefix}/Area_Chair_{_anon_suffix(rng)}",
+                        area_chair,
                         {
                             "metareview": {"value": "The reviewers reached consensus."},
                             "recommendation": {"value": decision},
-                            "confidence": {"value": rng.randint(3, 5)},
+                            "confidence": {"value": meta_confidence},
                         },
                         True,
                         "decision",
+                        # The truth holds what the note says (orsync keeps a meta-review's).
+                        confidence=float(meta_confidence),
                     )
                 )
             sub.replies.append(
