@@ -23,11 +23,11 @@ from conftest import assert_mirror_equals_truth, cli_environ, live_notes, write_
 from helpers import PASSWORD, ServiceProcess, clean_env, config_for
 from orsync.emulator import Emulator
 from orsync.mirror.apply import Mirror
-from orsync.mirror.child import SMALL_PAGE, _load
+from orsync.mirror.child import SMALL_PAGE, PageBuilder, _load
 from orsync.mirror.pages import BuiltPage, build_parts, page_notes
 from orsync.mirror.walk import write_pages
 from orsync.source import Page
-from orsync.store import open_store
+from orsync.store import Store, open_store
 from orsync.store.tables import CYCLE, NOTE
 from orsync.venue import VenueSettings
 
@@ -191,6 +191,16 @@ def test_ctrl_c_reaches_the_pull_and_its_row_builders_as_a_terminal_sends_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orsync.toml", "pw"]
 
 
+_OTHER = "zzzzzzzzzz"  # a note of nothing the venue has: the store is not empty
+
+
+def _hold_another_note(store: Store) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            insert(NOTE).values(id=_OTHER, forum=_OTHER, kind="comment", raw="{}", digest="00")
+        )
+
+
 def _typed_rows(db: Path) -> dict[str, tuple[object, ...]]:
     """Every note's columns but the cycles it was first and last seen in, by id."""
     with sqlite3.connect(db) as conn:
@@ -215,22 +225,17 @@ def test_children_store_what_a_pull_into_a_known_store_stores(
     _pulled(first)
     known = write_config(tmp_path / "known", paged)
     store = open_store(f"sqlite:///{tmp_path / 'known' / 'orsync.db'}")
-    with store.begin() as conn:  # one note of nothing the venue has: the store is not empty
-        conn.execute(
-            insert(NOTE).values(
-                id="zzzzzzzzzz", forum="zzzzzzzzzz", kind="comment", raw="{}", digest="00"
-            )
-        )
+    _hold_another_note(store)
     store.dispose()
     _pulled(known)
     ours, theirs = (
         _typed_rows(tmp_path / "first" / "orsync.db"),
         _typed_rows(tmp_path / "known" / "orsync.db"),
     )
-    theirs.pop("zzzzzzzzzz")
+    theirs.pop(_OTHER)
     assert len(ours) > 700 and ours == theirs
     records = _records(tmp_path / "known" / "orsync.db")
-    records = {r for r in records if r[1] != "zzzzzzzzzz"}
+    records = {r for r in records if r[1] != _OTHER}
     assert _records(tmp_path / "first" / "orsync.db") == records
     # And each record's time is its note's tmdate, exactly.
     with sqlite3.connect(tmp_path / "first" / "orsync.db") as conn:
@@ -276,6 +281,8 @@ def _pages() -> list[list[dict[str, object]]]:
 
 def _walk(db: Path, pages: list[list[dict[str, object]]], *, alone: bool) -> Path:
     store = open_store(f"sqlite:///{db}")
+    if not alone:
+        _hold_another_note(store)
     with store.begin() as conn:
         cycle = conn.execute(
             insert(CYCLE).values(started_at=datetime.now(UTC), mode="full")
@@ -285,8 +292,8 @@ def _walk(db: Path, pages: list[list[dict[str, object]]], *, alone: bool) -> Pat
         if alone:  # as a first pull: built alone, written in order, checked
             write_pages(mirror, [Page(p, 2, json.dumps({"notes": p}).encode()) for p in pages])
             mirror.record_created()
-        else:  # each page built knowing the store
-            mirror._fresh = False
+        else:  # each page built knowing the store, which holds a note of another venue
+            assert not mirror.fresh
             for page in pages:
                 mirror.apply(page_notes(page))
     store.dispose()
@@ -307,8 +314,11 @@ def test_a_page_built_alone_that_conflicts_is_built_again_knowing_the_store(
     assert [c[0] for c in second[0].created] == ["s2", "r1", "d1"]
     alone = _walk(tmp_path / "alone.db", pages, alone=True)
     ordered = _walk(tmp_path / "ordered.db", pages, alone=False)
-    assert _typed_rows(alone) == _typed_rows(ordered)
-    assert {r[1:] for r in _records(alone)} == {r[1:] for r in _records(ordered)}
+    ordered_rows = _typed_rows(ordered)
+    ordered_rows.pop(_OTHER)
+    assert _typed_rows(alone) == ordered_rows
+    ordered_records = {r[1:] for r in _records(ordered) if r[1] != _OTHER}
+    assert {r[1:] for r in _records(alone)} == ordered_records
     rows = _typed_rows(alone)
     assert len(rows) == 4
     with sqlite3.connect(alone) as conn:
@@ -373,3 +383,40 @@ def test_a_first_page_too_big_to_parse_here_goes_to_a_child(tmp_path: Path) -> N
         pages = [r for r in emu.requests if r.path == "/notes" and r.status == 200]
         assert len(pages) == 2  # the count from the first page ended the walk
         assert_mirror_equals_truth(tmp_path / "orsync.db", emu.truth("chair"))
+
+
+def test_a_page_a_child_cannot_parse_is_refused_as_not_json_and_the_child_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A truncated page handed to a child: ``ValueError`` (the transport asks again, as for a
+    page parsed here), nothing is built for it, and the child takes the next page as before."""
+    probe = open_store(f"sqlite:///{tmp_path / 'probe.db'}")
+    with probe.begin() as conn:
+        rules = Mirror(conn, 1, SETTINGS, "https://openreview.net").rules()
+    probe.dispose()
+    first, second = _pages()
+    pool = PageBuilder(rules, 1)
+    with pool:
+        # A small first page that shows more to come starts the child, which takes it too.
+        body = json.dumps({"notes": first, "count": 2}).encode()
+        assert pool.read_page(body) == {"notes": [{"id": "s1"}], "count": 2}
+        assert [c[0] for c in _received(pool, body)[0].created] == ["s1", "r1"]
+        with pytest.raises(ValueError, match="not JSON"):
+            pool.read_page(b'{"notes": [{"id": "s2"')
+        body = json.dumps({"notes": second, "count": 2}).encode()
+        paging = pool.read_page(body)
+        assert paging == {"notes": [{"id": "s2"}], "count": 2}
+        parts = _received(pool, body)
+        assert [c[0] for c in parts[0].created] == ["s2", "r1", "d1"]
+        assert pool.failed is None
+
+
+def _received(pool: PageBuilder, body: bytes) -> list[BuiltPage]:
+    """The parts of the page ``body``, from the child that took it."""
+    child = pool.claim(body)
+    assert child is not None
+    parts = []
+    while (answer := child.receive()) is not True:
+        assert isinstance(answer, BuiltPage), answer
+        parts.append(answer)
+    return parts

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from helpers import schema_differences
-from orsync.batches import insert_batches
+from orsync.batches import filled, insert_batches
 from orsync.mirror import PUBLIC_FLAGS
 from orsync.store import open_store, revisions
-from orsync.store.bulk import column_order, filled_keys, left_out_values, prepared_insert
+from orsync.store.bulk import column_order, left_out_values, prepared_insert
 from orsync.store.queries import decode_lists, json_list, recent_cycles
 from orsync.store.tables import CHANGE, CYCLE, NOTE, metadata
 
@@ -256,10 +256,10 @@ def test_a_batch_leaves_out_only_the_columns_no_row_fills(tmp_path: Path) -> Non
         }
         for i in range(3)
     ]
-    keys = filled_keys(NOTE, rows)
+    keys = filled(rows, left_out_values(NOTE))
     assert "abstract" not in keys and "pdf_url" not in keys and "title_public" not in keys
     assert {"rating", "confidence", "title", "deleted", "public", "id"} <= set(keys)
-    assert filled_keys(NOTE, rows[:1]) == [
+    assert filled(rows[:1], left_out_values(NOTE)) == [
         k for k in keys if k not in ("rating", "confidence", "public")
     ]
     store = open_store(f"sqlite:///{tmp_path / 'orsync.db'}")

@@ -420,7 +420,10 @@ def row_builders() -> int:
     """How many child processes build a first pull's rows: two where this process may use two
     cores or more (the children take turns by page, this process writes: measured fastest on
     two cores, docs/benchmarks.md), none on one core, where they would only add their copying."""
-    return 2 if len(os.sched_getaffinity(0)) >= 2 else 0
+    # The cores this process may run on (Linux); elsewhere, the machine's.
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return 2 if cores >= 2 else 0
 
 
 def _defer_indexes(mirror: Mirror) -> list[Index]:

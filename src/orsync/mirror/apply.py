@@ -82,8 +82,10 @@ class Mirror:
     _pending: dict[str, list[Any]] = field(default_factory=dict)
     _complete: bool = False
     _looked_up: set[str] = field(default_factory=set)
-    # A full cycle into an empty store (``load_index``).
+    # A full cycle into an empty store (``load_index``), and whether its ``created`` records
+    # are then made by the database once the walk is stored (``record_created``).
     _fresh: bool = False
+    _records_later: bool = False
     _prepared: dict[tuple[str, tuple[str, ...], str | None], Prepared] = field(default_factory=dict)
     _page_rules: PageRules | None = None
     live_at_start: int = 0
@@ -112,6 +114,7 @@ class Mirror:
         self._unseen = {i for i in self.known if i not in self.deleted_ids}
         self._complete = True
         self._fresh = not self.known
+        self._records_later = self._fresh and _at_of_tmdate(self.conn.dialect.name) is not None
 
     def _know(self, note_id: str, digest: str, deleted: bool, kind: str) -> None:
         try:
@@ -214,7 +217,7 @@ class Mirror:
             self._pending,
             self.cycle_id,
         )
-        later = self._records_later()
+        later = self._records_later
         live = 0
         for note_id, _digest, kind, deleted, forum, tmdate in page.created:
             if kind == "submission":
@@ -229,16 +232,13 @@ class Mirror:
             live += 1
         self.counts.created += live
 
-    def _records_later(self) -> bool:
-        return self._fresh and _at_of_tmdate(self.conn.dialect.name) is not None
-
     def record_created(self) -> int:
         """A first pull's ``created`` records, one for each live note it inserted, made by one
         statement once the walk is stored: building a hundred thousand records in Python (each
         time converted for the driver) was a tenth of a first pull. Each record's time is the
         note's ``tmdate`` as the column stores it (``_at_of_tmdate``), or the cycle's."""
         at = _at_of_tmdate(self.conn.dialect.name)
-        if not self._fresh or at is None:
+        if not self._records_later or at is None:
             return 0  # queued page by page (``_know_created``)
         chosen = select(
             literal(self.cycle_id),

@@ -47,7 +47,7 @@ Note = dict[str, Any]
 
 class Page(NamedTuple):
     """One page of submissions with their replies, the total the server announced, and the
-    answer's bytes as they came (a first pull's row builder parses them again elsewhere)."""
+    answer's bytes as they came (a first pull's row builders parse and build from them)."""
 
     notes: list[Note]
     total: int | None
@@ -148,8 +148,6 @@ class OpenReviewSource:
     def _check(
         self, response: Response, what: str, read: Callable[[bytes], Any] | None = None
     ) -> Any:
-        if read is None:
-            return self._transport.json_of(response, what, logged_in=self._logged_in)
         return self._transport.json_of(response, what, logged_in=self._logged_in, read=read)
 
     def _get(

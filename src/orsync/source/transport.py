@@ -472,10 +472,10 @@ class Transport:
         what: str,
         *,
         logged_in: bool,
-        read: Callable[[bytes], Any] = jsonio.loads,
+        read: Callable[[bytes], Any] | None = None,
     ) -> Any:
-        """The answer's JSON (``read`` from its bytes), or the server's error
-        (``TokenExpired`` when a login is due)."""
+        """The answer's JSON (``read`` from its bytes; ``jsonio.loads`` unless given), or the
+        server's error (``TokenExpired`` when a login is due)."""
         status = response.status_code
         if status >= 400:
             body = error_body(response)
@@ -490,6 +490,6 @@ class Transport:
                 f"HTTP {status} answer that is not JSON (Content-Type {ctype or 'missing'})"
             )
         try:
-            return read(response.content)
+            return (read or jsonio.loads)(response.content)
         except ValueError:
             raise TransientError("truncated JSON answer") from None

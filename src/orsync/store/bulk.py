@@ -20,8 +20,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import False_
 from sqlalchemy.sql.expression import ClauseElement
 
-from orsync.batches import filled
-
 Row = Mapping[str, Any]
 
 
@@ -118,6 +116,9 @@ class Prepared:
             )
 
 
+_KEEP = object()
+
+
 def _left_out_value(column: Column[Any]) -> Any:
     """What the database stores in ``column`` for an insert that leaves it out: None (NULL)
     or False (a ``false()`` server default); ``_KEEP`` when that is no value orsync writes
@@ -132,9 +133,6 @@ def _left_out_value(column: Column[Any]) -> Any:
     return _KEEP
 
 
-_KEEP = object()
-
-
 def column_order(table: Table) -> list[str]:
     """The order an insert into ``table`` binds its columns (for ``batches.insert_batches``)."""
     # Plain strings: a column's name is SQLAlchemy's ``quoted_name``, which a child process
@@ -147,13 +145,6 @@ def left_out_values(table: Table) -> dict[str, Any]:
     stores (for ``batches.filled``)."""
     found = {str(column.name): _left_out_value(column) for column in table.columns}
     return {name: value for name, value in found.items() if value is not _KEEP}
-
-
-def filled_keys(table: Table, rows: Sequence[Row]) -> list[str]:
-    """The keys of ``rows`` (which all have the same keys) to insert into ``table``: each but
-    those that every row leaves at the value the database gives a column an insert leaves out
-    (``batches.filled``)."""
-    return filled(rows, left_out_values(table))
 
 
 def prepared_insert(conn: Connection, table: Table, keys: Sequence[str]) -> Prepared:
