@@ -36,6 +36,17 @@ __all__ = ["Day", "DaySlot", "assemble", "describe", "presentation_mismatches", 
 # in the room only).
 STREAMED_KINDS = frozenset({"invited", "contributed", "opening", "closing", "other"})
 
+# What each kind of slot is called on the day's public page and in its schedule files.
+KIND_NAMES = {
+    "invited": "Invited talk",
+    "contributed": "Contributed talk",
+    "poster": "Poster session",
+    "break": "Break",
+    "opening": "Opening",
+    "closing": "Closing",
+    "other": "Other",
+}
+
 
 def _paper_dict(paper: PaperRecord, *, board: bool) -> dict[str, Any]:
     """A paper as ``program --json`` lists it; a poster session's papers with their board."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from orsync.site.day import Day, DaySlot
+from orsync.site.day import KIND_NAMES, Day, DaySlot
 from orsync.site.formats import json_bytes
 from orsync.text import web_link
 
@@ -35,15 +35,6 @@ __all__ = ["FILES", "render"]
 
 FILES = ("schedule.json", "schedule.xml")
 
-TYPES = {
-    "invited": "Invited talk",
-    "contributed": "Contributed talk",
-    "poster": "Poster session",
-    "break": "Break",
-    "opening": "Opening",
-    "closing": "Closing",
-    "other": "Other",
-}
 DEFAULT_ROOM = "Main room"
 # Every UUID orsync derives for this format hangs off this one (uuid5 of orsync's name).
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/orsync/orsync/frab")
@@ -190,7 +181,7 @@ def _events(day: Day, venue_id: str, venue_page: str) -> list[_Event]:
                     start=day.local(slot.start).strftime("%H:%M"),
                     duration=_duration(slot),
                     title=slot.title,
-                    type=TYPES.get(slot.kind, "Other"),
+                    type=KIND_NAMES.get(slot.kind, KIND_NAMES["other"]),
                     abstract=abstract,
                     description=_description(slot),
                     url=own or recording or stream or venue_page,

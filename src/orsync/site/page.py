@@ -15,21 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from orsync.site import jinja
-from orsync.site.day import Day, DaySlot
+from orsync.site.day import KIND_NAMES, Day, DaySlot
 from orsync.site.records import PaperRecord, SessionRef
 from orsync.text import authors_text, web_link
 
 __all__ = ["render"]
 
-KIND_NAMES = {
-    "invited": "Invited talk",
-    "contributed": "Contributed talk",
-    "poster": "Poster session",
-    "break": "Break",
-    "opening": "Opening",
-    "closing": "Closing",
-    "other": "",
-}
+# The page labels no slot of another kind: its title says what it is.
+PAGE_KIND_NAMES = {**KIND_NAMES, "other": ""}
 
 
 def _hosted(files: Sequence[tuple[str, str | None]] | None) -> list[tuple[str, str]]:
@@ -88,7 +81,7 @@ def render(day: Day, papers: Sequence[PaperRecord]) -> bytes:
             day=day,
             days=days,
             papers=entries,
-            kinds=KIND_NAMES,
+            kinds=PAGE_KIND_NAMES,
             span=span,
             anchor=_anchor,
             offset=offset,
